@@ -1,0 +1,152 @@
+"""The in-memory data set, target encoding, splits and standardisation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import ConfigError, DataError
+
+__all__ = ["Dataset", "Standardizer", "encode_labels", "split"]
+
+#: Numeric targets with at most this many distinct integer values count as class labels
+#: when the task is "auto".
+MAX_AUTO_CLASSES = 20
+
+
+@dataclass
+class Dataset:
+    """Inputs ``X`` (n, d) and encoded targets ``T`` (n, n_outputs).
+
+    ``task`` is ``"classification"`` (then ``classes`` lists the labels, ``T`` is one-hot for
+    more than two classes and a single 0/1 column for two) or ``"regression"``.
+    """
+
+    X: np.ndarray
+    T: np.ndarray
+    task: str
+    name: str = ""
+    feature_names: list = field(default_factory=list)
+    target_names: list = field(default_factory=list)
+    classes: list | None = None
+    description: str = ""
+
+    def __post_init__(self):
+        if len(self.X) != len(self.T):
+            raise DataError(f"{self.name or 'data'}: {len(self.X)} input rows but {len(self.T)} target rows")
+        if not self.feature_names:
+            self.feature_names = [f"x{i}" for i in range(self.X.shape[1])]
+
+    def __len__(self) -> int:
+        return len(self.X)
+
+    @property
+    def n_features(self) -> int:
+        return self.X.shape[1]
+
+    @property
+    def n_outputs(self) -> int:
+        return self.T.shape[1]
+
+    def subset(self, idx) -> "Dataset":
+        return Dataset(self.X[idx], self.T[idx], self.task, self.name, self.feature_names,
+                       self.target_names, self.classes, self.description)
+
+    def labels(self, T=None) -> np.ndarray:
+        """Decode (one-hot / 0-1) targets or network outputs back to class labels."""
+        return decode_labels(self.T if T is None else T, self.classes)
+
+
+def encode_labels(y, task: str = "auto", classes=None):
+    """Turn a raw target column into ``(T, task, classes)``.
+
+    Classification: sorted distinct labels; two classes give one column of 0/1 (the second
+    class is 1), more give one-hot columns. ``task="auto"`` picks classification for
+    non-numeric labels or integer labels with at most ``MAX_AUTO_CLASSES`` values.
+    """
+    y = np.asarray(y)
+    if task not in ("auto", "classification", "regression"):
+        raise ConfigError(f"unknown task {task!r}; valid: auto, classification, regression")
+    numeric = y.dtype.kind in "fiub"
+    if task == "auto":
+        if not numeric:
+            task = "classification"
+        else:
+            yf = y.astype(float)
+            task = ("classification" if np.all(np.isfinite(yf)) and np.all(yf == np.round(yf))
+                    and len(np.unique(yf)) <= MAX_AUTO_CLASSES else "regression")
+    if task == "regression":
+        if not numeric:
+            raise DataError("a regression target must be numeric")
+        return y.astype(float).reshape(len(y), -1), task, None
+    if classes is None:
+        classes = sorted(np.unique(y).tolist())
+    if len(classes) < 2:
+        raise DataError(f"classification needs at least 2 classes, the target has {len(classes)}: {classes}")
+    index = {c: i for i, c in enumerate(classes)}
+    try:
+        codes = np.array([index[v] for v in y.tolist()], dtype=int)
+    except KeyError as exc:
+        raise DataError(f"label {exc.args[0]!r} was not seen in training; known classes: {classes}") from None
+    if len(classes) == 2:
+        return codes.astype(float).reshape(-1, 1), task, classes
+    return np.eye(len(classes))[codes], task, classes
+
+
+def decode_labels(out, classes):
+    out = np.asarray(out)
+    if classes is None:
+        return out
+    if out.shape[1] == 1:
+        idx = (out[:, 0] > 0.5).astype(int)
+    else:
+        idx = out.argmax(axis=1)
+    return np.asarray(classes, dtype=object)[idx]
+
+
+def split(ds: Dataset, val_fraction: float, rng) -> tuple[Dataset, Dataset | None]:
+    """Seeded random split into (train, held-out); ``val_fraction`` in [0, 1)."""
+    if not (0.0 <= val_fraction < 1.0):
+        raise ConfigError(f"validation split must be in [0, 1), got {val_fraction}")
+    if val_fraction == 0.0:
+        return ds, None
+    n = len(ds)
+    n_val = int(round(n * val_fraction))
+    if n_val == 0 or n_val == n:
+        raise DataError(f"a validation split of {val_fraction} leaves {n - n_val} training and "
+                        f"{n_val} validation samples out of {n}; use more data or another split")
+    order = rng.permutation(n)
+    return ds.subset(np.sort(order[n_val:])), ds.subset(np.sort(order[:n_val]))
+
+
+class Standardizer:
+    r"""Per-feature :math:`x' = (x - \mu) / \sigma`, fitted on the training split only.
+
+    Constant features (:math:`\sigma = 0`) are only centred.
+    """
+
+    def __init__(self, mean=None, scale=None):
+        self.mean = None if mean is None else np.asarray(mean, float)
+        self.scale = None if scale is None else np.asarray(scale, float)
+
+    def fit(self, X) -> "Standardizer":
+        X = np.asarray(X, float)
+        self.mean = X.mean(axis=0)
+        sd = X.std(axis=0)
+        self.scale = np.where(sd > 0, sd, 1.0)
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        X = np.asarray(X)
+        if X.shape[1] != len(self.mean):
+            raise DataError(f"data has {X.shape[1]} columns but the standardisation was fitted on "
+                            f"{len(self.mean)}")
+        return ((X - self.mean) / self.scale).astype(X.dtype if X.dtype.kind == "f" else float)
+
+    def to_dict(self) -> dict:
+        return {"mean": self.mean.tolist(), "scale": self.scale.tolist()}
+
+    @classmethod
+    def from_dict(cls, d) -> "Standardizer":
+        return cls(d["mean"], d["scale"])

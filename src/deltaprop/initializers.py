@@ -1,0 +1,80 @@
+r"""Weight initialisation schemes, all drawn from one explicit ``numpy.random.Generator``.
+
+For a layer with fan-in :math:`n_{in}` and fan-out :math:`n_{out}`:
+
+* ``glorot_uniform``: :math:`U(-r, r)`, :math:`r = \sqrt{6/(n_{in}+n_{out})}` (Glorot & Bengio 2010);
+* ``glorot_normal``: :math:`N(0, 2/(n_{in}+n_{out}))`;
+* ``he_uniform``: :math:`U(-r, r)`, :math:`r = \sqrt{6/n_{in}}` (He et al. 2015);
+* ``he_normal``: :math:`N(0, 2/n_{in})`;
+* ``uniform``: :math:`U(-r, r)` with a fixed ``scale`` r (the classic choice, e.g. 0.5 or 1),
+  biases drawn from the same range.
+
+Glorot and He schemes start biases at zero.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import ConfigError, unknown_name
+
+__all__ = ["INITIALIZERS", "initialize_layer", "parse_init"]
+
+
+def _glorot_uniform(rng, n_in, n_out, shape):
+    r = np.sqrt(6.0 / (n_in + n_out))
+    return rng.uniform(-r, r, shape)
+
+
+def _glorot_normal(rng, n_in, n_out, shape):
+    return rng.normal(0.0, np.sqrt(2.0 / (n_in + n_out)), shape)
+
+
+def _he_uniform(rng, n_in, n_out, shape):
+    r = np.sqrt(6.0 / n_in)
+    return rng.uniform(-r, r, shape)
+
+
+def _he_normal(rng, n_in, n_out, shape):
+    return rng.normal(0.0, np.sqrt(2.0 / n_in), shape)
+
+
+INITIALIZERS = {
+    "glorot_uniform": _glorot_uniform,
+    "glorot_normal": _glorot_normal,
+    "he_uniform": _he_uniform,
+    "he_normal": _he_normal,
+    "uniform": None,  # needs a scale; handled in initialize_layer
+}
+
+
+def parse_init(spec) -> tuple[str, float]:
+    """Accept ``"glorot_uniform"``, ``"uniform:0.5"`` or ``("uniform", 0.5)``; return (name, scale)."""
+    if isinstance(spec, (tuple, list)):
+        name, scale = spec[0], float(spec[1])
+    elif isinstance(spec, str) and ":" in spec:
+        name, _, s = spec.partition(":")
+        try:
+            scale = float(s)
+        except ValueError:
+            raise ConfigError(f"init {spec!r}: scale {s!r} is not a number") from None
+    else:
+        name, scale = spec, 0.5
+    if name not in INITIALIZERS:
+        raise unknown_name("init", str(name), INITIALIZERS)
+    if not np.isfinite(scale) or scale <= 0:
+        raise ConfigError(f"init {spec!r}: scale must be a positive number")
+    return name, scale
+
+
+def initialize_layer(layer, rng: np.random.Generator, spec="glorot_uniform") -> None:
+    """Fill ``layer.W`` and ``layer.b`` in place."""
+    name, scale = parse_init(spec)
+    shape = layer.W.shape
+    if name == "uniform":
+        layer.W[...] = rng.uniform(-scale, scale, shape)
+        if layer.bias:
+            layer.b[...] = rng.uniform(-scale, scale, layer.b.shape)
+    else:
+        layer.W[...] = INITIALIZERS[name](rng, layer.n_in, layer.n_out, shape)
+        layer.b[...] = 0.0

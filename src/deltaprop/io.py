@@ -1,0 +1,136 @@
+"""Model files: arrays plus JSON metadata in one ``.npz`` (zip) file. Never pickle.
+
+Layout of a file (format ``deltaprop-model``, version ``FORMAT_VERSION``):
+
+* ``__meta__``: uint8 array holding UTF-8 JSON: format name and version, the network config
+  (layers, activations, loss, dtype), and what the user attached (class labels, feature names,
+  standardisation, training settings);
+* ``params``: the network's flat parameter vector;
+* any further named arrays passed by the caller (e.g. optimizer state in checkpoints).
+
+Saving writes a temporary file in the same folder, fsyncs it and renames it over the target,
+so a crash leaves the old file or the new one, never half of one. An existing file is only
+replaced with ``overwrite=True``. Loading uses ``allow_pickle=False``: nothing in the file is
+ever executed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+
+import numpy as np
+
+from .errors import DeltapropError, ModelFileError
+from .network import Network
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "save_model", "load_model", "write_npz_atomic", "read_npz"]
+
+FORMAT = "deltaprop-model"
+FORMAT_VERSION = 1
+
+
+def write_npz_atomic(path, arrays: dict, meta: dict, *, overwrite: bool = False) -> None:
+    """Write ``arrays`` and JSON ``meta`` to ``path`` atomically (temp file, fsync, rename)."""
+    path = os.fspath(path)
+    if os.path.exists(path) and not overwrite:
+        raise ModelFileError(f"{path}: already exists; refusing to overwrite it (use --force / overwrite=True)")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise ModelFileError(f"{path}: folder {folder} does not exist")
+    payload = dict(arrays)
+    payload["__meta__"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+    fd, tmp = tempfile.mkstemp(prefix=".deltaprop-", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **payload)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    try:  # make the rename itself durable
+        dfd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
+
+
+def read_npz(path, expected_format: str = FORMAT) -> tuple[dict, dict]:
+    """Read a file written by :func:`write_npz_atomic`; return (meta, arrays). Raises ModelFileError."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise ModelFileError(f"{path}: no such file")
+    if os.path.getsize(path) == 0:
+        raise ModelFileError(f"{path}: the file is empty")
+    try:
+        with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:
+            if not hasattr(z, "files"):
+                raise ModelFileError(f"{path}: a bare .npy array, not a deltaprop model file")
+            arrays = {k: z[k] for k in z.files}
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, zipfile.LargeZipFile) as exc:
+        if "pickle" in str(exc).lower():
+            raise ModelFileError(f"{path}: contains pickled objects, which deltaprop never loads") from None
+        raise ModelFileError(f"{path}: not a readable deltaprop file (truncated or corrupt: {exc})") from None
+    except ModelFileError:
+        raise
+    except Exception as exc:  # zlib.error and friends from a damaged archive
+        raise ModelFileError(f"{path}: corrupt file ({exc.__class__.__name__}: {exc})") from None
+    if "__meta__" not in arrays:
+        raise ModelFileError(f"{path}: no deltaprop metadata in the file")
+    raw = arrays.pop("__meta__")
+    bad = [k for k, v in arrays.items() if not isinstance(v, np.ndarray) or v.dtype.kind not in "fiub"]
+    if not isinstance(raw, np.ndarray) or raw.dtype != np.uint8 or bad:
+        raise ModelFileError(f"{path}: unexpected entries in the file ({', '.join(bad) or '__meta__'})")
+    try:
+        meta = json.loads(raw.tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFileError(f"{path}: metadata is not valid JSON ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") != expected_format:
+        raise ModelFileError(f"{path}: not a {expected_format} file (format {meta.get('format') if isinstance(meta, dict) else None!r})")
+    version = meta.get("version")
+    if not isinstance(version, int):
+        raise ModelFileError(f"{path}: missing or bad format version {version!r}")
+    if version > FORMAT_VERSION:
+        raise ModelFileError(f"{path}: written by a newer deltaprop (format version {version}; this one "
+                             f"reads up to {FORMAT_VERSION}); upgrade deltaprop to load it")
+    return meta, arrays
+
+
+def save_model(path, network: Network, *, info: dict | None = None, arrays: dict | None = None,
+               overwrite: bool = False) -> None:
+    """Save ``network`` (and JSON-serialisable ``info``) to ``path``."""
+    meta = {"format": FORMAT, "version": FORMAT_VERSION, "network": network.to_config(),
+            "info": info or {}}
+    write_npz_atomic(path, {"params": network.flat, **(arrays or {})}, meta, overwrite=overwrite)
+
+
+def load_model(path) -> tuple[Network, dict]:
+    """Load a model file; returns ``(network, info)``."""
+    meta, arrays = read_npz(path)
+    try:
+        net = Network.from_config(meta["network"])
+    except DeltapropError as exc:
+        raise ModelFileError(f"{path}: bad network description: {exc}") from None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelFileError(f"{path}: bad network description ({exc.__class__.__name__}: {exc})") from None
+    params = arrays.get("params")
+    if params is None:
+        raise ModelFileError(f"{path}: no parameter array in the file")
+    if params.shape != net.flat.shape or params.dtype != net.dtype:
+        raise ModelFileError(f"{path}: parameters have shape {params.shape} and dtype {params.dtype}, "
+                             f"but the network needs {net.flat.shape} {net.dtype}")
+    if not np.all(np.isfinite(params)):
+        raise ModelFileError(f"{path}: parameters contain NaN or inf")
+    net.flat[...] = params
+    info = meta.get("info", {})
+    if not isinstance(info, dict):
+        raise ModelFileError(f"{path}: bad info section")
+    return net, info

@@ -1,0 +1,153 @@
+"""A trained network together with what it needs to be used on raw data.
+
+:class:`Model` bundles the :class:`~deltaprop.network.Network` with the input
+standardisation fitted on the training split, the class labels and the feature names, so that
+``predict`` takes the same raw columns that training did. :func:`fit_dataset` is the one
+recipe the CLI (and the scikit-learn wrapper) use to go from a :class:`Dataset` to a model.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .data.dataset import Dataset, Standardizer, decode_labels
+from .errors import ConfigError, DataError, ModelFileError
+from .io import load_model, save_model
+from .losses import BinaryCrossEntropy, CrossEntropy
+from .network import Network
+from .training import EarlyStopping, Trainer, _accuracy
+
+__all__ = ["Model", "default_head", "fit_dataset"]
+
+
+def default_head(task: str, n_outputs: int, loss: str | None, output_activation: str | None):
+    """Pick the output activation and loss that suit the task where the user gave none.
+
+    Classification: softmax + cross_entropy for more than two classes, sigmoid +
+    binary_cross_entropy for two. Regression: identity + mse. A squared-error loss on a
+    classification task gets a sigmoid (two classes) or softmax output.
+    """
+    if task == "classification":
+        multi = n_outputs > 1
+        loss = loss or ("cross_entropy" if multi else "binary_cross_entropy")
+        if output_activation is None:
+            output_activation = "softmax" if multi and loss in ("cross_entropy", "half_sse", "mse") else "sigmoid"
+    else:
+        loss = loss or "mse"
+        if output_activation is None:
+            output_activation = "sigmoid" if loss in ("binary_cross_entropy", "cross_entropy") else "identity"
+    return output_activation, loss
+
+
+class Model:
+    """A network plus its preprocessing and labels."""
+
+    def __init__(self, network: Network, *, task: str = "regression", classes=None,
+                 feature_names=None, target_names=None, standardizer: Standardizer | None = None):
+        self.network = network
+        self.task = task
+        self.classes = classes
+        self.feature_names = list(feature_names or [])
+        self.target_names = list(target_names or [])
+        self.standardizer = standardizer
+
+    def prepare(self, X) -> np.ndarray:
+        X = np.asarray(X, dtype=float)
+        if X.ndim != 2 or X.shape[1] != self.network.n_inputs:
+            raise DataError(f"data has shape {X.shape}, but the model takes {self.network.n_inputs} "
+                            f"features ({', '.join(self.feature_names[:8])}"
+                            f"{', ...' if len(self.feature_names) > 8 else ''})")
+        bad = ~np.isfinite(X)
+        if bad.any():
+            r, c = np.argwhere(bad)[0]
+            raise DataError(f"inputs contain NaN or inf (first at row {r}, column {c})")
+        if self.standardizer is not None:
+            X = self.standardizer.transform(X)
+        return X
+
+    def predict_outputs(self, X) -> np.ndarray:
+        """Raw network outputs (probabilities for classification), shape ``(n, n_outputs)``."""
+        return self.network.predict(self.prepare(X))
+
+    def predict(self, X) -> np.ndarray:
+        """Class labels for classification, values for regression."""
+        out = self.predict_outputs(X)
+        return decode_labels(out, self.classes) if self.task == "classification" else out
+
+    def evaluate(self, ds: Dataset) -> dict:
+        net = self.network
+        X = net.check_input(self.prepare(ds.X))
+        T = np.asarray(ds.T, dtype=net.dtype)
+        if T.shape != (len(X), net.n_outputs):
+            raise DataError(f"targets have shape {T.shape}, the model gives {net.n_outputs} outputs")
+        loss, out = net.evaluate(X, T)
+        res = {"samples": len(X), "loss": loss}
+        if self.task == "classification":
+            res["accuracy"] = _accuracy(net, out, T)
+        return res
+
+    def align(self, ds: Dataset) -> Dataset:
+        """Reorder ``ds``'s columns to the model's feature names (when both have names)."""
+        if not self.feature_names or ds.feature_names == self.feature_names:
+            return ds
+        missing = [f for f in self.feature_names if f not in ds.feature_names]
+        if missing:
+            raise DataError(f"the data lacks the model's feature columns: {', '.join(missing[:10])}")
+        idx = [ds.feature_names.index(f) for f in self.feature_names]
+        return Dataset(ds.X[:, idx], ds.T, ds.task, ds.name, list(self.feature_names), ds.target_names,
+                       ds.classes)
+
+    def info(self) -> dict:
+        return {"task": self.task, "classes": self.classes, "feature_names": self.feature_names,
+                "target_names": self.target_names,
+                "standardizer": self.standardizer.to_dict() if self.standardizer else None}
+
+    def save(self, path, *, overwrite: bool = False, extra: dict | None = None) -> None:
+        save_model(path, self.network, info=self.info() | (extra or {}), overwrite=overwrite)
+
+    @classmethod
+    def load(cls, path) -> "Model":
+        net, info = load_model(path)
+        try:
+            std = info.get("standardizer")
+            return cls(net, task=info.get("task", "regression"), classes=info.get("classes"),
+                       feature_names=info.get("feature_names"), target_names=info.get("target_names"),
+                       standardizer=Standardizer.from_dict(std) if std else None)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelFileError(f"{path}: bad model info ({exc})") from None
+
+
+def fit_dataset(train: Dataset, *, hidden=(16,), activation="tanh", output_activation=None, loss=None,
+                mode="minibatch", batch_size=32, epochs=50, lr=0.1, optimizer="sgd", seed=0,
+                init="glorot_uniform", dtype="float64", standardize=True, validation: Dataset | None = None,
+                early_stopping: int | None = None, eval_every=1, shuffle=True, train_bias=True,
+                callbacks=()) -> tuple[Model, Trainer]:
+    """Build a network for ``train`` and train it; returns ``(model, trainer)``.
+
+    All randomness (initial weights, then shuffling) comes from one Generator seeded with
+    ``seed``.
+    """
+    if len(train) == 0:
+        raise DataError("the training data set is empty")
+    out_act, loss = default_head(train.task, train.n_outputs, loss, output_activation)
+    rng = np.random.default_rng(seed)
+    std = Standardizer().fit(train.X) if standardize else None
+    Xtr = std.transform(train.X) if std else train.X
+    sizes = [train.n_features, *[int(h) for h in hidden], train.n_outputs]
+    net = Network(sizes, activation, out_act, loss, dtype=dtype, train_bias=train_bias, init=init)
+    net.reset_parameters(rng, init)
+    val = None
+    if validation is not None and len(validation):
+        val = (std.transform(validation.X) if std else validation.X, validation.T)
+    cbs = list(callbacks)
+    if early_stopping:
+        if val is None:
+            raise ConfigError("early stopping watches the validation loss: give a validation split")
+        cbs.append(EarlyStopping(patience=early_stopping))
+    accuracy = train.task == "classification" or isinstance(net.loss, (CrossEntropy, BinaryCrossEntropy))
+    trainer = Trainer(net, optimizer, lr=lr, mode=mode, batch_size=batch_size, shuffle=shuffle, seed=rng,
+                      eval_every=eval_every, accuracy=accuracy, callbacks=cbs)
+    trainer.fit(Xtr, train.T, epochs, val)
+    model = Model(net, task=train.task, classes=train.classes, feature_names=train.feature_names,
+                  target_names=train.target_names, standardizer=std)
+    return model, trainer

@@ -1,0 +1,312 @@
+r"""A stack of :class:`~deltaprop.layers.Dense` layers with a loss.
+
+Backpropagation over a batch of :math:`n` samples, for layers :math:`l = L, \dots, 1`:
+
+.. math::
+    \delta^{(L)} = \tfrac1n\,\partial E_s/\partial z^{(L)}, \qquad
+    \delta^{(l-1)} = \big(\delta^{(l)} W^{(l)\top}\big) \odot f'_{l-1}(z^{(l-1)}),
+
+    \partial E/\partial W^{(l)} = a^{(l-1)\top} \delta^{(l)}, \qquad
+    \partial E/\partial b^{(l)} = \textstyle\sum_s \delta^{(l)}_s,
+
+where :math:`E` is the batch loss (mean of the per-sample losses), so the gradient of a batch
+is the mean of the per-sample gradients.
+
+All parameters live in one flat vector, ``network.flat``; every layer's ``W`` and ``b`` are
+views into it, and likewise the gradients into ``network.flat_grad``. Trainable parameters
+come first, so ``network.params`` (a view of the first ``n_trainable`` entries) is what an
+optimizer updates; frozen biases sit after them and are never touched.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from .activations import get_activation
+from .errors import ConfigError, DataError
+from .initializers import initialize_layer
+from .layers import Dense
+from .losses import Loss, get_loss
+
+__all__ = ["Network"]
+
+_DTYPES = {"float32": np.float32, "float64": np.float64}
+
+
+def _as_dtype(dtype) -> np.dtype:
+    dt = np.dtype(_DTYPES.get(dtype, dtype) if isinstance(dtype, str) else dtype)
+    if dt not in (np.float32, np.float64):
+        raise ConfigError(f"dtype must be float32 or float64, got {dt}")
+    return dt
+
+
+class Network:
+    """A multilayer perceptron trained by backpropagation.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Layer widths from input to output, e.g. ``[2, 2, 1]``.
+    activation : str
+        Hidden-layer activation.
+    output_activation : str, optional
+        Output-layer activation; defaults to ``activation``.
+    loss : str or Loss
+        Loss name from :data:`deltaprop.losses.LOSSES`.
+    dtype : float32 or float64
+    bias, train_bias : bool
+        Biases present / trained (one setting for every layer; use :meth:`from_layers` to mix).
+    init : str
+        Initialisation scheme (see :mod:`deltaprop.initializers`), used when ``rng`` or ``seed``
+        is given; otherwise parameters start at zero until :meth:`reset_parameters` or
+        :meth:`set_weights`.
+    seed : int or numpy.random.Generator, optional
+    """
+
+    def __init__(self, sizes: Sequence[int], activation="sigmoid", output_activation=None,
+                 loss="half_sse", *, dtype="float64", bias=True, train_bias=True,
+                 init="glorot_uniform", seed=None):
+        sizes = [int(s) for s in sizes]
+        if len(sizes) < 2:
+            raise ConfigError(f"a network needs at least an input and an output size, got {sizes}")
+        if any(s <= 0 for s in sizes):
+            raise ConfigError(f"layer sizes must be positive, got {sizes}")
+        out_act = activation if output_activation is None else output_activation
+        dt = _as_dtype(dtype)
+        layers = []
+        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            act = out_act if i == len(sizes) - 2 else activation
+            layers.append(Dense(n_in, n_out, act, bias=bias, train_bias=train_bias, dtype=dt))
+        self._build(layers, loss, dt)
+        self.init = init
+        if seed is not None:
+            self.reset_parameters(seed, init)
+
+    @classmethod
+    def from_layers(cls, layers: Sequence[Dense], loss="half_sse", dtype="float64") -> "Network":
+        net = cls.__new__(cls)
+        for prev, nxt in zip(layers[:-1], layers[1:]):
+            if prev.n_out != nxt.n_in:
+                raise ConfigError(f"layer widths do not chain: {prev!r} then {nxt!r}")
+        net._build(list(layers), loss, _as_dtype(dtype))
+        net.init = "glorot_uniform"
+        return net
+
+    def _build(self, layers: list[Dense], loss, dtype: np.dtype) -> None:
+        self.layers = layers
+        self.loss: Loss = get_loss(loss)
+        self.dtype = dtype
+        for layer in layers[:-1]:
+            if not layer.activation.elementwise:
+                raise ConfigError(f"{layer.activation.name!r} is only allowed on the output layer")
+        self.loss.check_output_activation(self.output_activation)
+        # Lay out the flat vector: trainable parameters first, frozen biases last.
+        slots = []  # (layer, attribute, shape)
+        for layer in layers:
+            slots.append((layer, "W", (layer.n_in, layer.n_out)))
+            if layer.train_bias:
+                slots.append((layer, "b", (layer.n_out,)))
+        self.n_trainable = sum(int(np.prod(s)) for _, _, s in slots)
+        for layer in layers:
+            if layer.bias and not layer.train_bias:
+                slots.append((layer, "b", (layer.n_out,)))
+        total = sum(int(np.prod(s)) for _, _, s in slots)
+        old = [(layer.W.copy(), layer.b.copy()) for layer in layers]
+        self.flat = np.zeros(total, dtype)
+        self.flat_grad = np.zeros(total, dtype)
+        self._slots = []
+        pos = 0
+        for layer, attr, shape in slots:
+            size = int(np.prod(shape))
+            setattr(layer, attr, self.flat[pos:pos + size].reshape(shape))
+            setattr(layer, "d" + attr, self.flat_grad[pos:pos + size].reshape(shape))
+            self._slots.append((layer, attr, pos, size))
+            pos += size
+        for layer in layers:
+            if not layer.bias:
+                layer.b = np.zeros(layer.n_out, dtype)
+                layer.db = np.zeros(layer.n_out, dtype)
+        for layer, (W, b) in zip(layers, old):
+            layer.W[...] = W
+            if layer.bias:
+                layer.b[...] = b
+
+    # ----------------------------------------------------------------- structure
+    @property
+    def sizes(self) -> list[int]:
+        return [self.layers[0].n_in] + [layer.n_out for layer in self.layers]
+
+    @property
+    def n_inputs(self) -> int:
+        return self.layers[0].n_in
+
+    @property
+    def n_outputs(self) -> int:
+        return self.layers[-1].n_out
+
+    @property
+    def output_activation(self):
+        return self.layers[-1].activation
+
+    @property
+    def params(self) -> np.ndarray:
+        """Trainable parameters as one flat view (what optimizers update in place)."""
+        return self.flat[: self.n_trainable]
+
+    @property
+    def grads(self) -> np.ndarray:
+        """Gradient of the trainable parameters, flat, aligned with :attr:`params`."""
+        return self.flat_grad[: self.n_trainable]
+
+    @property
+    def n_params(self) -> int:
+        return self.flat.size
+
+    def param_names(self) -> list[str]:
+        """Names of the flat vector's entries: ``W1[i,j]`` (layer 1, input i to unit j), ``b1[j]``."""
+        names = []
+        for layer, attr, _, _ in self._slots:
+            li = self.layers.index(layer) + 1
+            if attr == "W":
+                names += [f"W{li}[{i},{j}]" for i in range(layer.n_in) for j in range(layer.n_out)]
+            else:
+                names += [f"b{li}[{j}]" for j in range(layer.n_out)]
+        return names
+
+    # ----------------------------------------------------------------- weights
+    def reset_parameters(self, rng=None, init=None) -> None:
+        """Draw fresh weights from ``init`` with ``rng`` (a Generator or an int seed)."""
+        rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
+        init = self.init if init is None else init
+        self.init = init
+        for layer in self.layers:
+            initialize_layer(layer, rng, init)
+
+    def get_weights(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Copies of ``(W, b)`` per layer."""
+        return [(layer.W.copy(), layer.b.copy()) for layer in self.layers]
+
+    def set_weights(self, weights) -> None:
+        """Set explicit ``(W, b)`` per layer (shapes ``(n_in, n_out)`` and ``(n_out,)``)."""
+        weights = list(weights)
+        if len(weights) != len(self.layers):
+            raise ConfigError(f"expected weights for {len(self.layers)} layers, got {len(weights)}")
+        for i, (layer, (W, b)) in enumerate(zip(self.layers, weights), start=1):
+            W = np.asarray(W, dtype=self.dtype)
+            b = np.asarray(b, dtype=self.dtype)
+            if b.ndim == 0:
+                b = np.full(layer.n_out, b, dtype=self.dtype)
+            if W.shape != layer.W.shape or b.shape != (layer.n_out,):
+                raise ConfigError(
+                    f"layer {i}: weights of shape {W.shape} and biases {b.shape} given, "
+                    f"expected {layer.W.shape} and {(layer.n_out,)}"
+                )
+            layer.W[...] = W
+            if layer.bias:
+                layer.b[...] = b
+
+    def astype(self, dtype) -> "Network":
+        """A copy of the network in another float dtype."""
+        net = Network.from_config(self.to_config() | {"dtype": _as_dtype(dtype).name})
+        net.flat[...] = self.flat
+        return net
+
+    def copy(self) -> "Network":
+        return self.astype(self.dtype)
+
+    # ----------------------------------------------------------------- passes
+    def check_input(self, X, what="X") -> np.ndarray:
+        X = np.asarray(X)
+        if X.ndim == 1:
+            X = X.reshape(1, -1)
+        if X.ndim != 2:
+            raise DataError(f"{what} must be 2-D (n_samples, n_features), got shape {X.shape}")
+        if X.shape[1] != self.n_inputs:
+            raise DataError(
+                f"{what} has {X.shape[1]} columns but the network takes {self.n_inputs} inputs "
+                f"(shape {X.shape})"
+            )
+        return np.ascontiguousarray(X, dtype=self.dtype)
+
+    def forward(self, X: np.ndarray, keep: bool = True) -> np.ndarray:
+        """Output of the network for ``X`` of shape ``(n, n_inputs)``; shape ``(n, n_outputs)``."""
+        a = X
+        for layer in self.layers:
+            a = layer.forward(a, keep)
+        return a
+
+    def predict(self, X, chunk_size: int = 8192) -> np.ndarray:
+        """Outputs for ``X`` without keeping intermediate values, in chunks."""
+        X = self.check_input(X)
+        if len(X) <= chunk_size:
+            return self.forward(X, keep=False)
+        return np.concatenate([self.forward(X[i:i + chunk_size], keep=False)
+                               for i in range(0, len(X), chunk_size)])
+
+    def sample_losses(self, X, T) -> np.ndarray:
+        """Per-sample losses after a forward pass, shape ``(n,)``."""
+        out = self.layers[-1]
+        a = self.forward(X, keep=True)
+        return self.loss.value(a, T, z=out.z, activation=out.activation)
+
+    def evaluate(self, X, T, chunk_size: int = 8192) -> tuple[float, np.ndarray]:
+        """Mean per-sample loss over ``X`` and the outputs, one forward pass in chunks."""
+        total, outs = 0.0, []
+        for i in range(0, len(X), chunk_size):
+            total += float(self.sample_losses(X[i:i + chunk_size], T[i:i + chunk_size]).sum())
+            outs.append(self.layers[-1].a)
+        return total / len(X), (outs[0] if len(outs) == 1 else np.concatenate(outs))
+
+    def backward(self, T: np.ndarray, scale: float = 1.0, accumulate: bool = False) -> None:
+        r"""Back-propagate from the last forward pass with targets ``T``.
+
+        Fills ``flat_grad`` with ``scale`` times the *sum* over the batch of per-sample
+        gradients (``scale = 1/n`` gives the batch mean); with ``accumulate`` adds to it.
+        """
+        out = self.layers[-1]
+        delta = self.loss.delta(out.z, out.a, T, out.activation)
+        if scale != 1.0:
+            delta = delta * scale
+        da = out.backward(delta=delta, accumulate=accumulate, input_grad=len(self.layers) > 1)
+        for i in range(len(self.layers) - 2, -1, -1):
+            da = self.layers[i].backward(da, accumulate=accumulate, input_grad=i > 0)
+
+    def loss_and_gradient(self, X, T, chunk_size: int = 4096) -> tuple[float, np.ndarray]:
+        """Mean loss and its gradient (flat, trainable part) over the batch ``X``, ``T``.
+
+        The batch is processed in chunks of ``chunk_size`` rows whose gradient sums are
+        added up, so memory does not grow with the batch. Returns the sum of per-sample
+        losses divided by n and a view of :attr:`grads`.
+        """
+        n = len(X)
+        scale = 1.0 / n
+        total = 0.0
+        for i in range(0, n, chunk_size):
+            total += float(self.sample_losses(X[i:i + chunk_size], T[i:i + chunk_size]).sum())
+            self.backward(T[i:i + chunk_size], scale, accumulate=i > 0)
+        return total * scale, self.grads
+
+    # ----------------------------------------------------------------- config
+    def to_config(self) -> dict:
+        return {
+            "layers": [layer.to_config() for layer in self.layers],
+            "loss": self.loss.to_config(),
+            "dtype": self.dtype.name,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Network":
+        try:
+            dtype = _as_dtype(config["dtype"])
+            layers = [Dense(c["n_in"], c["n_out"], get_activation(c["activation"]), bias=c["bias"],
+                            train_bias=c["train_bias"], dtype=dtype) for c in config["layers"]]
+            return cls.from_layers(layers, get_loss(config["loss"]), dtype)
+        except (KeyError, TypeError) as exc:
+            raise ConfigError(f"network config is missing or has a bad entry: {exc}") from None
+
+    def __repr__(self) -> str:
+        acts = "/".join(dict.fromkeys(layer.activation.name for layer in self.layers))
+        return (f"Network({'-'.join(map(str, self.sizes))}, {acts}, loss={self.loss.name}, "
+                f"{self.dtype.name}, {self.n_trainable} trainable of {self.n_params} parameters)")

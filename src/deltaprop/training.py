@@ -1,0 +1,324 @@
+r"""The one training loop. The three modes are batch schedules fed to it:
+
+==============  ============================  ==========================
+mode            batch size per update          updates per epoch (N samples)
+==============  ============================  ==========================
+``stochastic``  1                              N
+``minibatch``   k                              :math:`\lceil N/k \rceil`
+``batch``       N                              1
+==============  ============================  ==========================
+
+Each update uses the *mean* gradient of its batch. A batch larger than ``chunk_size`` rows is
+processed in chunks whose gradient sums are added, so memory does not grow with N in batch
+mode. Stochastic and mini-batch modes reshuffle the sample order every epoch with the run's
+own seeded Generator (``shuffle=False`` keeps the data order).
+
+The history records two losses per epoch, named for what they are:
+
+* ``loss``: the loss re-evaluated over the whole training set *after* the epoch's updates
+  (thinned with ``eval_every``; NaN on the epochs it is skipped);
+* ``loss_running``: the mean of the batch losses seen *before* each update during the epoch,
+  which is what FANN, scikit-learn and Keras report as "the" training loss.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import ConfigError, DataError
+from .losses import BinaryCrossEntropy, CrossEntropy
+from .network import Network
+from .optimizers import Optimizer, get_optimizer
+
+__all__ = ["MODES", "Trainer", "History", "Callback", "EarlyStopping", "train", "check_data"]
+
+MODES = ("stochastic", "minibatch", "batch")
+
+
+@dataclass
+class History:
+    """Per-epoch records (lists of equal length) plus a list of events (divergence, stops, ...)."""
+
+    epoch: list = field(default_factory=list)
+    loss: list = field(default_factory=list)
+    loss_running: list = field(default_factory=list)
+    accuracy: list = field(default_factory=list)
+    val_loss: list = field(default_factory=list)
+    val_accuracy: list = field(default_factory=list)
+    lr: list = field(default_factory=list)
+    updates: list = field(default_factory=list)
+    samples: list = field(default_factory=list)
+    seconds: list = field(default_factory=list)
+    events: list = field(default_factory=list)
+
+    _COLUMNS = ("epoch", "loss", "loss_running", "accuracy", "val_loss", "val_accuracy", "lr",
+                "updates", "samples", "seconds")
+
+    def append(self, row: dict) -> None:
+        for k in self._COLUMNS:
+            getattr(self, k).append(row.get(k, float("nan")))
+
+    def last(self) -> dict:
+        return {k: getattr(self, k)[-1] for k in self._COLUMNS} if self.epoch else {}
+
+    def to_dict(self) -> dict:
+        d = {k: list(getattr(self, k)) for k in self._COLUMNS}
+        d["events"] = list(self.events)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "History":
+        h = cls()
+        for k in cls._COLUMNS:
+            getattr(h, k).extend(d.get(k, []))
+        h.events.extend(d.get("events", []))
+        return h
+
+    def __len__(self) -> int:
+        return len(self.epoch)
+
+
+class Callback:
+    """Hooks into the loop. ``on_epoch_end`` may set ``trainer.stop_training = True``."""
+
+    def on_train_begin(self, trainer: "Trainer") -> None:
+        pass
+
+    def on_epoch_end(self, trainer: "Trainer", logs: dict) -> None:
+        pass
+
+    def on_train_end(self, trainer: "Trainer") -> None:
+        pass
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` (default ``val_loss``) has not improved by more than ``min_delta``
+    for ``patience`` epochs, and restore the weights of the best epoch."""
+
+    def __init__(self, patience: int = 10, min_delta: float = 0.0, monitor: str = "val_loss",
+                 restore_best: bool = True):
+        if int(patience) < 1:
+            raise ConfigError(f"patience must be >= 1, got {patience}")
+        self.patience, self.min_delta = int(patience), float(min_delta)
+        self.monitor, self.restore_best = monitor, restore_best
+
+    def on_train_begin(self, trainer):
+        self.best, self.best_epoch, self.best_params, self.wait = math.inf, 0, None, 0
+
+    def on_epoch_end(self, trainer, logs):
+        value = logs.get(self.monitor, float("nan"))
+        if not np.isfinite(value):
+            return
+        if value < self.best - self.min_delta:
+            self.best, self.best_epoch, self.wait = value, logs["epoch"], 0
+            self.best_params = trainer.network.flat.copy()
+            return
+        self.wait += 1
+        if self.wait >= self.patience:
+            trainer.stop_training = True
+            restored = self.restore_best and self.best_params is not None
+            if restored:
+                trainer.network.flat[...] = self.best_params
+            trainer.history.events.append({
+                "epoch": logs["epoch"], "event": "early_stopping",
+                "detail": f"no {self.monitor} improvement for {self.patience} epochs; "
+                          f"best {self.best:.6g} at epoch {self.best_epoch}"
+                          + ("; its weights restored" if restored else ""),
+            })
+
+
+def check_data(X, T, network: Network, what: str = "training data") -> tuple[np.ndarray, np.ndarray]:
+    """Validate and convert inputs and targets to the network's dtype; raise DataError."""
+    X = network.check_input(X, f"{what} inputs")
+    T = np.asarray(T, dtype=network.dtype)
+    if T.ndim == 1:
+        T = T.reshape(-1, 1)
+    if len(X) == 0:
+        raise DataError(f"{what} is empty (0 samples)")
+    if T.shape != (len(X), network.n_outputs):
+        raise DataError(f"{what} targets have shape {T.shape}, expected {(len(X), network.n_outputs)} "
+                        f"({len(X)} samples x {network.n_outputs} outputs)")
+    for arr, name in ((X, "inputs"), (T, "targets")):
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            r, c = np.argwhere(bad)[0]
+            raise DataError(f"{what} {name} contain NaN or inf ({int(bad.sum())} cells; first at "
+                            f"row {r}, column {c}: {arr[r, c]})")
+    return X, T
+
+
+def _accuracy(network: Network, out: np.ndarray, T: np.ndarray) -> float:
+    if T.shape[1] == 1:
+        lo, hi = network.output_activation.output_range
+        threshold = 0.5 if (lo, hi) == (0.0, 1.0) else 0.5 * (T.min() + T.max())
+        return float(np.mean((out[:, 0] > threshold) == (T[:, 0] > threshold)))
+    return float(np.mean(out.argmax(axis=1) == T.argmax(axis=1)))
+
+
+class Trainer:
+    """Trains a :class:`Network` in one of the three modes.
+
+    Parameters
+    ----------
+    network : Network
+    optimizer : str or Optimizer
+        Default plain gradient descent (``"sgd"``) with learning rate ``lr``.
+    mode : ``"stochastic"``, ``"minibatch"`` or ``"batch"``
+    batch_size : int
+        k for mini-batch mode (ignored by the other modes). A k above N is clipped to N with a
+        warning.
+    shuffle : bool
+        Reshuffle each epoch (stochastic and mini-batch).
+    seed : int or Generator
+        The run's one source of randomness (shuffling).
+    chunk_size : int
+        Rows per forward/backward pass inside one update's batch.
+    eval_every : int
+        Re-evaluate the training loss every this many epochs and after the last one (0: never).
+    accuracy : bool or None
+        Record accuracy; ``None`` means "when the loss is a cross-entropy".
+    callbacks : list of Callback
+    """
+
+    def __init__(self, network: Network, optimizer="sgd", *, lr: float = 0.1, mode: str = "minibatch",
+                 batch_size: int = 32, shuffle: bool = True, seed=None, chunk_size: int = 4096,
+                 eval_every: int = 1, accuracy=None, callbacks=()):
+        if mode not in MODES:
+            raise ConfigError(f"unknown mode {mode!r}; valid: {', '.join(MODES)}")
+        if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size <= 0:
+            raise ConfigError(f"batch size must be a positive integer, got {batch_size}")
+        if int(chunk_size) <= 0:
+            raise ConfigError(f"chunk size must be a positive integer, got {chunk_size}")
+        if int(eval_every) < 0:
+            raise ConfigError(f"eval_every must be >= 0, got {eval_every}")
+        self.network = network
+        self.optimizer: Optimizer = (optimizer if isinstance(optimizer, Optimizer)
+                                     else get_optimizer(optimizer, lr=lr))
+        if self.optimizer.batch_only and mode != "batch":
+            raise ConfigError(f"optimizer {self.optimizer.name!r} needs the whole data set's gradient; "
+                              "use mode 'batch'")
+        self.mode = mode
+        self.batch_size = int(batch_size)
+        self.shuffle = bool(shuffle)
+        self.rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        self.chunk_size = int(chunk_size)
+        self.eval_every = int(eval_every)
+        if accuracy is None:
+            accuracy = isinstance(network.loss, (CrossEntropy, BinaryCrossEntropy))
+        self.accuracy = bool(accuracy)
+        self.callbacks = list(callbacks)
+        self.history = History()
+        self.epoch = 0
+        self.stop_training = False
+        self.diverged = False
+
+    def effective_batch_size(self, n: int) -> int:
+        if self.mode == "stochastic":
+            return 1
+        if self.mode == "batch":
+            return n
+        if self.batch_size > n:
+            warnings.warn(f"batch size {self.batch_size} is larger than the {n} training samples; "
+                          f"using {n}", stacklevel=3)
+            return n
+        return self.batch_size
+
+    def updates_per_epoch(self, n: int) -> int:
+        return math.ceil(n / self.effective_batch_size(n))
+
+    def fit(self, X, T, epochs: int = 10, validation_data=None) -> History:
+        """Train for ``epochs`` more epochs; returns the (cumulative) history."""
+        if isinstance(epochs, bool) or int(epochs) != epochs or epochs < 0:
+            raise ConfigError(f"epochs must be a non-negative integer, got {epochs}")
+        net = self.network
+        X, T = check_data(X, T, net)
+        val = None
+        if validation_data is not None:
+            val = check_data(*validation_data, net, what="validation data")
+        k = self.effective_batch_size(len(X))  # warns when k > N
+        self.stop_training = False
+        for cb in self.callbacks:
+            cb.on_train_begin(self)
+        good = net.flat.copy()  # the last weights known to give a finite loss
+        # Overflow is detected from the loss below and handled as divergence, so numpy's
+        # warnings about it would only be noise.
+        with np.errstate(over="ignore", invalid="ignore"):
+            self._run_epochs(X, T, int(epochs), k, val, good)
+        for cb in self.callbacks:
+            cb.on_train_end(self)
+        return self.history
+
+    def _run_epochs(self, X, T, epochs, k, validation_data, good):
+        net, opt = self.network, self.optimizer
+        n = len(X)
+        params, chunk = net.params, self.chunk_size
+        end = self.epoch + epochs
+        for _ in range(epochs):
+            t0 = time.perf_counter()
+            self.epoch += 1
+            order = self.rng.permutation(n) if self.shuffle and k < n else None
+            running = 0.0
+            for start in range(0, n, k):
+                if order is None:
+                    xb, tb = X[start:start + k], T[start:start + k]
+                else:
+                    idx = order[start:start + k]
+                    xb, tb = X[idx], T[idx]
+                batch_loss, grads = net.loss_and_gradient(xb, tb, chunk)
+                if not math.isfinite(batch_loss):
+                    self._diverged(good, start // k + 1)
+                    break
+                running += batch_loss * len(xb)
+                opt.step(params, grads)
+            if self.diverged:
+                break
+            row = {"epoch": self.epoch, "loss_running": running / n, "lr": opt.lr, "updates": opt.t,
+                   "samples": self.epoch * n}
+            if not np.isfinite(net.flat).all():
+                self._diverged(good, None)
+                break
+            last = self.epoch == end
+            if self.eval_every and (self.epoch % self.eval_every == 0 or last):
+                row.update(self._evaluate(X, T, "", keep_accuracy=self.accuracy))
+                if not math.isfinite(row["loss"]):
+                    self._diverged(good, None)
+                    break
+            good[...] = net.flat
+            if validation_data is not None:
+                row.update(self._evaluate(*validation_data, "val_", keep_accuracy=self.accuracy))
+            row["seconds"] = time.perf_counter() - t0
+            self.history.append(row)
+            for cb in self.callbacks:
+                cb.on_epoch_end(self, row)
+            if self.stop_training:
+                break
+
+    def _evaluate(self, X, T, prefix: str, keep_accuracy: bool) -> dict:
+        loss, out = self.network.evaluate(X, T, self.chunk_size)
+        row = {prefix + "loss": loss}
+        if keep_accuracy:
+            row[prefix + "accuracy"] = _accuracy(self.network, out, T)
+        return row
+
+    def _diverged(self, good: np.ndarray, update) -> None:
+        self.network.flat[...] = good
+        self.diverged = True
+        self.stop_training = True
+        where = f"at update {update} of epoch {self.epoch}" if update else f"after epoch {self.epoch}"
+        self.history.events.append({
+            "epoch": self.epoch, "event": "divergence",
+            "detail": f"the loss became NaN or inf {where}; training stopped and the weights "
+                      f"of the last finite epoch were kept (try a smaller learning rate)",
+        })
+
+
+def train(network: Network, X, T, *, epochs: int = 10, mode: str = "minibatch", batch_size: int = 32,
+          lr: float = 0.1, optimizer="sgd", seed=None, validation_data=None, **kwargs) -> History:
+    """Convenience wrapper: build a :class:`Trainer` and run :meth:`Trainer.fit`."""
+    trainer = Trainer(network, optimizer, lr=lr, mode=mode, batch_size=batch_size, seed=seed, **kwargs)
+    return trainer.fit(X, T, epochs, validation_data)

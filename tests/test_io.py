@@ -1,0 +1,96 @@
+import json
+import pickle
+import zipfile
+
+import numpy as np
+import pytest
+
+from deltaprop import Network, load_model, save_model
+from deltaprop.errors import ModelFileError
+from deltaprop.io import FORMAT_VERSION, read_npz, write_npz_atomic
+
+
+@pytest.fixture
+def net(rng):
+    n = Network([4, 6, 3], "relu", "softmax", "cross_entropy", dtype="float32", train_bias=False, seed=rng)
+    n.layers[0].b[...] = rng.normal(size=6)
+    return n
+
+
+def test_round_trip_predicts_exactly(net, rng, tmp_path):
+    path = tmp_path / "m.npz"
+    save_model(path, net, info={"classes": ["a", "b", "c"]})
+    loaded, info = load_model(path)
+    X = rng.normal(size=(9, 4))
+    assert np.array_equal(loaded.predict(X), net.predict(X))
+    assert loaded.dtype == np.float32 and info["classes"] == ["a", "b", "c"]
+    assert loaded.to_config() == net.to_config()
+    assert not loaded.layers[0].train_bias
+
+
+def test_never_overwrites_unless_asked(net, tmp_path):
+    path = tmp_path / "m.npz"
+    path.write_bytes(b"precious")
+    with pytest.raises(ModelFileError, match="already exists; refusing to overwrite"):
+        save_model(path, net)
+    assert path.read_bytes() == b"precious"
+    save_model(path, net, overwrite=True)
+    assert load_model(path)[0].n_params == net.n_params
+    assert [p.name for p in tmp_path.iterdir()] == ["m.npz"]  # no temporary file left behind
+
+
+def test_truncated_file(net, tmp_path):
+    path = tmp_path / "m.npz"
+    save_model(path, net)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelFileError, match="truncated or corrupt"):
+        load_model(path)
+
+
+def test_empty_and_missing_files(tmp_path):
+    (tmp_path / "empty.npz").write_bytes(b"")
+    with pytest.raises(ModelFileError, match="empty"):
+        load_model(tmp_path / "empty.npz")
+    with pytest.raises(ModelFileError, match="no such file"):
+        load_model(tmp_path / "nope.npz")
+
+
+def test_pickle_is_never_loaded(tmp_path):
+    class Boom:
+        def __reduce__(self):
+            return (exec, ("raise SystemExit('executed')",))
+
+    path = tmp_path / "evil.npz"
+    np.savez(path, params=np.array([Boom()], dtype=object), __meta__=np.frombuffer(b"{}", np.uint8))
+    with pytest.raises(ModelFileError, match="pickle"):
+        load_model(path)
+    raw = tmp_path / "raw.pkl"
+    raw.write_bytes(pickle.dumps(Boom()))
+    with pytest.raises(ModelFileError):
+        load_model(raw)
+
+
+def test_newer_format_version_is_refused(net, tmp_path):
+    path = tmp_path / "m.npz"
+    meta = {"format": "deltaprop-model", "version": FORMAT_VERSION + 1, "network": net.to_config()}
+    write_npz_atomic(path, {"params": net.flat}, meta)
+    with pytest.raises(ModelFileError, match="newer deltaprop .*format version 2"):
+        load_model(path)
+
+
+def test_hand_edited_metadata_and_wrong_shapes(net, tmp_path):
+    path = tmp_path / "m.npz"
+    meta = {"format": "deltaprop-model", "version": 1, "network": net.to_config()}
+    write_npz_atomic(path, {"params": net.flat[:-1]}, meta)
+    with pytest.raises(ModelFileError, match="parameters have shape"):
+        load_model(path)
+    bad = json.loads(json.dumps(meta))
+    bad["network"]["layers"][0]["activation"] = {"name": "swish"}
+    write_npz_atomic(path, {"params": net.flat}, bad, overwrite=True)
+    with pytest.raises(ModelFileError, match="unknown activation 'swish'"):
+        load_model(path)
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("__meta__.npy", b"garbage")
+    with pytest.raises(ModelFileError):
+        read_npz(path)
