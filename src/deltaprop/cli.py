@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import math
 import os
@@ -21,6 +22,11 @@ from .losses import LOSSES
 from .model import Model, fit_dataset
 from .optimizers import get_optimizer
 from .training import MODES, Callback
+
+#: Further commands, each in its own module ``deltaprop/cli_<name>.py`` whose
+#: ``register(subparsers)`` adds a sub-parser with ``set_defaults(func=...)``; the function
+#: takes the parsed args and returns the exit code. Adding a command = one file + one entry.
+COMMAND_MODULES: tuple[str, ...] = ()
 
 #: Settings used where neither the user nor the built-in data set says otherwise.
 TRAIN_DEFAULTS = {
@@ -111,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("datasets", help="list the built-in data sets")
     d.set_defaults(func=cmd_datasets)
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"deltaprop.cli_{name}").register(sub)
     return p
 
 
