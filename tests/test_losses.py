@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from deltaprop.activations import Sigmoid, Softmax, Tanh
+from deltaprop.activations import Sigmoid, Softmax
 from deltaprop.errors import ConfigError
 from deltaprop.losses import LOSSES, get_loss
 from deltaprop.network import Network

@@ -11,6 +11,7 @@ import importlib
 import json
 import math
 import os
+import pkgutil
 import sys
 
 from . import __version__
@@ -23,10 +24,15 @@ from .model import Model, fit_dataset
 from .optimizers import get_optimizer
 from .training import MODES, Callback
 
-#: Further commands, each in its own module ``deltaprop/cli_<name>.py`` whose
-#: ``register(subparsers)`` adds a sub-parser with ``set_defaults(func=...)``; the function
-#: takes the parsed args and returns the exit code. Adding a command = one file + one entry.
-COMMAND_MODULES: tuple[str, ...] = ()
+
+def _command_modules() -> list[str]:
+    """Further commands live in their own modules ``deltaprop/cli_<name>.py``, each with a
+    ``register(subparsers)`` that adds a sub-parser with ``set_defaults(func=...)``; the
+    function takes the parsed args and returns the exit code. Adding a command = adding a file."""
+    import deltaprop
+
+    return sorted(m.name for m in pkgutil.iter_modules(deltaprop.__path__) if m.name.startswith("cli_"))
+
 
 #: Settings used where neither the user nor the built-in data set says otherwise.
 TRAIN_DEFAULTS = {
@@ -117,8 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("datasets", help="list the built-in data sets")
     d.set_defaults(func=cmd_datasets)
-    for name in COMMAND_MODULES:
-        importlib.import_module(f"deltaprop.cli_{name}").register(sub)
+    for name in _command_modules():
+        importlib.import_module(f"deltaprop.{name}").register(sub)
     return p
 
 

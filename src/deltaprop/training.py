@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .engines import select_engine
 from .errors import ConfigError, DataError
 from .losses import BinaryCrossEntropy, CrossEntropy
 from .network import Network
@@ -183,11 +184,14 @@ class Trainer:
     accuracy : bool or None
         Record accuracy; ``None`` means "when the loss is a cross-entropy".
     callbacks : list of Callback
+    engine : ``"auto"``, ``"numpy"`` or another name in :data:`deltaprop.engines.ENGINES`
+        Which engine runs the updates; ``"auto"`` picks the fastest one that supports the
+        set-up. All give the same weights.
     """
 
     def __init__(self, network: Network, optimizer="sgd", *, lr: float = 0.1, mode: str = "minibatch",
                  batch_size: int = 32, shuffle: bool = True, seed=None, chunk_size: int = 4096,
-                 eval_every: int = 1, accuracy=None, callbacks=()):
+                 eval_every: int = 1, accuracy=None, callbacks=(), engine="auto"):
         if mode not in MODES:
             raise ConfigError(f"unknown mode {mode!r}; valid: {', '.join(MODES)}")
         if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size <= 0:
@@ -212,6 +216,8 @@ class Trainer:
             accuracy = isinstance(network.loss, (CrossEntropy, BinaryCrossEntropy))
         self.accuracy = bool(accuracy)
         self.callbacks = list(callbacks)
+        self.engine = engine
+        self.engine_used = None
         self.history = History()
         self.epoch = 0
         self.stop_training = False
@@ -256,26 +262,16 @@ class Trainer:
     def _run_epochs(self, X, T, epochs, k, validation_data, good):
         net, opt = self.network, self.optimizer
         n = len(X)
-        params, chunk = net.params, self.chunk_size
+        engine = select_engine(self.engine, self)
+        self.engine_used = engine.name
         end = self.epoch + epochs
         for _ in range(epochs):
             t0 = time.perf_counter()
             self.epoch += 1
             order = self.rng.permutation(n) if self.shuffle and k < n else None
-            running = 0.0
-            for start in range(0, n, k):
-                if order is None:
-                    xb, tb = X[start:start + k], T[start:start + k]
-                else:
-                    idx = order[start:start + k]
-                    xb, tb = X[idx], T[idx]
-                batch_loss, grads = net.loss_and_gradient(xb, tb, chunk)
-                if not math.isfinite(batch_loss):
-                    self._diverged(good, start // k + 1)
-                    break
-                running += batch_loss * len(xb)
-                opt.step(params, grads)
-            if self.diverged:
+            running, bad_update = engine.run_epoch(self, X, T, order, k)
+            if bad_update is not None:
+                self._diverged(good, bad_update)
                 break
             row = {"epoch": self.epoch, "loss_running": running / n, "lr": opt.lr, "updates": opt.t,
                    "samples": self.epoch * n}
