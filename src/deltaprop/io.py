@@ -26,10 +26,44 @@ import numpy as np
 from .errors import DeltapropError, ModelFileError
 from .network import Network
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "save_model", "load_model", "write_npz_atomic", "read_npz"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "save_model", "load_model", "write_npz_atomic", "read_npz",
+           "pack", "unpack"]
 
 FORMAT = "deltaprop-model"
 FORMAT_VERSION = 1
+
+
+def pack(obj, arrays: dict, prefix: str = "a"):
+    """Split a nested structure into JSON-able data and named arrays.
+
+    Each ndarray is stored in ``arrays`` under a generated name and replaced by
+    ``{"__array__": name}``; numpy scalars become Python numbers. Inverse: :func:`unpack`.
+    """
+    if isinstance(obj, np.ndarray):
+        name = f"{prefix}{len(arrays)}"
+        arrays[name] = obj
+        return {"__array__": name}
+    if isinstance(obj, dict):
+        return {str(k): pack(v, arrays, prefix) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [pack(v, arrays, prefix) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
+def unpack(obj, arrays: dict, where: str = "file"):
+    """Inverse of :func:`pack`; a reference to a missing array raises ModelFileError."""
+    if isinstance(obj, dict):
+        if set(obj) == {"__array__"}:
+            name = obj["__array__"]
+            if name not in arrays:
+                raise ModelFileError(f"{where}: refers to array {name!r}, which is not in the file")
+            return arrays[name]
+        return {k: unpack(v, arrays, where) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [unpack(v, arrays, where) for v in obj]
+    return obj
 
 
 def write_npz_atomic(path, arrays: dict, meta: dict, *, overwrite: bool = False) -> None:
@@ -63,7 +97,7 @@ def write_npz_atomic(path, arrays: dict, meta: dict, *, overwrite: bool = False)
         pass
 
 
-def read_npz(path, expected_format: str = FORMAT) -> tuple[dict, dict]:
+def read_npz(path, expected_format: str = FORMAT, max_version: int = FORMAT_VERSION) -> tuple[dict, dict]:
     """Read a file written by :func:`write_npz_atomic`; return (meta, arrays). Raises ModelFileError."""
     path = os.fspath(path)
     if not os.path.exists(path):
@@ -98,9 +132,9 @@ def read_npz(path, expected_format: str = FORMAT) -> tuple[dict, dict]:
     version = meta.get("version")
     if not isinstance(version, int):
         raise ModelFileError(f"{path}: missing or bad format version {version!r}")
-    if version > FORMAT_VERSION:
+    if version > max_version:
         raise ModelFileError(f"{path}: written by a newer deltaprop (format version {version}; this one "
-                             f"reads up to {FORMAT_VERSION}); upgrade deltaprop to load it")
+                             f"reads up to {max_version}); upgrade deltaprop to load it")
     return meta, arrays
 
 

@@ -17,7 +17,7 @@ from .losses import BinaryCrossEntropy, CrossEntropy
 from .network import Network
 from .training import EarlyStopping, Trainer, _accuracy
 
-__all__ = ["Model", "default_head", "fit_dataset"]
+__all__ = ["Model", "build_training", "default_head", "fit_dataset"]
 
 
 def default_head(task: str, n_outputs: int, loss: str | None, output_activation: str | None):
@@ -117,20 +117,21 @@ class Model:
             raise ModelFileError(f"{path}: bad model info ({exc})") from None
 
 
-def fit_dataset(train: Dataset, *, hidden=(16,), activation="tanh", output_activation=None, loss=None,
-                mode="minibatch", batch_size=32, epochs=50, lr=0.1, optimizer="sgd", seed=0,
-                init="glorot_uniform", dtype="float64", standardize=True, validation: Dataset | None = None,
-                early_stopping: int | None = None, eval_every=1, shuffle=True, train_bias=True,
-                callbacks=()) -> tuple[Model, Trainer]:
-    """Build a network for ``train`` and train it; returns ``(model, trainer)``.
+def build_training(train: Dataset, *, hidden=(16,), activation="tanh", output_activation=None, loss=None,
+                   mode="minibatch", batch_size=32, lr=0.1, optimizer="sgd", seed=0, init="glorot_uniform",
+                   dtype="float64", standardize=True, validation: Dataset | None = None,
+                   early_stopping: int | None = None, eval_every=1, shuffle=True, train_bias=True,
+                   callbacks=(), on_divergence="stop", engine="auto"):
+    """Set up, without training, what :func:`fit_dataset` trains.
 
-    All randomness (initial weights, then shuffling) comes from one Generator seeded with
-    ``seed``.
+    Returns ``(model, trainer, (X, T), validation or None)`` with the inputs already
+    standardised. All randomness (initial weights, then shuffling) comes from one Generator
+    seeded with ``seed`` (or ``seed`` itself when it is a Generator).
     """
     if len(train) == 0:
         raise DataError("the training data set is empty")
     out_act, loss = default_head(train.task, train.n_outputs, loss, output_activation)
-    rng = np.random.default_rng(seed)
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     std = Standardizer().fit(train.X) if standardize else None
     Xtr = std.transform(train.X) if std else train.X
     sizes = [train.n_features, *[int(h) for h in hidden], train.n_outputs]
@@ -139,15 +140,26 @@ def fit_dataset(train: Dataset, *, hidden=(16,), activation="tanh", output_activ
     val = None
     if validation is not None and len(validation):
         val = (std.transform(validation.X) if std else validation.X, validation.T)
-    cbs = list(callbacks)
+    cbs = []
     if early_stopping:
         if val is None:
             raise ConfigError("early stopping watches the validation loss: give a validation split")
         cbs.append(EarlyStopping(patience=early_stopping))
+    cbs += list(callbacks)
     accuracy = train.task == "classification" or isinstance(net.loss, (CrossEntropy, BinaryCrossEntropy))
     trainer = Trainer(net, optimizer, lr=lr, mode=mode, batch_size=batch_size, shuffle=shuffle, seed=rng,
-                      eval_every=eval_every, accuracy=accuracy, callbacks=cbs)
-    trainer.fit(Xtr, train.T, epochs, val)
+                      eval_every=eval_every, accuracy=accuracy, callbacks=cbs, on_divergence=on_divergence,
+                      engine=engine)
     model = Model(net, task=train.task, classes=train.classes, feature_names=train.feature_names,
                   target_names=train.target_names, standardizer=std)
+    return model, trainer, (Xtr, train.T), val
+
+
+def fit_dataset(train: Dataset, *, epochs=50, **kwargs) -> tuple[Model, Trainer]:
+    """Build a network for ``train`` and train it for ``epochs``; returns ``(model, trainer)``.
+
+    Keyword arguments are those of :func:`build_training`.
+    """
+    model, trainer, (X, T), val = build_training(train, **kwargs)
+    trainer.fit(X, T, epochs, val)
     return model, trainer

@@ -96,6 +96,13 @@ class Callback:
     def on_train_end(self, trainer: "Trainer") -> None:
         pass
 
+    def state_dict(self) -> dict:
+        """What a checkpoint must keep for the run to continue exactly (arrays allowed)."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
 
 class EarlyStopping(Callback):
     """Stop when ``monitor`` (default ``val_loss``) has not improved by more than ``min_delta``
@@ -107,9 +114,18 @@ class EarlyStopping(Callback):
             raise ConfigError(f"patience must be >= 1, got {patience}")
         self.patience, self.min_delta = int(patience), float(min_delta)
         self.monitor, self.restore_best = monitor, restore_best
-
-    def on_train_begin(self, trainer):
+        # Kept across fit() calls and in checkpoints, so that a resumed run stops where the
+        # uninterrupted one would.
         self.best, self.best_epoch, self.best_params, self.wait = math.inf, 0, None, 0
+
+    def state_dict(self):
+        return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait,
+                "best_params": self.best_params}
+
+    def load_state_dict(self, state):
+        self.best, self.best_epoch, self.wait = float(state["best"]), int(state["best_epoch"]), int(state["wait"])
+        bp = state.get("best_params")
+        self.best_params = None if bp is None else np.array(bp)
 
     def on_epoch_end(self, trainer, logs):
         value = logs.get(self.monitor, float("nan"))
@@ -187,11 +203,16 @@ class Trainer:
     engine : ``"auto"``, ``"numpy"`` or another name in :data:`deltaprop.engines.ENGINES`
         Which engine runs the updates; ``"auto"`` picks the fastest one that supports the
         set-up. All give the same weights.
+    on_divergence : ``"stop"`` or ``"halve-lr"``
+        When the loss (or the weights) turn NaN or inf, the weights and optimizer state of the
+        last finite epoch are restored; then either training stops, or the learning rate is
+        halved and the epoch is run again, at most ``max_halvings`` times.
     """
 
     def __init__(self, network: Network, optimizer="sgd", *, lr: float = 0.1, mode: str = "minibatch",
                  batch_size: int = 32, shuffle: bool = True, seed=None, chunk_size: int = 4096,
-                 eval_every: int = 1, accuracy=None, callbacks=(), engine="auto"):
+                 eval_every: int = 1, accuracy=None, callbacks=(), engine="auto",
+                 on_divergence: str = "stop", max_halvings: int = 10):
         if mode not in MODES:
             raise ConfigError(f"unknown mode {mode!r}; valid: {', '.join(MODES)}")
         if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size <= 0:
@@ -215,6 +236,9 @@ class Trainer:
         if accuracy is None:
             accuracy = isinstance(network.loss, (CrossEntropy, BinaryCrossEntropy))
         self.accuracy = bool(accuracy)
+        if on_divergence not in ("stop", "halve-lr"):
+            raise ConfigError(f"unknown on_divergence {on_divergence!r}; valid: stop, halve-lr")
+        self.on_divergence, self.max_halvings, self.halvings = on_divergence, int(max_halvings), 0
         self.callbacks = list(callbacks)
         self.engine = engine
         self.engine_used = None
@@ -250,41 +274,44 @@ class Trainer:
         self.stop_training = False
         for cb in self.callbacks:
             cb.on_train_begin(self)
-        good = net.flat.copy()  # the last weights known to give a finite loss
         # Overflow is detected from the loss below and handled as divergence, so numpy's
         # warnings about it would only be noise.
         with np.errstate(over="ignore", invalid="ignore"):
-            self._run_epochs(X, T, int(epochs), k, val, good)
+            self._run_epochs(X, T, int(epochs), k, val)
         for cb in self.callbacks:
             cb.on_train_end(self)
         return self.history
 
-    def _run_epochs(self, X, T, epochs, k, validation_data, good):
+    def _run_epochs(self, X, T, epochs, k, validation_data):
         net, opt = self.network, self.optimizer
         n = len(X)
         engine = select_engine(self.engine, self)
         self.engine_used = engine.name
         end = self.epoch + epochs
-        for _ in range(epochs):
+        good = self._snapshot()  # the last weights (and optimizer state) known to be finite
+        while self.epoch < end:
             t0 = time.perf_counter()
             self.epoch += 1
             order = self.rng.permutation(n) if self.shuffle and k < n else None
             running, bad_update = engine.run_epoch(self, X, T, order, k)
             if bad_update is not None:
-                self._diverged(good, bad_update)
+                if self._diverged(good, bad_update):
+                    continue
                 break
             row = {"epoch": self.epoch, "loss_running": running / n, "lr": opt.lr, "updates": opt.t,
                    "samples": self.epoch * n}
             if not np.isfinite(net.flat).all():
-                self._diverged(good, None)
+                if self._diverged(good, None):
+                    continue
                 break
             last = self.epoch == end
             if self.eval_every and (self.epoch % self.eval_every == 0 or last):
                 row.update(self._evaluate(X, T, "", keep_accuracy=self.accuracy))
                 if not math.isfinite(row["loss"]):
-                    self._diverged(good, None)
+                    if self._diverged(good, None):
+                        continue
                     break
-            good[...] = net.flat
+            good = self._snapshot()
             if validation_data is not None:
                 row.update(self._evaluate(*validation_data, "val_", keep_accuracy=self.accuracy))
             row["seconds"] = time.perf_counter() - t0
@@ -301,16 +328,75 @@ class Trainer:
             row[prefix + "accuracy"] = _accuracy(self.network, out, T)
         return row
 
-    def _diverged(self, good: np.ndarray, update) -> None:
-        self.network.flat[...] = good
+    def _snapshot(self) -> tuple[np.ndarray, dict]:
+        return self.network.flat.copy(), self.optimizer.state_dict()
+
+    def _diverged(self, good, update) -> bool:
+        """Roll back to ``good``; return True when training goes on with a halved learning rate."""
+        params, opt_state = good
+        self.network.flat[...] = params
+        self.optimizer.load_state_dict(opt_state)
+        where = f"at update {update} of epoch {self.epoch}" if update else f"after epoch {self.epoch}"
+        if self.on_divergence == "halve-lr" and self.halvings < self.max_halvings:
+            self.halvings += 1
+            self.optimizer.lr /= 2.0
+            self.history.events.append({
+                "epoch": self.epoch, "event": "lr_halved",
+                "detail": f"the loss became NaN or inf {where}; rolled back to the last finite epoch "
+                          f"and halved the learning rate to {self.optimizer.lr:g} "
+                          f"({self.halvings} of at most {self.max_halvings} halvings)",
+            })
+            self.epoch -= 1  # the epoch is run again
+            return True
         self.diverged = True
         self.stop_training = True
-        where = f"at update {update} of epoch {self.epoch}" if update else f"after epoch {self.epoch}"
         self.history.events.append({
             "epoch": self.epoch, "event": "divergence",
             "detail": f"the loss became NaN or inf {where}; training stopped and the weights "
-                      f"of the last finite epoch were kept (try a smaller learning rate)",
+                      f"of the last finite epoch were kept (try a smaller learning rate"
+                      + (", or --on-divergence halve-lr" if self.on_divergence == "stop" else "") + ")",
         })
+        self.epoch -= 1  # the failed epoch does not count
+        return False
+
+    # ----------------------------------------------------------------- checkpoints
+    def state_dict(self) -> dict:
+        """Everything needed to continue bitwise identically: weights, optimizer state, the
+        random generator's state, the epoch reached, the history and the callbacks' state."""
+        return {
+            "epoch": self.epoch,
+            "params": self.network.flat.copy(),
+            "optimizer": self.optimizer.state_dict(),
+            "rng": self.rng.bit_generator.state,
+            "history": self.history.to_dict(),
+            "callbacks": [cb.state_dict() for cb in self.callbacks],
+            "halvings": self.halvings,
+            "diverged": self.diverged,
+            "settings": {"mode": self.mode, "batch_size": self.batch_size, "shuffle": self.shuffle,
+                         "chunk_size": self.chunk_size, "eval_every": self.eval_every},
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict`'s output into a trainer built with the same settings."""
+        mine = self.state_dict()["settings"]
+        if state["settings"] != mine:
+            diff = {k: (state["settings"].get(k), v) for k, v in mine.items() if state["settings"].get(k) != v}
+            raise ConfigError(f"checkpoint was written with other training settings: "
+                              + ", ".join(f"{k} {a!r} (now {b!r})" for k, (a, b) in diff.items()))
+        params = np.asarray(state["params"])
+        if params.shape != self.network.flat.shape:
+            raise ConfigError(f"checkpoint has {params.size} parameters, the network {self.network.flat.size}")
+        self.network.flat[...] = params
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.rng.bit_generator.state = state["rng"]
+        self.epoch = int(state["epoch"])
+        self.history = History.from_dict(state["history"])
+        if len(state["callbacks"]) != len(self.callbacks):
+            raise ConfigError("checkpoint has state for a different set of callbacks")
+        for cb, cb_state in zip(self.callbacks, state["callbacks"]):
+            cb.load_state_dict(cb_state)
+        self.halvings = int(state["halvings"])
+        self.diverged = bool(state["diverged"])
 
 
 def train(network: Network, X, T, *, epochs: int = 10, mode: str = "minibatch", batch_size: int = 32,

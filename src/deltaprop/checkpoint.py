@@ -1,0 +1,75 @@
+"""Checkpoints: everything a run needs to continue bitwise identically.
+
+A checkpoint is a ``deltaprop-checkpoint`` file in the same container as model files (arrays +
+JSON, never pickle, written atomically: temporary file, fsync, rename). It holds the
+network's config and weights, the trainer's state (:meth:`Trainer.state_dict`: optimizer
+state, the random generator's state, epoch reached, history, callbacks' state) and whatever
+the caller needs to rebuild the run (``info``: the CLI keeps the training settings, the data
+source and the model's preprocessing there).
+
+Checkpoints are taken at epoch boundaries, so resuming from one repeats nothing and skips
+nothing.
+"""
+
+from __future__ import annotations
+
+from .errors import DeltapropError, ModelFileError
+from .io import pack, read_npz, unpack, write_npz_atomic
+from .network import Network
+from .training import Callback, Trainer
+
+__all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "save_checkpoint", "load_checkpoint", "Checkpointer"]
+
+CHECKPOINT_FORMAT = "deltaprop-checkpoint"
+CHECKPOINT_VERSION = 1
+
+
+def save_checkpoint(path, trainer: Trainer, info: dict | None = None) -> None:
+    """Write ``trainer``'s full state to ``path`` atomically, replacing an older checkpoint."""
+    arrays: dict = {}
+    state = pack(trainer.state_dict(), arrays)
+    meta = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
+            "network": trainer.network.to_config(), "trainer": state, "info": pack(info or {}, arrays, "i")}
+    write_npz_atomic(path, arrays, meta, overwrite=True)
+
+
+def load_checkpoint(path) -> tuple[Network, dict, dict]:
+    """Read a checkpoint; returns ``(network, trainer_state, info)``.
+
+    Build a :class:`Trainer` with the same settings around the network and call
+    ``trainer.load_state_dict(trainer_state)``.
+    """
+    meta, arrays = read_npz(path, CHECKPOINT_FORMAT, CHECKPOINT_VERSION)
+    try:
+        net = Network.from_config(meta["network"])
+        state = unpack(meta["trainer"], arrays, str(path))
+        info = unpack(meta.get("info", {}), arrays, str(path))
+        params = state["params"]
+        if params.shape != net.flat.shape or params.dtype != net.dtype:
+            raise ModelFileError(f"{path}: weights of shape {params.shape} {params.dtype} do not fit the "
+                                 f"network ({net.flat.shape} {net.dtype})")
+        for key in ("epoch", "optimizer", "rng", "history", "callbacks", "settings"):
+            state[key]  # noqa: B018 - presence check, KeyError below names the missing part
+    except ModelFileError:
+        raise
+    except DeltapropError as exc:
+        raise ModelFileError(f"{path}: bad checkpoint: {exc}") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ModelFileError(f"{path}: bad checkpoint (missing or malformed {exc})") from None
+    return net, state, info
+
+
+class Checkpointer(Callback):
+    """Save a checkpoint every ``every`` epochs (and when training stops early)."""
+
+    def __init__(self, path, every: int = 1, info: dict | None = None):
+        self.path, self.every, self.info = path, int(every), info or {}
+        self.saved_epoch = None
+
+    def on_epoch_end(self, trainer, logs):
+        if logs["epoch"] % self.every == 0 or trainer.stop_training:
+            self.save(trainer)
+
+    def save(self, trainer) -> None:
+        save_checkpoint(self.path, trainer, self.info)
+        self.saved_epoch = trainer.epoch
