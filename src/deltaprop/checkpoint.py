@@ -60,14 +60,15 @@ def load_checkpoint(path) -> tuple[Network, dict, dict]:
 
 
 class Checkpointer(Callback):
-    """Save a checkpoint every ``every`` epochs (and when training stops early)."""
+    """Save a checkpoint every ``every`` epochs (0: never on a schedule) and whenever training
+    is asked to stop early (signal, early stopping)."""
 
     def __init__(self, path, every: int = 1, info: dict | None = None):
         self.path, self.every, self.info = path, int(every), info or {}
         self.saved_epoch = None
 
     def on_epoch_end(self, trainer, logs):
-        if logs["epoch"] % self.every == 0 or trainer.stop_training:
+        if (self.every and logs["epoch"] % self.every == 0) or trainer.stop_training:
             self.save(trainer)
 
     def save(self, trainer) -> None:

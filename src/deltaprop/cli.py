@@ -7,20 +7,27 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib
 import json
 import math
 import os
 import pkgutil
+import signal
 import sys
+
+import numpy as np
 
 from . import __version__
 from .activations import ACTIVATIONS
 from .data import BUILTIN, builtin_defaults, builtin_info, load_data, split
+from .checkpoint import Checkpointer, load_checkpoint
+from .engines import ENGINES
 from .errors import ConfigError, DeltapropError
 from .initializers import parse_init
 from .losses import LOSSES
-from .model import Model, fit_dataset
+from .io import write_text_atomic
+from .model import Model, build_training
 from .optimizers import get_optimizer
 from .training import MODES, Callback
 
@@ -39,7 +46,9 @@ TRAIN_DEFAULTS = {
     "data": "digits", "hidden": "16", "activation": "tanh", "output_activation": None, "loss": None,
     "mode": "minibatch", "batch_size": 32, "epochs": 50, "lr": 0.1, "seed": 0, "val_split": 0.2,
     "init": "glorot_uniform", "dtype": "float64", "standardize": True, "task": "auto",
-    "early_stopping": None, "eval_every": 1, "print_every": 0, "shuffle": True,
+    "early_stopping": None, "eval_every": 1, "print_every": 0, "shuffle": True, "target": None,
+    "out": None, "force": False, "json": False, "checkpoint": None, "checkpoint_every": None,
+    "on_divergence": "stop", "engine": "auto",
 }
 
 
@@ -105,8 +114,21 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--print-every", type=_positive_int, help="print every N epochs (default: every epoch "
                                                              "up to 100 epochs, else about 50 lines)")
     t.add_argument("--out", help="save the trained model to this file (.npz)")
-    t.add_argument("--force", action="store_true", help="overwrite --out if it exists")
-    t.add_argument("--json", action="store_true", help="print one JSON object per epoch instead of text")
+    t.add_argument("--force", action="store_true", default=None, help="overwrite --out if it exists")
+    t.add_argument("--json", action="store_true", default=None,
+                   help="print one JSON object per epoch instead of text")
+    t.add_argument("--checkpoint-every", type=_positive_int, metavar="N",
+                   help="write a checkpoint every N epochs (atomically; Ctrl-C/SIGTERM always write one)")
+    t.add_argument("--checkpoint", metavar="FILE", help="checkpoint file (default: OUT.ckpt, else "
+                                                        "deltaprop-checkpoint.npz)")
+    t.add_argument("--resume", metavar="CKPT", help="continue a checkpointed run to the same result as an "
+                                                    "uninterrupted one (--epochs may raise the total)")
+    t.add_argument("--engine", choices=["auto", *ENGINES],
+                   help="what runs the updates: auto picks the fastest installed engine that supports the "
+                        "set-up (all give the same weights)")
+    t.add_argument("--on-divergence", choices=["stop", "halve-lr"],
+                   help="when the loss turns NaN/inf: roll back and stop (default), or roll back, halve "
+                        "the learning rate and go on (at most 10 times)")
     t.set_defaults(func=cmd_train)
 
     for name, helptext in (("predict", "predict with a saved model"),
@@ -179,9 +201,8 @@ class _EpochPrinter(Callback):
         print("  ".join(parts), file=self.out, flush=True)
 
 
-def cmd_train(args) -> int:
-    cfg = _resolve(args)
-    # Settings are checked before any data is read, so a typo fails fast.
+def _check_settings(cfg: dict) -> list[int]:
+    """Check the settings before any data is read, so that a typo fails fast."""
     if cfg["epochs"] < 1:
         raise ConfigError(f"--epochs must be at least 1, got {cfg['epochs']}")
     hidden = _hidden(cfg["hidden"])
@@ -189,33 +210,99 @@ def cmd_train(args) -> int:
     parse_init(cfg["init"])
     if cfg["batch_size"] < 1:
         raise ConfigError(f"batch size must be a positive integer, got {cfg['batch_size']}")
-    ds = load_data(cfg["data"], args.target, task=cfg["task"]) if cfg["data"] not in BUILTIN \
-        else load_data(cfg["data"])
-    if cfg["data"] not in BUILTIN and args.target is None:
+    if cfg["checkpoint_every"] is not None and cfg["checkpoint_every"] < 1:
+        raise ConfigError(f"--checkpoint-every must be at least 1, got {cfg['checkpoint_every']}")
+    if cfg["data"] not in BUILTIN and not cfg["target"]:
         raise ConfigError("--target is required with a CSV file (the name of the target column)")
-    if args.out and os.path.exists(args.out) and not args.force:
-        raise ConfigError(f"{args.out} already exists; use --force to overwrite it")
-    import numpy as np
+    return hidden
 
+
+def _fingerprint(*arrays) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
+#: Flags that may be given again with --resume (everything else comes from the checkpoint).
+RESUME_FLAGS = {"epochs", "out", "force", "json", "print_every", "checkpoint", "checkpoint_every", "engine"}
+
+
+def _resume_config(args) -> tuple[dict, object, dict]:
+    net, state, info = load_checkpoint(args.resume)
+    cfg = dict(info.get("config") or {})
+    if not cfg:
+        raise ConfigError(f"{args.resume}: the checkpoint holds no training settings")
+    clash = [k for k, v in vars(args).items()
+             if v is not None and v is not False and k in cfg and k not in RESUME_FLAGS and v != cfg[k]]
+    if clash:
+        raise ConfigError(f"--resume continues the checkpointed run; these settings cannot change: "
+                          + ", ".join(f"--{k.replace('_', '-')}" for k in clash))
+    for k in RESUME_FLAGS & set(cfg):
+        v = getattr(args, k, None)
+        if v is not None and v is not False:
+            cfg[k] = v
+    cfg["checkpoint"] = args.checkpoint or args.resume
+    return cfg, (net, state), info
+
+
+def cmd_train(args) -> int:
+    resumed = None
+    if args.resume:
+        cfg, resumed, ck_info = _resume_config(args)
+    else:
+        cfg = _resolve(args)
+    hidden = _check_settings(cfg)
+    ckpt_path = cfg["checkpoint"] or ((cfg["out"] + ".ckpt") if cfg["out"] else "deltaprop-checkpoint.npz")
+    cfg["checkpoint"] = ckpt_path
+    if cfg["out"] and os.path.exists(cfg["out"]) and not cfg["force"]:
+        raise ConfigError(f"{cfg['out']} already exists; use --force to overwrite it")
+    if not resumed and os.path.exists(ckpt_path) and not cfg["force"]:
+        raise ConfigError(f"checkpoint file {ckpt_path} already exists; resume from it with --resume {ckpt_path}, "
+                          f"or use --force to start afresh and replace it")
+    ds = load_data(cfg["data"]) if cfg["data"] in BUILTIN else load_data(cfg["data"], cfg["target"], task=cfg["task"])
     rng = np.random.default_rng(cfg["seed"])
     train_ds, val_ds = split(ds, cfg["val_split"], rng)
+    fingerprint = _fingerprint(train_ds.X, train_ds.T)
+    if resumed and ck_info.get("data_fingerprint") != fingerprint:
+        raise ConfigError(f"the data of {cfg['data']} differ from those the checkpointed run trained on")
     if cfg["mode"] == "minibatch" and cfg["batch_size"] > len(train_ds):
         print(f"deltaprop: warning: batch size {cfg['batch_size']} is larger than the {len(train_ds)} "
               f"training samples; using {len(train_ds)}", file=sys.stderr)
         cfg["batch_size"] = len(train_ds)
     out = sys.stdout
-    if not args.json:
+    if not cfg["json"]:
         print(f"data: {ds.name} ({len(train_ds)} training, {len(val_ds) if val_ds else 0} held-out samples, "
               f"{ds.n_features} features, {ds.task}"
               + (f", {len(ds.classes)} classes" if ds.classes else "") + ")", file=out)
-    printer = _EpochPrinter(cfg["epochs"], cfg["print_every"], args.json, out)
-    model, trainer = fit_dataset(
+    printer = _EpochPrinter(cfg["epochs"], cfg["print_every"], cfg["json"], out)
+    checkpointer = Checkpointer(ckpt_path, cfg["checkpoint_every"] or 0,
+                                {"config": cfg, "data_fingerprint": fingerprint})
+    model, trainer, (X, T), val = build_training(
         train_ds, hidden=hidden, activation=cfg["activation"], output_activation=cfg["output_activation"],
-        loss=cfg["loss"], mode=cfg["mode"], batch_size=cfg["batch_size"], epochs=cfg["epochs"], lr=cfg["lr"],
+        loss=cfg["loss"], mode=cfg["mode"], batch_size=cfg["batch_size"], lr=cfg["lr"],
         seed=rng, init=cfg["init"], dtype=cfg["dtype"], standardize=cfg["standardize"], validation=val_ds,
         early_stopping=cfg["early_stopping"], eval_every=cfg["eval_every"], shuffle=cfg["shuffle"],
-        callbacks=[printer],
+        callbacks=[printer, checkpointer], on_divergence=cfg["on_divergence"], engine=cfg["engine"],
     )
+    if resumed:
+        net, state = resumed
+        if net.to_config() != model.network.to_config():
+            raise ConfigError(f"{args.resume}: the checkpoint's network does not match its settings")
+        trainer.load_state_dict(state)
+        if not cfg["json"]:
+            print(f"resumed from {args.resume} after epoch {trainer.epoch}", file=out)
+    remaining = cfg["epochs"] - trainer.epoch
+    with _StopOnSignal(trainer) as stop:
+        if remaining > 0 and not trainer.diverged:
+            trainer.fit(X, T, remaining, val)
+    if stop.signum is not None:
+        if checkpointer.saved_epoch != trainer.epoch:
+            checkpointer.save(trainer)
+        name = signal.Signals(stop.signum).name
+        print(f"deltaprop: interrupted by {name} after epoch {trainer.epoch} of {cfg['epochs']}; checkpoint "
+              f"saved to {ckpt_path}. Resume with: deltaprop train --resume {ckpt_path}", file=sys.stderr)
+        return 128 + stop.signum
     hist = trainer.history
     for ev in hist.events:
         if ev["event"] != "divergence":
@@ -226,13 +313,12 @@ def cmd_train(args) -> int:
     if val_ds is not None:
         v = model.evaluate(val_ds)
         summary |= {"heldout_loss": v["loss"], "heldout_accuracy": v.get("accuracy")}
-    if args.out:
-        model.save(args.out, overwrite=args.force,
-                   extra={"training": {k: v for k, v in cfg.items()} | {"epochs_run": trainer.epoch}})
-        with open(args.out + ".history.json", "w") as f:
-            json.dump(hist.to_dict(), f)
-        summary["model"] = args.out
-    if args.json:
+    if cfg["out"]:
+        model.save(cfg["out"], overwrite=cfg["force"] or bool(resumed),
+                   extra={"training": dict(cfg) | {"epochs_run": trainer.epoch}})
+        write_text_atomic(cfg["out"] + ".history.json", json.dumps(hist.to_dict()))
+        summary["model"] = cfg["out"]
+    if cfg["json"]:
         print(json.dumps({"final": summary}), file=out)
     else:
         line = [f"final: train loss {_fmt(summary['train_loss'])}"]
@@ -244,13 +330,40 @@ def cmd_train(args) -> int:
                 line.append(f"held-out accuracy {summary['heldout_accuracy']:.2%}")
         line.append(f"{summary['updates']} updates in {summary['epochs']} epochs")
         print(", ".join(line), file=out)
-        print(f"model saved to {args.out}" if args.out else "model not saved (use --out FILE to keep it)",
+        print(f"model saved to {cfg['out']}" if cfg["out"] else "model not saved (use --out FILE to keep it)",
               file=out)
     if trainer.diverged:
         ev = next(e for e in hist.events if e["event"] == "divergence")
         print(f"deltaprop: training diverged: {ev['detail']}", file=sys.stderr)
         return 1
     return 0
+
+
+class _StopOnSignal:
+    """While training, SIGINT/SIGTERM ask the trainer to stop after the current epoch (a
+    checkpoint is then written); a second signal aborts at once."""
+
+    def __init__(self, trainer):
+        self.trainer, self.signum, self.old = trainer, None, {}
+
+    def _handle(self, signum, frame):
+        if self.signum is not None:
+            raise KeyboardInterrupt
+        self.signum = signum
+        self.trainer.stop_training = True
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self.old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread (e.g. called from a worker): no handler
+                pass
+        return self
+
+    def __exit__(self, *exc):
+        for sig, old in self.old.items():
+            signal.signal(sig, old)
+        return False
 
 
 # --------------------------------------------------------------------------- predict / evaluate

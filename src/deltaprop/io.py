@@ -26,7 +26,7 @@ import numpy as np
 from .errors import DeltapropError, ModelFileError
 from .network import Network
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "save_model", "load_model", "write_npz_atomic", "read_npz",
+__all__ = ["FORMAT", "FORMAT_VERSION", "save_model", "load_model", "write_npz_atomic", "write_text_atomic", "read_npz",
            "pack", "unpack"]
 
 FORMAT = "deltaprop-model"
@@ -95,6 +95,22 @@ def write_npz_atomic(path, arrays: dict, meta: dict, *, overwrite: bool = False)
             os.close(dfd)
     except OSError:
         pass
+
+
+def write_text_atomic(path, text: str) -> None:
+    """Write a text file via a temporary file and a rename (never a half-written file)."""
+    path = os.fspath(path)
+    fd, tmp = tempfile.mkstemp(prefix=".deltaprop-", suffix=".tmp", dir=os.path.dirname(os.path.abspath(path)))
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 def read_npz(path, expected_format: str = FORMAT, max_version: int = FORMAT_VERSION) -> tuple[dict, dict]:

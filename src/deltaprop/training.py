@@ -334,12 +334,14 @@ class Trainer:
     def _diverged(self, good, update) -> bool:
         """Roll back to ``good``; return True when training goes on with a halved learning rate."""
         params, opt_state = good
+        lr = self.optimizer.lr  # may already have been halved since the snapshot
         self.network.flat[...] = params
         self.optimizer.load_state_dict(opt_state)
+        self.optimizer.lr = lr
         where = f"at update {update} of epoch {self.epoch}" if update else f"after epoch {self.epoch}"
         if self.on_divergence == "halve-lr" and self.halvings < self.max_halvings:
             self.halvings += 1
-            self.optimizer.lr /= 2.0
+            self.optimizer.lr = lr / 2.0
             self.history.events.append({
                 "epoch": self.epoch, "event": "lr_halved",
                 "detail": f"the loss became NaN or inf {where}; rolled back to the last finite epoch "
