@@ -1,0 +1,31 @@
+"""Turning user arrays into float arrays, with deltaprop's own errors for everything else."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import DataError
+
+__all__ = ["as_float_array"]
+
+
+def as_float_array(A, what: str, dtype=np.float64) -> np.ndarray:
+    """``A`` as a C-contiguous float array of ``dtype``; DataError for text, objects, complex
+    numbers, ragged nesting or values that overflow the dtype (e.g. 1e300 in float32)."""
+    try:
+        arr = np.asarray(A)
+    except (ValueError, TypeError) as exc:  # ragged nested lists
+        raise DataError(f"{what} cannot be read as an array ({exc})") from None
+    if arr.dtype.kind == "c":
+        raise DataError(f"{what} hold complex numbers; only real values can be used")
+    if arr.dtype.kind not in "fiub":
+        try:
+            arr = arr.astype(np.float64)
+        except (ValueError, TypeError):
+            raise DataError(f"{what} are not numeric (dtype {arr.dtype})") from None
+    with np.errstate(over="ignore"):
+        out = np.ascontiguousarray(arr, dtype=dtype)
+    if arr.dtype.kind == "f" and np.isfinite(arr).all() and not np.isfinite(out).all():
+        raise DataError(f"{what} hold values too large for {np.dtype(dtype).name} "
+                        f"(largest magnitude {np.abs(arr).max():.3g})")
+    return out
