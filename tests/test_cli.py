@@ -172,3 +172,51 @@ def test_datasets_and_module_entry_point():
     assert res.returncode == 0
     for name in ("xor", "parity", "encoder", "spirals", "iris", "digits"):
         assert f"\n{name} " in res.stdout
+
+
+def test_config_file_and_the_effective_config_saved_beside_the_model(capsys, tmp_path):
+    import tomllib
+
+    cfg = tmp_path / "run.toml"
+    cfg.write_text('data = "iris"\nhidden = [8, 4]\nepochs = 7\nlr = 0.2\nbatch-size = 10\n')
+    model = tmp_path / "m.npz"
+    code, out, err = run(capsys, "train", "--config", str(cfg), "--epochs", "5", "--out", str(model))
+    assert code == 0, err
+    assert "60 updates in 5 epochs" in out  # the flag beat the file: 120 samples / 10 per batch x 5 epochs
+    saved = tomllib.loads((tmp_path / "m.npz.config.toml").read_text())
+    assert saved["hidden"] == "8,4" and saved["epochs"] == 5 and saved["batch-size"] == 10 and saved["data"] == "iris"
+    # the saved file repeats the run exactly
+    model2 = tmp_path / "m2.npz"
+    code, out2, _ = run(capsys, "train", "--config", str(tmp_path / "m.npz.config.toml"), "--out", str(model2))
+    assert code == 0
+    from deltaprop import load_model
+
+    assert load_model(model)[0].flat.tobytes() == load_model(model2)[0].flat.tobytes()
+
+
+@pytest.mark.parametrize("text,message", [
+    ("epochz = 3\n", "unknown key 'epochz'; valid keys: activation"),
+    ('epochs = "3"\n', "key 'epochs' must be an integer, got '3'"),
+    ("lr = true\n", "key 'lr' must be an integer or a number, got True"),
+    ("epochs = [\n", "not valid TOML"),
+])
+def test_bad_config_files(capsys, tmp_path, text, message):
+    cfg = tmp_path / "run.toml"
+    cfg.write_text(text)
+    code, _, err = run(capsys, "train", "--config", str(cfg))
+    assert code == 2 and message in err and err.count("\n") == 1
+
+
+def test_quiet_prints_only_the_result(capsys):
+    code, out, _ = run(capsys, "train", "--data", "iris", "--epochs", "3", "--quiet")
+    assert code == 0
+    assert out.splitlines()[0].startswith("final: ") and "epoch" not in out.split("final:")[0]
+
+
+def test_progress_bar_when_forced(capsys):
+    pytest.importorskip("tqdm")
+    code, out, _ = run(capsys, "train", "--data", "iris", "--epochs", "3", "--progress", "always")
+    assert code == 0
+    assert "3/3" in out and "updates/s" in out and "epoch 3/3" in out
+    code, out, _ = run(capsys, "train", "--data", "iris", "--epochs", "3")  # not a terminal: no bar
+    assert "updates/s" not in out

@@ -48,7 +48,7 @@ TRAIN_DEFAULTS = {
     "init": "glorot_uniform", "dtype": "float64", "standardize": True, "task": "auto",
     "early_stopping": None, "eval_every": 1, "print_every": 0, "shuffle": True, "target": None,
     "out": None, "force": False, "json": False, "checkpoint": None, "checkpoint_every": None,
-    "on_divergence": "stop", "engine": "auto",
+    "on_divergence": "stop", "engine": "auto", "quiet": False, "progress": "auto",
 }
 
 
@@ -117,6 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--force", action="store_true", default=None, help="overwrite --out if it exists")
     t.add_argument("--json", action="store_true", default=None,
                    help="print one JSON object per epoch instead of text")
+    t.add_argument("--quiet", action="store_true", default=None, help="no per-epoch output, only the result")
+    t.add_argument("--progress", choices=["auto", "always", "never"],
+                   help="progress bar (needs tqdm: pip install 'deltaprop[progress]'); auto: when the output "
+                        "is a terminal")
+    t.add_argument("--config", metavar="FILE.toml", help="read settings from a TOML file whose keys are these "
+                                                         "flags' long names; flags given override it")
     t.add_argument("--checkpoint-every", type=_positive_int, metavar="N",
                    help="write a checkpoint every N epochs (atomically; Ctrl-C/SIGTERM always write one)")
     t.add_argument("--checkpoint", metavar="FILE", help="checkpoint file (default: OUT.ckpt, else "
@@ -152,8 +158,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 # --------------------------------------------------------------------------- train
 def _resolve(args) -> dict:
-    data = args.data or TRAIN_DEFAULTS["data"]
-    cfg = dict(TRAIN_DEFAULTS) | builtin_defaults(data)
+    """Settings by precedence: flags given > --config file > the built-in set's > general defaults."""
+    from_file = _read_config(args.config) if args.config else {}
+    data = args.data or from_file.get("data") or TRAIN_DEFAULTS["data"]
+    cfg = dict(TRAIN_DEFAULTS) | builtin_defaults(data) | from_file
     for k, v in vars(args).items():
         if v is not None and k in cfg:
             cfg[k] = v
@@ -179,26 +187,128 @@ def _fmt(v: float) -> str:
 
 
 class _EpochPrinter(Callback):
-    def __init__(self, total: int, every: int, as_json: bool, out):
-        self.total, self.as_json, self.out = total, as_json, out
+    """One line per (thinned) epoch as text or JSON; with ``bar`` a tqdm progress bar too."""
+
+    def __init__(self, total: int, every: int, as_json: bool, out, quiet: bool = False, bar: bool = False):
+        self.total, self.as_json, self.out, self.quiet = total, as_json, out, quiet
         self.every = every or (1 if total <= 100 else max(1, total // 50))
+        self.want_bar, self.bar = bar, None
+
+    def on_train_begin(self, trainer):
+        if self.want_bar:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=self.total, initial=trainer.epoch, unit="epoch", file=self.out,
+                            dynamic_ncols=True, leave=False)
+            self._t = trainer.optimizer.t
 
     def on_epoch_end(self, trainer, logs):
         e = logs["epoch"]
-        if not (e % self.every == 0 or e == self.total or e == 1 or trainer.stop_training):
+        if self.bar is not None:
+            rate = (trainer.optimizer.t - self._t) / max(logs.get("seconds", 0.0), 1e-9)
+            self._t = trainer.optimizer.t
+            loss = logs.get("loss", float("nan"))
+            if isinstance(loss, float) and math.isnan(loss):
+                loss = logs["loss_running"]
+            self.bar.set_postfix_str(f"loss {_fmt(loss)}, {rate:,.0f} updates/s", refresh=False)
+            self.bar.update(1)
+        if self.quiet or not (e % self.every == 0 or e == self.total or e == 1 or trainer.stop_training):
             return
         if self.as_json:
-            print(json.dumps({k: (None if isinstance(v, float) and math.isnan(v) else v)
-                              for k, v in logs.items()}), file=self.out, flush=True)
-            return
-        width = len(str(self.total))
-        parts = [f"epoch {e:>{width}}/{self.total}"]
-        for key, label in (("loss", "loss"), ("loss_running", "running"), ("accuracy", "acc"),
-                           ("val_loss", "val_loss"), ("val_accuracy", "val_acc")):
-            v = logs.get(key)
-            if v is not None and not (isinstance(v, float) and math.isnan(v)):
-                parts.append(f"{label} {_fmt(v)}" if "acc" not in key else f"{label} {v:.3f}")
-        print("  ".join(parts), file=self.out, flush=True)
+            line = json.dumps({k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in logs.items()})
+        else:
+            width = len(str(self.total))
+            parts = [f"epoch {e:>{width}}/{self.total}"]
+            for key, label in (("loss", "loss"), ("loss_running", "running"), ("accuracy", "acc"),
+                               ("val_loss", "val_loss"), ("val_accuracy", "val_acc")):
+                v = logs.get(key)
+                if v is not None and not (isinstance(v, float) and math.isnan(v)):
+                    parts.append(f"{label} {_fmt(v)}" if "acc" not in key else f"{label} {v:.3f}")
+            line = "  ".join(parts)
+        if self.bar is not None:
+            self.bar.write(line, file=self.out)
+        else:
+            print(line, file=self.out, flush=True)
+
+    def on_train_end(self, trainer):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _want_bar(cfg, out) -> bool:
+    if cfg["quiet"] or cfg["json"] or cfg["progress"] == "never":
+        return False
+    try:
+        import tqdm  # noqa: F401 - optional extra
+    except ImportError:
+        if cfg["progress"] == "always":
+            raise ConfigError("--progress always needs tqdm: pip install 'deltaprop[progress]'") from None
+        return False
+    return cfg["progress"] == "always" or (hasattr(out, "isatty") and out.isatty())
+
+
+# ----------------------------------------------------------------------------- config files
+def _read_config(path) -> dict:
+    """Read a TOML file whose keys are the long flags of ``train`` (dashes or underscores)."""
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
+    try:
+        with open(path, "rb") as f:
+            raw = tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    cfg = {}
+    valid = set(TRAIN_DEFAULTS) - {"resume", "config"}
+    for key, value in raw.items():
+        k = key.replace("-", "_")
+        if k not in valid:
+            raise ConfigError(f"{path}: unknown key {key!r}; valid keys: {', '.join(sorted(valid))}")
+        if k == "hidden" and isinstance(value, list):
+            value = ",".join(str(v) for v in value)
+        expected = _CONFIG_TYPES.get(k)
+        if expected and not isinstance(value, expected) or isinstance(value, bool) and bool not in (expected or ()):
+            raise ConfigError(f"{path}: key {key!r} must be {_type_names(expected)}, got {value!r}")
+        cfg[k] = value
+    return cfg
+
+
+_CONFIG_TYPES = {
+    "epochs": (int,), "batch_size": (int,), "seed": (int,), "lr": (int, float), "val_split": (int, float),
+    "early_stopping": (int,), "eval_every": (int,), "print_every": (int,), "checkpoint_every": (int,),
+    "standardize": (bool,), "shuffle": (bool,), "force": (bool,), "json": (bool,), "quiet": (bool,),
+    "hidden": (str, int), "data": (str,), "target": (str,), "out": (str,), "checkpoint": (str,),
+    "activation": (str,), "output_activation": (str,), "loss": (str,), "mode": (str,), "init": (str,),
+    "dtype": (str,), "task": (str,), "on_divergence": (str,), "engine": (str,), "progress": (str,),
+}
+
+
+def _type_names(types) -> str:
+    return " or ".join({int: "an integer", float: "a number", str: "a string", bool: "true/false"}[t]
+                       for t in types)
+
+
+def _toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    return json.dumps(str(v))  # a JSON string is a valid TOML basic string
+
+
+def config_toml(cfg: dict) -> str:
+    """The effective settings as TOML that ``deltaprop train --config`` reads back."""
+    lines = ["# deltaprop train settings; repeat the run with: deltaprop train --config THIS_FILE"]
+    for k in sorted(cfg):
+        if cfg[k] is not None and k not in ("resume", "config", "force"):
+            lines.append(f"{k.replace('_', '-')} = {_toml_value(cfg[k])}")
+    return "\n".join(lines) + "\n"
 
 
 def _check_settings(cfg: dict) -> list[int]:
@@ -225,14 +335,15 @@ def _fingerprint(*arrays) -> str:
 
 
 #: Flags that may be given again with --resume (everything else comes from the checkpoint).
-RESUME_FLAGS = {"epochs", "out", "force", "json", "print_every", "checkpoint", "checkpoint_every", "engine"}
+RESUME_FLAGS = {"epochs", "out", "force", "json", "print_every", "checkpoint", "checkpoint_every", "engine",
+                "quiet", "progress"}
 
 
 def _resume_config(args) -> tuple[dict, object, dict]:
     net, state, info = load_checkpoint(args.resume)
-    cfg = dict(info.get("config") or {})
-    if not cfg:
+    if not info.get("config"):
         raise ConfigError(f"{args.resume}: the checkpoint holds no training settings")
+    cfg = dict(TRAIN_DEFAULTS) | info["config"]
     clash = [k for k, v in vars(args).items()
              if v is not None and v is not False and k in cfg and k not in RESUME_FLAGS and v != cfg[k]]
     if clash:
@@ -271,11 +382,11 @@ def cmd_train(args) -> int:
               f"training samples; using {len(train_ds)}", file=sys.stderr)
         cfg["batch_size"] = len(train_ds)
     out = sys.stdout
-    if not cfg["json"]:
+    if not cfg["json"] and not cfg["quiet"]:
         print(f"data: {ds.name} ({len(train_ds)} training, {len(val_ds) if val_ds else 0} held-out samples, "
               f"{ds.n_features} features, {ds.task}"
               + (f", {len(ds.classes)} classes" if ds.classes else "") + ")", file=out)
-    printer = _EpochPrinter(cfg["epochs"], cfg["print_every"], cfg["json"], out)
+    printer = _EpochPrinter(cfg["epochs"], cfg["print_every"], cfg["json"], out, cfg["quiet"], _want_bar(cfg, out))
     checkpointer = Checkpointer(ckpt_path, cfg["checkpoint_every"] or 0,
                                 {"config": cfg, "data_fingerprint": fingerprint})
     model, trainer, (X, T), val = build_training(
@@ -317,6 +428,7 @@ def cmd_train(args) -> int:
         model.save(cfg["out"], overwrite=cfg["force"] or bool(resumed),
                    extra={"training": dict(cfg) | {"epochs_run": trainer.epoch}})
         write_text_atomic(cfg["out"] + ".history.json", json.dumps(hist.to_dict()))
+        write_text_atomic(cfg["out"] + ".config.toml", config_toml(cfg))
         summary["model"] = cfg["out"]
     if cfg["json"]:
         print(json.dumps({"final": summary}), file=out)
