@@ -253,8 +253,11 @@ def _read_config(path) -> dict:
     """Read a TOML file whose keys are the long flags of ``train`` (dashes or underscores)."""
     try:
         import tomllib
-    except ImportError:  # Python 3.10
-        import tomli as tomllib
+    except ImportError:  # Python 3.10: the same parser, as a package
+        try:
+            import tomli as tomllib
+        except ImportError:
+            raise ConfigError("--config needs a TOML reader on Python 3.10: pip install tomli") from None
     try:
         with open(path, "rb") as f:
             raw = tomllib.load(f)
