@@ -40,11 +40,18 @@ def default_head(task: str, n_outputs: int, loss: str | None, output_activation:
 
 
 class Model:
-    """A network plus its preprocessing and labels."""
+    """A network plus its preprocessing and labels.
+
+    ``categories`` maps each one-hot encoded CSV column to its categories as learned from the
+    training file (see :func:`deltaprop.data.load_csv`); pass it back to the loader so new data
+    is encoded the same way.
+    """
 
     def __init__(self, network: Network, *, task: str = "regression", classes=None,
-                 feature_names=None, target_names=None, standardizer: Standardizer | None = None):
+                 feature_names=None, target_names=None, standardizer: Standardizer | None = None,
+                 categories: dict | None = None):
         self.network = network
+        self.categories = dict(categories) if categories else None
         self.task = task
         self.classes = classes
         self.feature_names = list(feature_names or [])
@@ -95,12 +102,13 @@ class Model:
             raise DataError(f"the data lacks the model's feature columns: {', '.join(missing[:10])}")
         idx = [ds.feature_names.index(f) for f in self.feature_names]
         return Dataset(ds.X[:, idx], ds.T, ds.task, ds.name, list(self.feature_names), ds.target_names,
-                       ds.classes)
+                       ds.classes, categories=ds.categories)
 
     def info(self) -> dict:
         return {"task": self.task, "classes": self.classes, "feature_names": self.feature_names,
                 "target_names": self.target_names,
-                "standardizer": self.standardizer.to_dict() if self.standardizer else None}
+                "standardizer": self.standardizer.to_dict() if self.standardizer else None,
+                "categories": self.categories}
 
     def save(self, path, *, overwrite: bool = False, extra: dict | None = None) -> None:
         save_model(path, self.network, info=self.info() | (extra or {}), overwrite=overwrite)
@@ -110,9 +118,13 @@ class Model:
         net, info = load_model(path)
         try:
             std = info.get("standardizer")
+            cats = info.get("categories")
+            if cats is not None and not (isinstance(cats, dict) and all(
+                    isinstance(v, list) and all(isinstance(c, str) for c in v) for v in cats.values())):
+                raise ValueError(f"categories must map column names to lists of strings, got {cats!r}")
             return cls(net, task=info.get("task", "regression"), classes=info.get("classes"),
                        feature_names=info.get("feature_names"), target_names=info.get("target_names"),
-                       standardizer=Standardizer.from_dict(std) if std else None)
+                       standardizer=Standardizer.from_dict(std) if std else None, categories=cats)
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFileError(f"{path}: bad model info ({exc})") from None
 
@@ -151,7 +163,7 @@ def build_training(train: Dataset, *, hidden=(16,), activation="tanh", output_ac
                       eval_every=eval_every, accuracy=accuracy, callbacks=cbs, on_divergence=on_divergence,
                       engine=engine)
     model = Model(net, task=train.task, classes=train.classes, feature_names=train.feature_names,
-                  target_names=train.target_names, standardizer=std)
+                  target_names=train.target_names, standardizer=std, categories=train.categories)
     return model, trainer, (Xtr, train.T), val
 
 

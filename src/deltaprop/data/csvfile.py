@@ -1,8 +1,9 @@
 """CSV reading with errors that name the file, line and column.
 
 The first row is the header. The delimiter is detected from the header line among
-``, ; TAB |`` (or given). Feature cells must be numbers; the target column may hold numbers
-or class names. Files ending in ``.gz`` are decompressed.
+``, ; TAB |`` (or given). Feature cells must be numbers, except in the columns declared
+categorical, which are one-hot encoded; the target column may hold numbers or class names.
+Files ending in ``.gz`` are decompressed.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import gzip
 import io
 import math
 import os
+import zlib
 
 import numpy as np
 
@@ -37,7 +39,7 @@ def _read_text(path) -> str:
             return f.read()
     except PermissionError:
         raise DataError(f"{path}: permission denied") from None
-    except (UnicodeDecodeError, OSError, EOFError) as exc:
+    except (UnicodeDecodeError, OSError, EOFError, zlib.error) as exc:
         raise DataError(f"{path}: cannot be read as UTF-8 text ({exc.__class__.__name__}: {exc})") from None
 
 
@@ -68,6 +70,8 @@ def read_csv(path, delimiter: str | None = None) -> tuple[list[str], list[list[s
             line_nos.append(reader.line_num)
     except csv.Error as exc:
         raise DataError(f"{path}: line {reader.line_num}: malformed CSV ({exc})") from None
+    if header is None:
+        raise DataError(f"{path}: the file has no header row (only empty cells)")
     for i, name in enumerate(header):
         if not name:
             raise DataError(f"{path}: header column {i + 1} has no name")
@@ -86,41 +90,119 @@ def _parse_float(cell: str, path, ln: int, col: str) -> float:
     try:
         v = float(s)
     except ValueError:
-        what = "an empty cell" if not s else f"{s!r} is not a number"
+        what = ("an empty cell" if not s else
+                f"{s!r} is not a number (declare {col!r} categorical to one-hot encode it)")
         raise DataError(f"{path}: line {ln}, column {col!r}: {what}") from None
     if not math.isfinite(v):
         raise DataError(f"{path}: line {ln}, column {col!r}: {s!r} is not a finite number (NaN/inf)")
     return v
 
 
+def _categorical_columns(path, header, target, categorical, categories) -> list[str]:
+    """The columns to one-hot encode: ``categorical`` plus the keys of ``categories``."""
+    if isinstance(categorical, str):  # a lone name would otherwise be read letter by letter
+        categorical = [categorical]
+    cols = list(dict.fromkeys([*(categorical or []), *(categories or {})]))
+    for col in cols:
+        if col not in header:
+            raise DataError(f"{path}: no categorical column {col!r}; columns are: {', '.join(header[:20])}")
+        if col == target:
+            raise DataError(f"{path}: column {col!r} is the target; it cannot also be a categorical input")
+    return cols
+
+
+def _raw_feature_columns(path, header, features, cat_cols) -> list[int]:
+    """Map feature names to header positions. A model's feature names of an encoded column read
+    ``column=category``; they all map back to that one raw column."""
+    cols = []
+    for f in features:
+        if f in header:
+            cols.append(f)
+            continue
+        owner = next((c for c in cat_cols if f.startswith(c + "=")), None)
+        if owner is None:
+            missing = [g for g in features if g not in header
+                       and not any(g.startswith(c + "=") for c in cat_cols)]
+            raise DataError(f"{path}: lacks the model's feature columns: {', '.join(missing[:10])}"
+                            f"{' ...' if len(missing) > 10 else ''}; columns are: {', '.join(header[:20])}")
+        cols.append(owner)
+    return [header.index(c) for c in dict.fromkeys(cols)]
+
+
+def _one_hot(path, col: str, cells, line_nos, known) -> tuple[np.ndarray, list[str]]:
+    """Indicator columns of one categorical column, shape ``(n, n_categories)``.
+
+    ``known`` is the list of categories saved from training; ``None`` learns them here (the
+    distinct values, sorted). A value outside ``known`` is a DataError naming line and value.
+    """
+    values = [c.strip() for c in cells]
+    for v, ln in zip(values, line_nos):
+        if not v:
+            raise DataError(f"{path}: line {ln}, column {col!r}: an empty cell")
+    cats = sorted(set(values)) if known is None else [str(c) for c in known]
+    index = {c: j for j, c in enumerate(cats)}
+    codes = np.empty(len(values), dtype=int)
+    for r, (v, ln) in enumerate(zip(values, line_nos)):
+        if v not in index:
+            raise DataError(f"{path}: line {ln}, column {col!r}: category {v!r} was not seen in training; "
+                            f"known categories: {', '.join(map(repr, cats[:20]))}"
+                            f"{' ...' if len(cats) > 20 else ''}")
+        codes[r] = index[v]
+    return np.eye(len(cats))[codes], cats
+
+
 def load_csv(path, target: str | None, *, delimiter: str | None = None, task: str = "auto",
-             classes=None, name: str | None = None, features: list[str] | None = None) -> Dataset:
+             classes=None, name: str | None = None, features: list[str] | None = None,
+             categorical: list[str] | None = None, categories: dict | None = None,
+             require_target: bool = True) -> Dataset:
     """Load a CSV file with a header row into a :class:`Dataset`.
 
-    ``target`` names the target column (``None``: inputs only, for prediction). ``features``
-    names the feature columns, in order (default: every other column); columns that are
-    neither are ignored.
+    ``target`` names the target column (``None``: inputs only, for prediction; with
+    ``require_target=False`` a target column absent from the file is not an error either).
+    ``features`` names the feature columns, in order (default: every other column); columns
+    that are neither are ignored.
+
+    Categorical inputs: each column named in ``categorical`` becomes ``m`` indicator columns
+    (one-hot), one per category, named ``column=category``, in place of the column, so ``X``
+    has shape ``(n, d - c + sum of m)`` for ``c`` such columns. Categories are the distinct
+    cell texts (stripped), sorted, learned from this file; ``dataset.categories`` records them.
+    To encode new data the same way, pass that record back as ``categories`` (the columns it
+    names are then categorical too, with exactly those categories): a value outside them is a
+    DataError naming the line, column and value. ``features`` may then hold the encoded names.
     """
     header, rows, line_nos = read_csv(path, delimiter)
     if not rows:
         raise DataError(f"{path}: no data rows after the header")
     if target is not None and target not in header:
-        raise DataError(f"{path}: no target column {target!r}; columns are: {', '.join(header)}")
+        if require_target:
+            raise DataError(f"{path}: no target column {target!r}; columns are: {', '.join(header)}")
+        target = None
     t_idx = header.index(target) if target is not None else None
+    cat_cols = _categorical_columns(path, header, target, categorical, categories)
     if features is not None:
-        missing = [f for f in features if f not in header]
-        if missing:
-            raise DataError(f"{path}: lacks the model's feature columns: {', '.join(missing[:10])}"
-                            f"{' ...' if len(missing) > 10 else ''}; columns are: {', '.join(header[:20])}")
-        feat_idx = [header.index(f) for f in features]
+        feat_idx = _raw_feature_columns(path, header, features, cat_cols)
     else:
         feat_idx = [i for i in range(len(header)) if i != t_idx]
     if not feat_idx:
         raise DataError(f"{path}: no feature columns besides the target {target!r}")
-    X = np.empty((len(rows), len(feat_idx)))
+    blocks, names, learned = [], [], {}
+    numeric = [i for i in feat_idx if header[i] not in cat_cols]
+    Xnum = np.empty((len(rows), len(numeric)))
     for r, (row, ln) in enumerate(zip(rows, line_nos)):
-        for j, i in enumerate(feat_idx):
-            X[r, j] = _parse_float(row[i], path, ln, header[i])
+        for j, i in enumerate(numeric):
+            Xnum[r, j] = _parse_float(row[i], path, ln, header[i])
+    for i in feat_idx:
+        col = header[i]
+        if col in cat_cols:
+            known = (categories or {}).get(col)
+            block, cats = _one_hot(path, col, [row[i] for row in rows], line_nos, known)
+            learned[col] = cats
+            blocks.append(block)
+            names += [f"{col}={c}" for c in cats]
+        else:
+            blocks.append(Xnum[:, [numeric.index(i)]])
+            names.append(col)
+    X = np.concatenate(blocks, axis=1)
     if t_idx is None:
         T, task_out, cls = np.zeros((len(rows), 0)), "unknown", classes
     else:
@@ -133,8 +215,8 @@ def load_csv(path, target: str | None, *, delimiter: str | None = None, task: st
         if task_out == "regression" and not np.all(np.isfinite(T)):
             r = int(np.argwhere(~np.isfinite(T))[0][0])
             raise DataError(f"{path}: line {line_nos[r]}, column {target!r}: target is not a finite number")
-    return Dataset(X, T, task_out, name or os.path.basename(os.fspath(path)),
-                   [header[i] for i in feat_idx], [target] if target else [], cls)
+    return Dataset(X, T, task_out, name or os.path.basename(os.fspath(path)), names,
+                   [target] if target else [], cls, categories=learned or None)
 
 
 def _numeric_or_strings(raw, path, line_nos, col):

@@ -21,6 +21,10 @@ class Dataset:
 
     ``task`` is ``"classification"`` (then ``classes`` lists the labels, ``T`` is one-hot for
     more than two classes and a single 0/1 column for two) or ``"regression"``.
+
+    ``categories`` maps each one-hot encoded input column to its categories, in the order of
+    its indicator columns in ``X`` (named ``column=category`` in ``feature_names``); ``None``
+    when no column was encoded. A model keeps it so that prediction encodes the same way.
     """
 
     X: np.ndarray
@@ -31,6 +35,7 @@ class Dataset:
     target_names: list = field(default_factory=list)
     classes: list | None = None
     description: str = ""
+    categories: dict | None = None
 
     def __post_init__(self):
         if len(self.X) != len(self.T):
@@ -51,7 +56,7 @@ class Dataset:
 
     def subset(self, idx) -> "Dataset":
         return Dataset(self.X[idx], self.T[idx], self.task, self.name, self.feature_names,
-                       self.target_names, self.classes, self.description)
+                       self.target_names, self.classes, self.description, self.categories)
 
     def labels(self, T=None) -> np.ndarray:
         """Decode (one-hot / 0-1) targets or network outputs back to class labels."""
@@ -81,7 +86,8 @@ def encode_labels(y, task: str = "auto", classes=None):
             raise DataError("a regression target must be numeric")
         return y.astype(float).reshape(len(y), -1), task, None
     if classes is None:
-        classes = sorted(np.unique(y).tolist())
+        # Mixed label types (e.g. 1 and "a") cannot be compared: order them by type, then value.
+        classes = sorted(set(y.tolist()), key=lambda v: (type(v).__name__, v))
     if len(classes) < 2:
         raise DataError(f"classification needs at least 2 classes, the target has {len(classes)}: {classes}")
     index = {c: i for i, c in enumerate(classes)}

@@ -1,0 +1,179 @@
+"""NumPy array files: ``.npy`` (one array) and ``.npz`` (named arrays).
+
+Files are always opened with ``allow_pickle=False``: an array of Python objects is refused
+with a DataError, never unpickled, so loading a data file cannot run code.
+
+* ``.npz``: the inputs are the array named ``inputs`` (default ``"X"``), the targets the array
+  named ``target`` (for example ``"y"``).
+* ``.npy``: one 2-D array of samples x columns; ``target`` is the number of the target column
+  (negative numbers count from the end) and every other column is an input.
+
+Inputs of shape ``(n, d)`` are used as they are; inputs of more dimensions, such as images
+``(n, height, width)``, are flattened per sample to ``(n, height * width)``. Targets are either
+one value per sample, shape ``(n,)`` or ``(n, 1)`` (class labels or a regression value,
+encoded by :func:`~deltaprop.data.dataset.encode_labels`), or ``(n, k)`` regression targets.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+
+import numpy as np
+
+from ..errors import DataError
+from .dataset import Dataset, encode_labels
+
+__all__ = ["load_arrays", "read_arrays"]
+
+
+_NPY_MAGIC = b"\x93NUMPY"
+_ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")  # a zip with members / an empty zip
+
+
+def _read(path: str) -> tuple[bool, dict[str, np.ndarray]]:
+    """``(is_npz, arrays)``; a ``.npy`` file's one array is under the key ``"array"``."""
+    if not os.path.exists(path):
+        raise DataError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise DataError(f"{path}: is a directory, not an array file")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(6)
+            # np.load takes anything that is neither .npy nor zip for a pickle; say what it is.
+            if not (head.startswith(_NPY_MAGIC) or head[:4] in _ZIP_MAGICS):
+                raise DataError(f"{path}: not a NumPy .npy or .npz file "
+                                f"({'it is empty' if not head else f'it starts with {head!r}'})")
+            f.seek(0)
+            if head.startswith(_NPY_MAGIC):
+                return False, {"array": _member(path, "array", lambda: np.load(f, allow_pickle=False))}
+            with np.load(f, allow_pickle=False) as z:
+                return True, {key: _member(path, key, lambda: z[key]) for key in z.files}
+    except DataError:  # a ValueError too: keep it as it is
+        raise
+    except PermissionError:
+        raise DataError(f"{path}: permission denied") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise DataError(f"{path}: not a readable .npz file (truncated or corrupt: {exc})") from None
+
+
+def _member(path: str, key: str, read) -> np.ndarray:
+    """Read one array, turning numpy's refusal of object arrays into a DataError."""
+    try:
+        value = read()
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise DataError(f"{path}: array {key!r} holds Python objects (dtype object); deltaprop loads "
+                            f"only numeric or text arrays and never unpickles (allow_pickle=False)") from None
+        raise DataError(f"{path}: array {key!r} cannot be read (truncated or corrupt: {exc})") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise DataError(f"{path}: array {key!r} cannot be read (truncated or corrupt: {exc})") from None
+    if not isinstance(value, np.ndarray):  # a zip member that is not a .npy file
+        raise DataError(f"{path}: entry {key!r} is not a NumPy array")
+    return value
+
+
+def read_arrays(path) -> dict[str, np.ndarray]:
+    """All arrays of a ``.npz`` file by name (a ``.npy`` file's one array under ``"array"``).
+
+    Never unpickles. Raises DataError for a missing, truncated or non-NumPy file and for
+    object arrays.
+    """
+    return _read(os.fspath(path))[1]
+
+
+def _inputs(path, key: str, X: np.ndarray) -> np.ndarray:
+    """Validate the input array and return it as float64 of shape ``(n, d)``."""
+    if X.dtype.kind not in "biuf":
+        raise DataError(f"{path}: inputs {key!r} have dtype {X.dtype}; they must be numbers "
+                        f"(bool, integer or float)")
+    if X.ndim < 2:
+        raise DataError(f"{path}: inputs {key!r} have shape {X.shape}; give a 2-D array of samples x "
+                        f"features (reshape(-1, 1) for a single feature)")
+    X = X.reshape(len(X), -1).astype(float)
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise DataError(f"{path}: inputs {key!r} are empty (shape {X.shape})")
+    bad = ~np.isfinite(X)
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        raise DataError(f"{path}: inputs {key!r} contain NaN or inf ({int(bad.sum())} cells; first at "
+                        f"row {r}, column {c})")
+    return X
+
+
+def _targets(path, key: str, y: np.ndarray, n: int, task: str, classes):
+    """Encode the target array (one label or value per sample, or ``(n, k)`` values)."""
+    if y.dtype.kind not in "biufUS":
+        raise DataError(f"{path}: targets {key!r} have dtype {y.dtype}; they must be numbers or text labels")
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim not in (1, 2):
+        raise DataError(f"{path}: targets {key!r} have shape {y.shape}; give one value per sample (n,) "
+                        f"or n rows of regression targets (n, k)")
+    if len(y) != n:
+        raise DataError(f"{path}: the inputs have {n} rows but the targets {key!r} have {len(y)}")
+    if y.dtype.kind in "US":
+        y = y.astype(str).astype(object)
+    if y.ndim == 2:
+        if task == "classification":
+            raise DataError(f"{path}: targets {key!r} have shape {y.shape}; class labels must be one "
+                            f"column")
+        if y.dtype.kind not in "biuf" or not np.all(np.isfinite(y.astype(float))):
+            raise DataError(f"{path}: targets {key!r} contain NaN or inf")
+        return y.astype(float), "regression", None
+    if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
+        r = int(np.argwhere(~np.isfinite(y))[0][0])
+        raise DataError(f"{path}: targets {key!r} contain NaN or inf (first at row {r})")
+    return encode_labels(y, task, classes)
+
+
+def load_arrays(path, target=None, *, inputs: str = "X", task: str = "auto", classes=None,
+                name: str | None = None, features=None, require_target: bool = True) -> Dataset:
+    """Load a ``.npy`` or ``.npz`` file into a :class:`Dataset` (see the module docstring).
+
+    ``target``: in a ``.npz``, the name of the target array; in a ``.npy``, the number of the
+    target column (an int or a string of one). ``None``: inputs only, for prediction.
+    ``features``: the feature names a model expects; only their count is used, to tell
+    whether a ``.npy`` file holds the target column too (``require_target=False``: a target
+    that the file lacks is then not an error, the data set just has no targets).
+    """
+    path = os.fspath(path)
+    is_npz, arrays = _read(path)
+    base = name or os.path.basename(path)
+    if not is_npz:
+        A = arrays["array"]
+        X, y, target_name = A, None, None
+        if target is not None:
+            try:
+                col = int(target)
+            except (TypeError, ValueError):
+                raise DataError(f"{path}: in a .npy file the target is a column number, got {target!r}") from None
+            if A.ndim != 2:
+                raise DataError(f"{path}: the array has shape {A.shape}; a .npy file with a target column "
+                                f"must be 2-D (samples x columns)")
+            width = A.shape[1]
+            has_target = not (features is not None and not require_target and width == len(features))
+            if has_target:
+                if not -width <= col < width:
+                    raise DataError(f"{path}: no target column {col}; the array has {width} columns")
+                col %= width
+                X, y, target_name = np.delete(A, col, axis=1), A[:, col], str(target)
+        key = "array"
+    else:
+        if inputs not in arrays:
+            raise DataError(f"{path}: no input array {inputs!r}; arrays are: {', '.join(sorted(arrays)) or 'none'}")
+        X, y, target_name, key = arrays[inputs], None, None, inputs
+        if target is not None:
+            if target in arrays:
+                y, target_name = arrays[target], str(target)
+            elif require_target:
+                raise DataError(f"{path}: no target array {target!r}; arrays are: {', '.join(sorted(arrays))}")
+    X = _inputs(path, key, X)
+    if features is not None and X.shape[1] != len(features):
+        raise DataError(f"{path}: the inputs have {X.shape[1]} columns but the model takes {len(features)} "
+                        f"features")
+    if y is None:
+        return Dataset(X, np.zeros((len(X), 0)), "unknown", base, classes=classes)
+    T, task_out, cls = _targets(path, target_name if key != "array" else f"column {target_name}", y,
+                                len(X), task, classes)
+    return Dataset(X, T, task_out, base, target_names=[target_name], classes=cls)

@@ -1,0 +1,338 @@
+"""deltaprop.sklearn: the estimator contract (scikit-learn's own checks), use in Pipeline /
+GridSearchCV / cross_val_score, and comparisons with scikit-learn's MLPClassifier."""
+
+import pickle
+import subprocess
+import sys
+import types
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn", reason="scikit-learn is the optional 'sklearn' extra")
+
+from sklearn.base import clone  # noqa: E402
+from sklearn.datasets import load_iris, make_classification, make_regression  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split  # noqa: E402
+from sklearn.neural_network import MLPClassifier  # noqa: E402
+from sklearn.pipeline import Pipeline, make_pipeline  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+
+import deltaprop  # noqa: E402
+from deltaprop import optimizers as opt_module  # noqa: E402
+from deltaprop.data import load_builtin  # noqa: E402
+from deltaprop.errors import ConfigError  # noqa: E402
+from deltaprop.model import Model  # noqa: E402
+from deltaprop.sklearn import BackpropClassifier, BackpropRegressor  # noqa: E402
+from deltaprop.training import Callback  # noqa: E402
+
+
+def iris():
+    X, y = load_iris(return_X_y=True)
+    return StandardScaler().fit_transform(X), y
+
+
+# --------------------------------------------------------------------------- the contract
+# Small nets and few epochs keep the ~110 checks to about a second. The settings must still
+# learn scikit-learn's toy problems: check_classifiers_train wants > 83% accuracy on three
+# blobs and check_classifiers_classes wants every one of 3 classes predicted after training
+# on 30 samples (batch_size=8: 4 updates per epoch), check_regressors_train an R^2 > 0.5.
+#
+# Every check runs; none is expected to fail (no expected_failed_checks). Two report a
+# skip from inside scikit-learn, with scikit-learn's own reason, after running what they can:
+#   * check_array_api_input: skipped unless SCIPY_ARRAY_API=1 is set before scipy is first
+#     imported; these estimators are NumPy-only (array_api_support=False), so the check would
+#     only use NumPy arrays. Setting that variable here would change scipy for every other
+#     test module in the session, so it is not done (run with SCIPY_ARRAY_API=1 to include it:
+#     it passes).
+#   * check_classifier_data_not_an_array / check_regressor_data_not_an_array: the part with a
+#     non-array sequence (_NotAnArray) runs and passes; the pandas DataFrame part is skipped
+#     when pandas is not installed (it is not a dependency of deltaprop or of its tests).
+@parametrize_with_checks([
+    BackpropClassifier((8,), max_iter=60, batch_size=8, random_state=0),
+    BackpropRegressor((8,), max_iter=60, batch_size=8, random_state=0),
+])
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+def test_importing_deltaprop_does_not_import_sklearn():
+    code = ("import sys, deltaprop, deltaprop.model, deltaprop.data, deltaprop.training\n"
+            "assert 'sklearn' not in sys.modules, [m for m in sys.modules if m.startswith('sklearn')]")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_parameters_are_stored_unmodified_and_clone_keeps_them():
+    params = {"hidden_layer_sizes": [5, 3], "optimizer_params": {"momentum": 0.5}, "batch_size": "auto",
+              "random_state": np.random.default_rng(1)}
+    est = BackpropClassifier(**params)
+    for k, v in params.items():
+        assert getattr(est, k) is v
+    assert clone(est).get_params()["hidden_layer_sizes"] == [5, 3]
+
+
+# --------------------------------------------------------------------------- sklearn tooling
+def test_pipeline_in_grid_search_over_batch_size_and_mode():
+    X, y = load_iris(return_X_y=True)  # unscaled: the pipeline's scaler is fitted per fold
+    pipe = Pipeline([("scale", StandardScaler()),
+                     ("net", BackpropClassifier((8,), max_iter=40, random_state=0))])
+    grid = GridSearchCV(pipe, {"net__batch_size": [8, 64], "net__mode": ["minibatch", "batch"]}, cv=3)
+    grid.fit(X, y)
+    res = grid.cv_results_
+    assert len(res["params"]) == 4 and np.all(np.isfinite(res["mean_test_score"]))
+    # Same epoch budget: mini-batches of 8 make 13 updates per epoch, batch mode 1, so
+    # mini-batch mode with k=8 must be the best cell (and a good one).
+    assert grid.best_params_ == {"net__batch_size": 8, "net__mode": "minibatch"}
+    assert grid.best_score_ > 0.9
+    # batch_size is ignored in batch mode: both batch cells are the same run.
+    scores = {(p["net__batch_size"], p["net__mode"]): s for p, s in zip(res["params"], res["mean_test_score"])}
+    assert scores[(8, "batch")] == scores[(64, "batch")]
+    assert grid.score(X, y) > 0.9
+
+
+def test_cross_val_score_classifier_and_regressor():
+    X, y = iris()
+    acc = cross_val_score(BackpropClassifier((8,), max_iter=30, random_state=0), X, y, cv=3)
+    assert acc.mean() > 0.9
+    Xr, yr = make_regression(n_samples=150, n_features=4, noise=5.0, random_state=0)
+    r2 = cross_val_score(make_pipeline(StandardScaler(), BackpropRegressor((16,), max_iter=60, random_state=0)),
+                         Xr, yr / yr.std(), cv=3)
+    assert r2.mean() > 0.9
+
+
+# --------------------------------------------------------------------------- MLPClassifier
+def test_same_training_step_as_mlpclassifier():
+    """With the same initial weights, no shuffling, plain SGD and alpha=0, scikit-learn's
+    MLPClassifier and ours perform the same updates: the batch loss is the mean over the
+    batch, the output delta of softmax + cross-entropy is o - t. Only float rounding differs."""
+    X, y = iris()
+    ours = BackpropClassifier((5,), lr=0.1, batch_size=16, shuffle=False, random_state=0)
+    mlp = MLPClassifier((5,), activation="tanh", solver="sgd", learning_rate="constant", learning_rate_init=0.1,
+                        momentum=0.0, nesterovs_momentum=False, alpha=0.0, batch_size=16, shuffle=False,
+                        random_state=0)
+    classes = np.unique(y)
+    ours.partial_fit(X, y, classes=classes)
+    mlp.partial_fit(X, y, classes=classes)
+    for i, (W, b) in enumerate(zip(ours.coefs_, ours.intercepts_)):
+        mlp.coefs_[i][...] = W  # in place: MLP's optimizer holds these very arrays
+        mlp.intercepts_[i][...] = b
+    for _ in range(3):
+        ours.partial_fit(X, y)
+        mlp.partial_fit(X, y)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, mlp.coefs_ + mlp.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ours.loss_curve_[1:], mlp.loss_curve_[1:], rtol=1e-10)
+    np.testing.assert_allclose(ours.predict_proba(X), mlp.predict_proba(X), rtol=1e-9, atol=1e-12)
+
+
+# MLPClassifier warns that max_iter was reached before its own loss-based convergence test
+# was met; that is the point here (a fixed, equal epoch budget), so the warning is expected.
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_accuracy_matches_mlpclassifier_on_digits():
+    """Held-out accuracy on the 1797 8x8 digits shipped with deltaprop (75/25 stratified split,
+    scaler fitted on the training part), with the same settings for both: one hidden layer of
+    32 tanh units, softmax + cross-entropy, Glorot-uniform initial weights, plain SGD with
+    lr 0.1, mini-batches of 32, 20 epochs, no L2 penalty, no early stopping; 5 seeds each.
+
+    The algorithms are the same (previous test), so the means differ only by the seeds; they
+    must agree within 1 point (4.5 of 450 test digits; the seed-to-seed standard deviation is
+    about 0.6 points, the standard error of a difference of two 5-run means about 0.4)."""
+    ds = load_builtin("digits")
+    X, y = ds.X, ds.labels().astype(int)
+    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
+    scaler = StandardScaler().fit(Xtr)
+    Xtr, Xte = scaler.transform(Xtr), scaler.transform(Xte)
+    ours, theirs = [], []
+    for seed in range(5):
+        est = BackpropClassifier((32,), activation="tanh", lr=0.1, batch_size=32, max_iter=20, random_state=seed)
+        ours.append(est.fit(Xtr, ytr).score(Xte, yte))
+        mlp = MLPClassifier((32,), activation="tanh", solver="sgd", learning_rate="constant", learning_rate_init=0.1,
+                            momentum=0.0, nesterovs_momentum=False, alpha=0.0, batch_size=32, max_iter=20,
+                            n_iter_no_change=21, random_state=seed)
+        theirs.append(mlp.fit(Xtr, ytr).score(Xte, yte))
+        assert est.n_iter_ == mlp.n_iter_ == 20  # the same epoch budget, fully used by both
+    ours_mean, theirs_mean = np.mean(ours), np.mean(theirs)
+    assert ours_mean >= theirs_mean - 0.01, f"ours {ours} (mean {ours_mean:.4f}) vs MLP {theirs} ({theirs_mean:.4f})"
+    assert min(ours) > 0.95
+
+
+# --------------------------------------------------------------------------- training API
+def test_fit_records_and_modes_count_their_updates():
+    X, y = iris()
+    n = len(X)
+    for mode, per_epoch in (("stochastic", n), ("minibatch", int(np.ceil(n / 16))), ("batch", 1)):
+        est = BackpropClassifier((4,), mode=mode, batch_size=16, max_iter=3, random_state=0).fit(X, y)
+        assert est.n_iter_ == 3 and len(est.loss_curve_) == 3
+        assert est.optimizer_.t == 3 * per_epoch, mode
+        assert est.history_.updates[-1] == est.optimizer_.t
+        assert est.validation_scores_ is None
+    assert list(est.classes_) == [0, 1, 2] and est.n_features_in_ == 4 and est.n_outputs_ == 3
+    assert [W.shape for W in est.coefs_] == [(4, 4), (4, 3)]
+
+
+def test_partial_fit_continues_and_needs_classes_first():
+    X, y = iris()
+    est = BackpropClassifier((4,), random_state=0)
+    with pytest.raises(ValueError, match="classes must be passed on the first call to partial_fit"):
+        est.partial_fit(X, y)
+    est.partial_fit(X[:50], y[:50], classes=[0, 1, 2])  # this batch holds class 0 only
+    assert est.n_outputs_ == 3
+    t = est.optimizer_.t
+    est.partial_fit(X, y)
+    assert est.n_iter_ == 2 and len(est.loss_curve_) == 2 and est.optimizer_.t == t + int(np.ceil(150 / 32))
+    with pytest.raises(ValueError, match=r"labels that are not in classes_ \[0, 1, 2\]: \[7\]"):
+        est.partial_fit(X[:2], [0, 7])
+    with pytest.raises(ValueError, match="differ from those of the first partial_fit call"):
+        est.partial_fit(X, y, classes=[0, 1])
+    # a fit() starts afresh; partial_fit then continues it without classes
+    est.fit(X, y)
+    n = est.n_iter_
+    est.partial_fit(X, y)
+    assert est.n_iter_ == n + 1
+
+
+def test_same_seed_same_model_and_a_generator_is_accepted():
+    X, y = iris()
+    a = BackpropClassifier((4,), max_iter=5, random_state=3).fit(X, y)
+    b = BackpropClassifier((4,), max_iter=5, random_state=3).fit(X, y)
+    c = BackpropClassifier((4,), max_iter=5, random_state=4).fit(X, y)
+    np.testing.assert_array_equal(a.network_.flat, b.network_.flat)
+    assert not np.array_equal(a.network_.flat, c.network_.flat)
+    g = BackpropClassifier((4,), max_iter=5, random_state=np.random.default_rng(3)).fit(X, y)
+    np.testing.assert_array_equal(g.network_.flat, a.network_.flat)
+
+
+def overfitting_problem():
+    # Few noisy samples (30% labels flipped) and a wide net: the validation loss falls, then rises.
+    return make_classification(n_samples=120, n_features=10, n_informative=3, flip_y=0.3, random_state=0)
+
+
+def test_early_stopping_stops_and_keeps_the_best_epoch():
+    X, y = overfitting_problem()
+    est = BackpropClassifier((64,), lr=0.3, batch_size=8, max_iter=400, early_stopping=True,
+                             validation_fraction=0.25, n_iter_no_change=5, tol=0.0, random_state=0).fit(X, y)
+    val_loss = np.array(est.history_.val_loss)
+    best = int(np.argmin(val_loss)) + 1
+    assert est.n_iter_ < 400 and est.n_iter_ == best + 5
+    assert len(est.validation_scores_) == est.n_iter_
+    assert est.best_validation_score_ == est.validation_scores_[best - 1]
+    assert any(e["event"] == "early_stopping" for e in est.history_.events)
+
+
+def test_early_stopping_keeps_the_best_weights_when_max_iter_ends_first():
+    X, y = overfitting_problem()
+    kw = dict(hidden_layer_sizes=(64,), lr=0.3, batch_size=8, early_stopping=True, validation_fraction=0.25,
+              n_iter_no_change=1000, random_state=0)
+    long = BackpropClassifier(max_iter=60, **kw).fit(X, y)
+    best = int(np.argmin(long.history_.val_loss)) + 1
+    assert best < 60 - 5  # otherwise this test would prove nothing
+    # The same run stopped at the best epoch ends with exactly those weights.
+    short = BackpropClassifier(max_iter=best, **kw).fit(X, y)
+    np.testing.assert_array_equal(long.network_.flat, short.network_.flat)
+    assert long.best_validation_score_ == long.validation_scores_[best - 1]
+
+
+def test_regressor_validation_scores_are_r2_and_shapes_follow_y():
+    X, y = make_regression(n_samples=200, n_features=3, noise=1.0, random_state=1)
+    y = y / y.std()
+    est = BackpropRegressor((8,), max_iter=30, early_stopping=True, random_state=0).fit(X, y)
+    assert est.predict(X).shape == (200,)
+    assert 0.9 < est.best_validation_score_ <= 1.0 and len(est.validation_scores_) == est.n_iter_
+    Y = np.column_stack([y, -2 * y])
+    two = BackpropRegressor((8,), max_iter=30, random_state=0).fit(X, Y)
+    assert two.predict(X).shape == (200, 2) and two.score(X, Y) > 0.9
+    col = BackpropRegressor((8,), max_iter=2, random_state=0).fit(X, y[:, None])
+    assert col.predict(X).shape == (200, 1)
+
+
+def test_optimizer_is_looked_up_in_the_registry_at_fit_time(monkeypatch):
+    class Halfway(opt_module.SGD):  # an optimizer added to the library after import
+        name = "halfway"
+
+    monkeypatch.setitem(opt_module.OPTIMIZERS, "halfway", Halfway)
+    X, y = iris()
+    est = BackpropClassifier((4,), optimizer="halfway", optimizer_params={"momentum": 0.5}, max_iter=2,
+                             random_state=0).fit(X, y)
+    assert type(est.optimizer_) is Halfway and est.optimizer_.momentum == 0.5
+    with pytest.raises(ConfigError, match=r"unknown optimizer 'nope'; valid: .*halfway.*sgd"):
+        BackpropClassifier(optimizer="nope").fit(X, y)
+
+
+def test_batch_only_optimizers_need_batch_mode(monkeypatch):
+    class WholeSet(opt_module.SGD):
+        name, batch_only = "wholeset", True
+
+    monkeypatch.setitem(opt_module.OPTIMIZERS, "wholeset", WholeSet)
+    X, y = iris()
+    with pytest.raises(ConfigError, match="needs the whole data set's gradient; use mode 'batch'"):
+        BackpropClassifier(optimizer="wholeset").fit(X, y)
+    assert BackpropClassifier(optimizer="wholeset", mode="batch", max_iter=2).fit(X, y).optimizer_.t == 2
+
+
+def test_schedule_is_looked_up_in_the_schedules_registry(monkeypatch):
+    class Halve(Callback):  # sets the next epoch's learning rate, as a schedule callback does
+        def __init__(self, factor=0.5):
+            self.factor = factor
+
+        def on_epoch_end(self, trainer, logs):
+            trainer.optimizer.lr *= self.factor
+
+    fake = types.ModuleType("deltaprop.schedules")
+    fake.SCHEDULES = {"halve": Halve}
+    monkeypatch.setitem(sys.modules, "deltaprop.schedules", fake)
+    monkeypatch.setattr(deltaprop, "schedules", fake, raising=False)
+    X, y = iris()
+    est = BackpropClassifier((4,), lr=0.4, schedule="halve", schedule_params={"factor": 0.5}, max_iter=3,
+                             random_state=0).fit(X, y)
+    assert est.history_.lr == [0.4, 0.2, 0.1]  # the rate each epoch ran with
+    est.partial_fit(X, y)  # the same schedule object continues
+    assert est.history_.lr[-1] == 0.05 and est.optimizer_.lr == 0.025
+    with pytest.raises(ConfigError, match=r"unknown schedule 'cosine'; valid: halve"):
+        BackpropClassifier(schedule="cosine").fit(X, y)
+
+
+@pytest.mark.parametrize("params,match", [
+    ({"max_iter": 0}, "max_iter must be a positive integer"),
+    ({"batch_size": 0}, "batch_size must be 'auto' or a positive integer"),
+    ({"hidden_layer_sizes": (4, "x")}, "hidden_layer_sizes must be a positive integer or a sequence"),
+    ({"early_stopping": True, "validation_fraction": 1.5}, r"validation_fraction must be in \(0, 1\)"),
+    ({"mode": "online"}, "unknown mode 'online'"),
+    ({"optimizer_params": {"lr": 0.5}}, "optimizer_params may not contain 'lr'"),
+    ({"optimizer_params": {"seed": 1}}, "all randomness comes from random_state"),
+    ({"output_activation": "identity", "loss": "half_sse"}, r"outputs must lie in \[0, 1\] to be probabilities"),
+])
+def test_bad_settings_fail_at_fit_with_a_clear_message(params, match):
+    X, y = iris()
+    est = BackpropClassifier(**params)  # never at construction (scikit-learn's rule)
+    with pytest.raises(ConfigError, match=match):
+        est.fit(X, y)
+
+
+def test_divergence_warns_and_keeps_finite_weights():
+    X, y = make_regression(n_samples=50, n_features=3, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="the loss became NaN or inf"):
+        est = BackpropRegressor((8,), activation="relu", lr=1e3, max_iter=20, random_state=0).fit(X, y * 1e3)
+    assert np.all(np.isfinite(est.network_.flat)) and est.n_iter_ < 20
+
+
+def test_pickle_round_trip_continues_training_identically():
+    X, y = iris()
+    a = BackpropClassifier((4,), optimizer_params={"momentum": 0.9}, max_iter=3, random_state=0).fit(X, y)
+    b = pickle.loads(pickle.dumps(a))
+    a.partial_fit(X, y)
+    b.partial_fit(X, y)  # weights, optimizer state and generator all came along
+    np.testing.assert_array_equal(a.network_.flat, b.network_.flat)
+    # and the layers are still views of the flat vector after unpickling
+    assert np.shares_memory(b.network_.layers[0].W, b.network_.flat)
+
+
+def test_to_model_saves_a_model_the_cli_can_load(tmp_path):
+    X, y = load_iris(return_X_y=True)
+    labels = np.array(["setosa", "versicolor", "virginica"])[y]
+    est = BackpropClassifier((4,), max_iter=20, random_state=0).fit(X, labels)
+    est.to_model().save(tmp_path / "m.npz")
+    model = Model.load(tmp_path / "m.npz")
+    assert model.classes == ["setosa", "versicolor", "virginica"] and model.feature_names == ["x0", "x1", "x2", "x3"]
+    np.testing.assert_array_equal(model.predict(X), est.predict(X))
