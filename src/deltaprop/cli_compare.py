@@ -1,0 +1,119 @@
+"""``deltaprop compare``: modes x techniques x seeds on the shipped problems."""
+
+from __future__ import annotations
+
+import os
+import shlex
+
+from .errors import ConfigError
+from .experiments import (PROBLEMS, TECHNIQUES, applicable, result_dicts, run_grid, summarise, text_table,
+                          write_report)
+from .experiments.runner import parse_success
+from .training import MODES
+
+
+def _names(text: str, valid, what: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise ConfigError(f"--{what} needs at least one name")
+    bad = [n for n in names if n not in valid]
+    if bad:
+        raise ConfigError(f"unknown {what} {', '.join(map(repr, bad))}; valid: {', '.join(valid)}")
+    return names
+
+
+def _rates(text: str) -> dict:
+    pairs = [p.partition("=") for p in text.split(",")] if "=" in text else [(m, "=", text) for m in MODES]
+    bad = [m.strip() for m, _, _ in pairs if m.strip() not in MODES]
+    if bad:
+        raise ConfigError(f"--lr: unknown mode {bad[0]!r}; valid: {', '.join(MODES)}")
+    try:
+        rates = {m.strip(): float(v) for m, _, v in pairs}
+    except ValueError:
+        raise ConfigError(f"--lr {text!r}: expected a number or mode=number pairs") from None
+    if any(not v > 0 for v in rates.values()):
+        raise ConfigError(f"--lr {text!r}: learning rates must be positive")
+    return rates
+
+
+def register(sub) -> None:
+    c = sub.add_parser("compare", help="compare training modes and techniques over many seeds",
+                       description="Train every (problem, mode, technique) cell from the same seeded initial "
+                                   "weights and report success rates and the cost to the target in epochs, "
+                                   "samples processed and seconds.")
+    c.add_argument("--problems", default="xor", help=f"comma separated: {', '.join(PROBLEMS)} (default xor)")
+    c.add_argument("--modes", default=",".join(MODES), help="comma separated (default all three)")
+    c.add_argument("--techniques", default="gd,momentum,rprop-,irprop+",
+                   help=f"comma separated: {', '.join(TECHNIQUES)}; batch-only rules run in batch mode only")
+    c.add_argument("--seeds", type=int, default=50, help="seeds 0..N-1 (default 50)")
+    c.add_argument("--epochs", type=int, help="epoch budget per run (default: the problem's)")
+    c.add_argument("--init-range", type=float, help="initial weights from U(-r, r) (default: the problem's)")
+    c.add_argument("--success", help="success criterion: correct (every output on the right side of 0.5), "
+                                     "loss<=X or accuracy>=X (default: the problem's)")
+    c.add_argument("--lr", help="learning rate of the non-adaptive techniques: a number for every mode, or "
+                                "per mode as stochastic=0.5,batch=2 (default: the problem's)")
+    c.add_argument("--jobs", type=int, default=0, help="worker processes (default: all cores)")
+    c.add_argument("--out-dir", help="write compare.md/.csv/.json and PNG plots here")
+    c.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    c.add_argument("--no-timing", action="store_true",
+                   help="leave wall-clock times out, so that a rerun's files are byte-identical")
+    c.add_argument("--force", action="store_true", help="write into an --out-dir that already has results")
+    c.set_defaults(func=cmd_compare)
+
+
+def _command(args) -> str:
+    """The command that repeats this comparison (output options left out)."""
+    parts = ["deltaprop", "compare", "--problems", args.problems, "--modes", args.modes,
+             "--techniques", args.techniques, "--seeds", str(args.seeds)]
+    for flag, value in (("--epochs", args.epochs), ("--init-range", args.init_range),
+                        ("--success", args.success), ("--lr", args.lr)):
+        if value is not None:
+            parts += [flag, str(value)]
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+def cmd_compare(args) -> int:
+    problems = _names(args.problems, list(PROBLEMS), "problems")
+    modes = _names(args.modes, list(MODES), "modes")
+    techniques = _names(args.techniques, list(TECHNIQUES), "techniques")
+    if args.seeds < 1:
+        raise ConfigError(f"--seeds must be at least 1, got {args.seeds}")
+    if args.epochs is not None and args.epochs < 1:
+        raise ConfigError(f"--epochs must be at least 1, got {args.epochs}")
+    if args.init_range is not None and not args.init_range > 0:
+        raise ConfigError(f"--init-range must be positive, got {args.init_range}")
+    if args.success:
+        parse_success(args.success)
+    if args.jobs < 0:
+        raise ConfigError(f"--jobs must be >= 0, got {args.jobs}")
+    if args.out_dir and os.path.exists(os.path.join(args.out_dir, "compare.json")) and not args.force:
+        raise ConfigError(f"{args.out_dir} already holds a comparison; use --force to replace it")
+    skipped = [(p, m, t) for p in problems for m in modes for t in techniques if not applicable(p, m, t)]
+    rates = _rates(args.lr) if args.lr else None
+    kw = {"epochs": args.epochs, "init_range": args.init_range, "success": args.success, "lr": rates}
+    runs = run_grid(problems, modes, techniques, range(args.seeds), jobs=args.jobs or None, **kw)
+    rows = summarise(runs)
+    if args.no_timing:
+        for row in rows:
+            row.pop("median_seconds")
+    settings = {
+        "command": _command(args),
+        "seeds": f"0..{args.seeds - 1}",
+        "epoch budget": args.epochs or {p: PROBLEMS[p].epochs for p in problems},
+        "initial weights": f"U(-{args.init_range}, {args.init_range})" if args.init_range
+        else {p: f"U(-{PROBLEMS[p].init_range}, {PROBLEMS[p].init_range})" for p in problems},
+        "success": args.success or {p: PROBLEMS[p].success for p in problems},
+        "learning rates (plain GD, per mode)": {p: PROBLEMS[p].lr | (rates or {}) for p in problems},
+        "techniques": {t: TECHNIQUES[t].description for t in techniques},
+    }
+    print("\n".join(f"{k}: {v}" for k, v in settings.items()))
+    print()
+    print(text_table(rows, timing=not args.no_timing))
+    if skipped:
+        print(f"\nnot run ({len(skipped)} cells): batch-only rules in stochastic/minibatch mode: "
+              + ", ".join(sorted({f'{t} in {m}' for _, m, t in skipped})))
+    if args.out_dir:
+        paths = write_report(args.out_dir, settings, rows, result_dicts(runs, timing=not args.no_timing),
+                             timing=not args.no_timing, plots=not args.no_plots)
+        print(f"\nwritten: {', '.join(paths)}")
+    return 0

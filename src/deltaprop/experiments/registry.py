@@ -1,0 +1,112 @@
+"""The problems and techniques that ``deltaprop compare`` crosses with the three modes.
+
+To add a problem or a technique: one entry in ``PROBLEMS`` or ``TECHNIQUES``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..errors import unknown_name
+
+__all__ = ["Problem", "Technique", "PROBLEMS", "TECHNIQUES", "get_problem", "get_technique"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A data set shipped in the package with the network and settings it is classically run with.
+
+    ``lr`` gives the learning rate of plain gradient descent per mode (a batch update moves the
+    weights by one mean gradient, so batch mode classically uses a larger rate); ``success``
+    is the default success criterion (see :func:`deltaprop.experiments.runner.parse_success`).
+    """
+
+    name: str
+    dataset: str
+    hidden: tuple
+    activation: str
+    output_activation: str
+    loss: str
+    lr: dict
+    batch_size: int
+    epochs: int
+    success: str
+    init_range: float = 0.5
+    test_fraction: float = 0.0
+    standardize: bool = False
+    note: str = ""
+
+
+PROBLEMS: dict[str, Problem] = {p.name: p for p in (
+    Problem("xor", "xor", (2,), "sigmoid", "sigmoid", "half_sse",
+            {"stochastic": 0.5, "minibatch": 0.5, "batch": 2.0}, 2, 5000, "correct",
+            note="2-2-1: no true local minima (Hamey 1998; Sprinkhuizen-Kuyper & Boers 1996), but plateaus"),
+    Problem("xor231", "xor", (3,), "sigmoid", "sigmoid", "half_sse",
+            {"stochastic": 0.5, "minibatch": 0.5, "batch": 2.0}, 2, 5000, "correct",
+            note="2-3-1: has local minimum regions (Sprinkhuizen-Kuyper & Boers 1999)"),
+    Problem("parity", "parity", (3,), "sigmoid", "sigmoid", "half_sse",
+            {"stochastic": 0.5, "minibatch": 0.5, "batch": 2.0}, 4, 5000, "correct",
+            note="3-bit parity, 3-3-1"),
+    Problem("encoder", "encoder", (3,), "sigmoid", "sigmoid", "half_sse",
+            {"stochastic": 0.5, "minibatch": 1.0, "batch": 2.0}, 4, 5000, "correct",
+            note="8-3-8 encoder"),
+    Problem("spirals", "spirals", (20, 20), "tanh", "sigmoid", "binary_cross_entropy",
+            {"stochastic": 0.05, "minibatch": 0.1, "batch": 0.5}, 16, 1000, "accuracy>=0.99",
+            init_range=1.0, note="two spirals, 2-20-20-1"),
+    Problem("digits", "digits", (32,), "tanh", "softmax", "cross_entropy",
+            {"stochastic": 0.01, "minibatch": 0.1, "batch": 0.5}, 32, 60, "loss<=0.05",
+            init_range=0.1, test_fraction=0.25, standardize=True, note="8x8 digits, 64-32-10, 25% test split"),
+)}
+
+
+@dataclass(frozen=True)
+class Technique:
+    """An optimizer (name and parameters, from :data:`deltaprop.optimizers.OPTIMIZERS`) plus
+    callbacks (built fresh for every run) and network changes.
+
+    ``lr``: None keeps the problem's plain-GD rate for the mode; a number replaces it.
+    """
+
+    name: str
+    optimizer: str = "sgd"
+    params: dict = field(default_factory=dict)
+    lr: float | None = None
+    callbacks: tuple = ()  # (kind, kwargs) pairs; kinds in runner._CALLBACKS
+    flat_spot: float = 0.0
+    description: str = ""
+
+
+TECHNIQUES: dict[str, Technique] = {t.name: t for t in (
+    Technique("gd", description="plain gradient descent"),
+    Technique("momentum", params={"momentum": 0.9}, description="momentum 0.9"),
+    Technique("nesterov", params={"momentum": 0.9, "nesterov": True}, description="Nesterov momentum 0.9"),
+    Technique("adam", "adam", lr=0.05, description="Adam, lr 0.05"),
+    Technique("bold-driver", callbacks=(("bold_driver", {}),),
+              description="bold driver: x1.1 after a better epoch, undo and x0.5 after a worse one"),
+    Technique("flat-spot", flat_spot=0.1, description="Fahlman's flat-spot fix: sigmoid' + 0.1"),
+    Technique("grad-noise", params={"grad_noise": 0.3, "noise_decay": 0.55},
+              description="annealed gradient noise, s.d. 0.3/(1+t)^0.275"),
+    Technique("stall-restart", callbacks=(("stall", {"patience": 300, "min_improvement": 0.01,
+                                                     "remedy": "restart"}),),
+              description="stall detection (1% in 300 epochs) -> restart with new weights"),
+    Technique("stall-jitter", callbacks=(("stall", {"patience": 300, "min_improvement": 0.01,
+                                                    "remedy": "jitter", "jitter": 0.5}),),
+              description="stall detection (1% in 300 epochs) -> jitter the weights (s.d. 0.5)"),
+    Technique("rprop-", "rprop-", lr=0.1, description="Rprop- (batch only)"),
+    Technique("irprop+", "irprop+", lr=0.1, description="iRprop+ (batch only)"),
+    Technique("irprop-", "irprop-", lr=0.1, description="iRprop- (batch only)"),
+    Technique("quickprop", "quickprop", description="Quickprop, mu 1.75 (batch only)"),
+    Technique("sarprop", "sarprop", lr=0.1, description="SARPROP: Rprop with annealed noise (batch only)"),
+)}
+
+
+def get_problem(name: str) -> Problem:
+    if name not in PROBLEMS:
+        raise unknown_name("problem", name, PROBLEMS)
+    return PROBLEMS[name]
+
+
+def get_technique(name: str) -> Technique:
+    if name not in TECHNIQUES:
+        raise unknown_name("technique", name, TECHNIQUES)
+    return TECHNIQUES[name]

@@ -1,0 +1,162 @@
+"""Tables (text, Markdown, CSV, JSON) and plots of a comparison."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+
+import numpy as np
+
+from ..io import write_text_atomic
+
+__all__ = ["table_rows", "text_table", "markdown_table", "csv_text", "write_report", "plot_curves",
+           "plot_success"]
+
+COLUMNS = [("problem", "problem"), ("mode", "mode"), ("technique", "technique"), ("runs", "runs"),
+           ("success_rate", "success"), ("median_epochs", "med. epochs"), ("median_samples", "med. samples"),
+           ("median_seconds", "med. seconds"), ("final_loss_mean", "final loss mean"),
+           ("final_loss_sd", "sd"), ("test_accuracy", "test acc.")]
+
+
+def _fmt(key, v) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    if key == "success_rate" or key == "test_accuracy":
+        return f"{100 * v:.0f}%"
+    if key in ("median_epochs", "median_samples"):
+        return f"{v:,.0f}"
+    if key == "median_seconds":
+        return f"{v:.3g}"
+    if isinstance(v, float):
+        return f"{v:.3g}"
+    return str(v)
+
+
+def table_rows(rows: list[dict], timing: bool = True) -> tuple[list[str], list[list[str]]]:
+    cols = [(k, h) for k, h in COLUMNS if timing or k != "median_seconds"]
+    if all(r.get("test_accuracy") is None for r in rows):
+        cols = [(k, h) for k, h in cols if k != "test_accuracy"]
+    return [h for _, h in cols], [[_fmt(k, r.get(k)) for k, _ in cols] for r in rows]
+
+
+def text_table(rows: list[dict], timing: bool = True) -> str:
+    head, body = table_rows(rows, timing)
+    widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(head)]
+    line = lambda cells: "  ".join(c.rjust(w) if i >= 3 else c.ljust(w)  # noqa: E731
+                                   for i, (c, w) in enumerate(zip(cells, widths)))
+    return "\n".join([line(head), line(["-" * w for w in widths]), *map(line, body)])
+
+
+def markdown_table(rows: list[dict], timing: bool = True) -> str:
+    head, body = table_rows(rows, timing)
+    out = ["| " + " | ".join(head) + " |", "|" + "|".join("---" if i < 3 else "---:" for i in range(len(head))) + "|"]
+    out += ["| " + " | ".join(b) + " |" for b in body]
+    return "\n".join(out)
+
+
+def csv_text(rows: list[dict], timing: bool = True) -> str:
+    buf = io.StringIO()
+    keys = [k for k, _ in COLUMNS if timing or k != "median_seconds"] + ["diverged"]
+    w = csv.DictWriter(buf, fieldnames=keys, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+def _clean(obj):
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_clean(v) for v in obj]
+    return obj
+
+
+def write_report(out_dir: str, settings: dict, rows: list[dict], runs: list[dict], timing: bool = True,
+                 plots: bool = True, curves: dict | None = None) -> list[str]:
+    """Write compare.md, compare.csv, compare.json (settings, summary rows, every run) and the
+    plots into ``out_dir``; returns the paths written."""
+    os.makedirs(out_dir, exist_ok=True)
+    written = []
+    header = "\n".join(f"- {k}: {v}" for k, v in settings.items())
+    md = f"# deltaprop compare\n\nSettings (repeat with the command below):\n\n{header}\n\n{markdown_table(rows, timing)}\n"
+    for name, text in (("compare.md", md), ("compare.csv", csv_text(rows, timing)),
+                       ("compare.json", json.dumps(_clean({"settings": settings, "summary": rows, "runs": runs}),
+                                                   indent=1, sort_keys=True))):
+        path = os.path.join(out_dir, name)
+        write_text_atomic(path, text)
+        written.append(path)
+    if plots:
+        for problem in dict.fromkeys(r["problem"] for r in rows):
+            written.append(plot_curves(runs, problem, os.path.join(out_dir, f"curves-{problem}.png")))
+            written.append(plot_success(rows, problem, os.path.join(out_dir, f"success-{problem}.png")))
+    return written
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_curves(runs: list[dict], problem: str, path: str) -> str:
+    """Training loss per epoch: the median over seeds with the interquartile band, one panel per
+    mode, one line per technique. A run that reached the target stops; its curve is carried
+    forward at its last value."""
+    plt = _pyplot()
+    mine = [r for r in runs if r["problem"] == problem and r["curve"]]
+    modes = list(dict.fromkeys(r["mode"] for r in mine))
+    fig, axes = plt.subplots(1, max(1, len(modes)), figsize=(5 * max(1, len(modes)), 3.8), sharey=True,
+                             squeeze=False)
+    for ax, mode in zip(axes[0], modes):
+        for tech in dict.fromkeys(r["technique"] for r in mine if r["mode"] == mode):
+            curves = [r["curve"] for r in mine if r["mode"] == mode and r["technique"] == tech]
+            n = max(len(c) for c in curves)
+            arr = np.array([c + [c[-1]] * (n - len(c)) for c in curves], float)
+            q1, med, q3 = np.nanpercentile(arr, [25, 50, 75], axis=0)
+            x = np.arange(1, n + 1)
+            ax.plot(x, med, label=tech, lw=1.2)
+            ax.fill_between(x, q1, q3, alpha=0.2)
+        ax.set_title(f"{problem}: {mode}  (a run stops at the target; its loss is carried on)", fontsize=8)
+        ax.set_xlabel("epoch")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("training loss (median, IQR band)")
+    axes[0][-1].legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def plot_success(rows: list[dict], problem: str, path: str) -> str:
+    """Success rate per technique (bars), grouped by mode."""
+    plt = _pyplot()
+    mine = [r for r in rows if r["problem"] == problem]
+    modes = list(dict.fromkeys(r["mode"] for r in mine))
+    techs = list(dict.fromkeys(r["technique"] for r in mine))
+    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(techs) * len(modes) / 2), 3.8))
+    width = 0.8 / max(1, len(modes))
+    for i, mode in enumerate(modes):
+        vals = [next((100 * r["success_rate"] for r in mine if r["mode"] == mode and r["technique"] == t), np.nan)
+                for t in techs]
+        ax.bar(np.arange(len(techs)) + i * width, vals, width, label=mode)
+    ax.set_xticks(np.arange(len(techs)) + width * (len(modes) - 1) / 2)
+    ax.set_xticklabels(techs, rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("success rate (%)")
+    ax.set_ylim(0, 105)
+    ax.set_title(f"{problem}: success rate per technique and mode")
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path

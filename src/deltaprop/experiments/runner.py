@@ -1,0 +1,253 @@
+r"""Running modes x techniques x seeds and summarising the runs.
+
+Every run of seed *s* starts from the same weights, drawn from :math:`U(-r, r)` with
+``numpy.random.default_rng([s, 0])``, whatever the mode and technique, so the comparisons are
+paired; its shuffling and noise come from ``default_rng([s, 1])``.
+
+After every epoch the run's training loss and outputs are measured over the whole training
+set; the first epoch that meets the success criterion ends the run. Cost to the target is
+counted three ways: epochs, samples processed (gradient evaluations of one sample) and
+seconds.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from ..data import load_builtin, split
+from ..data.dataset import Standardizer
+from ..errors import ConfigError
+from ..network import Network
+from ..optimizers import OPTIMIZERS, get_optimizer
+from ..training import MODES, Callback, Trainer
+from .registry import Problem, Technique, get_problem, get_technique
+
+__all__ = ["RunResult", "Success", "parse_success", "run_one", "run_grid", "summarise"]
+
+
+@dataclass(frozen=True)
+class Success:
+    """A success criterion: ``correct`` (every output on the right side of 0.5), ``loss<=X``,
+    or ``accuracy>=X`` (training set)."""
+
+    kind: str
+    value: float = 0.0
+
+    def __str__(self) -> str:
+        return "correct" if self.kind == "correct" else f"{self.kind}{'<=' if self.kind == 'loss' else '>='}{self.value:g}"
+
+    def met(self, loss: float, out: np.ndarray, T: np.ndarray) -> bool:
+        if self.kind == "loss":
+            return loss <= self.value
+        if self.kind == "correct":
+            return bool(np.all((out > 0.5) == (T > 0.5)))
+        return _accuracy(out, T) >= self.value
+
+
+def _accuracy(out, T) -> float:
+    if T.shape[1] == 1:
+        return float(np.mean((out[:, 0] > 0.5) == (T[:, 0] > 0.5)))
+    return float(np.mean(out.argmax(1) == T.argmax(1)))
+
+
+def parse_success(text: str) -> Success:
+    text = text.replace(" ", "")
+    if text == "correct":
+        return Success("correct")
+    m = re.fullmatch(r"(loss)<=?([0-9.eE+-]+)|(accuracy)>=?([0-9.eE+-]+)", text)
+    if not m:
+        raise ConfigError(f"success criterion {text!r} not understood; use 'correct', 'loss<=X' or 'accuracy>=X'")
+    kind, value = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+    try:
+        return Success(kind, float(value))
+    except ValueError:
+        raise ConfigError(f"success criterion {text!r}: {value!r} is not a number") from None
+
+
+@dataclass
+class RunResult:
+    problem: str
+    mode: str
+    technique: str
+    seed: int
+    success: bool
+    epochs: int  # epochs to the target, or the epochs run
+    samples: int  # samples processed (one per sample per epoch)
+    seconds: float
+    final_loss: float
+    test_accuracy: float | None
+    curve: list = field(default_factory=list)  # training loss after every epoch
+    events: int = 0  # remedies fired, undone epochs, ...
+    diverged: bool = False
+
+
+class _Monitor(Callback):
+    """Measures the training loss after every epoch and stops the run at the first success."""
+
+    def __init__(self, X, T, success: Success):
+        self.X, self.T, self.success = X, T, success
+        self.curve, self.hit = [], None
+
+    def on_epoch_end(self, trainer, logs):
+        loss, out = trainer.network.evaluate(self.X, self.T)
+        logs["loss"] = loss  # callbacks after this one (and the history) see the honest loss
+        self.curve.append(loss)
+        if self.hit is None and math.isfinite(loss) and self.success.met(loss, out, self.T):
+            self.hit = (logs["epoch"], time.perf_counter())
+            trainer.stop_training = True
+
+
+def _callbacks(tech: Technique, seed_rng):
+    from ..schedules import get_schedule
+    from ..techniques import StallDetector
+
+    made = []
+    for kind, kwargs in tech.callbacks:
+        if kind == "stall":
+            made.append(StallDetector(seed=seed_rng, **kwargs))
+        else:
+            made.append(get_schedule(kind, **kwargs))
+    return made
+
+
+_DATA_CACHE: dict = {}
+
+
+def _problem_data(p: Problem):
+    if p.name not in _DATA_CACHE:
+        ds = load_builtin(p.dataset)
+        test = None
+        if p.test_fraction:
+            ds, test = split(ds, p.test_fraction, np.random.default_rng(0))
+        std = Standardizer().fit(ds.X) if p.standardize else None
+        X = std.transform(ds.X) if std else ds.X
+        Xt = (std.transform(test.X) if std else test.X) if test is not None else None
+        _DATA_CACHE[p.name] = (X, ds.T, Xt, None if test is None else test.T)
+    return _DATA_CACHE[p.name]
+
+
+def applicable(problem: str, mode: str, technique: str) -> bool:
+    """Whether ``technique`` can run in ``mode`` (batch-only rules need mode 'batch')."""
+    tech = get_technique(technique)
+    return mode == "batch" or not OPTIMIZERS[tech.optimizer].batch_only
+
+
+def run_one(problem: str, mode: str, technique: str, seed: int, *, epochs: int | None = None,
+            init_range: float | None = None, success: str | None = None, lr: dict | None = None,
+            curve: bool = True) -> RunResult:
+    """One training run; see the module docstring."""
+    p, tech = get_problem(problem), get_technique(technique)
+    X, T, Xt, Tt = _problem_data(p)
+    epochs = p.epochs if epochs is None else int(epochs)
+    r = p.init_range if init_range is None else float(init_range)
+    crit = parse_success(success or p.success)
+    net = Network([X.shape[1], *p.hidden, T.shape[1]], p.activation, p.output_activation, p.loss)
+    net.reset_parameters(np.random.default_rng([seed, 0]), f"uniform:{r}")
+    if tech.flat_spot:
+        from ..techniques import use_flat_spot
+
+        use_flat_spot(net, tech.flat_spot)
+    run_rng = np.random.default_rng([seed, 1])
+    rates = p.lr | (lr or {})
+    lr = tech.lr if tech.lr is not None else rates[mode]
+    opt = get_optimizer(tech.optimizer, lr=lr, **tech.params)
+    monitor = _Monitor(X, T, crit)
+    trainer = Trainer(net, opt, mode=mode, batch_size=p.batch_size, seed=run_rng, eval_every=0,
+                      accuracy=False, callbacks=[monitor, *_callbacks(tech, run_rng)])
+    t0 = time.perf_counter()
+    trainer.fit(X, T, epochs)
+    t_end = time.perf_counter()
+    ok = monitor.hit is not None
+    ran = monitor.hit[0] if ok else trainer.epoch
+    final = monitor.curve[-1] if monitor.curve else math.nan
+    test_acc = None
+    if Xt is not None:
+        test_acc = _accuracy(net.predict(Xt), Tt)
+    n_events = sum(e["event"] not in ("divergence",) for e in trainer.history.events)
+    return RunResult(problem, mode, technique, seed, ok, ran, ran * len(X),
+                     (monitor.hit[1] if ok else t_end) - t0, final, test_acc,
+                     monitor.curve if curve else [], n_events, trainer.diverged)
+
+
+def _run_batch(args) -> list[RunResult]:
+    problem, mode, technique, seeds, kw = args
+    return [run_one(problem, mode, technique, s, **kw) for s in seeds]
+
+
+def run_grid(problems, modes, techniques, seeds, *, jobs: int | None = None, progress=None, **kw) -> list[RunResult]:
+    """All applicable (problem, mode, technique) cells x seeds, in parallel over ``jobs``
+    processes (default: all cores). The result order is fixed (problem, mode, technique, seed),
+    whatever the scheduling."""
+    for m in modes:
+        if m not in MODES:
+            raise ConfigError(f"unknown mode {m!r}; valid: {', '.join(MODES)}")
+    for p in problems:
+        get_problem(p)
+    for t in techniques:
+        get_technique(t)
+    seeds = list(seeds)
+    chunk = max(1, math.ceil(len(seeds) / 5))  # a few tasks per cell balance the load
+    tasks = [(p, m, t, seeds[i:i + chunk], kw) for p in problems for m in modes for t in techniques
+             if applicable(p, m, t) for i in range(0, len(seeds), chunk)]
+    jobs = jobs or os.cpu_count() or 1
+    results = []
+    if jobs == 1:
+        for task in tasks:
+            results += _run_batch(task)
+            if progress:
+                progress(len(results))
+    else:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            for batch in pool.map(_run_batch, tasks):
+                results += batch
+                if progress:
+                    progress(len(results))
+    return results
+
+
+def _median(values):
+    return float(np.median(values)) if len(values) else math.nan
+
+
+def summarise(results: list[RunResult]) -> list[dict]:
+    """One row per (problem, mode, technique): success rate; median epochs, samples and
+    seconds to the target (over the successful runs); final loss mean and standard deviation;
+    mean test accuracy where the problem has a test split."""
+    cells: dict = {}
+    for r in results:
+        cells.setdefault((r.problem, r.mode, r.technique), []).append(r)
+    rows = []
+    for (problem, mode, technique), rs in cells.items():
+        ok = [r for r in rs if r.success]
+        finals = np.array([r.final_loss for r in rs], float)
+        finite = finals[np.isfinite(finals)]
+        accs = [r.test_accuracy for r in rs if r.test_accuracy is not None]
+        rows.append({
+            "problem": problem, "mode": mode, "technique": technique, "runs": len(rs),
+            "success_rate": len(ok) / len(rs),
+            "median_epochs": _median([r.epochs for r in ok]),
+            "median_samples": _median([r.samples for r in ok]),
+            "median_seconds": _median([r.seconds for r in ok]),
+            "final_loss_mean": float(finite.mean()) if len(finite) else math.nan,
+            "final_loss_sd": float(finite.std()) if len(finite) else math.nan,
+            "test_accuracy": float(np.mean(accs)) if accs else None,
+            "diverged": sum(r.diverged for r in rs),
+        })
+    return rows
+
+
+def result_dicts(results: list[RunResult], timing: bool = True) -> list[dict]:
+    out = []
+    for r in results:
+        d = asdict(r)
+        if not timing:
+            d.pop("seconds")
+        out.append(d)
+    return out
