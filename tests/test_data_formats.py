@@ -264,7 +264,7 @@ def test_load_idx_images_and_labels(tmp_path, rng):
 
 @pytest.mark.parametrize("content,match", [
     (b"\x00\x00", r"truncated IDX file: 2 bytes, the header alone needs 4"),
-    (idx_bytes(0x08, [2], b"\x01\x02")[:0] + b"\x01\x00\x08\x01" + b"\x00" * 6, r"bad magic number 0x01000801"),
+    (b"\x01\x00\x08\x01" + b"\x00" * 6, r"bad magic number 0x01000801"),
     (idx_bytes(0x07, [2], b"\x01\x02"), r"unknown IDX data type code 0x07; valid: 0x08 \(uint8\)"),
     (bytes([0, 0, 8, 0]), r"declares 0 dimensions"),
     (idx_bytes(0x08, [2, 3], b"")[:9], r"truncated IDX header: 2 dimensions need 12 bytes, the file has 9"),
@@ -317,3 +317,19 @@ def test_load_data_dispatches_and_refuses_options_of_other_formats(tmp_path):
     assert load_data(str(p), "label", require_target=False).T.shape == (2, 0)
     with pytest.raises(DataError, match="no target column 'label'"):
         load_data(str(p), "label")
+
+
+def test_idx_model_round_trip(tmp_path, rng):
+    """Train on IDX files, save, and predict on the images alone, as the CLI does."""
+    images = rng.integers(0, 256, size=(40, 3, 3)).astype(np.uint8)
+    labels = (images.reshape(40, -1).mean(1) > 127).astype(np.uint8)
+    write_idx(tmp_path / "im.idx3-ubyte", images)
+    write_idx(tmp_path / "lab.idx1-ubyte", labels)
+    train = load_data(str(tmp_path / "im.idx3-ubyte"), labels=str(tmp_path / "lab.idx1-ubyte"))
+    model, _ = fit_dataset(train, hidden=(3,), epochs=2, batch_size=8, seed=0)
+    model.save(tmp_path / "m.npz")
+    loaded = Model.load(tmp_path / "m.npz")
+    ds = load_data(str(tmp_path / "im.idx3-ubyte"), loaded.target_names[0], require_target=False,
+                   features=loaded.feature_names, classes=loaded.classes, task=loaded.task)
+    assert ds.T.shape == (40, 0)
+    np.testing.assert_array_equal(loaded.predict(loaded.align(ds).X), model.predict(train.X))

@@ -44,7 +44,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .errors import ConfigError, unknown_name
 from .model import Model, default_head
 from .network import Network
-from .optimizers import OPTIMIZERS, Optimizer, get_optimizer
+from .optimizers import OPTIMIZERS, get_optimizer
 from .training import Callback, EarlyStopping, History, Trainer
 
 __all__ = ["BackpropClassifier", "BackpropRegressor"]
@@ -213,8 +213,10 @@ class _BackpropBase(BaseEstimator):
                 raise ConfigError(f"batch_size must be 'auto' or a positive integer, got {self.batch_size!r}")
         if self.early_stopping and not (0.0 < self.validation_fraction < 1.0):
             raise ConfigError(f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}")
-        if self.optimizer not in OPTIMIZERS and not isinstance(self.optimizer, Optimizer):
-            raise unknown_name("optimizer", str(self.optimizer), OPTIMIZERS)
+        if not isinstance(self.optimizer, str):
+            # An instance would carry its state from one fit (and one clone) to the next.
+            raise ConfigError(f"optimizer must be a name in deltaprop.optimizers.OPTIMIZERS "
+                              f"({', '.join(sorted(OPTIMIZERS))}), got {type(self.optimizer).__name__}")
         for what, params in (("optimizer_params", self.optimizer_params),
                              ("schedule_params", self.schedule_params)):
             if params is not None and not isinstance(params, dict):
