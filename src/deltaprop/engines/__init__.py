@@ -8,12 +8,14 @@ An engine has ``name``, ``unsupported(trainer) -> reason or None`` and
 from __future__ import annotations
 
 from ..errors import ConfigError, unknown_name
+from .numba_engine import NumbaEngine
 from .numpy_engine import NumpyEngine
 
 __all__ = ["ENGINES", "select_engine"]
 
-#: name -> factory, in order of preference for ``engine="auto"``.
-ENGINES = {"numpy": NumpyEngine}
+#: name -> factory, in order of preference for ``engine="auto"``: the compiled engine first
+#: (it reports itself unsupported where numba is missing or the set-up has no kernel).
+ENGINES = {"numba": NumbaEngine, "numpy": NumpyEngine}
 
 
 def select_engine(spec, trainer):

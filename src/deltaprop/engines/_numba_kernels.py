@@ -1,0 +1,523 @@
+r"""Compiled kernels of the numba engine (imported only when that engine runs).
+
+One call runs a whole epoch of updates, so Python is entered once per epoch. A network of
+any depth is passed as tuples with one entry per layer: weights ``Ws`` (views into the
+network's flat parameter vector, so updates land in place), biases ``Bs``, their
+velocities ``VWs``/``VBs`` (momentum SGD) and the unit buffers ``Zs``, ``As``, ``Ds``
+(pre-activations, activations, deltas; ``(k, n_out)`` per layer for k rows). ``lay`` holds
+per layer whether it has biases, whether they train and the activation code; ``actp`` an
+activation parameter (sigmoid flat spot, leaky ReLU slope); ``c`` scalar constants in the
+network's dtype (``C_*``), so float32 arithmetic stays float32 (a bare ``1.0`` literal
+would promote it to float64 in numba).
+
+The arithmetic follows :mod:`deltaprop.layers`, :mod:`deltaprop.activations` and
+:mod:`deltaprop.losses` formula by formula (``z = x W`` then ``z += b``; sigmoid from
+``exp(-|z|)``; deltas scaled by ``1/n`` before they are summed; every gradient computed
+with the old weights), so the weights equal the NumPy engine's up to the rounding of the
+summation order.
+
+What makes the per-sample kernel fast is that it streams the first layer's weight matrix
+(by far the largest) once per sample: the pass that applies sample *s*'s update to row *i*
+of ``W1`` also adds ``x_{s+1,i} W1[i, :]`` to the next sample's pre-activation, so the
+forward pass of the next sample costs no second trip through memory. Inner loops run over a layer's units, contiguous in
+memory, so LLVM vectorises them; views are made once per epoch, not per row, because each
+view costs a reference-count update.
+"""
+
+from __future__ import annotations
+
+import math
+
+from numba import njit
+
+# activation codes
+IDENTITY, SIGMOID, TANH, RELU, LEAKY_RELU, SOFTPLUS, SOFTMAX = range(7)
+# loss codes
+HALF_SSE, MSE, BCE, CE = range(4)
+# columns of ``lay``
+HAS_BIAS, TRAIN_BIAS, ACT = range(3)
+N_LAY_COLS = 3
+# entries of ``c``
+C_LR, C_MU, C_ONE, C_ZERO, C_HALF, C_EPS, C_MSE, C_SCALE_FULL, C_SCALE_LAST = range(9)
+N_CONSTS = 9
+# optimizer kinds
+PLAIN, MOMENTUM, NESTEROV = range(3)
+
+_OPTS = dict(cache=True, nogil=True, error_model="numpy")
+
+
+@njit(**_OPTS)
+def _sigmoid(z, one):
+    # exp(-|z|) never overflows; both branches as in activations.Sigmoid.forward
+    e = math.exp(-abs(z))
+    if z >= 0:
+        return one / (one + e)
+    return e / (one + e)
+
+
+@njit(**_OPTS)
+def _activate(code, p, z, a, c):
+    """a = f(z) for one row of units (elementwise activation or softmax)."""
+    one = c[C_ONE]
+    zero = c[C_ZERO]
+    n = z.shape[0]
+    if code == SIGMOID:
+        for j in range(n):
+            a[j] = _sigmoid(z[j], one)
+    elif code == TANH:
+        for j in range(n):
+            a[j] = math.tanh(z[j])
+    elif code == RELU:
+        for j in range(n):
+            v = z[j]
+            a[j] = zero if v < zero else v  # NaN passes through, as np.maximum
+    elif code == LEAKY_RELU:
+        for j in range(n):
+            v = z[j]
+            a[j] = v if v > zero else p * v
+    elif code == SOFTPLUS:
+        for j in range(n):
+            v = z[j]
+            a[j] = (v if v > zero else zero) + math.log1p(math.exp(-abs(v)))
+    elif code == SOFTMAX:
+        m = z[0]
+        for j in range(1, n):
+            if z[j] > m:
+                m = z[j]
+        s = zero
+        for j in range(n):
+            e = math.exp(z[j] - m)
+            a[j] = e
+            s += e
+        for j in range(n):
+            a[j] /= s
+    else:
+        for j in range(n):
+            a[j] = z[j]
+
+
+@njit(**_OPTS)
+def _hidden_delta(code, p, z, a, d, c):
+    r"""d (holding dE/da on entry) becomes dE/dz = dE/da * f'(z) for one row of units."""
+    one = c[C_ONE]
+    zero = c[C_ZERO]
+    n = z.shape[0]
+    if code == SIGMOID:
+        if p != zero:  # flat spot
+            for j in range(n):
+                d[j] = d[j] * (a[j] * (one - a[j]) + p)
+        else:
+            for j in range(n):
+                d[j] = d[j] * (a[j] * (one - a[j]))
+    elif code == TANH:
+        for j in range(n):
+            d[j] = d[j] * (one - a[j] * a[j])
+    elif code == RELU:
+        for j in range(n):
+            d[j] = d[j] if z[j] > zero else zero
+    elif code == LEAKY_RELU:
+        for j in range(n):
+            d[j] = d[j] * (one if z[j] > zero else p)
+    elif code == SOFTPLUS:
+        for j in range(n):
+            d[j] = d[j] * _sigmoid(z[j], one)
+    elif code == SOFTMAX:
+        s = zero
+        for j in range(n):
+            s += d[j] * a[j]
+        for j in range(n):
+            d[j] = a[j] * (d[j] - s)
+    # identity: d unchanged
+
+
+@njit(**_OPTS)
+def _output_loss_delta(loss, fused, code, p, z, a, d, t, c):
+    """Per-sample loss of one row (returned as float64) and its output delta into d."""
+    one = c[C_ONE]
+    zero = c[C_ZERO]
+    n = z.shape[0]
+    value = 0.0
+    if loss == HALF_SSE or loss == MSE:
+        s = zero
+        for j in range(n):
+            e = a[j] - t[j]
+            s += e * e
+            d[j] = e if loss == HALF_SSE else c[C_MSE] * e
+        value = float(c[C_HALF] * s) if loss == HALF_SSE else float(s / n)
+    elif loss == BCE:
+        eps = c[C_EPS]
+        s = zero
+        for j in range(n):
+            if code == SIGMOID:  # the value from the logits, as losses.BinaryCrossEntropy
+                v = z[j]
+                s += (v if v > zero else zero) - v * t[j] + math.log1p(math.exp(-abs(v)))
+            q = min(max(a[j], eps), one - eps)
+            if code != SIGMOID:
+                s -= t[j] * math.log(q) + (one - t[j]) * math.log1p(-q)
+            d[j] = (a[j] - t[j]) if fused else (q - t[j]) / (q * (one - q))
+        value = float(s)
+    else:  # CE
+        eps = c[C_EPS]
+        ts = zero
+        for j in range(n):
+            ts += t[j]
+        s = zero
+        if code == SOFTMAX:  # the value from the logits: sum t (logsumexp(z) - z)
+            m = z[0]
+            for j in range(1, n):
+                if z[j] > m:
+                    m = z[j]
+            se = zero
+            for j in range(n):
+                se += math.exp(z[j] - m)
+            lse = m + math.log(se)
+            for j in range(n):
+                s += t[j] * (lse - z[j])
+        for j in range(n):
+            q = min(max(a[j], eps), one - eps)
+            if code != SOFTMAX:
+                s -= t[j] * math.log(q)
+            d[j] = (a[j] * ts - t[j]) if fused else -t[j] / q
+        value = float(s)
+    if not fused:
+        _hidden_delta(code, p, z, a, d, c)
+    return value
+
+
+@njit(**_OPTS)
+def _update(w, v, g, lr, mu, kind):
+    """w -= update(g) elementwise, the rule of optimizers.SGD (v: velocity, same shape)."""
+    n = g.shape[0]
+    if kind == PLAIN:
+        for j in range(n):
+            w[j] = w[j] - lr * g[j]
+    elif kind == MOMENTUM:
+        for j in range(n):
+            vj = mu * v[j] - lr * g[j]
+            v[j] = vj
+            w[j] = w[j] + vj
+    else:
+        for j in range(n):
+            vj = mu * v[j] - lr * g[j]
+            v[j] = vj
+            w[j] = w[j] + (mu * vj - lr * g[j])
+
+
+@njit(**_OPTS)
+def _update_row_g(W, V, i, g, lr, mu, kind):
+    """Row i of W takes the update for the gradient row g."""
+    n = W.shape[1]
+    if kind == PLAIN:
+        for j in range(n):
+            W[i, j] = W[i, j] - lr * g[j]
+    elif kind == MOMENTUM:
+        for j in range(n):
+            vj = mu * V[i, j] - lr * g[j]
+            V[i, j] = vj
+            W[i, j] = W[i, j] + vj
+    else:
+        for j in range(n):
+            vj = mu * V[i, j] - lr * g[j]
+            V[i, j] = vj
+            W[i, j] = W[i, j] + (mu * vj - lr * g[j])
+
+
+@njit(**_OPTS)
+def _forward_rows(Ws, Bs, lay, actp, Zs, As, nb, c):
+    """Forward pass of rows 0..nb-1 whose first-layer sums x W1 are already in Zs[0]."""
+    zero = c[C_ZERO]
+    for l in range(len(Ws)):
+        z, a = Zs[l], As[l]
+        n_out = z.shape[1]
+        if l > 0:
+            W, ap = Ws[l], As[l - 1]
+            for s in range(nb):
+                for j in range(n_out):
+                    z[s, j] = zero
+                for i in range(W.shape[0]):
+                    ai = ap[s, i]
+                    for j in range(n_out):
+                        z[s, j] += ai * W[i, j]
+        if lay[l, HAS_BIAS]:
+            b = Bs[l]
+            for s in range(nb):
+                for j in range(n_out):
+                    z[s, j] += b[j]
+        for s in range(nb):
+            _activate(lay[l, ACT], actp[l], z[s], a[s], c)
+
+
+@njit(**_OPTS)
+def _loss_rows(lay, actp, loss, fused, Zs, As, Ds, T, order, start, nb, c):
+    """Sum (float64) of the per-sample losses of rows 0..nb-1, and their output deltas."""
+    lo = len(Zs) - 1
+    z, a, d = Zs[lo], As[lo], Ds[lo]
+    total = 0.0
+    for s in range(nb):
+        total += _output_loss_delta(loss, fused, lay[lo, ACT], actp[lo], z[s], a[s], d[s],
+                                    T[order[start + s]], c)
+    return total
+
+
+@njit(**_OPTS)
+def _backward_one(W, V, d, a, da, lr, mu, kind, zero):
+    """One sample through a layer above the first: da = W d with the old weights and the
+    update W -= lr a d^T, fused in one pass over W (kind branches outside the loops)."""
+    n_in, n_out = W.shape[0], W.shape[1]
+    if kind == PLAIN:
+        for i in range(n_in):
+            ai = a[i]
+            acc = zero
+            for j in range(n_out):
+                w = W[i, j]
+                acc += w * d[j]
+                W[i, j] = w - lr * (ai * d[j])
+            da[i] = acc
+    elif kind == MOMENTUM:
+        for i in range(n_in):
+            ai = a[i]
+            acc = zero
+            for j in range(n_out):
+                w = W[i, j]
+                acc += w * d[j]
+                v = mu * V[i, j] - lr * (ai * d[j])
+                V[i, j] = v
+                W[i, j] = w + v
+            da[i] = acc
+    else:
+        for i in range(n_in):
+            ai = a[i]
+            acc = zero
+            for j in range(n_out):
+                w = W[i, j]
+                acc += w * d[j]
+                g = ai * d[j]
+                v = mu * V[i, j] - lr * g
+                V[i, j] = v
+                W[i, j] = w + (mu * v - lr * g)
+            da[i] = acc
+
+
+@njit(**_OPTS)
+def _bias_update(b, vb, d, g, nb, kind, c):
+    """b takes the update for the gradient sum_s d[s] (g: scratch)."""
+    n_out = d.shape[1]
+    g = g[:n_out]
+    for j in range(n_out):
+        g[j] = c[C_ZERO]
+    for s in range(nb):
+        for j in range(n_out):
+            g[j] += d[s, j]
+    _update(b, vb, g, c[C_LR], c[C_MU], kind)
+
+
+@njit(**_OPTS)
+def _backward_upper(Ws, Bs, VWs, VBs, lay, actp, kind, Zs, As, Ds, G, nb, c):
+    """Layers L-1 .. 1 (all but the first): dE/da of the layer below with the old weights,
+    the gradient, the update, then the delta of the layer below."""
+    lr, mu = c[C_LR], c[C_MU]
+    zero = c[C_ZERO]
+    for l in range(len(Ws) - 1, 0, -1):
+        W, V, d = Ws[l], VWs[l], Ds[l]
+        ap, dp = As[l - 1], Ds[l - 1]
+        n_in, n_out = W.shape[0], W.shape[1]
+        if nb == 1:
+            _backward_one(W, V, d[0], ap[0], dp[0], lr, mu, kind, zero)
+        else:
+            g = G[:n_out]
+            for i in range(n_in):
+                for s in range(nb):
+                    acc = zero
+                    for j in range(n_out):
+                        acc += W[i, j] * d[s, j]
+                    dp[s, i] = acc
+                for j in range(n_out):
+                    g[j] = zero
+                for s in range(nb):
+                    ai = ap[s, i]
+                    for j in range(n_out):
+                        g[j] += ai * d[s, j]
+                _update_row_g(W, V, i, g, lr, mu, kind)
+        if lay[l, TRAIN_BIAS]:
+            _bias_update(Bs[l], VBs[l], d, G, nb, kind, c)
+        zp = Zs[l - 1]
+        for s in range(nb):
+            _hidden_delta(lay[l - 1, ACT], actp[l - 1], zp[s], ap[s], dp[s], c)
+
+
+@njit(**_OPTS)
+def _first_layer_sums(X, order, start, nn, W, z, zero):
+    """Rows 0..nn-1 of z = X[order[start:start+nn]] W (no bias yet)."""
+    for s in range(nn):
+        x = X[order[start + s]]
+        for j in range(z.shape[1]):
+            z[s, j] = zero
+        for i in range(W.shape[0]):
+            xi = x[i]
+            for j in range(W.shape[1]):
+                z[s, j] += xi * W[i, j]
+
+
+# --------------------------------------------------------------------------- per sample
+@njit(**_OPTS)
+def _first_layer_pass(W0, V0, xr, xn, d0, z0, lr, mu, kind, zero):
+    """Apply one sample's update to W1 row by row and, in the same pass, sum the next
+    sample's pre-activation z0 = xn W1 with the new weights: W1 is streamed once."""
+    n_in0, n_out0 = W0.shape[0], W0.shape[1]
+    for j in range(n_out0):
+        z0[j] = zero
+    i = 0
+    if kind == PLAIN:
+        # four rows at a time: one load and store of z0 per four weight rows
+        while i + 4 <= n_in0:
+            x0, x1, x2, x3 = xr[i], xr[i + 1], xr[i + 2], xr[i + 3]
+            n0, n1, n2, n3 = xn[i], xn[i + 1], xn[i + 2], xn[i + 3]
+            for j in range(n_out0):
+                dj = d0[j]
+                w0 = W0[i, j] - lr * (x0 * dj)
+                w1 = W0[i + 1, j] - lr * (x1 * dj)
+                w2 = W0[i + 2, j] - lr * (x2 * dj)
+                w3 = W0[i + 3, j] - lr * (x3 * dj)
+                W0[i, j] = w0
+                W0[i + 1, j] = w1
+                W0[i + 2, j] = w2
+                W0[i + 3, j] = w3
+                z0[j] += (n0 * w0 + n1 * w1) + (n2 * w2 + n3 * w3)
+            i += 4
+        while i < n_in0:
+            xi = xr[i]
+            xni = xn[i]
+            for j in range(n_out0):
+                wj = W0[i, j] - lr * (xi * d0[j])
+                W0[i, j] = wj
+                z0[j] += xni * wj
+            i += 1
+    else:
+        while i + 2 <= n_in0:
+            x0, x1 = xr[i], xr[i + 1]
+            n0, n1 = xn[i], xn[i + 1]
+            for j in range(n_out0):
+                dj = d0[j]
+                g0 = x0 * dj
+                g1 = x1 * dj
+                v0 = mu * V0[i, j] - lr * g0
+                v1 = mu * V0[i + 1, j] - lr * g1
+                V0[i, j] = v0
+                V0[i + 1, j] = v1
+                if kind == MOMENTUM:
+                    w0 = W0[i, j] + v0
+                    w1 = W0[i + 1, j] + v1
+                else:
+                    w0 = W0[i, j] + (mu * v0 - lr * g0)
+                    w1 = W0[i + 1, j] + (mu * v1 - lr * g1)
+                W0[i, j] = w0
+                W0[i + 1, j] = w1
+                z0[j] += n0 * w0 + n1 * w1
+            i += 2
+        while i < n_in0:
+            xi = xr[i]
+            xni = xn[i]
+            for j in range(n_out0):
+                gj = xi * d0[j]
+                vj = mu * V0[i, j] - lr * gj
+                V0[i, j] = vj
+                wj = W0[i, j] + (vj if kind == MOMENTUM else mu * vj - lr * gj)
+                W0[i, j] = wj
+                z0[j] += xni * wj
+            i += 1
+
+
+@njit(**_OPTS)
+def sample_epoch(X, T, order, Ws, Bs, VWs, VBs, lay, actp, loss, fused, kind, c, Zs, As, Ds, G,
+                 n_updates):
+    """Stochastic epoch: one update per sample, in ``order``.
+
+    Returns (sum of the per-sample losses before each update, 1-based number of the first
+    update whose loss was not finite or 0, number of updates applied). The unit buffers
+    hold one row; ``G`` is scratch of at least the widest layer's size.
+    """
+    lr, mu = c[C_LR], c[C_MU]
+    zero = c[C_ZERO]
+    running = 0.0
+    if n_updates == 0:
+        return running, 0, 0
+    W0, V0 = Ws[0], VWs[0]
+    z0, d0 = Zs[0][0], Ds[0][0]
+    _first_layer_sums(X, order, 0, 1, W0, Zs[0], zero)
+    for s in range(n_updates):
+        r = order[s]
+        _forward_rows(Ws, Bs, lay, actp, Zs, As, 1, c)
+        value = _loss_rows(lay, actp, loss, fused, Zs, As, Ds, T, order, s, 1, c)
+        if not math.isfinite(value):
+            return running, s + 1, s
+        running += value
+        _backward_upper(Ws, Bs, VWs, VBs, lay, actp, kind, Zs, As, Ds, G, 1, c)
+        if lay[0, TRAIN_BIAS]:
+            _update(Bs[0], VBs[0], d0, lr, mu, kind)
+        xr = X[r]
+        xn = X[order[s + 1]] if s + 1 < n_updates else xr
+        _first_layer_pass(W0, V0, xr, xn, d0, z0, lr, mu, kind, zero)
+    return running, 0, n_updates
+
+
+# --------------------------------------------------------------------------- BLAS path helpers
+# Large batches run their matrix products through BLAS (see blas_path.py); these fuse the
+# elementwise steps around them into one pass each.
+@njit(**_OPTS)
+def rows_bias_activate(z, a, b, has_bias, code, p, m, c):
+    """Rows 0..m-1: z += b (when the layer has biases), a = f(z)."""
+    for s in range(m):
+        zs = z[s]
+        if has_bias:
+            for j in range(zs.shape[0]):
+                zs[j] += b[j]
+        _activate(code, p, zs, a[s], c)
+
+
+@njit(**_OPTS)
+def rows_loss_delta(z, a, d, T, loss, fused, code, p, scale, m, c):
+    """Rows 0..m-1: the sum (float64) of the per-sample losses, and the output deltas times
+    ``scale`` (1/n of the batch mean) in d."""
+    total = 0.0
+    for s in range(m):
+        total += _output_loss_delta(loss, fused, code, p, z[s], a[s], d[s], T[s], c)
+    if scale != c[C_ONE]:
+        for s in range(m):
+            for j in range(d.shape[1]):
+                d[s, j] = d[s, j] * scale
+    return total
+
+
+@njit(**_OPTS)
+def rows_hidden_delta(z, a, d, code, p, m, c):
+    """Rows 0..m-1: d (holding dE/da) becomes dE/dz."""
+    for s in range(m):
+        _hidden_delta(code, p, z[s], a[s], d[s], c)
+
+
+@njit(**_OPTS)
+def rows_sum(d, out, m, accumulate):
+    """out (+)= the sum of rows 0..m-1 of d, the bias gradient."""
+    first = 0
+    if not accumulate:
+        for j in range(out.shape[0]):
+            out[j] = d[0, j]
+        first = 1
+    for s in range(first, m):
+        for j in range(out.shape[0]):
+            out[j] += d[s, j]
+
+
+@njit(**_OPTS)
+def add_into(out, x):
+    """out += x (accumulating a chunk's weight gradient)."""
+    o = out.ravel()
+    v = x.ravel()
+    for j in range(o.shape[0]):
+        o[j] += v[j]
+
+
+@njit(**_OPTS)
+def sgd_step(params, vel, grads, lr, mu, kind):
+    """One update of the flat trainable parameters: optimizers.SGD in one pass."""
+    _update(params, vel, grads, lr, mu, kind)

@@ -1,0 +1,158 @@
+"""Large batches for the numba engine: BLAS products into preallocated buffers, compiled
+elementwise steps between them.
+
+Above a few dozen rows an update's cost is two large products per layer (``X W`` forward,
+``X^T delta`` for the weight gradient), which BLAS runs near the machine's peak; what is
+left to win is everything around them. So nothing is allocated per batch: the rows of a
+shuffled batch are gathered with ``np.take(..., out=)``, every product writes into a buffer
+(``np.matmul(..., out=)``), the activation, loss, delta and bias steps are one compiled pass
+each, and the update is one compiled pass over the flat parameters. A batch larger than
+the chunk size is processed in chunks whose gradient sums are added, so memory does not
+grow with it (chunks of at most :data:`CHUNK_ROWS` rows, where the products are fastest).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = ["BlasPath", "CHUNK_ROWS"]
+
+
+def _sigmoid(z, a):
+    # numba's exp is a scalar libm call; NumPy's is vectorised, which matters at 128 units x
+    # 60,000 rows. 1/(1+exp(-z)) differs from activations.Sigmoid (exp(-|z|)) only in the
+    # last bit; exp(-z) may overflow to inf for very negative z, giving exactly 0 (the
+    # training loop silences that warning).
+    np.negative(z, out=a)
+    np.exp(a, out=a)
+    a += 1
+    np.reciprocal(a, out=a)
+
+
+def _tanh(z, a):
+    np.tanh(z, out=a)
+
+
+def _relu(z, a):
+    np.maximum(z, 0, out=a)
+
+
+def _identity(z, a):
+    np.copyto(a, z)
+
+
+# activation code -> in-place NumPy forward, for hidden layers (codes as in _numba_kernels)
+_UFUNC_ACTS = {1: _sigmoid, 2: _tanh, 3: _relu, 0: _identity}
+
+#: Rows per chunk: larger chunks spill the first layer's operands out of the L2 cache and
+#: run the products slower (measured on 784-128-10 float32, see docs/performance.md).
+CHUNK_ROWS = 1024
+
+
+class BlasPath:
+    """One network's buffers and the epoch loop for batches of more than a few rows."""
+
+    def __init__(self, net, plan):
+        self.net = net
+        self.plan = plan
+        self.K = plan.K
+        self.rows = 0
+        self.grad_tmp = [np.empty_like(layer.W) for layer in net.layers]
+
+    def _buffers(self, m: int) -> None:
+        if m <= self.rows:
+            return
+        dt = self.net.dtype
+        net = self.net
+        self.rows = m
+        self.xb = np.empty((m, net.n_inputs), dt)
+        self.tb = np.empty((m, net.n_outputs), dt)
+        self.Z = [np.empty((m, layer.n_out), dt) for layer in net.layers]
+        self.A = [np.empty((m, layer.n_out), dt) for layer in net.layers]
+        self.D = [np.empty((m, layer.n_out), dt) for layer in net.layers]
+
+    def run_epoch(self, trainer, X, T, order, k):
+        net, opt, K, plan = self.net, trainer.optimizer, self.K, self.plan
+        n = len(X)
+        chunk = max(1, min(trainer.chunk_size, CHUNK_ROWS, k))
+        self._buffers(chunk)
+        c = plan.c
+        lr = c.dtype.type(opt.lr)
+        params, grads = net.params, net.grads
+        if opt.momentum:
+            kind = K.NESTEROV if opt.nesterov else K.MOMENTUM
+            mu = c.dtype.type(opt.momentum)
+            vel = opt.state.get("velocity")
+            fresh = vel is None
+            if fresh:
+                vel = np.zeros_like(params)
+        else:
+            kind, mu, fresh, vel = K.PLAIN, c.dtype.type(0), False, params[:0]
+        running = 0.0
+        applied = 0
+        bad = None
+        for u, start in enumerate(range(0, n, k), start=1):
+            stop = min(start + k, n)
+            nb = stop - start
+            scale = c.dtype.type(1.0 / nb)
+            total = 0.0
+            for cs in range(start, stop, chunk):
+                ce = min(cs + chunk, stop)
+                total += self._chunk(X, plan.T, order, cs, ce, scale, accumulate=cs > start)
+            batch_loss = total * (1.0 / nb)
+            if not math.isfinite(batch_loss):
+                bad = u
+                break
+            running += batch_loss * nb
+            K.sgd_step(params, vel, grads, lr, mu, kind)
+            applied += 1
+        opt.t += applied
+        if fresh and applied:
+            opt.state = {"velocity": vel}
+        return running, bad
+
+    def _chunk(self, X, T, order, cs, ce, scale, accumulate):
+        """Forward and backward over rows cs..ce-1 of the epoch; adds the gradient sums."""
+        K, plan, c = self.K, self.plan, self.plan.c
+        layers = self.net.layers
+        m = ce - cs
+        if order is None:
+            x, t = X[cs:ce], T[cs:ce]
+        else:
+            idx = order[cs:ce]
+            x = np.take(X, idx, axis=0, out=self.xb[:m])
+            t = np.take(T, idx, axis=0, out=self.tb[:m])
+        a_prev = x
+        for li, layer in enumerate(layers):
+            z, a = self.Z[li][:m], self.A[li][:m]
+            np.matmul(a_prev, layer.W, out=z)
+            code = plan.lay[li, K.ACT]
+            if code in _UFUNC_ACTS and li < len(layers) - 1:
+                if layer.bias:
+                    np.add(z, layer.b, out=z)
+                _UFUNC_ACTS[code](z, a)
+            else:
+                K.rows_bias_activate(z, a, layer.b, layer.bias, code, plan.actp[li], m, c)
+            a_prev = a
+        lo = len(layers) - 1
+        total = K.rows_loss_delta(self.Z[lo][:m], self.A[lo][:m], self.D[lo][:m], t, plan.loss,
+                                  plan.fused, plan.lay[lo, K.ACT], plan.actp[lo], scale, m, c)
+        for li in range(lo, -1, -1):
+            layer = layers[li]
+            d = self.D[li][:m]
+            a_below = self.A[li - 1][:m] if li > 0 else x
+            if accumulate:
+                np.matmul(a_below.T, d, out=self.grad_tmp[li])
+                K.add_into(layer.dW, self.grad_tmp[li])
+            else:
+                np.matmul(a_below.T, d, out=layer.dW)
+            if layer.train_bias:
+                K.rows_sum(d, layer.db, m, accumulate)
+            if li > 0:
+                below = self.D[li - 1][:m]
+                np.matmul(d, layer.W.T, out=below)
+                K.rows_hidden_delta(self.Z[li - 1][:m], a_below, below, plan.lay[li - 1, K.ACT],
+                                    plan.actp[li - 1], m, c)
+        return total

@@ -1,0 +1,183 @@
+"""The compiled engine: whole epochs of SGD updates in numba-compiled kernels.
+
+Installed with the ``fast`` extra (``pip install "deltaprop[fast]"``). numba is imported only
+when this engine first runs an epoch, so ``import deltaprop`` stays light and, without numba,
+the engine reports itself unsupported and ``engine="auto"`` falls back to NumPy.
+
+Stochastic updates (batch size 1) run in one compiled call per epoch
+(:mod:`._numba_kernels`); larger batches are dominated by two big matrix products, which
+BLAS does best, so they run through :mod:`.blas_path` (BLAS products into preallocated
+buffers, compiled elementwise steps). Both give the NumPy engine's weights up to rounding.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+
+from ..activations import Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Softplus, Tanh
+from ..losses import BinaryCrossEntropy, CrossEntropy, HalfSquaredError, MeanSquaredError
+from ..optimizers import SGD
+
+__all__ = ["NumbaEngine", "COMPILED_MAX_BATCH"]
+
+#: Largest batch size run entirely by a compiled kernel; above it, BLAS products. Only
+#: stochastic updates gain from a compiled kernel: from two rows on, the first layer's
+#: product is a matrix product that BLAS runs faster than any loop numba emits.
+COMPILED_MAX_BATCH = 1
+
+# Codes shared with _numba_kernels (kept here too so that this module never imports numba).
+_ACT_CODES = {Identity: 0, Sigmoid: 1, Tanh: 2, ReLU: 3, LeakyReLU: 4, Softplus: 5, Softmax: 6}
+_LOSS_CODES = {HalfSquaredError: 0, MeanSquaredError: 1, BinaryCrossEntropy: 2, CrossEntropy: 3}
+
+
+def _numba_available() -> bool:
+    return importlib.util.find_spec("numba") is not None
+
+
+def _act_param(act) -> float:
+    if isinstance(act, Sigmoid):
+        return act.flat_spot
+    if isinstance(act, LeakyReLU):
+        return act.alpha
+    return 0.0
+
+
+class _Plan:
+    """What the kernels need about one network and data set, built once per fit."""
+
+    def __init__(self, net, X, T):
+        from . import _numba_kernels as K
+
+        self.K = K
+        dt = net.dtype
+        self.lay = np.array([[int(layer.bias), int(layer.train_bias),
+                              _ACT_CODES[type(layer.activation)]] for layer in net.layers], np.int64)
+        self.actp = np.array([_act_param(layer.activation) for layer in net.layers], dt)
+        # views into net.flat: the kernels update the network's parameters in place
+        self.Ws = tuple(layer.W for layer in net.layers)
+        self.Bs = tuple(layer.b for layer in net.layers)
+        self.widths = [layer.n_out for layer in net.layers]
+        self.widest = max(max(layer.n_out, layer.n_in) for layer in net.layers)
+        self.pos = {(id(layer), attr): (pos, size) for layer, attr, pos, size in net._slots}
+        self.layers = net.layers
+        out = net.layers[-1]
+        self.loss = _LOSS_CODES[type(net.loss)]
+        self.fused = bool(net.loss.is_fused_with(out.activation))
+        self.c = np.zeros(K.N_CONSTS, dt)
+        self.c[K.C_ONE], self.c[K.C_HALF] = 1.0, 0.5
+        self.c[K.C_EPS] = np.finfo(dt).eps
+        self.c[K.C_MSE] = 2.0 / out.n_out
+        self.X, self.T_src = X, T
+        self.T = np.ascontiguousarray(T)
+        self.arange = None
+        self.buffers = {}
+        self._vel = (None, None)
+        dummy_w = tuple(np.zeros((0, 0), dt) for _ in net.layers)
+        dummy_b = tuple(np.zeros(0, dt) for _ in net.layers)
+        self.no_velocity = (dummy_w, dummy_b)
+
+    def matches(self, X, T) -> bool:
+        return X is self.X and T is self.T_src
+
+    def velocity_views(self, vel):
+        """Per-layer views of the optimizer's velocity (aligned with the trainable params)."""
+        if self._vel[0] is not vel:
+            vw, vb = [], []
+            for layer in self.layers:
+                pos, size = self.pos[(id(layer), "W")]
+                vw.append(vel[pos:pos + size].reshape(layer.W.shape))
+                if layer.train_bias:
+                    pos, size = self.pos[(id(layer), "b")]
+                    vb.append(vel[pos:pos + size])
+                else:
+                    vb.append(np.zeros(layer.n_out, vel.dtype))
+            self._vel = (vel, (tuple(vw), tuple(vb)))
+        return self._vel[1]
+
+    def buffers_for(self, k: int):
+        """Z, A, D per layer as (k, n_out) arrays, and a scratch row."""
+        if k not in self.buffers:
+            dt = self.c.dtype
+            self.buffers[k] = tuple(tuple(np.zeros((k, w), dt) for w in self.widths)
+                                    for _ in range(3)) + (np.zeros(self.widest, dt),)
+        return self.buffers[k]
+
+
+class NumbaEngine:
+    """SGD (plain, momentum, Nesterov) on the built-in activations and losses, compiled.
+
+    Counts every applied update in ``optimizer.t`` exactly as the NumPy engine does and stops
+    at the first update whose batch loss is not finite, without applying it.
+    """
+
+    name = "numba"
+
+    def __init__(self):
+        self._plan = None
+        self._net = None
+        self._blas = None
+
+    def unsupported(self, trainer) -> str | None:
+        """None when this engine can run ``trainer``'s set-up, else the reason it cannot."""
+        if not _numba_available():
+            return "numba is not installed (pip install 'deltaprop[fast]')"
+        opt = trainer.optimizer
+        if type(opt) is not SGD:
+            return f"optimizer {type(opt).__name__} is not plain, momentum or Nesterov SGD"
+        net = trainer.network
+        for i, layer in enumerate(net.layers, start=1):
+            if type(layer.activation) not in _ACT_CODES:
+                return f"layer {i}: activation {type(layer.activation).__name__} has no compiled kernel"
+        if type(net.loss) not in _LOSS_CODES:
+            return f"loss {type(net.loss).__name__} has no compiled kernel"
+        return None
+
+    def _prepare(self, trainer, X, T) -> _Plan:
+        net = trainer.network
+        if self._plan is None or self._net is not net or not self._plan.matches(X, T):
+            self._plan = _Plan(net, X, T)
+            self._net = net
+            self._blas = None
+        return self._plan
+
+    def run_epoch(self, trainer, X: np.ndarray, T: np.ndarray, order: np.ndarray | None,
+                  k: int) -> tuple[float, int | None]:
+        """Apply the epoch's updates in place; returns as :meth:`NumpyEngine.run_epoch`."""
+        plan = self._prepare(trainer, X, T)
+        K = plan.K
+        net, opt = trainer.network, trainer.optimizer
+        n = len(X)
+        if k > COMPILED_MAX_BATCH:
+            # BLAS products for batches (see blas_path)
+            from .blas_path import BlasPath
+
+            if self._blas is None:
+                self._blas = BlasPath(net, plan)
+            return self._blas.run_epoch(trainer, X, T, order, k)
+        if order is None:
+            if plan.arange is None or len(plan.arange) != n:
+                plan.arange = np.arange(n, dtype=np.int64)
+            order = plan.arange
+        c = plan.c
+        c[K.C_LR] = opt.lr
+        if opt.momentum:
+            kind = K.NESTEROV if opt.nesterov else K.MOMENTUM
+            c[K.C_MU] = opt.momentum
+            vel = opt.state.get("velocity")
+            fresh = vel is None
+            if fresh:  # the state Optimizer.step would create on the first update
+                vel = np.zeros_like(net.params)
+            VWs, VBs = plan.velocity_views(vel)
+        else:
+            kind, fresh = K.PLAIN, False
+            VWs, VBs = plan.no_velocity
+        Zs, As, Ds, G = plan.buffers_for(1)
+        running, bad, applied = K.sample_epoch(X, plan.T, order, plan.Ws, plan.Bs, VWs, VBs,
+                                               plan.lay, plan.actp, plan.loss, plan.fused, kind,
+                                               c, Zs, As, Ds, G, n)
+        opt.t += applied
+        if fresh and applied:
+            opt.state = {"velocity": vel}
+        return running, (bad or None)

@@ -1,0 +1,189 @@
+"""Engines: the compiled engine gives the NumPy engine's weights in every mode it runs."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import worst
+from deltaprop import SGD, Network, Trainer
+from deltaprop.engines import ENGINES, numba_engine, select_engine
+from deltaprop.errors import ConfigError
+
+# (hidden activation, output activation, loss): every activation and loss with a kernel,
+# fused and unfused output deltas
+SETUPS = [
+    ("sigmoid", "sigmoid", "half_sse"),
+    ("tanh", "identity", "mse"),
+    ("relu", "softmax", "cross_entropy"),
+    ("leaky_relu", "sigmoid", "binary_cross_entropy"),
+    ("softplus", "softmax", "half_sse"),
+    ("tanh", "tanh", "half_sse"),
+    ("relu", "sigmoid", "cross_entropy"),
+    ("identity", "softmax", "binary_cross_entropy", 0.01),  # ill-conditioned: a small rate
+    ("sigmoid", "relu", "mse"),
+    ({"name": "sigmoid", "flat_spot": 0.1}, {"name": "leaky_relu", "alpha": 0.2}, "mse"),
+]
+MODES = [("stochastic", 1), ("minibatch", 5), ("batch", 23)]
+OPTIMIZERS = [{}, {"momentum": 0.9}, {"momentum": 0.9, "nesterov": True}]
+
+
+def _data(loss, n=23, n_out=3, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 4))
+    if loss == "cross_entropy":
+        T = np.eye(n_out)[rng.integers(0, n_out, n)]
+    else:
+        T = rng.uniform(0.05, 0.95, (n, n_out))
+    return X, T
+
+
+def _train(engine, setup, mode, k, opt, epochs=3, sizes=(4, 6, 3), dtype="float64", **kw):
+    act, out, loss, lr = (*setup, 0.1)[:4]
+    X, T = _data(loss, n_out=sizes[-1])
+    net = Network(list(sizes), act, out, loss, seed=1, dtype=dtype)
+    tr = Trainer(net, SGD(lr, **opt), mode=mode, batch_size=k, seed=3, engine=engine, **kw)
+    h = tr.fit(X, T, epochs)
+    return net, tr, h
+
+
+
+
+@pytest.fixture(scope="module")
+def needs_numba():
+    pytest.importorskip("numba")
+
+
+@pytest.mark.parametrize("setup", SETUPS, ids=lambda s: "-".join(x if isinstance(x, str) else x["name"] for x in s[:3]))
+@pytest.mark.parametrize("mode,k", MODES, ids=[m for m, _ in MODES])
+def test_numba_engine_gives_the_numpy_weights(needs_numba, setup, mode, k):
+    for opt in OPTIMIZERS:
+        ref, tr_ref, h_ref = _train("numpy", setup, mode, k, opt)
+        net, tr, h = _train("numba", setup, mode, k, opt)
+        assert tr.engine_used == "numba" and tr_ref.engine_used == "numpy"
+        np.testing.assert_allclose(net.flat, ref.flat, rtol=0, atol=1e-10,
+                                   err_msg=f"{opt}: {worst(net.flat, ref.flat)}")
+        np.testing.assert_allclose(h.loss_running, h_ref.loss_running, rtol=1e-10)
+        np.testing.assert_allclose(h.loss, h_ref.loss, rtol=1e-10)
+        assert tr.optimizer.t == tr_ref.optimizer.t == h.updates[-1]
+        if opt:
+            np.testing.assert_allclose(tr.optimizer.state["velocity"],
+                                       tr_ref.optimizer.state["velocity"], rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("sizes", [(4, 3), (4, 7, 5, 3)], ids=["one-layer", "three-layers"])
+@pytest.mark.parametrize("mode,k", [("stochastic", 1), ("minibatch", 4)])
+def test_any_depth(needs_numba, sizes, mode, k):
+    setup = ("tanh", "sigmoid", "half_sse")
+    ref, _, _ = _train("numpy", setup, mode, k, {}, sizes=sizes)
+    net, _, _ = _train("numba", setup, mode, k, {}, sizes=sizes)
+    np.testing.assert_allclose(net.flat, ref.flat, rtol=0, atol=1e-10, err_msg=worst(net.flat, ref.flat))
+
+
+def test_frozen_and_absent_biases_the_worked_example(needs_numba):
+    # Mazur's worked example: 2-2-2 sigmoid, half-SSE, biases 0.35 / 0.60 held fixed, lr 0.5
+    from deltaprop.layers import Dense
+
+    def net():
+        layers = [Dense(2, 2, "sigmoid", train_bias=False), Dense(2, 2, "sigmoid", train_bias=False)]
+        n = Network.from_layers(layers, "half_sse")
+        n.set_weights([([[0.15, 0.25], [0.20, 0.30]], 0.35), ([[0.40, 0.50], [0.45, 0.55]], 0.60)])
+        return n
+
+    X, T = np.array([[0.05, 0.10]]), np.array([[0.01, 0.99]])
+    a, b = net(), net()
+    Trainer(a, lr=0.5, mode="stochastic", engine="numpy", eval_every=0).fit(X, T, 200)
+    Trainer(b, lr=0.5, mode="stochastic", engine="numba", eval_every=0).fit(X, T, 200)
+    np.testing.assert_allclose(b.flat, a.flat, rtol=0, atol=1e-12)
+    assert b.layers[0].b[0] == 0.35 and b.layers[1].b[1] == 0.60
+    for layers in ([Dense(4, 5, "tanh", bias=False), Dense(5, 3, "sigmoid")],):
+        X, T = _data("half_sse")
+        nets = [Network.from_layers([Dense(l.n_in, l.n_out, l.activation, bias=l.bias) for l in layers])
+                for _ in range(2)]
+        for n in nets:
+            n.reset_parameters(0)
+        for n, eng in zip(nets, ("numpy", "numba")):
+            Trainer(n, lr=0.3, mode="stochastic", seed=1, engine=eng).fit(X, T, 3)
+        np.testing.assert_allclose(nets[1].flat, nets[0].flat, rtol=0, atol=1e-10)
+
+
+def test_large_batches_in_chunks(needs_numba):
+    setup = ("sigmoid", "softmax", "cross_entropy")
+    ref, _, _ = _train("numpy", setup, "batch", 23, {}, chunk_size=4096)
+    net, _, _ = _train("numba", setup, "batch", 23, {}, chunk_size=4)
+    np.testing.assert_allclose(net.flat, ref.flat, rtol=0, atol=1e-10)
+
+
+def test_fits_continue_exactly(needs_numba):
+    # momentum state made by one engine is carried on by the other
+    setup = ("tanh", "sigmoid", "binary_cross_entropy")
+    X, T = _data("binary_cross_entropy")
+    nets = [Network([4, 6, 3], "tanh", "sigmoid", "binary_cross_entropy", seed=2) for _ in range(2)]
+    trs = [Trainer(n, SGD(0.1, momentum=0.8), mode="stochastic", seed=4, engine=e)
+           for n, e in zip(nets, ("numpy", "numba"))]
+    for tr in trs:
+        tr.fit(X, T, 2)
+    trs[0].engine, trs[1].engine = "numba", "numpy"
+    for tr in trs:
+        tr.fit(X, T, 2)
+    np.testing.assert_allclose(nets[1].flat, nets[0].flat, rtol=0, atol=1e-10)
+    assert trs[0].optimizer.t == trs[1].optimizer.t == 4 * len(X)
+    del setup
+
+
+def test_divergence_stops_at_the_same_update(needs_numba):
+    rng = np.random.default_rng(0)
+    X, T = rng.normal(size=(30, 3)) * 100, rng.normal(size=(30, 1)) * 100
+    res = []
+    for engine in ("numpy", "numba"):
+        net = Network([3, 4, 1], "relu", "identity", "mse", seed=0)
+        tr = Trainer(net, lr=1e3, mode="stochastic", seed=0, engine=engine)
+        h = tr.fit(X, T, 5)
+        res.append((net.flat.copy(), h.events, tr.optimizer.t))
+    assert any(e["event"] == "divergence" for e in res[0][1])
+    assert res[0][1] == res[1][1] and res[0][2] == res[1][2]
+    np.testing.assert_array_equal(res[0][0], res[1][0])
+
+
+@pytest.mark.parametrize("mode,k", MODES)
+def test_float32_stays_float32(needs_numba, mode, k):
+    ref, _, _ = _train("numpy", SETUPS[0], mode, k, {}, dtype="float32")
+    net, tr, h = _train("numba", SETUPS[0], mode, k, {}, dtype="float32")
+    assert net.flat.dtype == np.float32 and tr.engine_used == "numba"
+    np.testing.assert_allclose(net.flat, ref.flat, rtol=0, atol=1e-5)
+
+
+def test_auto_prefers_numba_and_falls_back(needs_numba, monkeypatch):
+    X, T = _data("half_sse")
+    net = Network([4, 3], "sigmoid", seed=0)
+    tr = Trainer(net, lr=0.1, mode="stochastic")
+    tr.fit(X, T, 1)
+    assert tr.engine_used == "numba"
+
+    class MySGD(SGD):  # a subclass may change step(): only the NumPy engine calls it
+        pass
+
+    tr = Trainer(net, MySGD(0.1), mode="stochastic")
+    tr.fit(X, T, 1)
+    assert tr.engine_used == "numpy"
+    with pytest.raises(ConfigError, match="engine 'numba' cannot run this set-up: optimizer MySGD"):
+        select_engine("numba", tr)
+    monkeypatch.setattr(numba_engine, "_numba_available", lambda: False)
+    tr = Trainer(net, lr=0.1, mode="stochastic")
+    tr.fit(X, T, 1)
+    assert tr.engine_used == "numpy"
+    assert "numba is not installed" in numba_engine.NumbaEngine().unsupported(tr)
+
+
+def test_unknown_engine_lists_the_names():
+    net = Network([2, 1], seed=0)
+    with pytest.raises(ConfigError, match="numba"):
+        select_engine("fortran", Trainer(net))
+    assert list(ENGINES) == ["numba", "numpy"]
+
+
+def test_import_does_not_import_numba():
+    code = "import sys, deltaprop; print('numba' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
