@@ -336,3 +336,21 @@ def test_to_model_saves_a_model_the_cli_can_load(tmp_path):
     model = Model.load(tmp_path / "m.npz")
     assert model.classes == ["setosa", "versicolor", "virginica"] and model.feature_names == ["x0", "x1", "x2", "x3"]
     np.testing.assert_array_equal(model.predict(X), est.predict(X))
+
+
+@pytest.mark.parametrize("name", sorted(opt_module.OPTIMIZERS))
+def test_every_registered_optimizer_trains(name):
+    X, y = iris()
+    mode = "batch" if opt_module.OPTIMIZERS[name].batch_only else "minibatch"
+    est = BackpropClassifier((4,), optimizer=name, lr=0.01, mode=mode, max_iter=3, random_state=0).fit(X, y)
+    assert est.optimizer_.name == name and est.optimizer_.t > 0 and np.all(np.isfinite(est.network_.flat))
+
+
+def test_the_library_schedules_drive_the_learning_rate():
+    pytest.importorskip("deltaprop.schedules", reason="deltaprop.schedules is not in this checkout")
+    X, y = iris()
+    est = BackpropClassifier((4,), lr=0.4, schedule="exponential", schedule_params={"gamma": 0.5}, max_iter=3,
+                             random_state=0).fit(X, y)
+    assert est.history_.lr == [0.4, 0.2, 0.1]
+    est.partial_fit(X, y)
+    assert est.history_.lr[-1] == 0.05
