@@ -176,6 +176,18 @@ def test_auto_prefers_numba_and_falls_back(needs_numba, monkeypatch):
     assert "numba is not installed" in numba_engine.NumbaEngine().unsupported(tr)
 
 
+def test_sgd_options_without_a_kernel_fall_back(needs_numba):
+    net = Network([4, 3], "sigmoid", seed=0)
+    for option in ("weight_decay", "grad_noise"):
+        try:
+            opt = SGD(0.1, **{option: 0.01})
+        except TypeError:  # an SGD without that option
+            continue
+        tr = Trainer(net, opt, mode="stochastic", seed=0)
+        assert option in numba_engine.NumbaEngine().unsupported(tr)
+        assert select_engine("auto", tr).name == "numpy"
+
+
 def test_unknown_engine_lists_the_names():
     net = Network([2, 1], seed=0)
     with pytest.raises(ConfigError, match="numba"):

@@ -126,6 +126,9 @@ class NumbaEngine:
         opt = trainer.optimizer
         if type(opt) is not SGD:
             return f"optimizer {type(opt).__name__} is not plain, momentum or Nesterov SGD"
+        for option in ("weight_decay", "grad_noise"):  # options the kernels do not apply
+            if getattr(opt, option, 0):
+                return f"SGD with {option} runs on the NumPy engine"
         net = trainer.network
         for i, layer in enumerate(net.layers, start=1):
             if type(layer.activation) not in _ACT_CODES:
