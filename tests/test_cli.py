@@ -220,3 +220,41 @@ def test_progress_bar_when_forced(capsys):
     assert "3/3" in out and "updates/s" in out and "epoch 3/3" in out
     code, out, _ = run(capsys, "train", "--data", "iris", "--epochs", "3")  # not a terminal: no bar
     assert "updates/s" not in out
+
+
+def test_array_and_idx_files_through_the_cli(capsys, tmp_path):
+    from deltaprop.data import load_builtin
+    from deltaprop.data.idx import write_idx
+
+    iris = load_builtin("iris")
+    y = iris.T.argmax(1)
+    np.savez(tmp_path / "iris.npz", X=iris.X, y=y)
+    code, out, err = run(capsys, "train", "--data", str(tmp_path / "iris.npz"), "--target", "y", "--epochs", "40",
+                         "--out", str(tmp_path / "m.npz"))
+    assert code == 0, err
+    assert float(out.split("held-out accuracy ")[1].split("%")[0]) > 80
+    code, out, err = run(capsys, "evaluate", str(tmp_path / "m.npz"), "--data", str(tmp_path / "iris.npz"))
+    assert code == 0 and out.startswith("150 samples"), err
+    digits = load_builtin("digits")
+    write_idx(tmp_path / "img-idx3-ubyte", digits.X.reshape(-1, 8, 8).astype(np.uint8))
+    write_idx(tmp_path / "lab-idx1-ubyte", digits.T.argmax(1).astype(np.uint8))
+    code, _, err = run(capsys, "train", "--data", str(tmp_path / "img-idx3-ubyte"), "--epochs", "1")
+    assert code == 2 and "--labels FILE is required with IDX images" in err
+    code, out, err = run(capsys, "train", "--data", str(tmp_path / "img-idx3-ubyte"), "--labels",
+                         str(tmp_path / "lab-idx1-ubyte"), "--epochs", "5", "--out", str(tmp_path / "d.npz"))
+    assert code == 0, err
+    code, out, err = run(capsys, "predict", str(tmp_path / "d.npz"), "--data", str(tmp_path / "img-idx3-ubyte"))
+    assert code == 0 and len(out.split()) == 1 + 1797
+
+
+def test_categorical_columns_through_the_cli(capsys, tmp_path):
+    rows = ["size,colour,kind"] + [f"{i % 7},{['red', 'green', 'blue'][i % 3]},{'a' if i % 3 == 0 else 'b'}"
+                                   for i in range(60)]
+    (tmp_path / "c.csv").write_text("\n".join(rows) + "\n")
+    code, out, err = run(capsys, "train", "--data", str(tmp_path / "c.csv"), "--target", "kind", "--categorical",
+                         "colour", "--epochs", "60", "--val-split", "0", "--out", str(tmp_path / "m.npz"))
+    assert code == 0, err
+    assert "train accuracy 100.00%" in out  # kind is a function of colour
+    (tmp_path / "new.csv").write_text("size,colour\n1,red\n2,purple\n")
+    code, _, err = run(capsys, "predict", str(tmp_path / "m.npz"), "--data", str(tmp_path / "new.csv"))
+    assert code == 2 and "purple" in err and "colour" in err

@@ -20,7 +20,7 @@ import numpy as np
 
 from . import __version__
 from .activations import ACTIVATIONS
-from .data import BUILTIN, builtin_defaults, builtin_info, load_data, split
+from .data import BUILTIN, builtin_defaults, builtin_info, data_format, load_data, split
 from .checkpoint import Checkpointer, load_checkpoint
 from .engines import ENGINES
 from .errors import ConfigError, DeltapropError
@@ -48,7 +48,8 @@ TRAIN_DEFAULTS = {
     "init": "glorot_uniform", "dtype": "float64", "standardize": True, "task": "auto",
     "early_stopping": None, "eval_every": 1, "print_every": 0, "shuffle": True, "target": None,
     "out": None, "force": False, "json": False, "checkpoint": None, "checkpoint_every": None,
-    "on_divergence": "stop", "engine": "auto", "quiet": False, "progress": "auto",
+    "on_divergence": "stop", "engine": "auto", "quiet": False, "progress": "auto", "labels": None,
+    "categorical": None,
 }
 
 
@@ -86,7 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
                                    "recommended value, else the general default shown.")
     t.add_argument("--data", help=f"CSV file with a header row, or a built-in set: {', '.join(BUILTIN)} "
                                   f"(default {TRAIN_DEFAULTS['data']})")
-    t.add_argument("--target", help="target column of the CSV file (string labels become classes)")
+    t.add_argument("--target", help="target: a CSV column name (text labels become classes), an .npz array "
+                                    "name or an .npy column number")
+    t.add_argument("--labels", metavar="FILE", help="the labels file that goes with IDX (MNIST format) images")
+    t.add_argument("--categorical", metavar="COLS", help="CSV columns to one-hot encode, comma separated "
+                                                         "(their categories are saved with the model)")
     t.add_argument("--task", choices=["auto", "classification", "regression"],
                    help="auto: classification for text labels or at most 20 integer labels")
     t.add_argument("--hidden", help="hidden layer widths, comma separated, e.g. 16,8 ('' for none)")
@@ -143,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
         c.add_argument("model", help="model file written by 'deltaprop train --out'")
         c.add_argument("--data", required=True, help="CSV file (or built-in set name)")
         c.add_argument("--target", help="target column (default: the one the model was trained on)")
+        c.add_argument("--labels", metavar="FILE", help="labels file for IDX images")
         if name == "predict":
             c.add_argument("--proba", action="store_true", help="also print the output of every unit")
             c.add_argument("--out", help="write the predictions as CSV to this file instead of stdout")
@@ -325,8 +331,12 @@ def _check_settings(cfg: dict) -> list[int]:
         raise ConfigError(f"batch size must be a positive integer, got {cfg['batch_size']}")
     if cfg["checkpoint_every"] is not None and cfg["checkpoint_every"] < 1:
         raise ConfigError(f"--checkpoint-every must be at least 1, got {cfg['checkpoint_every']}")
-    if cfg["data"] not in BUILTIN and not cfg["target"]:
-        raise ConfigError("--target is required with a CSV file (the name of the target column)")
+    fmt = data_format(cfg["data"])
+    if fmt in ("csv", "arrays") and cfg["target"] in (None, ""):
+        raise ConfigError("--target is required with a CSV file (the name of the target column)" if fmt == "csv"
+                          else "--target is required with an array file (.npz: the array's name, .npy: the column)")
+    if fmt == "idx" and not cfg["labels"]:
+        raise ConfigError("--labels FILE is required with IDX images (the labels file that goes with them)")
     return hidden
 
 
@@ -374,7 +384,9 @@ def cmd_train(args) -> int:
     if not resumed and os.path.exists(ckpt_path) and not cfg["force"]:
         raise ConfigError(f"checkpoint file {ckpt_path} already exists; resume from it with --resume {ckpt_path}, "
                           f"or use --force to start afresh and replace it")
-    ds = load_data(cfg["data"]) if cfg["data"] in BUILTIN else load_data(cfg["data"], cfg["target"], task=cfg["task"])
+    ds = load_data(cfg["data"]) if cfg["data"] in BUILTIN else load_data(
+        cfg["data"], cfg["target"], task=cfg["task"], labels=cfg["labels"],
+        categorical=[c.strip() for c in cfg["categorical"].split(",") if c.strip()] if cfg["categorical"] else None)
     rng = np.random.default_rng(cfg["seed"])
     train_ds, val_ds = split(ds, cfg["val_split"], rng)
     fingerprint = _fingerprint(train_ds.X, train_ds.T)
@@ -482,23 +494,20 @@ class _StopOnSignal:
 
 
 # --------------------------------------------------------------------------- predict / evaluate
-def _load_for_model(model: Model, source: str, target):
+def _load_for_model(model: Model, source: str, target, labels=None):
+    """Load ``source`` with the model's columns, classes and categories; the target is optional."""
     target = target if target is not None else (model.target_names[0] if model.target_names else None)
-    if source in BUILTIN:
-        ds = load_data(source)
-    else:
-        from .data.csvfile import read_csv
-
-        header, _, _ = read_csv(source)
-        ds = load_data(source, target if target in header else None,
-                       task=model.task if model.task != "unknown" else "auto", classes=model.classes,
-                       features=model.feature_names or None)
+    if data_format(source) == "builtin":
+        return model.align(load_data(source))
+    ds = load_data(source, target, labels=labels, require_target=False,
+                   task=model.task if model.task != "unknown" else "auto", classes=model.classes,
+                   features=model.feature_names or None, categories=model.categories)
     return model.align(ds)
 
 
 def cmd_predict(args) -> int:
     model = Model.load(args.model)
-    ds = _load_for_model(model, args.data, args.target)
+    ds = _load_for_model(model, args.data, args.target, args.labels)
     out = model.predict_outputs(ds.X)
     labels = model.predict(ds.X)
     lines = []
@@ -526,7 +535,7 @@ def cmd_predict(args) -> int:
 
 def cmd_evaluate(args) -> int:
     model = Model.load(args.model)
-    ds = _load_for_model(model, args.data, args.target)
+    ds = _load_for_model(model, args.data, args.target, args.labels)
     if ds.T.shape[1] == 0:
         raise ConfigError(f"{args.data}: no target column found to evaluate against; give --target")
     res = model.evaluate(ds)
