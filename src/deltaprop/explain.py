@@ -1,0 +1,979 @@
+r"""The step-by-step trace of one backpropagation update: every number, named and derived.
+
+For one sample :math:`x` with target :math:`t`, a network of layers :math:`l = 1 \dots L`
+(:math:`out^{(0)} = x`) and a per-sample loss :math:`E_{total}`, the trace records
+
+.. math::
+    net^{(l)}_j = \sum_i W^{(l)}_{ij}\, out^{(l-1)}_i + b^{(l)}_j, \qquad
+    out^{(l)}_j = f_l(net^{(l)}_j),
+
+    \delta^{(L)}_j = \frac{\partial E_{total}}{\partial out^{(L)}_j}
+                     \cdot \frac{\partial out^{(L)}_j}{\partial net^{(L)}_j}, \qquad
+    \frac{\partial E_{total}}{\partial out^{(l)}_j} = \sum_k \delta^{(l+1)}_k W^{(l+1)}_{jk}, \qquad
+    \delta^{(l)}_j = \frac{\partial E_{total}}{\partial out^{(l)}_j} f_l'(net^{(l)}_j),
+
+    \frac{\partial E_{total}}{\partial W^{(l)}_{ij}}
+      = \frac{\partial E_{total}}{\partial out^{(l)}_j}
+        \cdot \frac{\partial out^{(l)}_j}{\partial net^{(l)}_j}
+        \cdot \frac{\partial net^{(l)}_j}{\partial W^{(l)}_{ij}}, \qquad
+    \frac{\partial net^{(l)}_j}{\partial W^{(l)}_{ij}} = out^{(l-1)}_i,
+
+    W^{+} = W - \eta \frac{\partial E_{total}}{\partial W}.
+
+A fused output (softmax + cross-entropy, sigmoid + binary cross-entropy) has no separate
+factors in deltaprop: its delta is :math:`\delta_j = out_j - t_j` directly, and the trace says so.
+
+**The trace only records.** The forward values, deltas and gradients come from the very
+:class:`~deltaprop.layers.Dense` ``forward``/``backward`` and :class:`~deltaprop.losses.Loss`
+objects that training runs (``Network.forward`` and ``Network.backward`` themselves in the
+default order). The chain-rule *factors* shown next to them (:math:`\partial E/\partial out`,
+:math:`\partial out/\partial net`, the sums into a hidden unit) are computed for display from
+the loss's ``grad`` and the activation's ``derivative``; a test checks that every displayed
+formula evaluates to the value next to it and that the gradients equal ``Network.backward``'s.
+
+**Update order.** ``"simultaneous"`` (the default, and plain gradient descent) computes every
+gradient from the weights before the update, as Mazur's weight-by-weight arithmetic does.
+``"output-first"`` updates each layer as soon as its gradient is known and back-propagates into
+the layer below through the *updated* weights; it is not gradient descent, but it is what the
+summary figures of Mazur's article (0.291027924 after one update; outputs 0.015912196 and
+0.984065734 after 10,000) follow from. See ``docs/worked-example.md``.
+
+**Biases.** ``"none"`` holds them fixed (the article), ``"per-neuron"`` trains deltaprop's own
+one bias per unit, ``"shared"`` trains one bias per layer as the article draws it (:math:`b_1`,
+:math:`b_2`): its gradient is the sum of the per-unit ones,
+:math:`\partial E/\partial b^{(l)} = \sum_j \delta^{(l)}_j`, and every unit keeps the same value.
+
+The trace is plain data (dicts, lists, floats, strings: ``json.dumps`` takes it as is);
+:func:`render` turns it into a text table, Markdown with LaTeX, or JSON. Nothing here prints.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Sequence
+
+import numpy as np
+
+from .errors import ConfigError, DataError
+from .losses import MeanSquaredError
+from .network import Network
+
+__all__ = [
+    "MAX_PARAMS", "MAX_STEPS", "UPDATE_ORDERS", "BIAS_MODES", "FORMATS", "MAZUR",
+    "Names", "MazurNames", "worked_example_network", "check_size", "explain", "explain_worked_example",
+    "explain_model", "parse_values", "model_target", "render",
+]
+
+#: Largest network (weights and biases together) that explain agrees to trace: every
+#: parameter gets rows of its own, and a trace nobody can read explains nothing.
+MAX_PARAMS = 500
+#: Most updates ``steps`` may ask for (a 500-parameter net takes about a minute for these).
+MAX_STEPS = 1_000_000
+UPDATE_ORDERS = ("simultaneous", "output-first")
+BIAS_MODES = ("none", "shared", "per-neuron")
+FORMATS = ("text", "markdown", "json")
+TRACE_FORMAT = "deltaprop-explain"
+TRACE_VERSION = 1
+
+#: The starting point of Matt Mazur's "A Step by Step Backpropagation Example" (2015):
+#: inputs, targets, weights w1..w8 in deltaprop's layout (``W[i, j]`` joins input i to unit j,
+#: so the hidden W is [[w1, w3], [w2, w4]]), the biases b1, b2 and the learning rate.
+MAZUR = {
+    "inputs": (0.05, 0.10),
+    "targets": (0.01, 0.99),
+    "W1": ((0.15, 0.25), (0.20, 0.30)),
+    "b1": 0.35,
+    "W2": ((0.40, 0.50), (0.45, 0.55)),
+    "b2": 0.60,
+    "lr": 0.5,
+    "url": "https://mattmazur.com/2015/03/17/a-step-by-step-backpropagation-example/",
+}
+
+
+# --------------------------------------------------------------------------- names
+class Names:
+    """Plain-text and LaTeX names of a network's quantities, deltaprop's scheme.
+
+    Layers count from 1 (``W1`` is the first layer's weights, as in
+    :meth:`Network.param_names`); units and inputs from 0. Every method returns
+    ``(text, tex)``.
+    """
+
+    scheme = "deltaprop"
+    total = ("E_total", "E_{total}")
+    lr = ("eta", r"\eta")
+
+    def input(self, i):
+        return f"x[{i}]", f"x_{{{i}}}"
+
+    def net(self, l, j):
+        return f"net{l}[{j}]", f"net^{{({l})}}_{{{j}}}"
+
+    def out(self, l, j):
+        """Output of unit j of layer l; layer 0 is the input."""
+        return self.input(j) if l == 0 else (f"out{l}[{j}]", f"out^{{({l})}}_{{{j}}}")
+
+    def delta(self, l, j):
+        return f"delta{l}[{j}]", rf"\delta^{{({l})}}_{{{j}}}"
+
+    def weight(self, l, i, j):
+        return f"W{l}[{i},{j}]", f"W^{{({l})}}_{{{i},{j}}}"
+
+    def bias(self, l, j):
+        return f"b{l}[{j}]", f"b^{{({l})}}_{{{j}}}"
+
+    def shared_bias(self, l):
+        return f"b{l}", f"b^{{({l})}}"
+
+    def target(self, k):
+        return f"t[{k}]", f"t_{{{k}}}"
+
+    def error(self, k):
+        return f"E[{k}]", f"E_{{{k}}}"
+
+
+class MazurNames(Names):
+    """The article's names for the 2-2-2 network: inputs i1 i2, hidden h1 h2, outputs o1 o2,
+    weights w1..w8 numbered unit by unit (w1 w2 into h1, ..., w7 w8 into o2), biases b1 b2."""
+
+    scheme = "mazur"
+
+    def _unit(self, l, j):
+        return f"{'ho'[l - 1]}{j + 1}"
+
+    def input(self, i):
+        return f"i{i + 1}", f"i_{{{i + 1}}}"
+
+    def net(self, l, j):
+        return f"net_{self._unit(l, j)}", f"net_{{{self._unit(l, j)}}}"
+
+    def out(self, l, j):
+        return self.input(j) if l == 0 else (f"out_{self._unit(l, j)}", f"out_{{{self._unit(l, j)}}}")
+
+    def delta(self, l, j):
+        return f"delta_{self._unit(l, j)}", rf"\delta_{{{self._unit(l, j)}}}"
+
+    def weight(self, l, i, j):
+        n = 4 * (l - 1) + 2 * j + i + 1
+        return f"w{n}", f"w_{{{n}}}"
+
+    def bias(self, l, j):
+        return f"b_{self._unit(l, j)}", f"b_{{{self._unit(l, j)}}}"
+
+    def shared_bias(self, l):
+        return f"b{l}", f"b_{{{l}}}"
+
+    def target(self, k):
+        return f"target_o{k + 1}", f"target_{{o{k + 1}}}"
+
+    def error(self, k):
+        return f"E_o{k + 1}", f"E_{{o{k + 1}}}"
+
+
+def _d(a, b):
+    """Name of the partial derivative of a with respect to b."""
+    return f"d{a[0]}/d{b[0]}", rf"\frac{{\partial {a[1]}}}{{\partial {b[1]}}}"
+
+
+def _plus(name):
+    """Name of a parameter after the update."""
+    return name[0] + "+", name[1] + "^{+}"
+
+
+# --------------------------------------------------------------------------- display formulas
+# Templates use $0, $1, ... for their arguments; text templates are valid Python once ^ is read
+# as ** (and ln/exp/tanh as math's), which is how the tests check that every formula shown
+# evaluates to the value next to it. They are display only: values come from the library.
+
+def _activation_display(act, net_name, out_name):
+    """``(forward, derivative)`` display of an elementwise activation, each
+    ``(text, tex, arg_names, arg_kinds)``; arg kinds are "net", "out" or a constant's value."""
+    name = act.name
+    if name == "sigmoid":
+        fwd = ("1/(1 + exp(-$0))", r"\frac{1}{1 + e^{-$0}}", [net_name], ["net"])
+        if getattr(act, "flat_spot", 0.0):
+            der = ("$0*(1 - $0) + $1", r"$0 (1 - $0) + $1", [out_name, ("flat_spot", r"c_{flat}")],
+                   ["out", act.flat_spot])
+        else:
+            der = ("$0*(1 - $0)", r"$0 (1 - $0)", [out_name], ["out"])
+    elif name == "tanh":
+        fwd = ("tanh($0)", r"\tanh $0", [net_name], ["net"])
+        der = ("1 - $0^2", r"1 - $0^2", [out_name], ["out"])
+    elif name == "relu":
+        fwd = ("max(0, $0)", r"\max(0, $0)", [net_name], ["net"])
+        der = ("1 if $0 > 0 else 0", r"[$0 > 0]", [net_name], ["net"])
+    elif name == "leaky_relu":
+        alpha = ("alpha", r"\alpha")
+        fwd = ("$0 if $0 > 0 else $1*$0", r"$0 \text{ if } $0 > 0 \text{ else } $1 $0",
+               [net_name, alpha], ["net", act.alpha])
+        der = ("1 if $0 > 0 else $1", r"1 \text{ if } $0 > 0 \text{ else } $1",
+               [net_name, alpha], ["net", act.alpha])
+    elif name == "softplus":
+        fwd = ("ln(1 + exp($0))", r"\ln(1 + e^{$0})", [net_name], ["net"])
+        der = ("1/(1 + exp(-$0))", r"\frac{1}{1 + e^{-$0}}", [net_name], ["net"])
+    elif name == "identity":
+        fwd = ("$0", "$0", [net_name], ["net"])
+        der = ("1", "1", [], [])
+    else:  # an activation added to the registry later: named, not spelt out
+        fwd = (f"{name}($0)", rf"\mathrm{{{name}}}($0)", [net_name], ["net"])
+        der = (f"{name}'($0)", rf"\mathrm{{{name}}}'($0)", [net_name], ["net"])
+    return fwd, der
+
+
+def _loss_display(loss, m):
+    """``(term, grad)`` templates of a loss summed over outputs: the error of output k with
+    args (target_k, out_k), and dE_total/dout_k with args (out_k, target_k); None if unknown."""
+    table = {
+        "half_sse": (("1/2*($0 - $1)^2", r"\tfrac12 ($0 - $1)^2"), ("$0 - $1", "$0 - $1")),
+        "mse": ((f"($0 - $1)^2/{m}", rf"\tfrac1{{{m}}} ($0 - $1)^2"),
+                (f"2/{m}*($0 - $1)", rf"\tfrac2{{{m}}} ($0 - $1)")),
+        "binary_cross_entropy": (("-($0*ln($1) + (1 - $0)*ln(1 - $1))",
+                                  r"-\left($0 \ln $1 + (1 - $0) \ln(1 - $1)\right)"),
+                                 ("($0 - $1)/($0*(1 - $0))", r"\frac{$0 - $1}{$0 (1 - $0)}")),
+        "cross_entropy": (("-$0*ln($1)", r"-$0 \ln $1"), ("-$1/$0", r"-\frac{$1}{$0}")),
+    }
+    return table.get(loss.name)
+
+
+def _per_output_errors(loss, a, t, z, act):
+    """Each output's share of the per-sample loss, through the loss's own ``value`` on one
+    column (MSE averages over the m outputs, so its column value is divided by m)."""
+    m = a.shape[1]
+    fused_z = act.elementwise  # softmax mixes the columns: a column alone has no logit form
+    vals = [float(loss.value(a[:, k:k + 1], t[:, k:k + 1], z[:, k:k + 1] if fused_z else None,
+                             act if fused_z else None)[0]) for k in range(m)]
+    if isinstance(loss, MeanSquaredError):
+        vals = [v / m for v in vals]
+    return vals
+
+
+def _row(name, value, formula="", tex="", args=(), *, kind="value", note=None, param=None,
+         is_sum=False) -> dict:
+    """One traced quantity: its name, value, and the formula (with $i placeholders) whose
+    arguments ``args`` = [(name, value), ...] give it."""
+    # + 0.0 turns -0.0 (e.g. -t*ln(o) with t = 0) into 0.0, which shows without a sign.
+    row = {"name": name[0], "tex": name[1], "kind": kind, "value": float(value) + 0.0,
+           "formula": formula, "formula_tex": tex,
+           "args": [{"name": n[0], "tex": n[1], "value": float(v) + 0.0} for n, v in args]}
+    if note:
+        row["note"] = note
+    if param:
+        row["param"] = param
+    if is_sum:
+        row["sum"] = True
+    return row
+
+
+def _joined(n_terms, per_term, text_op, tex_op, start=0):
+    """Templates 'A + B + ...' whose terms each take ``per_term`` args, numbered from ``start``."""
+    text, tex = [], []
+    for k in range(n_terms):
+        idx = [f"${start + k * per_term + p}" for p in range(per_term)]
+        text.append(text_op.join(idx))
+        tex.append(tex_op.join(idx))
+    return " + ".join(text), " + ".join(tex)
+
+
+# --------------------------------------------------------------------------- the update step
+def _descend(param: np.ndarray, grad, lr: float) -> None:
+    r"""Plain gradient descent :math:`\theta \leftarrow \theta - \eta g`, in place: the rule of
+    :class:`deltaprop.optimizers.SGD` (a test compares a traced run with ``deltaprop.train``)."""
+    param -= lr * grad
+
+
+def _update_layer(layer, lr: float, bias_mode: str) -> None:
+    _descend(layer.W, layer.dW, lr)
+    if layer.train_bias:
+        # A shared bias moves by the sum of its units' gradients; every unit keeps its value.
+        _descend(layer.b, layer.db.sum() if bias_mode == "shared" else layer.db, lr)
+
+
+def _step(net: Network, X, T, lr: float, order: str, bias_mode: str) -> None:
+    """One update on the sample (X, T), in place; leaves each layer's X, z, a, delta, dW, db."""
+    net.forward(X)
+    if order == "simultaneous":
+        net.backward(T)
+        for layer in net.layers:
+            _update_layer(layer, lr, bias_mode)
+        return
+    # output-first: each layer is updated as soon as its gradient is known, and the layer
+    # below back-propagates through the updated weights (the variant behind Mazur's summary).
+    out = net.layers[-1]
+    da = None
+    for i in range(len(net.layers) - 1, -1, -1):
+        layer = net.layers[i]
+        if i == len(net.layers) - 1:
+            layer.backward(delta=net.loss.delta(out.z, out.a, T, out.activation), input_grad=False)
+        else:
+            layer.backward(da, input_grad=False)
+        _update_layer(layer, lr, bias_mode)
+        if i > 0:
+            # The layer's own backward, given the delta it already holds, returns delta @ W.T
+            # with the weights just updated (dW and db come out unchanged: X and delta are).
+            da = layer.backward(delta=layer.delta, input_grad=True)
+
+
+def _checkpoints(steps: int) -> list[int]:
+    """Updates after which the error is reported: 0, 1, the powers of ten and ten even steps."""
+    points = {0, 1, steps}
+    points |= {10 ** p for p in range(1, 8) if 10 ** p < steps}
+    points |= {round(steps * k / 10) for k in range(1, 10)}
+    return sorted(p for p in points if 0 <= p <= steps)
+
+
+# --------------------------------------------------------------------------- the trace
+def _working_copy(net: Network, bias_mode: str | None) -> tuple[Network, str]:
+    """A float64 copy of ``net`` whose biases are trained as ``bias_mode`` says (None: as in
+    ``net``, layer by layer); returns it and the mode's name."""
+    layers = net.layers
+    cfg = net.to_config()
+    cfg["dtype"] = "float64"
+    if bias_mode is None:
+        bias_mode = "per-neuron" if any(layer.train_bias for layer in layers) else "none"
+    else:
+        if bias_mode not in BIAS_MODES:
+            raise ConfigError(f"unknown bias mode {bias_mode!r}; valid: {', '.join(BIAS_MODES)}")
+        if bias_mode != "none" and not all(layer.bias for layer in layers):
+            raise ConfigError(f"biases cannot be trained ({bias_mode}): the network's layers "
+                              f"{[i + 1 for i, layer in enumerate(layers) if not layer.bias]} have none")
+        if bias_mode == "shared":
+            for i, layer in enumerate(layers, start=1):
+                if not np.all(layer.b == layer.b[0]):
+                    raise ConfigError(f"shared biases need one value per layer, but layer {i}'s "
+                                      f"biases differ: {layer.b.tolist()}")
+        for layer_cfg, layer in zip(cfg["layers"], layers):
+            layer_cfg["train_bias"] = layer.bias and bias_mode != "none"
+    work = Network.from_config(cfg)
+    work.set_weights(net.get_weights())
+    return work, bias_mode
+
+
+def _bias_names(layer, l: int, names: Names, bias_mode: str) -> list:
+    """Names of a layer's biases: one per layer (b1, b2) when shared, or held fixed at one
+    value as in the article; else one per unit."""
+    b = layer.b
+    one = bias_mode == "shared" or (not layer.train_bias and np.all(b == b[0]))
+    return [names.shared_bias(l) if one else names.bias(l, j) for j in range(layer.n_out)]
+
+
+def _as_row_vector(values, n, what) -> np.ndarray:
+    v = np.asarray(values, dtype=np.float64).reshape(-1)
+    if v.size != n:
+        raise DataError(f"the {what} has {v.size} value{'s' if v.size != 1 else ''}, "
+                        f"but the network has {n} {what}s")
+    if not np.all(np.isfinite(v)):
+        raise DataError(f"the {what} contains NaN or inf: {v.tolist()}")
+    return v.reshape(1, -1)
+
+
+def check_size(net: Network, max_params: int = MAX_PARAMS, source: str = "") -> None:
+    """Raise ConfigError when ``net`` has more than ``max_params`` weights and biases."""
+    if net.n_params > max_params:
+        raise ConfigError(f"{source or 'the network'}: {net.n_params} parameters (weights and biases); "
+                          f"explain traces at most {max_params}, since every one gets rows of its own")
+
+
+def explain(net: Network, x, target, *, lr: float = 0.5, steps: int = 1,
+            update_order: str = "simultaneous", train_biases: str | None = None,
+            names: Names | None = None, title: str | None = None, notes: Sequence[str] = (),
+            prelude: Sequence[dict] = (), max_params: int = MAX_PARAMS) -> dict:
+    r"""Trace ``steps`` gradient-descent updates of ``net`` on one sample; the first in full.
+
+    Parameters
+    ----------
+    net : Network
+        Left untouched: the trace runs on a float64 copy.
+    x, target : sequence of float
+        One sample: ``n_inputs`` inputs (as the network sees them) and ``n_outputs`` targets.
+    lr : float
+        :math:`\eta` in :math:`W^{+} = W - \eta\, \partial E_{total}/\partial W`.
+    steps : int
+        Updates to run on the sample (1 to :data:`MAX_STEPS`); the error is reported at
+        :func:`_checkpoints`.
+    update_order : ``"simultaneous"`` or ``"output-first"``
+    train_biases : None, ``"none"``, ``"shared"`` or ``"per-neuron"``
+        None keeps the network's own setting.
+    names : Names
+        Naming scheme (default deltaprop's ``W1[0,1]``; :class:`MazurNames` for the article).
+    prelude : list of sections
+        Sections shown before the trace (e.g. the input standardisation).
+
+    Returns
+    -------
+    dict
+        ``{"format", "version", "title", "network", "settings", "input", "target", "notes",
+        "sections": [{"id", "title", "rows": [...]}, ...], "progress": [...], "summary"}``;
+        each row is ``{"name", "tex", "kind", "value", "formula", "formula_tex", "args"}``
+        (+ ``"param"``, the flat-vector name, on gradients and updates; + ``"note"``).
+    """
+    check_size(net, max_params)
+    if update_order not in UPDATE_ORDERS:
+        raise ConfigError(f"unknown update order {update_order!r}; valid: {', '.join(UPDATE_ORDERS)}")
+    lr = float(lr)
+    if not (math.isfinite(lr) and lr > 0):
+        raise ConfigError(f"the learning rate must be a positive number, got {lr}")
+    if int(steps) != steps or not (1 <= steps <= MAX_STEPS):
+        raise ConfigError(f"steps must be an integer from 1 to {MAX_STEPS}, got {steps}")
+    steps = int(steps)
+    names = names or Names()
+    work, bias_mode = _working_copy(net, train_biases)
+    X = _as_row_vector(x, work.n_inputs, "input")
+    T = _as_row_vector(target, work.n_outputs, "target")
+    L = len(work.layers)
+
+    before = work.get_weights()
+    e_before = float(work.sample_losses(X, T)[0])
+    _step(work, X, T, lr, update_order, bias_mode)
+    # Copies: the layers' arrays are views that the next step overwrites.
+    seen = [{"X": layer.X.copy(), "z": layer.z.copy(), "a": layer.a.copy(),
+             "delta": layer.delta.copy(), "dW": layer.dW.copy(), "db": layer.db.copy()}
+            for layer in work.layers]
+    after = work.get_weights()
+    # Weights the deltas flowed back through: the old ones, or (output-first) the updated ones.
+    used = before if update_order == "simultaneous" else after
+    updated_first = update_order == "output-first"
+
+    sections = list(prelude)
+    sections.append(_parameters_section(work, before, names, bias_mode))
+    sections.append(_forward_section(work, seen, before, names, bias_mode))
+    sections.append(_error_section(work, seen, T, names, e_before))
+    for l in range(L, 0, -1):
+        sections.append(_backward_section(work, seen, T, used, names, l, bias_mode, updated_first))
+    sections.append(_update_section(work, before, after, seen, lr, names, bias_mode))
+
+    progress = [{"update": 0, "E_total": e_before, "outputs": seen[-1]["a"][0].tolist()}]
+    points = set(_checkpoints(steps))
+    for k in range(1, steps + 1):
+        if k > 1:
+            _step(work, X, T, lr, update_order, bias_mode)
+        if k in points:
+            e = float(work.sample_losses(X, T)[0])
+            progress.append({"update": k, "E_total": e, "outputs": work.layers[-1].a[0].tolist()})
+    sections.append(_after_section(work, progress, names))
+
+    acts = [layer.activation.name for layer in work.layers]
+    return _jsonable({
+        "format": TRACE_FORMAT, "version": TRACE_VERSION,
+        "title": title or f"one backpropagation update of a {'-'.join(map(str, work.sizes))} network",
+        "network": {"sizes": work.sizes, "activations": acts, "loss": work.loss.name,
+                    "weights": sum(layer.n_weights for layer in work.layers),
+                    "parameters": work.n_params, "trainable": work.n_trainable,
+                    "fused_output": work.loss.is_fused_with(work.output_activation)},
+        "settings": {"learning_rate": lr, "steps": steps, "update_order": update_order,
+                     "train_biases": bias_mode, "names": names.scheme, "dtype": "float64"},
+        "input": {"names": [names.input(i)[0] for i in range(work.n_inputs)], "values": X[0].tolist()},
+        "target": {"names": [names.target(k)[0] for k in range(work.n_outputs)], "values": T[0].tolist()},
+        "notes": list(notes),
+        "sections": sections,
+        "progress": progress,
+        "summary": {"E_total_before": e_before, "E_total_after_first_update": progress[1]["E_total"],
+                    "steps": steps, "E_total_final": progress[-1]["E_total"],
+                    "outputs_final": progress[-1]["outputs"]},
+    })
+
+
+def _parameters_section(net, before, names, bias_mode):
+    rows = []
+    for l, layer in enumerate(net.layers, start=1):
+        W, b = before[l - 1]
+        for j in range(layer.n_out):
+            for i in range(layer.n_in):
+                note = None if names.scheme == "deltaprop" else f"W{l}[{i},{j}] in deltaprop"
+                rows.append(_row(names.weight(l, i, j), W[i, j], kind="parameter", note=note,
+                                 param=f"W{l}[{i},{j}]"))
+        if not layer.bias:
+            continue
+        note = ("held fixed" if not layer.train_bias else
+                "one bias shared by the layer's units" if bias_mode == "shared" else None)
+        bnames = _bias_names(layer, l, names, bias_mode)
+        for j in range(layer.n_out):
+            if j and bnames[j] == bnames[0]:
+                continue  # one shared value: listed once
+            shared = bnames[j] == names.shared_bias(l)
+            rows.append(_row(bnames[j], b[j], kind="parameter", note=note,
+                             param=None if shared else f"b{l}[{j}]"))
+    return {"id": "parameters", "title": "Starting parameters", "rows": rows}
+
+
+def _forward_section(net, seen, before, names, bias_mode):
+    rows = []
+    for l, layer in enumerate(net.layers, start=1):
+        s, (W, b) = seen[l - 1], before[l - 1]
+        bnames = _bias_names(layer, l, names, bias_mode)
+        for j in range(layer.n_out):
+            args = []
+            for i in range(layer.n_in):
+                args += [(names.weight(l, i, j), W[i, j]), (names.out(l - 1, i), s["X"][0, i])]
+            text, tex = _joined(layer.n_in, 2, " * ", r" \cdot ")
+            if layer.bias:
+                k = len(args)
+                args.append((bnames[j], b[j]))
+                text, tex = text + f" + ${k} * 1", tex + rf" + ${k} \cdot 1"
+            rows.append(_row(names.net(l, j), s["z"][0, j], text, tex, args, kind="net", is_sum=True))
+            if layer.activation.elementwise:
+                (ft, ftex, fnames, kinds), _ = _activation_display(layer.activation, names.net(l, j),
+                                                                   names.out(l, j))
+                rows.append(_row(names.out(l, j), s["a"][0, j], ft, ftex,
+                                 list(zip(fnames, _arg_values(kinds, s, j))), kind="out",
+                                 note=layer.activation.name))
+        if not layer.activation.elementwise:  # softmax: every output depends on every net
+            n = layer.n_out
+            for j in range(n):
+                den_t = " + ".join(f"exp(${k})" for k in range(n))
+                den_x = " + ".join(f"e^{{${k}}}" for k in range(n))
+                rows.append(_row(names.out(l, j), s["a"][0, j], f"exp(${j})/({den_t})",
+                                 rf"\frac{{e^{{${j}}}}}{{{den_x}}}",
+                                 [(names.net(l, k), s["z"][0, k]) for k in range(n)], kind="out",
+                                 note=layer.activation.name))
+    return {"id": "forward", "title": "Forward pass", "rows": rows}
+
+
+def _arg_values(kinds, seen_layer, j):
+    """Values of an activation display's arguments: unit j's net or out, or a constant."""
+    return [seen_layer["z"][0, j] if k == "net" else seen_layer["a"][0, j] if k == "out" else k
+            for k in kinds]
+
+
+def _error_section(net, seen, T, names, e_total):
+    out, s = net.layers[-1], seen[-1]
+    m = out.n_out
+    display = _loss_display(net.loss, m)
+    rows = []
+    if display:
+        (tt, ttex), _ = display
+        errs = _per_output_errors(net.loss, s["a"], T, s["z"], out.activation)
+        for k in range(m):
+            rows.append(_row(names.error(k), errs[k], tt, ttex,
+                             [(names.target(k), T[0, k]), (names.out(len(net.layers), k), s["a"][0, k])],
+                             kind="error"))
+        text, tex = _joined(m, 1, "", "")
+        rows.append(_row(names.total, e_total, text, tex, [(names.error(k), errs[k]) for k in range(m)],
+                         kind="error", note=f"loss {net.loss.name}", is_sum=True))
+    else:
+        rows.append(_row(names.total, e_total, kind="error", note=f"loss {net.loss.name}"))
+    return {"id": "error", "title": "Error", "rows": rows}
+
+
+def _backward_section(net, seen, T, used, names, l, bias_mode, updated_first):
+    L = len(net.layers)
+    layer, s = net.layers[l - 1], seen[l - 1]
+    act, loss = layer.activation, net.loss
+    rows = []
+    fused = l == L and loss.is_fused_with(act)
+    if l == L:
+        display = _loss_display(loss, layer.n_out)
+        g = loss.grad(s["a"], T)[0]
+        gt, gtex = display[1] if display else ("dE/d$0", r"\partial E / \partial $0")
+
+        def grad_row(j):
+            out_n = names.out(l, j)
+            return _row(_d(names.total, out_n), g[j], gt, gtex, [(out_n, s["a"][0, j]), (names.target(j), T[0, j])],
+                        kind="factor", note=None if display else f"from loss {loss.name}")
+        if not fused and not act.elementwise:  # every delta needs every dE/dout: list them first
+            rows += [grad_row(j) for j in range(layer.n_out)]
+    for j in range(layer.n_out):
+        out_n, net_n, delta_n = names.out(l, j), names.net(l, j), names.delta(l, j)
+        dE_dout, dout_dnet = _d(names.total, out_n), _d(out_n, net_n)
+        factors = None  # (dE/dout, dout/dnet) values when the delta is their product
+        if fused:
+            tsum = float(T[0].sum())
+            note = (f"{loss.name} fused with {act.name}: deltaprop computes dE_total/d{net_n[0]} "
+                    f"as this difference directly; the factors dE/dout and dout/dnet are never formed")
+            if tsum == 1.0 or act.elementwise:
+                rows.append(_row(delta_n, s["delta"][0, j], "$0 - $1", "$0 - $1",
+                                 [(out_n, s["a"][0, j]), (names.target(j), T[0, j])],
+                                 kind="delta", note=note))
+            else:  # softmax with targets not summing to one: a_j * sum(t) - t_j
+                rows.append(_row(delta_n, s["delta"][0, j], "$0*$2 - $1", r"$0 \cdot $2 - $1",
+                                 [(out_n, s["a"][0, j]), (names.target(j), T[0, j]),
+                                  (("sum_t", r"\sum_k t_k"), tsum)], kind="delta", note=note))
+        else:
+            if l == L:
+                if act.elementwise:
+                    rows.append(grad_row(j))
+                dE = g[j]
+            else:
+                up, Wu = seen[l], used[l][0]
+                n_up = up["delta"].shape[1]
+                args = []
+                for k in range(n_up):
+                    wname = names.weight(l + 1, j, k)
+                    args += [(names.delta(l + 1, k), up["delta"][0, k]),
+                             (_plus(wname) if updated_first else wname, Wu[j, k])]
+                text, tex = _joined(n_up, 2, " * ", r" \cdot ")
+                dE = float(np.dot(up["delta"][0], Wu[j]))
+                rows.append(_row(dE_dout, dE, text, tex, args, kind="factor", is_sum=True,
+                                 note="through the updated weights (output-first)" if updated_first else None))
+            if act.elementwise:
+                _, (dt, dtex, dnames, kinds) = _activation_display(act, net_n, out_n)
+                deriv = float(act.derivative(s["z"], s["a"])[0, j])
+                rows.append(_row(dout_dnet, deriv, dt, dtex, list(zip(dnames, _arg_values(kinds, s, j))),
+                                 kind="factor"))
+                rows.append(_row(delta_n, s["delta"][0, j], "$0 * $1", r"$0 \cdot $1",
+                                 [(dE_dout, dE), (dout_dnet, deriv)], kind="delta",
+                                 note=f"= dE_total/d{net_n[0]}"))
+                factors = (dE, deriv)
+            else:  # softmax without a fused loss: dE/dnet_j = out_j (g_j - sum_k g_k out_k)
+                n = layer.n_out
+                args = [(out_n, s["a"][0, j]), (_d(names.total, names.out(l, j)), g[j])]
+                for k in range(n):
+                    args += [(_d(names.total, names.out(l, k)), g[k]), (names.out(l, k), s["a"][0, k])]
+                inner_t, inner_x = _joined(n, 2, "*", r" \cdot ", start=2)
+                rows.append(_row(delta_n, s["delta"][0, j], f"$0*($1 - ({inner_t}))",
+                                 rf"$0 \left($1 - ({inner_x})\right)", args, kind="delta",
+                                 note=f"{act.name} Jacobian: sum over all outputs"))
+        for i in range(layer.n_in):
+            w = names.weight(l, i, j)
+            dnet_dw = (_d(net_n, w), s["X"][0, i])
+            if factors:
+                args = [(dE_dout, factors[0]), (dout_dnet, factors[1]), dnet_dw]
+                text, tex = "$0 * $1 * $2", r"$0 \cdot $1 \cdot $2"
+            else:
+                args = [(_d(names.total, net_n), s["delta"][0, j]), dnet_dw]
+                text, tex = "$0 * $1", r"$0 \cdot $1"
+            rows.append(_row(_d(names.total, w), s["dW"][i, j], text, tex, args, kind="gradient",
+                             param=f"W{l}[{i},{j}]", note=f"d{net_n[0]}/d{w[0]} = {names.out(l - 1, i)[0]}"))
+        if layer.train_bias and bias_mode != "shared":
+            bname = names.bias(l, j)
+            dnet_db = (_d(net_n, bname), 1.0)
+            if factors:
+                args = [(dE_dout, factors[0]), (dout_dnet, factors[1]), dnet_db]
+                text, tex = "$0 * $1 * $2", r"$0 \cdot $1 \cdot $2"
+            else:
+                args = [(_d(names.total, net_n), s["delta"][0, j]), dnet_db]
+                text, tex = "$0 * $1", r"$0 \cdot $1"
+            rows.append(_row(_d(names.total, bname), s["db"][j], text, tex, args, kind="gradient",
+                             param=f"b{l}[{j}]"))
+    if layer.train_bias and bias_mode == "shared":
+        bname = names.shared_bias(l)
+        args = []
+        for j in range(layer.n_out):
+            args += [(names.delta(l, j), s["delta"][0, j]), (_d(names.net(l, j), bname), 1.0)]
+        text, tex = _joined(layer.n_out, 2, " * ", r" \cdot ")
+        rows.append(_row(_d(names.total, bname), float(s["db"].sum()), text, tex, args, kind="gradient",
+                         note="one bias shared by the layer: the sum of its units' gradients", is_sum=True))
+    what = "output layer" if l == L else f"hidden layer {l}" if L > 2 else "hidden layer"
+    return {"id": f"backward-{l}", "title": f"Backward pass: {what}", "rows": rows}
+
+
+def _update_section(net, before, after, seen, lr, names, bias_mode):
+    rows = []
+    tmpl = ("$0 - $1 * $2", r"$0 - $1 \cdot $2")
+    for l in range(len(net.layers), 0, -1):
+        layer, s = net.layers[l - 1], seen[l - 1]
+        (W0, b0), (W1, b1) = before[l - 1], after[l - 1]
+        for j in range(layer.n_out):
+            for i in range(layer.n_in):
+                w = names.weight(l, i, j)
+                rows.append(_row(_plus(w), W1[i, j], *tmpl,
+                                 [(w, W0[i, j]), (names.lr, lr), (_d(names.total, w), s["dW"][i, j])],
+                                 kind="update", param=f"W{l}[{i},{j}]"))
+        if not layer.train_bias:
+            continue
+        if bias_mode == "shared":
+            bn = names.shared_bias(l)
+            rows.append(_row(_plus(bn), b1[0], *tmpl, [(bn, b0[0]), (names.lr, lr),
+                                                      (_d(names.total, bn), float(s["db"].sum()))],
+                             kind="update"))
+        else:
+            for j in range(layer.n_out):
+                bn = names.bias(l, j)
+                rows.append(_row(_plus(bn), b1[j], *tmpl, [(bn, b0[j]), (names.lr, lr),
+                                                          (_d(names.total, bn), s["db"][j])],
+                                 kind="update", param=f"b{l}[{j}]"))
+    return {"id": "update", "title": "Updated parameters", "rows": rows}
+
+
+def _after_section(net, progress, names):
+    first = progress[1]
+    L = len(net.layers)
+    rows = [_row((f"{names.total[0]} after 1 update", rf"{names.total[1]}^{{(1)}}"), first["E_total"],
+                 kind="error", note="a forward pass with the updated parameters")]
+    rows += [_row((f"{names.out(L, k)[0]} after 1 update", rf"{names.out(L, k)[1]}^{{(1)}}"), v, kind="out")
+             for k, v in enumerate(first["outputs"])]
+    if first["E_total"] > progress[0]["E_total"]:
+        rows[0]["note"] += "; the error rose: the learning rate is too large for this sample"
+    return {"id": "after", "title": "After the update", "rows": rows}
+
+
+def _jsonable(obj):
+    """Replace non-finite floats with None so that the trace is strict JSON."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    return obj
+
+
+# --------------------------------------------------------------------------- entry points
+def worked_example_network(train_biases: str = "none") -> Network:
+    """Mazur's 2-2-2 sigmoid network with half squared error, weights w1..w8 and biases b1, b2."""
+    net = Network([2, 2, 2], "sigmoid", loss="half_sse", train_bias=train_biases != "none")
+    net.set_weights([(MAZUR["W1"], MAZUR["b1"]), (MAZUR["W2"], MAZUR["b2"])])
+    return net
+
+
+def explain_worked_example(*, lr: float = MAZUR["lr"], steps: int = 1, update_order: str = "simultaneous",
+                           train_biases: str = "none", inputs=None, targets=None) -> dict:
+    """The trace of Mazur's worked example (the article's starting point unless overridden)."""
+    if train_biases not in BIAS_MODES:
+        raise ConfigError(f"unknown bias mode {train_biases!r}; valid: {', '.join(BIAS_MODES)}")
+    notes = [f'Matt Mazur, "A Step by Step Backpropagation Example" (2015), {MAZUR["url"]}',
+             "names as in the article: w1 w2 feed h1, w3 w4 feed h2, w5 w6 feed o1, w7 w8 feed o2; "
+             "in deltaprop the hidden W1 = [[w1, w3], [w2, w4]] (W[i, j] joins input i to unit j)",
+             "E_total = sum over outputs of 1/2 (target - out)^2 (loss half_sse)"]
+    notes.append({"none": "the biases b1 and b2 are held fixed, as in the article",
+                  "shared": "the biases are trained, one shared by each layer as the article draws them",
+                  "per-neuron": "the biases are trained, one per neuron (deltaprop's Dense)"}[train_biases])
+    notes.append("update order simultaneous: every gradient uses the weights before the update "
+                 "(the article's arithmetic)" if update_order == "simultaneous" else
+                 "update order output-first: w5..w8 are updated before the hidden deltas are "
+                 "computed, which then use the new w5..w8 (what the article's summary figures follow from)")
+    return explain(worked_example_network(train_biases),
+                   MAZUR["inputs"] if inputs is None else inputs,
+                   MAZUR["targets"] if targets is None else targets,
+                   lr=lr, steps=steps, update_order=update_order, train_biases=train_biases,
+                   names=MazurNames(), title='Mazur\'s "A Step by Step Backpropagation Example"',
+                   notes=notes)
+
+
+def parse_values(text: str, what: str) -> list[float]:
+    """Comma-separated numbers, e.g. ``"0.1,0.2"``; ConfigError naming ``what`` otherwise."""
+    try:
+        vals = [float(v) for v in str(text).split(",")]
+    except ValueError:
+        raise ConfigError(f"{what} must be comma-separated numbers like 0.1,0.2, got {text!r}") from None
+    if not all(math.isfinite(v) for v in vals):
+        raise ConfigError(f"{what} must be finite numbers, got {text!r}")
+    return vals
+
+
+def model_target(model, text: str) -> list[float]:
+    """The target row for ``model``: comma-separated numbers (one per output), or for a
+    classifier one class label, encoded as in training (0/1 for two classes, else one-hot)."""
+    n = model.network.n_outputs
+    parts = str(text).split(",")
+    labels = [str(c) for c in model.classes or ()]
+    if len(parts) == 1 and parts[0].strip() in labels and not (n == 1 and _is_number(parts[0])):
+        # A class label; with one 0/1 output a number is read as the output's value instead.
+        k = labels.index(parts[0].strip())
+        return np.eye(n)[k].tolist() if n > 1 else [float(k)]
+    if len(parts) != n or not all(_is_number(p) for p in parts):
+        known = f" or one class label ({', '.join(map(str, model.classes))})" if model.classes else ""
+        raise DataError(f"the target must be {n} comma-separated number{'s' if n != 1 else ''}{known}, "
+                        f"got {text!r}")
+    return parse_values(text, "the target")
+
+
+def _is_number(s) -> bool:
+    try:
+        float(s)
+        return True
+    except ValueError:
+        return False
+
+
+def explain_model(model, x, target, *, lr: float = 0.5, steps: int = 1, update_order: str = "simultaneous",
+                  train_biases: str | None = None, max_params: int = MAX_PARAMS, source: str = "") -> dict:
+    r"""Trace one sample through a saved :class:`~deltaprop.model.Model`.
+
+    ``x`` is raw (as in the data file). A model trained with standardisation sees
+    :math:`x'_i = (x_i - \mu_i)/\sigma_i` with the training split's :math:`\mu, \sigma`: the
+    trace explains the network on :math:`x'` and shows that step first.
+    """
+    net = model.network
+    check_size(net, max_params, source)
+    raw = np.asarray(x, dtype=np.float64).reshape(-1)
+    if raw.size != net.n_inputs:
+        feats = f" ({', '.join(model.feature_names)})" if model.feature_names else ""
+        raise DataError(f"the input has {raw.size} value{'s' if raw.size != 1 else ''}, but the model "
+                        f"takes {net.n_inputs}{feats}")
+    prepared = model.prepare(raw.reshape(1, -1))[0]
+    names = Names()
+    notes = [f"model {source}" if source else "a saved model",
+             f"weights named by layer and index: W1[i,j] joins input i to unit j of layer 1 "
+             f"(network {'-'.join(map(str, net.sizes))}, loss {net.loss.name})"]
+    if model.feature_names:
+        notes.append("inputs: " + ", ".join(f"{names.input(i)[0]} = {f}" for i, f in enumerate(model.feature_names)))
+    if net.dtype != np.float64:
+        notes.append(f"the model is stored in {net.dtype.name}; the trace computes in float64")
+    prelude = []
+    if model.standardizer is not None:
+        std = model.standardizer
+        notes.append("the network sees standardised inputs x' = (x - mean) / scale, with the mean and "
+                     "scale of the model's training split; the trace explains the network on x'")
+        rows = [_row(names.input(i), prepared[i], "($0 - $1)/$2", r"\frac{$0 - $1}{$2}",
+                     [((f"raw x[{i}]", f"x^{{raw}}_{{{i}}}"), raw[i]), ((f"mean[{i}]", rf"\mu_{{{i}}}"), std.mean[i]),
+                      ((f"scale[{i}]", rf"\sigma_{{{i}}}"), std.scale[i])], kind="input")
+                for i in range(net.n_inputs)]
+        prelude.append({"id": "input", "title": "Standardised input", "rows": rows})
+    trace = explain(net, prepared, target, lr=lr, steps=steps, update_order=update_order,
+                    train_biases=train_biases, names=names, notes=notes, prelude=prelude,
+                    max_params=max_params,
+                    title=f"one sample through {source or 'a saved model'}")
+    trace["input"]["raw"] = raw.tolist()
+    trace["input"]["standardized"] = model.standardizer is not None
+    return trace
+
+
+# --------------------------------------------------------------------------- rendering
+_ARG = re.compile(r"\$(\d+)")
+#: Sums with more terms than this are shortened on screen (the JSON keeps every term).
+_MAX_TERMS = 8
+
+
+def _fmt(v) -> str:
+    """A value with at least 9 significant digits, fixed-point where that stays readable."""
+    if v is None:
+        return "nan"
+    if isinstance(v, int):
+        return str(v)
+    if v == 0:
+        return "0"
+    a = abs(v)
+    if 1e-6 <= a < 1e9:
+        return f"{v:.{max(0, 8 - math.floor(math.log10(a)))}f}"
+    return f"{v:.8e}"
+
+
+def _short(v) -> str:
+    """An operand inside a formula: 9 significant digits, no trailing zeros."""
+    return "nan" if v is None else f"{v:.9g}"
+
+
+def _tex_num(v) -> str:
+    s = _short(v)
+    if "e" in s:
+        mant, exp = s.split("e")
+        s = rf"{mant} \times 10^{{{int(exp)}}}"
+    return s
+
+
+def _fill(template, values, paren_negative=True):
+    """Put ``values`` in place of $0, $1, ...; a negative number gets parentheses unless it
+    already stands alone inside a pair, as in tanh($0)."""
+    def sub(m):
+        v = values[int(m.group(1))]
+        alone = template[m.start() - 1:m.start()] == "(" and template[m.end():m.end() + 1] == ")"
+        return f"({v})" if paren_negative and v.startswith("-") and not alone else v
+    return _ARG.sub(sub, template)
+
+
+def _elide(expr: str, is_sum: bool, dots: str) -> str:
+    terms = expr.split(" + ")
+    if not is_sum or len(terms) <= _MAX_TERMS:
+        return expr
+    return " + ".join(terms[:3] + [f"{dots} ({len(terms) - 5} more terms)"] + terms[-2:])
+
+
+def _formula_text(row) -> str:
+    if not row["formula"]:
+        return ""
+    names = [a["name"] for a in row["args"]]
+    nums = [_short(a["value"]) for a in row["args"]]
+    sym = _elide(_fill(row["formula"], names, False), row.get("sum"), "...")
+    if not row["args"]:
+        return sym
+    return f"{sym} = {_elide(_fill(row['formula'], nums), row.get('sum'), '...')}"
+
+
+def _formula_tex(row) -> str:
+    if not row["formula_tex"]:
+        return ""
+    names = [a["tex"] for a in row["args"]]
+    nums = [_tex_num(a["value"]) for a in row["args"]]
+    sym = _elide(_fill(row["formula_tex"], names, False), row.get("sum"), r"\dots")
+    if not row["args"]:
+        return sym
+    return sym + " = " + _elide(_fill(row["formula_tex"], nums), row.get("sum"), r"\dots")
+
+
+def _settings_lines(trace) -> list[str]:
+    net, st = trace["network"], trace["settings"]
+    inp = ", ".join(f"{n} = {_short(v)}" for n, v in zip(trace["input"]["names"], trace["input"]["values"]))
+    tgt = ", ".join(f"{n} = {_short(v)}" for n, v in zip(trace["target"]["names"], trace["target"]["values"]))
+    biases = {"none": "biases held fixed", "shared": f"{len(net['sizes']) - 1} shared biases",
+              "per-neuron": f"{sum(net['sizes'][1:])} biases, one per neuron"}.get(st["train_biases"], "")
+    lines = [f"network {'-'.join(map(str, net['sizes']))} ({', '.join(net['activations'])}), "
+             f"loss {net['loss']}, {net['weights']} weights, {biases}",
+             f"learning rate eta = {_short(st['learning_rate'])}, {st['steps']} update"
+             f"{'s' if st['steps'] != 1 else ''}, update order {st['update_order']}",
+             f"input {inp}" + (f" (raw {', '.join(_short(v) for v in trace['input']['raw'])})"
+                                if trace["input"].get("standardized") else ""),
+             f"target {tgt}"]
+    return lines
+
+
+def render_text(trace: dict) -> str:
+    """A plain-text table per section: quantity, value, formula = the numbers in it."""
+    lines = [f"deltaprop explain: {trace['title']}"]
+    lines += [f"  {s}" for s in _settings_lines(trace)]
+    lines += [f"  note: {n}" for n in trace["notes"]]
+    for sec in trace["sections"]:
+        lines += ["", sec["title"]]
+        rows = sec["rows"]
+        wn = max(len(r["name"]) for r in rows)
+        vals = [_fmt(r["value"]) for r in rows]
+        wv = max(len(v) for v in vals)
+        for r, v in zip(rows, vals):
+            formula = _formula_text(r)
+            note = r.get("note")
+            tail = formula + (f"   [{note}]" if note and formula else note or "")
+            lines.append(f"  {r['name']:<{wn}}  {v:>{wv}}  {tail}".rstrip())
+    sm = trace["summary"]
+    if sm["steps"] > 1:
+        last = next(s for s in trace["sections"] if s["id"] == "after")["rows"]
+        head = ["update", "E_total"] + [r["name"].replace(" after 1 update", "") for r in last[1:]]
+        table = [[str(p["update"]), _fmt(p["E_total"])] + [_fmt(v) for v in p["outputs"]]
+                 for p in trace["progress"]]
+        widths = [max(len(h), *(len(row[c]) for row in table)) for c, h in enumerate(head)]
+        lines += ["", f"Training on this sample ({sm['steps']} updates)"]
+        lines.append("  " + "  ".join(h.rjust(w) for h, w in zip(head, widths)))
+        lines += ["  " + "  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in table]
+        lines += ["", f"E_total: {_fmt(sm['E_total_before'])} before, "
+                      f"{_fmt(sm['E_total_after_first_update'])} after 1 update, "
+                      f"{_fmt(sm['E_total_final'])} after {sm['steps']} updates"]
+    return "\n".join(lines) + "\n"
+
+
+def _md_cell(s: str) -> str:
+    return s.replace("|", r"\|")
+
+
+def render_markdown(trace: dict) -> str:
+    """Markdown: a table per section, the formulas in LaTeX (``$...$``)."""
+    lines = [f"# deltaprop explain: {trace['title']}", ""]
+    lines += [f"* {s}" for s in _settings_lines(trace)]
+    lines += [f"* {n}" for n in trace["notes"]]
+    for sec in trace["sections"]:
+        lines += ["", f"## {sec['title']}", "", "| quantity | formula | value |", "| --- | --- | ---: |"]
+        for r in sec["rows"]:
+            f = _formula_tex(r)
+            cell = (f"${f}$" if f else "") + (f" ({r['note']})" if r.get("note") else "")
+            lines.append(f"| ${r['tex']}$ | {_md_cell(cell)} | {_fmt(r['value'])} |")
+    sm = trace["summary"]
+    if sm["steps"] > 1:
+        last = next(s for s in trace["sections"] if s["id"] == "after")["rows"]
+        heads = ["update", "$E_{total}$"] + [f"${r['tex'].replace('^{(1)}', '')}$" for r in last[1:]]
+        lines += ["", f"## Training on this sample ({sm['steps']} updates)", "",
+                  "| " + " | ".join(heads) + " |", "|" + " ---: |" * len(heads)]
+        lines += ["| " + " | ".join([str(p["update"]), _fmt(p["E_total"])] + [_fmt(v) for v in p["outputs"]])
+                  + " |" for p in trace["progress"]]
+    return "\n".join(lines) + "\n"
+
+
+def render_json(trace: dict) -> str:
+    """The trace itself, as strict JSON (non-finite values are null)."""
+    return json.dumps(trace, indent=2, allow_nan=False) + "\n"
+
+
+def render(trace: dict, fmt: str = "text") -> str:
+    """Render a trace as ``"text"``, ``"markdown"`` or ``"json"``."""
+    renderers = {"text": render_text, "markdown": render_markdown, "json": render_json}
+    if fmt not in renderers:
+        raise ConfigError(f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}")
+    return renderers[fmt](trace)
