@@ -624,28 +624,24 @@ def _backward_section(net, seen, T, used, names, l, bias_mode, updated_first):
                 rows.append(_row(delta_n, s["delta"][0, j], f"$0*($1 - ({inner_t}))",
                                  rf"$0 \left($1 - ({inner_x})\right)", args, kind="delta",
                                  note=f"{act.name} Jacobian: sum over all outputs"))
+        def gradient_row(param_name, value, dnet_dparam, param, note=None):
+            """dE_total/dparam as the product of its chain-rule factors."""
+            if factors:
+                args, text, tex = ([(dE_dout, factors[0]), (dout_dnet, factors[1]), dnet_dparam],
+                                   "$0 * $1 * $2", r"$0 \cdot $1 \cdot $2")
+            else:  # the delta has no two-factor form (fused loss, softmax): use it whole
+                args, text, tex = ([(_d(names.total, net_n), s["delta"][0, j]), dnet_dparam],
+                                   "$0 * $1", r"$0 \cdot $1")
+            return _row(_d(names.total, param_name), value, text, tex, args, kind="gradient",
+                        param=param, note=note)
+
         for i in range(layer.n_in):
             w = names.weight(l, i, j)
-            dnet_dw = (_d(net_n, w), s["X"][0, i])
-            if factors:
-                args = [(dE_dout, factors[0]), (dout_dnet, factors[1]), dnet_dw]
-                text, tex = "$0 * $1 * $2", r"$0 \cdot $1 \cdot $2"
-            else:
-                args = [(_d(names.total, net_n), s["delta"][0, j]), dnet_dw]
-                text, tex = "$0 * $1", r"$0 \cdot $1"
-            rows.append(_row(_d(names.total, w), s["dW"][i, j], text, tex, args, kind="gradient",
-                             param=f"W{l}[{i},{j}]", note=f"d{net_n[0]}/d{w[0]} = {names.out(l - 1, i)[0]}"))
+            rows.append(gradient_row(w, s["dW"][i, j], (_d(net_n, w), s["X"][0, i]), f"W{l}[{i},{j}]",
+                                     note=f"d{net_n[0]}/d{w[0]} = {names.out(l - 1, i)[0]}"))
         if layer.train_bias and bias_mode != "shared":
-            bname = names.bias(l, j)
-            dnet_db = (_d(net_n, bname), 1.0)
-            if factors:
-                args = [(dE_dout, factors[0]), (dout_dnet, factors[1]), dnet_db]
-                text, tex = "$0 * $1 * $2", r"$0 \cdot $1 \cdot $2"
-            else:
-                args = [(_d(names.total, net_n), s["delta"][0, j]), dnet_db]
-                text, tex = "$0 * $1", r"$0 \cdot $1"
-            rows.append(_row(_d(names.total, bname), s["db"][j], text, tex, args, kind="gradient",
-                             param=f"b{l}[{j}]"))
+            b = names.bias(l, j)
+            rows.append(gradient_row(b, s["db"][j], (_d(net_n, b), 1.0), f"b{l}[{j}]"))
     if layer.train_bias and bias_mode == "shared":
         bname = names.shared_bias(l)
         args = []
