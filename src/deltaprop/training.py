@@ -90,6 +90,9 @@ class Callback:
     def on_train_begin(self, trainer: "Trainer") -> None:
         pass
 
+    def on_epoch_begin(self, trainer: "Trainer", epoch: int) -> None:
+        """Before the updates of ``epoch`` (1-based; called again if the epoch is re-run)."""
+
     def on_epoch_end(self, trainer: "Trainer", logs: dict) -> None:
         pass
 
@@ -272,6 +275,7 @@ class Trainer:
             val = check_data(*validation_data, net, what="validation data")
         k = self.effective_batch_size(len(X))  # warns when k > N
         self.stop_training = False
+        self.optimizer.attach(self, X, T)
         for cb in self.callbacks:
             cb.on_train_begin(self)
         # Overflow is detected from the loss below and handled as divergence, so numpy's
@@ -292,6 +296,8 @@ class Trainer:
         while self.epoch < end:
             t0 = time.perf_counter()
             self.epoch += 1
+            for cb in self.callbacks:
+                cb.on_epoch_begin(self, self.epoch)
             order = self.rng.permutation(n) if self.shuffle and k < n else None
             running, bad_update = engine.run_epoch(self, X, T, order, k)
             if bad_update is not None:

@@ -1,0 +1,259 @@
+r"""Techniques that get training out of plateaus and poor basins, beyond the update rules of
+:mod:`deltaprop.optimizers` and the schedules of :mod:`deltaprop.schedules`:
+
+* :func:`use_flat_spot`: Fahlman's flat-spot fix for sigmoid units;
+* :class:`StallDetector`: when the loss stops improving, a remedy fires by itself (new
+  weights, jittered weights, or a fresh learning rate) and the history says so;
+* :func:`train_with_restarts`: the best of R runs, each from fresh seeded weights.
+
+Every random number comes from a ``numpy.random.Generator`` that is either passed in or seeded
+from the run's own generator; the global ``np.random`` is never used.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .activations import Sigmoid
+from .errors import ConfigError
+from .network import Network
+from .optimizers import Optimizer, _as_generator, _generator_from_state
+from .training import Callback, History, Trainer, check_data
+
+__all__ = ["use_flat_spot", "StallDetector", "STALL_REMEDIES", "train_with_restarts", "RestartResult"]
+
+
+def use_flat_spot(network: Network, value: float = 0.1) -> int:
+    r"""Turn on the flat-spot fix (Fahlman 1988) on every sigmoid layer of ``network``:
+    the derivative used in backpropagation becomes :math:`\sigma(1-\sigma) + c`, ``c = value``
+    (0.1 in Fahlman's study), so a unit driven into saturation (:math:`\sigma \approx 0` or 1,
+    where :math:`\sigma' \approx 0`) still passes error back and can learn its way out.
+
+    The gradient is then deliberately inexact (gradcheck will disagree by about ``c`` times the
+    upstream gradient). An output sigmoid fused with ``binary_cross_entropy`` has delta
+    :math:`o - t` and no flat spot to fix; its setting does nothing there. ``value=0`` turns
+    the fix off. The setting is part of the activation, so model files keep it.
+    Returns the number of layers changed; raises ConfigError if there is no sigmoid layer.
+    """
+    value = float(value)
+    if not (np.isfinite(value) and value >= 0):
+        raise ConfigError(f"flat spot must be a number >= 0, got {value}")
+    changed = 0
+    for layer in network.layers:
+        if isinstance(layer.activation, Sigmoid):
+            layer.activation = Sigmoid(flat_spot=value)
+            changed += 1
+    if not changed:
+        raise ConfigError("the flat-spot fix applies to sigmoid units, and this network has no sigmoid layer")
+    return changed
+
+
+def _fresh_weights(network: Network, rng: np.random.Generator) -> None:
+    """Draw new trainable parameters with the network's own init scheme; frozen biases keep
+    their values."""
+    frozen = network.flat[network.n_trainable:].copy()
+    network.reset_parameters(rng)
+    network.flat[network.n_trainable:] = frozen
+
+
+#: The remedies a :class:`StallDetector` can apply.
+STALL_REMEDIES = ("restart", "jitter", "reset_lr")
+
+
+class StallDetector(Callback):
+    r"""Detect a stall and apply a remedy automatically.
+
+    A *stall*: for ``patience`` epochs, ``monitor`` (a loss: lower is better) has not once
+    fallen below :math:`(1 - x)` times its best value in the current attempt, :math:`x` =
+    ``min_improvement``, while it is still above ``target`` (a run at or below ``target`` is
+    solved, not stalled). The remedy then fires:
+
+    * ``"restart"``: fresh trainable weights from the network's init scheme;
+    * ``"jitter"``: every trainable parameter gets :math:`+\,N(0, s^2)` noise, :math:`s` =
+      ``jitter``, to shake it off a plateau or out of a shallow basin;
+    * ``"reset_lr"``: weights kept.
+
+    Every remedy also gives the optimizer a fresh start: its learning rate goes back to the
+    value it had when training began, its adaptive state (momentum, RPROP step sizes, Adam
+    moments) is cleared, and callbacks with a ``restart`` method (the schedules, the bold
+    driver) start again. Each firing is recorded as ``{"epoch", "event": "stall", "remedy",
+    "detail"}`` in ``trainer.history.events``, and a new attempt begins (the best value is
+    forgotten). ``max_remedies`` limits the firings (None: no limit).
+
+    With ``keep_best`` (default), the weights of the best epoch seen are kept aside, and if a
+    remedy fired and :meth:`Trainer.fit` ends worse than that, they are handed back (event
+    ``"stall_best_restored"``); a further ``fit()`` goes on from the weights training had
+    reached, so training in pieces gives the weights of one long run. Place this callback
+    after the others: the ones after it in the
+    list see the remedied weights at the same epoch end. Randomness comes from ``seed`` (int
+    or Generator), or from the run's generator when left out.
+    """
+
+    def __init__(self, patience: int = 50, min_improvement: float = 0.01, remedy: str = "restart", *,
+                 monitor: str = "loss", target: float = 0.0, jitter: float = 0.1, max_remedies=None,
+                 keep_best: bool = True, seed=None):
+        if isinstance(patience, bool) or int(patience) != patience or patience < 1:
+            raise ConfigError(f"patience must be a positive integer, got {patience}")
+        self.patience = int(patience)
+        self.min_improvement = float(min_improvement)
+        if not 0.0 <= self.min_improvement < 1.0:
+            raise ConfigError(f"min_improvement must be in [0, 1), got {min_improvement}")
+        if remedy not in STALL_REMEDIES:
+            raise ConfigError(f"unknown stall remedy {remedy!r}; valid: {', '.join(STALL_REMEDIES)}")
+        self.remedy, self.monitor = remedy, monitor
+        self.target = float(target)
+        self.jitter = float(jitter)
+        if not (np.isfinite(self.jitter) and self.jitter > 0):
+            raise ConfigError(f"jitter must be a positive number, got {jitter}")
+        if max_remedies is not None and (int(max_remedies) != max_remedies or max_remedies < 0):
+            raise ConfigError(f"max_remedies must be None or an integer >= 0, got {max_remedies}")
+        self.max_remedies = None if max_remedies is None else int(max_remedies)
+        self.keep_best = bool(keep_best)
+        self.rng = _as_generator(seed)
+        # State kept across fit() calls and in checkpoints.
+        self.lr0 = None
+        self.best, self.best_epoch = math.inf, None  # of the current attempt
+        self.fired = 0
+        self.overall, self.overall_epoch, self.overall_params = math.inf, None, None
+        self.last = math.inf  # the monitored value of the current weights (inf: unknown)
+        self._resume = None  # the weights training had reached when the best were handed back
+
+    def on_train_begin(self, trainer):
+        if self._resume is not None:  # the run goes on from where it was, not from the handed-back best
+            trainer.network.flat[...] = self._resume
+            self._resume = None
+        if self.rng is None:
+            self.rng = np.random.default_rng(int(trainer.rng.integers(2**63)))
+        if self.lr0 is None:
+            self.lr0 = trainer.optimizer.lr
+        if self.best_epoch is None:
+            self.best_epoch = trainer.epoch
+
+    def on_epoch_end(self, trainer, logs):
+        value = logs.get(self.monitor, math.nan)
+        if not math.isfinite(value):
+            return
+        epoch = logs["epoch"]
+        self.last = value
+        if self.keep_best and value < self.overall:
+            self.overall, self.overall_epoch = value, epoch
+            self.overall_params = trainer.network.flat.copy()
+        if value < self.best * (1.0 - self.min_improvement) or self.best == math.inf:
+            self.best, self.best_epoch = value, epoch
+            return
+        if value <= self.target or epoch - self.best_epoch < self.patience:
+            return
+        if self.max_remedies is not None and self.fired >= self.max_remedies:
+            return
+        done = self._apply(trainer)
+        self.fired += 1
+        trainer.history.events.append({
+            "epoch": epoch, "event": "stall", "remedy": self.remedy,
+            "detail": f"{self.monitor} {value:.6g} had not improved by {self.min_improvement:g} (relative) "
+                      f"on its best, {self.best:.6g} at epoch {self.best_epoch}, for {epoch - self.best_epoch} "
+                      f"epochs; {done}",
+        })
+        self.best, self.best_epoch = math.inf, epoch
+        if self.remedy != "reset_lr":
+            self.last = math.inf
+
+    def _apply(self, trainer) -> str:
+        net, opt = trainer.network, trainer.optimizer
+        if self.remedy == "restart":
+            _fresh_weights(net, self.rng)
+            done = "restarted from new random weights"
+        elif self.remedy == "jitter":
+            net.params[...] += self.jitter * self.rng.standard_normal(net.params.shape, dtype=net.dtype)
+            done = f"jittered the weights (noise s.d. {self.jitter:g})"
+        else:
+            done = "reset the learning rate"
+        opt.lr = self.lr0
+        opt.reset()
+        for cb in trainer.callbacks:
+            if cb is not self and hasattr(cb, "restart"):
+                cb.restart(trainer)
+        return done + f"; learning rate {self.lr0:g}, optimizer state cleared"
+
+    def on_train_end(self, trainer):
+        if self.keep_best and self.fired and self.overall_params is not None and self.last > self.overall:
+            self._resume = trainer.network.flat.copy()
+            trainer.network.flat[...] = self.overall_params
+            trainer.history.events.append({
+                "epoch": trainer.epoch, "event": "stall_best_restored",
+                "detail": f"restored the weights of epoch {self.overall_epoch} ({self.monitor} "
+                          f"{self.overall:.6g}), the best seen across the {self.fired + 1} attempts",
+            })
+
+    def state_dict(self):
+        return {"rng": None if self.rng is None else self.rng.bit_generator.state, "lr0": self.lr0,
+                "best": self.best, "best_epoch": self.best_epoch, "fired": self.fired,
+                "overall": self.overall, "overall_epoch": self.overall_epoch,
+                "overall_params": self.overall_params, "last": self.last, "resume": self._resume}
+
+    def load_state_dict(self, state):
+        if state.get("rng") is not None:
+            self.rng = _generator_from_state(state["rng"])
+        self.lr0 = state["lr0"]
+        self.best, self.best_epoch = float(state["best"]), state["best_epoch"]
+        self.fired = int(state["fired"])
+        self.overall, self.overall_epoch = float(state["overall"]), state["overall_epoch"]
+        op = state.get("overall_params")
+        self.overall_params = None if op is None else np.array(op)
+        self.last = float(state["last"])
+        resume = state.get("resume")
+        self._resume = None if resume is None else np.array(resume)
+
+
+@dataclass
+class RestartResult:
+    """What :func:`train_with_restarts` found: the index of the best run, its history, and one
+    record per run (``run``, ``score``, ``epochs``, ``diverged``, ``events``)."""
+
+    best: int
+    history: History
+    runs: list = field(default_factory=list)
+
+
+def train_with_restarts(network: Network, X, T, *, restarts: int = 5, seed: int = 0, epochs: int = 10,
+                        optimizer="sgd", callbacks=(), validation_data=None, **trainer_kwargs) -> RestartResult:
+    r"""Random restarts: train ``restarts`` copies of ``network``, each from fresh weights, and
+    keep the best.
+
+    Run :math:`r` draws its weights (with the network's init scheme) and its shuffling from
+    ``np.random.default_rng(np.random.SeedSequence(seed).spawn(restarts)[r])``, so any one run
+    can be repeated alone. Each run gets its own copy of ``optimizer`` (a name, or an instance
+    that is deep-copied) and of ``callbacks``; ``trainer_kwargs`` go to
+    :class:`~deltaprop.training.Trainer` (``lr``, ``mode``, ``batch_size``, ...). The score of
+    a run is the loss of its final weights on ``validation_data`` when given, else on the
+    training data; the lowest wins (ties: the earlier run). ``network`` ends with the winner's
+    weights (frozen biases are never redrawn).
+    """
+    if isinstance(restarts, bool) or int(restarts) != restarts or restarts < 1:
+        raise ConfigError(f"restarts must be a positive integer, got {restarts}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
+    runs, best, best_score, best_flat, best_history = [], 0, math.inf, None, None
+    for r, seq in enumerate(np.random.SeedSequence(int(seed)).spawn(int(restarts))):
+        rng = np.random.default_rng(seq)
+        net = network.copy()
+        net.init = network.init  # Network.copy() does not carry the init scheme over
+        _fresh_weights(net, rng)
+        opt = copy.deepcopy(optimizer) if isinstance(optimizer, Optimizer) else optimizer
+        trainer = Trainer(net, opt, seed=rng, callbacks=[copy.deepcopy(cb) for cb in callbacks],
+                          **trainer_kwargs)
+        history = trainer.fit(X, T, epochs, validation_data)
+        Xs, Ts = (X, T) if validation_data is None else validation_data
+        score = net.evaluate(*check_data(Xs, Ts, net))[0]
+        if not math.isfinite(score):
+            score = math.inf
+        runs.append({"run": r, "score": score, "epochs": trainer.epoch, "diverged": trainer.diverged,
+                     "events": list(history.events)})
+        if score < best_score or best_flat is None:
+            best, best_score, best_flat, best_history = r, score, net.flat.copy(), history
+    network.flat[...] = best_flat
+    return RestartResult(best, best_history, runs)
+
