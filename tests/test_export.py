@@ -281,3 +281,25 @@ def test_cli_export_bad_inputs(tmp_path, capsys, iris_model):
     not_a_model.write_bytes(b"not a zip file")
     code, _, err = _run(capsys, "export", not_a_model, tmp_path / "y.onnx")
     assert code == 2 and "junk.npz" in _one_line_error(err)
+
+
+def test_cli_export_warns_about_float32_inputs_and_categories(tmp_path, capsys):
+    # A year column (2024 +- 3: |mean| / sd about 700) and a categorical colour.
+    rng = np.random.default_rng(0)
+    lines = ["year,colour,y"] + [f"{2024 + 3 * rng.normal():.3f},{c},{rng.normal():.4f}"
+                                  for c in ["red", "blue"] * 40]
+    (tmp_path / "years.csv").write_text("\n".join(lines) + "\n")
+    model = tmp_path / "years.npz"
+    code, _, err = _run(capsys, "train", "--data", tmp_path / "years.csv", "--target", "y", "--categorical",
+                        "colour", "--epochs", "2", "--engine", "numpy", "--out", model)
+    assert code == 0, err
+    code, out, err = _run(capsys, "export", model, tmp_path / "y32.onnx")
+    assert code == 0, err
+    assert "worst: year, |mean| / sd = " in err and "--dtype float64 avoids this" in err
+    assert "categorical columns colour enter one-hot encoded" in err
+    assert "raw features year, colour=blue, colour=red" in out
+    # float64 reads the year exactly: the check passes at its own, much tighter tolerance.
+    code, out, err = _run(capsys, "export", model, tmp_path / "y64.onnx", "--dtype", "float64", "--check")
+    assert code == 0, err
+    assert "worst: year" not in err
+    assert float(out.split("largest |difference| from deltaprop ")[1].split()[0]) <= TOL64

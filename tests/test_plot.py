@@ -88,14 +88,16 @@ def test_plot_history_draws_every_series_without_nan_gaps(mpl, tmp_path):
     loss_ax, acc_ax = fig.axes
     lines = {ln.get_label().split(";")[0]: ln for ln in loss_ax.get_lines()}
     assert set(lines) == {"training loss (after the epoch)", "running loss (mean over the epoch)",
-                          "validation loss", "early stopping (epoch 30)"}
+                          "validation loss", "early stopping (epoch 30)",
+                          "lowest validation loss 0.04 (epoch 40)"}
     # Thinned columns: only the 9 evaluated epochs (5, 10, ..., 40) are plotted, as one line.
     x, y = lines["training loss (after the epoch)"].get_data()
     assert list(x) == [5, 10, 15, 20, 25, 30, 35, 40] and np.allclose(y, 1.0 / np.asarray(x))
     assert len(lines["running loss (mean over the epoch)"].get_xdata()) == 40
+    assert list(lines["lowest validation loss 0.04 (epoch 40)"].get_xdata()) == [40]
     assert loss_ax.get_yscale() == "log"  # running loss 1.1 down to loss 0.025: more than a factor 30
     acc_labels = [ln.get_label() for ln in acc_ax.get_lines()]
-    assert any(lab.startswith("training accuracy; final 100.0%") for lab in acc_labels)
+    assert any(lab.startswith("training accuracy; last 100.0%") for lab in acc_labels)
     assert any(lab.startswith("validation accuracy") for lab in acc_labels)
     path = tmp_path / "h.png"
     save_figure(fig, path)

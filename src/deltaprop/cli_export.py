@@ -75,7 +75,8 @@ def cmd(args) -> int:
     print(f"  input  'input'  (N, {net.n_inputs}): raw features {features or '(unnamed)'}"
           + ("; standardised inside the graph" if model.standardizer is not None else ""))
     if model.task == "classification" and model.classes:
-        what = (f"P({model.classes[1]})" if net.n_outputs == 1
+        target = f"{model.target_names[0]} = " if len(model.target_names) == 1 else ""
+        what = (f"P({target}{model.classes[1]})" if net.n_outputs == 1
                 else "probabilities of " + ", ".join(map(str, model.classes[:6]))
                 + (", ..." if len(model.classes) > 6 else ""))
         print(f"  output 'output' (N, {net.n_outputs}): {what}")
@@ -99,6 +100,8 @@ def cmd(args) -> int:
         print(f"checked with onnxruntime on 256 random inputs: largest |difference| from deltaprop "
               f"{diff:.2g} (tolerance {tol:.2g})")
         if not diff <= tol:
-            print(f"deltaprop: error: the ONNX file's outputs differ from deltaprop's by {diff:.3g}", file=sys.stderr)
+            hint = " (the float32 inputs: see the note above; --dtype float64 avoids this)" if poor else ""
+            print(f"deltaprop: error: the ONNX file's outputs differ from deltaprop's by {diff:.3g}{hint}",
+                  file=sys.stderr)
             return 1
     return 0

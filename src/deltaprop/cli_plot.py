@@ -91,6 +91,8 @@ def _describe(path: str, model, info: dict) -> str:
         mode = training.get("mode")
         if mode:
             parts.append(f"{mode}" + (f" (batch {training.get('batch_size')})" if mode == "minibatch" else ""))
+        if training.get("optimizer"):
+            parts.append(str(training["optimizer"]))
         if training.get("lr") is not None:
             parts.append(f"lr {training['lr']:g}")
         if training.get("epochs_run") is not None:

@@ -129,7 +129,7 @@ def _series(ax, epochs, values, label, percent=False, **style):
         return y[ok]
     marker = "o" if ok.sum() <= 50 else None
     last = f"{y[ok][-1]:.1%}" if percent else f"{y[ok][-1]:.3g}"
-    ax.plot(epochs[ok], y[ok], marker=marker, markersize=3, label=f"{label}; final {last}", **style)
+    ax.plot(epochs[ok], y[ok], marker=marker, markersize=3, label=f"{label}; last {last}", **style)
     return y[ok]
 
 
@@ -160,6 +160,12 @@ def plot_history(history: History, *, title: str | None = None):
     finite = np.concatenate(shown)
     if finite.size == 0:
         raise ConfigError("the history holds no finite loss value to plot")
+    val = np.asarray(history.val_loss, float)
+    if np.isfinite(val).any():
+        # The epoch early stopping goes back to (and, without it, the one worth knowing about).
+        best = int(np.nanargmin(val))
+        ax.plot([epochs[best]], [val[best]], marker="*", markersize=11, color="C1", markeredgecolor="black",
+                linestyle="none", label=f"lowest validation loss {val[best]:.3g} (epoch {epochs[best]:g})")
     log = bool(np.all(finite > 0) and finite.max() / finite.min() > 30)
     ax.set(xlabel="epoch", ylabel="loss (log scale)" if log else "loss", title="loss")
     if log:
@@ -182,7 +188,10 @@ def plot_history(history: History, *, title: str | None = None):
             continue
         for a in axes:
             # The legend names each kind of event once, at its first epoch.
-            label = f"{name} (epoch {epoch:g})" if a is ax and name not in seen else None
+            label = None
+            if a is ax and name not in seen:
+                restored = "restored" in str(ev.get("detail", ""))
+                label = f"{name} (epoch {epoch:g})" + ("; best weights restored" if restored else "")
             a.axvline(epoch, color=color, linestyle=":", linewidth=1.5, label=label)
         seen.add(name)
     for a in axes:
@@ -319,7 +328,7 @@ def plot_network(model, *, max_units: int = MAX_UNITS, max_edges: int = MAX_EDGE
                 # Edges leaving one unit start together: stagger their labels along the edge by
                 # target, so that each sits where its edge has moved apart from the others.
                 f = 0.18 + 0.4 * (t + 0.5) / layer.n_out
-                ax.text(x0 + (x1 - x0) * f, y0 + (y1 - y0) * f, f"{w:.2f}", fontsize=7, ha="center",
+                ax.text(x0 + (x1 - x0) * f, y0 + (y1 - y0) * f, f"{w:.2f}", fontsize=8, ha="center",
                         va="center", color=POSITIVE if w >= 0 else NEGATIVE, zorder=4,
                         bbox=dict(boxstyle="round,pad=0.1", fc="white", ec="none", alpha=0.85))
     for dashed in (False, True):
@@ -468,12 +477,13 @@ def plot_regions(model, data=None, *, bounds=None, resolution: int = 250, output
             cmap = matplotlib.colormaps["RdBu_r"]
             p = out[:, 0].reshape(n, n)
             image = ax.imshow(p, extent=extent, origin="lower", aspect="auto", cmap=cmap, vmin=0, vmax=1,
-                              alpha=0.8, interpolation="nearest")
+                              alpha=0.6, interpolation="nearest")
             fig.colorbar(image, ax=ax, label=f"model's P({_class_text(info, classes[1])})", shrink=0.85)
             if p.min() < 0.5 < p.max():
                 ax.contour(XX, YY, p, levels=[0.5], colors="black", linewidths=1.5)
                 legend.append(ax.plot([], [], color="black", lw=1.5, label="decision boundary, P = 0.5")[0])
-            colors = [cmap(0.1), cmap(0.9)]
+            # The scale's darkest ends for the points, so they stand out against the paler regions.
+            colors = [cmap(0.0), cmap(1.0)]
             predicted = (p.ravel() > 0.5).astype(int)
         else:
             palette = matplotlib.colormaps["tab10"]
