@@ -44,9 +44,12 @@ N_CONSTS = 9
 PLAIN, MOMENTUM, NESTEROV = range(3)
 
 _OPTS = dict(cache=True, nogil=True, error_model="numpy")
+# small helpers are inlined into the epoch kernels: a call costs more than their body in a
+# small net, where they run once per sample
+_INLINE = dict(_OPTS, inline="always")
 
 
-@njit(**_OPTS)
+@njit(**_INLINE)
 def _sigmoid(z, one):
     # exp(-|z|) never overflows; both branches as in activations.Sigmoid.forward
     e = math.exp(-abs(z))
@@ -55,7 +58,7 @@ def _sigmoid(z, one):
     return e / (one + e)
 
 
-@njit(**_OPTS)
+@njit(**_INLINE)
 def _activate(code, p, z, a, c):
     """a = f(z) for one row of units (elementwise activation or softmax)."""
     one = c[C_ONE]
@@ -96,7 +99,7 @@ def _activate(code, p, z, a, c):
             a[j] = z[j]
 
 
-@njit(**_OPTS)
+@njit(**_INLINE)
 def _hidden_delta(code, p, z, a, d, c):
     r"""d (holding dE/da on entry) becomes dE/dz = dE/da * f'(z) for one row of units."""
     one = c[C_ONE]
@@ -130,9 +133,10 @@ def _hidden_delta(code, p, z, a, d, c):
     # identity: d unchanged
 
 
-@njit(**_OPTS)
-def _output_loss_delta(loss, fused, code, p, z, a, d, t, c):
-    """Per-sample loss of one row (returned as float64) and its output delta into d."""
+@njit(**_INLINE)
+def _output_loss_delta(loss, fused, code, p, z, a, d, T, r, c):
+    """Per-sample loss of row r of T (returned as float64) and its output delta into d.
+    (T and r rather than a row view: a view per sample costs a reference count update.)"""
     one = c[C_ONE]
     zero = c[C_ZERO]
     n = z.shape[0]
@@ -140,7 +144,7 @@ def _output_loss_delta(loss, fused, code, p, z, a, d, t, c):
     if loss == HALF_SSE or loss == MSE:
         s = zero
         for j in range(n):
-            e = a[j] - t[j]
+            e = a[j] - T[r, j]
             s += e * e
             d[j] = e if loss == HALF_SSE else c[C_MSE] * e
         value = float(c[C_HALF] * s) if loss == HALF_SSE else float(s / n)
@@ -150,17 +154,17 @@ def _output_loss_delta(loss, fused, code, p, z, a, d, t, c):
         for j in range(n):
             if code == SIGMOID:  # the value from the logits, as losses.BinaryCrossEntropy
                 v = z[j]
-                s += (v if v > zero else zero) - v * t[j] + math.log1p(math.exp(-abs(v)))
+                s += (v if v > zero else zero) - v * T[r, j] + math.log1p(math.exp(-abs(v)))
             q = min(max(a[j], eps), one - eps)
             if code != SIGMOID:
-                s -= t[j] * math.log(q) + (one - t[j]) * math.log1p(-q)
-            d[j] = (a[j] - t[j]) if fused else (q - t[j]) / (q * (one - q))
+                s -= T[r, j] * math.log(q) + (one - T[r, j]) * math.log1p(-q)
+            d[j] = (a[j] - T[r, j]) if fused else (q - T[r, j]) / (q * (one - q))
         value = float(s)
     else:  # CE
         eps = c[C_EPS]
         ts = zero
         for j in range(n):
-            ts += t[j]
+            ts += T[r, j]
         s = zero
         if code == SOFTMAX:  # the value from the logits: sum t (logsumexp(z) - z)
             m = z[0]
@@ -172,19 +176,19 @@ def _output_loss_delta(loss, fused, code, p, z, a, d, t, c):
                 se += math.exp(z[j] - m)
             lse = m + math.log(se)
             for j in range(n):
-                s += t[j] * (lse - z[j])
+                s += T[r, j] * (lse - z[j])
         for j in range(n):
             q = min(max(a[j], eps), one - eps)
             if code != SOFTMAX:
-                s -= t[j] * math.log(q)
-            d[j] = (a[j] * ts - t[j]) if fused else -t[j] / q
+                s -= T[r, j] * math.log(q)
+            d[j] = (a[j] * ts - T[r, j]) if fused else -T[r, j] / q
         value = float(s)
     if not fused:
         _hidden_delta(code, p, z, a, d, c)
     return value
 
 
-@njit(**_OPTS)
+@njit(**_INLINE)
 def _update(w, v, g, lr, mu, kind):
     """w -= update(g) elementwise, the rule of optimizers.SGD (v: velocity, same shape)."""
     n = g.shape[0]
@@ -255,11 +259,11 @@ def _loss_rows(lay, actp, loss, fused, Zs, As, Ds, T, order, start, nb, c):
     total = 0.0
     for s in range(nb):
         total += _output_loss_delta(loss, fused, lay[lo, ACT], actp[lo], z[s], a[s], d[s],
-                                    T[order[start + s]], c)
+                                    T, order[start + s], c)
     return total
 
 
-@njit(**_OPTS)
+@njit(**_INLINE)
 def _backward_one(W, V, d, a, da, lr, mu, kind, zero):
     """One sample through a layer above the first: da = W d with the old weights and the
     update W -= lr a d^T, fused in one pass over W (kind branches outside the loops)."""
@@ -359,10 +363,10 @@ def _first_layer_sums(X, order, start, nn, W, z, zero):
 
 
 # --------------------------------------------------------------------------- per sample
-@njit(**_OPTS)
-def _first_layer_pass(W0, V0, xr, xn, d0, z0, lr, mu, kind, zero):
-    """Apply one sample's update to W1 row by row and, in the same pass, sum the next
-    sample's pre-activation z0 = xn W1 with the new weights: W1 is streamed once."""
+@njit(**_INLINE)
+def _first_layer_pass(W0, V0, X, r, rn, d0, z0, lr, mu, kind, zero):
+    """Apply the update of sample X[r] to W1 row by row and, in the same pass, sum the next
+    sample's pre-activation z0 = X[rn] W1 with the new weights: W1 is streamed once."""
     n_in0, n_out0 = W0.shape[0], W0.shape[1]
     for j in range(n_out0):
         z0[j] = zero
@@ -370,8 +374,8 @@ def _first_layer_pass(W0, V0, xr, xn, d0, z0, lr, mu, kind, zero):
     if kind == PLAIN:
         # four rows at a time: one load and store of z0 per four weight rows
         while i + 4 <= n_in0:
-            x0, x1, x2, x3 = xr[i], xr[i + 1], xr[i + 2], xr[i + 3]
-            n0, n1, n2, n3 = xn[i], xn[i + 1], xn[i + 2], xn[i + 3]
+            x0, x1, x2, x3 = X[r, i], X[r, i + 1], X[r, i + 2], X[r, i + 3]
+            n0, n1, n2, n3 = X[rn, i], X[rn, i + 1], X[rn, i + 2], X[rn, i + 3]
             for j in range(n_out0):
                 dj = d0[j]
                 w0 = W0[i, j] - lr * (x0 * dj)
@@ -385,8 +389,8 @@ def _first_layer_pass(W0, V0, xr, xn, d0, z0, lr, mu, kind, zero):
                 z0[j] += (n0 * w0 + n1 * w1) + (n2 * w2 + n3 * w3)
             i += 4
         while i < n_in0:
-            xi = xr[i]
-            xni = xn[i]
+            xi = X[r, i]
+            xni = X[rn, i]
             for j in range(n_out0):
                 wj = W0[i, j] - lr * (xi * d0[j])
                 W0[i, j] = wj
@@ -394,8 +398,8 @@ def _first_layer_pass(W0, V0, xr, xn, d0, z0, lr, mu, kind, zero):
             i += 1
     else:
         while i + 2 <= n_in0:
-            x0, x1 = xr[i], xr[i + 1]
-            n0, n1 = xn[i], xn[i + 1]
+            x0, x1 = X[r, i], X[r, i + 1]
+            n0, n1 = X[rn, i], X[rn, i + 1]
             for j in range(n_out0):
                 dj = d0[j]
                 g0 = x0 * dj
@@ -415,8 +419,8 @@ def _first_layer_pass(W0, V0, xr, xn, d0, z0, lr, mu, kind, zero):
                 z0[j] += n0 * w0 + n1 * w1
             i += 2
         while i < n_in0:
-            xi = xr[i]
-            xni = xn[i]
+            xi = X[r, i]
+            xni = X[rn, i]
             for j in range(n_out0):
                 gj = xi * d0[j]
                 vj = mu * V0[i, j] - lr * gj
@@ -425,6 +429,65 @@ def _first_layer_pass(W0, V0, xr, xn, d0, z0, lr, mu, kind, zero):
                 W0[i, j] = wj
                 z0[j] += xni * wj
             i += 1
+
+
+@njit(**_OPTS)
+def sample_epoch_2(X, T, order, Ws, Bs, VWs, VBs, lay, actp, loss, fused, kind, c, Zs, As, Ds, G,
+                   n_updates):
+    """:func:`sample_epoch` for the common case of two layers (one hidden layer), with every
+    view made before the loop: in a small net (XOR 2-2-1) the per-sample cost of making
+    views and indexing tuples would otherwise be most of the time."""
+    lr, mu = c[C_LR], c[C_MU]
+    zero = c[C_ZERO]
+    running = 0.0
+    if n_updates == 0:
+        return running, 0, 0
+    W0, V0, b0, vb0 = Ws[0], VWs[0], Bs[0], VBs[0]
+    W1, V1, b1, vb1 = Ws[1], VWs[1], Bs[1], VBs[1]
+    z0, a0, d0 = Zs[0][0], As[0][0], Ds[0][0]
+    z1, a1, d1 = Zs[1][0], As[1][0], Ds[1][0]
+    has_b0, has_b1 = lay[0, HAS_BIAS] != 0, lay[1, HAS_BIAS] != 0
+    train_b0, train_b1 = lay[0, TRAIN_BIAS] != 0, lay[1, TRAIN_BIAS] != 0
+    act0, act1, p0, p1 = lay[0, ACT], lay[1, ACT], actp[0], actp[1]
+    n_in0, n_h, n_o = W0.shape[0], W0.shape[1], W1.shape[1]
+    r = order[0]
+    for j in range(n_h):
+        z0[j] = zero
+    for i in range(n_in0):
+        xi = X[r, i]
+        for j in range(n_h):
+            z0[j] += xi * W0[i, j]
+    for s in range(n_updates):
+        r = order[s]
+        # forward (z0 holds x W1 already)
+        if has_b0:
+            for j in range(n_h):
+                z0[j] += b0[j]
+        _activate(act0, p0, z0, a0, c)
+        for j in range(n_o):
+            z1[j] = zero
+        for i in range(n_h):
+            ai = a0[i]
+            for j in range(n_o):
+                z1[j] += ai * W1[i, j]
+        if has_b1:
+            for j in range(n_o):
+                z1[j] += b1[j]
+        _activate(act1, p1, z1, a1, c)
+        value = _output_loss_delta(loss, fused, act1, p1, z1, a1, d1, T, r, c)
+        if not math.isfinite(value):
+            return running, s + 1, s
+        running += value
+        # the upper layer: dE/da below with the old weights, and its update, in one pass
+        _backward_one(W1, V1, d1, a0, d0, lr, mu, kind, zero)
+        if train_b1:
+            _update(b1, vb1, d1, lr, mu, kind)
+        _hidden_delta(act0, p0, z0, a0, d0, c)
+        if train_b0:
+            _update(b0, vb0, d0, lr, mu, kind)
+        rn = order[s + 1] if s + 1 < n_updates else r
+        _first_layer_pass(W0, V0, X, r, rn, d0, z0, lr, mu, kind, zero)
+    return running, 0, n_updates
 
 
 @njit(**_OPTS)
@@ -454,9 +517,8 @@ def sample_epoch(X, T, order, Ws, Bs, VWs, VBs, lay, actp, loss, fused, kind, c,
         _backward_upper(Ws, Bs, VWs, VBs, lay, actp, kind, Zs, As, Ds, G, 1, c)
         if lay[0, TRAIN_BIAS]:
             _update(Bs[0], VBs[0], d0, lr, mu, kind)
-        xr = X[r]
-        xn = X[order[s + 1]] if s + 1 < n_updates else xr
-        _first_layer_pass(W0, V0, xr, xn, d0, z0, lr, mu, kind, zero)
+        rn = order[s + 1] if s + 1 < n_updates else r
+        _first_layer_pass(W0, V0, X, r, rn, d0, z0, lr, mu, kind, zero)
     return running, 0, n_updates
 
 
@@ -480,7 +542,7 @@ def rows_loss_delta(z, a, d, T, loss, fused, code, p, scale, m, c):
     ``scale`` (1/n of the batch mean) in d."""
     total = 0.0
     for s in range(m):
-        total += _output_loss_delta(loss, fused, code, p, z[s], a[s], d[s], T[s], c)
+        total += _output_loss_delta(loss, fused, code, p, z[s], a[s], d[s], T, s, c)
     if scale != c[C_ONE]:
         for s in range(m):
             for j in range(d.shape[1]):

@@ -177,7 +177,8 @@ class NumbaEngine:
             kind, fresh = K.PLAIN, False
             VWs, VBs = plan.no_velocity
         Zs, As, Ds, G = plan.buffers_for(1)
-        running, bad, applied = K.sample_epoch(X, plan.T, order, plan.Ws, plan.Bs, VWs, VBs,
+        kernel = K.sample_epoch_2 if len(plan.Ws) == 2 else K.sample_epoch
+        running, bad, applied = kernel(X, plan.T, order, plan.Ws, plan.Bs, VWs, VBs,
                                                plan.lay, plan.actp, plan.loss, plan.fused, kind,
                                                c, Zs, As, Ds, G, n)
         opt.t += applied

@@ -1,0 +1,464 @@
+"""Throughput of deltaprop against its peers: PyTorch, scikit-learn, plain NumPy, JAX, FANN.
+
+    python bench/run.py                      # the full table, 1 thread (about 15 minutes)
+    python bench/run.py --threads 1,2        # ... at 1 and at 2 threads
+    python bench/run.py --quick              # a smoke run of a few seconds (CI runs it)
+    python bench/run.py --json               # one JSON object per result
+
+Workloads (the registry ``CELLS``; fixed seeds, synthetic data):
+
+* W1: 784-128-10 on 60,000 samples x 784 float32, (a) sigmoid + half-SSE, (b) ReLU + softmax
+  cross-entropy; batch sizes 1 (on the first 5,000 samples), 32, 256 and full;
+* W2: XOR 2-2-1 sigmoid, per-sample updates: the four patterns tiled to 100,000 samples,
+  one epoch of 100,000 updates (a whole epoch is one call, so the per-call cost of any
+  system is paid once per 100,000 updates); plus deltaprop's ``Trainer.fit`` on the real
+  four-sample set, 2,500 epochs, where the per-epoch Python bookkeeping shows;
+* W3: the worked example (2-2-2, biases fixed, lr 0.5), 10,000 updates of its one sample.
+
+Each system runs in its own worker process per thread count (pinned to that many cores, BLAS
+threads set with threadpoolctl, ``torch.set_num_threads``), kept alive across cells; for
+every cell the systems are timed in turn, repeats alternating between them, and the median
+of the repeats is reported with the ratio deltaprop / peer measured in the same run. The
+model building, warm-up and JIT compilation (numba, JAX) are outside the timed region. A
+missing peer skips its rows with a note.
+
+Also measured: a large float32 GEMM in the deltaprop worker (its FLOP rate gives the
+"GEMM limit" of 784-128-10: rate / 409,088 FLOP per sample), the peak memory of one
+full-batch epoch over the data (a child process's peak RSS above its RSS before the epoch),
+and the time of ``import deltaprop`` in fresh interpreters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+ROOT = HERE.parent
+
+#: FLOP per sample of one SGD step of 784-128-10: forward 2(784x128 + 128x10), weight
+#: gradients the same again, and the hidden delta 2(128x10).
+FLOP_784 = 2 * (784 * 128 + 128 * 10) * 2 + 2 * 128 * 10
+
+
+@dataclass
+class Cell:
+    id: str
+    workload: str
+    sizes: list
+    activation: str
+    loss: str
+    batch: int
+    n: int
+    dtype: str = "float32"
+    lr: float = 0.01
+    epochs: int = 1
+    shuffle: bool = True
+    worked_example: bool = False
+    only: list = field(default_factory=list)  # systems limited to these (empty: all)
+    label: str = ""
+
+
+def make_cells(quick: bool) -> list[Cell]:
+    N = 2000 if quick else 60000
+    n1 = 200 if quick else 5000
+    cells = []
+    for tag, act, loss in (("a", "sigmoid", "half_sse"), ("b", "relu", "cross_entropy")):
+        what = "sigmoid+half-SSE" if tag == "a" else "ReLU+softmax-CE"
+        for batch, n, name in ((1, n1, "stochastic"), (32, N, "mini-batch 32"),
+                               (256, N, "mini-batch 256"), (N, N, "full batch")):
+            cells.append(Cell(f"W1{tag}-{batch if batch < N else 'full'}", "W1", [784, 128, 10],
+                              act, loss, batch, n, label=f"W1 784-128-10 {what}, {name}"))
+    nx = 2000 if quick else 100000
+    cells.append(Cell("W2-xor", "W2", [2, 2, 1], "sigmoid", "half_sse", 1, nx, lr=0.5,
+                      label=f"W2 XOR 2-2-1, {nx:,} per-sample updates (one epoch)"))
+    cells.append(Cell("W2-xor-fit4", "W2", [2, 2, 1], "sigmoid", "half_sse", 1, 4, lr=0.5,
+                      epochs=50 if quick else 2500, only=["deltaprop"],
+                      label="W2 XOR via Trainer.fit on the 4 patterns, 2,500 epochs"))
+    nw = 500 if quick else 10000
+    cells.append(Cell("W3-worked", "W3", [2, 2, 2], "sigmoid", "half_sse", 1, nw, dtype="float64",
+                      lr=0.5, shuffle=False, worked_example=True,
+                      label=f"W3 worked example 2-2-2, {nw:,} updates"))
+    return cells
+
+
+def make_data(cell: Cell):
+    import numpy as np
+
+    dt = np.dtype(cell.dtype)
+    if cell.workload == "W1":
+        rng = np.random.default_rng(1234)
+        n = cell.n
+        X = rng.standard_normal((n, 784), dtype=np.float32).astype(dt, copy=False)
+        labels = rng.integers(0, 10, n)
+        T = np.eye(10, dtype=dt)[labels]
+        return X, T
+    if cell.workload == "W2":
+        X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dt)
+        T = np.array([[0], [1], [1], [0]], dt)
+        reps = -(-cell.n // 4)
+        return np.tile(X, (reps, 1))[: cell.n].copy(), np.tile(T, (reps, 1))[: cell.n].copy()
+    X = np.tile(np.array([[0.05, 0.10]], dt), (cell.n, 1))
+    T = np.tile(np.array([[0.01, 0.99]], dt), (cell.n, 1))
+    return X, T
+
+
+# --------------------------------------------------------------------------- worker
+def _set_threads(threads: int) -> dict:
+    """Pin this process to `threads` cores and set every thread pool it has to that size."""
+    info = {}
+    try:
+        os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[:threads]))
+    except (AttributeError, OSError):
+        pass
+    try:
+        from threadpoolctl import threadpool_info, threadpool_limits
+
+        import numpy  # noqa: F401 (load its BLAS before limiting it)
+
+        threadpool_limits(threads)
+        info["blas"] = [f"{i.get('internal_api')} {i.get('version')} {i.get('architecture')} "
+                        f"x{i.get('num_threads')}" for i in threadpool_info() if i.get("user_api") == "blas"]
+    except ImportError:
+        info["blas"] = ["unknown (threadpoolctl not installed)"]
+    return info
+
+
+def _gemm_gflops(size: int, repeats: int = 5) -> float:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((size, size), dtype=np.float32)
+    B = rng.standard_normal((size, size), dtype=np.float32)
+    C = np.empty_like(A)
+    np.matmul(A, B, out=C)
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        np.matmul(A, B, out=C)
+        best = min(best, time.perf_counter() - t)
+    return 2 * size**3 / best / 1e9
+
+
+def worker(system_name: str, threads: int, quick: bool) -> None:
+    """Serve timing requests on stdin/stdout, one JSON object per line."""
+    info = _set_threads(threads)
+    from systems import SYSTEMS
+
+    system = SYSTEMS[system_name]()
+    cells = {c.id: c for c in make_cells(quick)}
+    reason = system.available()
+    if system_name == "torch" and reason is None:
+        import torch
+
+        torch.set_num_threads(threads)
+    print(json.dumps({"ready": reason is None, "reason": reason, **info}), flush=True)
+    data_cache, runs = {}, {}
+    for line in sys.stdin:
+        req = json.loads(line)
+        op = req["op"]
+        try:
+            if op == "prepare":
+                cell = cells[req["cell"]]
+                why = system.supports(cell)
+                if why is None:
+                    key = (cell.workload, cell.n, cell.dtype)
+                    if key not in data_cache:
+                        data_cache.clear()
+                        data_cache[key] = make_data(cell)
+                    t = time.perf_counter()
+                    runs[cell.id] = system.prepare(cell, data_cache[key])
+                    reply = {"ok": True, "warmup_s": time.perf_counter() - t}
+                else:
+                    reply = {"ok": False, "reason": why}
+            elif op == "time":
+                run = runs[req["cell"]]
+                t = time.perf_counter()
+                samples = run()
+                dt = time.perf_counter() - t
+                reply = {"samples_per_s": samples / dt, "seconds": dt}
+            elif op == "info":
+                run = runs.get(req["cell"])
+                reply = run.info() if run is not None and hasattr(run, "info") else {}
+            elif op == "drop":
+                runs.pop(req["cell"], None)
+                reply = {}
+            elif op == "gemm":
+                reply = {"gflops": _gemm_gflops(req["size"])}
+            else:
+                reply = {"error": f"unknown op {op}"}
+        except Exception as exc:  # report and keep serving: one failing cell is a note
+            reply = {"error": f"{type(exc).__name__}: {exc}"}
+        print(json.dumps(reply), flush=True)
+
+
+class Worker:
+    def __init__(self, system: str, threads: int, quick: bool):
+        env = dict(os.environ)
+        env.setdefault("PYTHONWARNINGS", "ignore")
+        if system == "jax":  # one XLA thread pool of the right size, before jax is imported
+            env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen="
+                                + ("true" if threads > 1 else "false")).strip()
+        self.proc = subprocess.Popen(
+            [sys.executable, str(HERE / "run.py"), "--worker", system, "--threads", str(threads)]
+            + (["--quick"] if quick else []),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=str(ROOT))
+        self.hello = self._read()
+
+    def _read(self):
+        line = self.proc.stdout.readline()
+        if not line:
+            return {"ready": False, "reason": "worker exited", "error": "worker exited"}
+        return json.loads(line)
+
+    def ask(self, **req):
+        self.proc.stdin.write(json.dumps(req) + "\n")
+        self.proc.stdin.flush()
+        return self._read()
+
+    def close(self):
+        try:
+            self.proc.stdin.close()
+            self.proc.wait(timeout=30)
+        except Exception:
+            self.proc.kill()
+
+
+# --------------------------------------------------------------------------- memory, import
+def memory_child(n: int, engine: str) -> None:
+    """Run one full-batch epoch on n x 784 float32 and print the peak RSS above the RSS
+    before the epoch (Linux: VmHWM reset through /proc/self/clear_refs)."""
+    import numpy as np
+
+    import deltaprop as dp
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((n, 784), dtype=np.float32)
+    T = np.eye(10, dtype=np.float32)[rng.integers(0, 10, n)]
+    net = dp.Network([784, 128, 10], "sigmoid", loss="half_sse", dtype="float32", seed=0)
+    tr = dp.Trainer(net, lr=0.01, mode="batch", eval_every=0, engine=engine)
+    tr.fit(X[:512], T[:512], 1)  # imports, compiled kernels: not part of the epoch
+
+    def status(key):
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(key):
+                    return int(line.split()[1]) * 1024
+        return 0
+
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+    before = status("VmRSS:")
+    tr.fit(X, T, 1)
+    peak = status("VmHWM:")
+    print(json.dumps({"data_mb": (X.nbytes + T.nbytes) / 2**20, "rss_before_mb": before / 2**20,
+                      "peak_mb": peak / 2**20, "extra_mb": (peak - before) / 2**20,
+                      "engine": tr.engine_used}))
+
+
+def measure_memory(n: int, engine: str) -> dict:
+    out = subprocess.run([sys.executable, str(HERE / "run.py"), "--memory-child", str(n), "--engine", engine],
+                         capture_output=True, text=True, cwd=str(ROOT))
+    if out.returncode:
+        return {"error": out.stderr.strip().splitlines()[-1] if out.stderr else "failed"}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def measure_import(repeats: int) -> dict:
+    code = "import time; t = time.perf_counter(); import deltaprop; print(time.perf_counter() - t)"
+    times = []
+    for _ in range(repeats):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        times.append(float(out.stdout))
+    return {"import_ms_median": 1000 * statistics.median(times), "import_ms_min": 1000 * min(times)}
+
+
+# --------------------------------------------------------------------------- main
+PEERS = ["numpy", "torch", "sklearn", "jax", "fann"]
+
+
+def machine_facts() -> dict:
+    import platform
+
+    import numpy as np
+
+    facts = {"python": platform.python_version(), "numpy": np.__version__, "cpu": platform.processor()}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    facts["cpu"] = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    facts["cores"] = os.cpu_count()
+    for mod in ("numba", "torch", "jax", "sklearn", "threadpoolctl"):
+        try:
+            facts[mod] = __import__(mod).__version__
+        except Exception:
+            facts[mod] = None
+    facts["fann"] = "2.2 (libfann)" if __import__("ctypes.util").util.find_library("floatfann") else None
+    facts["OPENBLAS_CORETYPE"] = os.environ.get("OPENBLAS_CORETYPE")
+    return facts
+
+
+def run_threads(threads: int, cells: list[Cell], systems: list[str], repeats: int, quick: bool,
+                emit) -> list[dict]:
+    workers = {}
+    for s in systems:
+        w = Worker(s, threads, quick)
+        if w.hello.get("ready"):
+            workers[s] = w
+        else:
+            emit({"threads": threads, "system": s, "skipped": w.hello.get("reason")})
+            w.close()
+    results = []
+    blas = workers["deltaprop"].hello.get("blas") if "deltaprop" in workers else None
+    gemm_size = 512 if quick else 2048
+    gemm = [workers["deltaprop"].ask(op="gemm", size=gemm_size)["gflops"]]
+    for cell in cells:
+        active = {}
+        for s, w in workers.items():
+            if cell.only and s not in cell.only:
+                continue
+            rep = w.ask(op="prepare", cell=cell.id)
+            if rep.get("ok"):
+                active[s] = (w, rep["warmup_s"])
+            else:
+                emit({"threads": threads, "cell": cell.id, "system": s,
+                      "skipped": rep.get("reason") or rep.get("error")})
+        times = {s: [] for s in active}
+        errors = {}
+        order = list(active)
+        for r in range(repeats):
+            for s in order[r % max(len(order), 1):] + order[: r % max(len(order), 1)]:
+                if s in errors:
+                    continue
+                # a slow peer (more than 20 s a run) is timed three times, not five
+                if r >= 3 and times[s] and min(times[s], key=lambda x: x[1])[1] > 20:
+                    continue
+                rep = active[s][0].ask(op="time", cell=cell.id)
+                if "error" in rep:
+                    errors[s] = rep["error"]
+                    emit({"threads": threads, "cell": cell.id, "system": s, "error": rep["error"]})
+                    continue
+                times[s].append((rep["samples_per_s"], rep["seconds"]))
+        for s, (w, warm) in active.items():
+            if not times[s]:
+                continue
+            info = w.ask(op="info", cell=cell.id)
+            w.ask(op="drop", cell=cell.id)
+            res = {"threads": threads, "cell": cell.id, "label": cell.label, "system": s,
+                   "samples_per_s": statistics.median(x[0] for x in times[s]),
+                   "repeats": len(times[s]), "warmup_s": warm, **({"info": info} if info else {})}
+            results.append(res)
+            emit(res)
+    if "deltaprop" in workers:
+        gemm.append(workers["deltaprop"].ask(op="gemm", size=gemm_size)["gflops"])
+    for w in workers.values():
+        w.close()
+    g = max(gemm)
+    summary = {"threads": threads, "gemm_gflops": g, "gemm_size": gemm_size,
+               "gemm_limit_samples_per_s": g * 1e9 / FLOP_784, "blas": blas}
+    emit(summary)
+    return results, summary
+
+
+def table(results, summary, cells, systems) -> str:
+    by = {(r["cell"], r["system"]): r for r in results}
+    peers = [s for s in systems if s != "deltaprop"]
+    limit = summary["gemm_limit_samples_per_s"]
+    head = ["cell", "deltaprop"] + peers + [f"x {p}" for p in peers] + ["of GEMM limit"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for c in cells:
+        d = by.get((c.id, "deltaprop"))
+        if d is None:
+            continue
+        row = [c.id, _fmt(d["samples_per_s"])]
+        row += [_fmt(by[(c.id, p)]["samples_per_s"]) if (c.id, p) in by else "-" for p in peers]
+        row += [f"{d['samples_per_s'] / by[(c.id, p)]['samples_per_s']:.2f}" if (c.id, p) in by else "-"
+                for p in peers]
+        row.append(f"{d['samples_per_s'] / limit:.0%}" if c.workload == "W1" else "-")
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def _fmt(x: float) -> str:
+    if x >= 1e6:
+        return f"{x / 1e6:.2f}M"
+    if x >= 1e3:
+        return f"{x / 1e3:.1f}k"
+    return f"{x:.0f}"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="tiny sizes, one repeat: a smoke run")
+    p.add_argument("--json", action="store_true", help="one JSON object per result")
+    p.add_argument("--threads", default="1", help="comma-separated thread counts, e.g. 1,2")
+    p.add_argument("--repeats", type=int, default=None, help="timed runs per cell and system (5)")
+    p.add_argument("--systems", default=",".join(["deltaprop"] + PEERS))
+    p.add_argument("--cells", default="", help="comma-separated cell ids (default: all)")
+    p.add_argument("--worker", help=argparse.SUPPRESS)
+    p.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--engine", default="auto", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.worker:
+        worker(args.worker, int(args.threads), args.quick)
+        return 0
+    if args.memory_child:
+        memory_child(args.memory_child, args.engine)
+        return 0
+    repeats = args.repeats or (1 if args.quick else 5)
+    systems = args.systems.split(",")
+    cells = make_cells(args.quick)
+    if args.cells:
+        wanted = set(args.cells.split(","))
+        cells = [c for c in cells if c.id in wanted]
+
+    def emit(obj):
+        if args.json:
+            print(json.dumps(obj), flush=True)
+
+    facts = machine_facts()
+    emit({"machine": facts})
+    out = [f"# deltaprop benchmark ({'quick' if args.quick else 'full'}), samples/s, median of {repeats}",
+           "", "machine: " + ", ".join(f"{k} {v}" for k, v in facts.items()), ""]
+    all_results = []
+    for threads in [int(t) for t in args.threads.split(",")]:
+        results, summary = run_threads(threads, cells, systems, repeats, args.quick, emit)
+        all_results.append((threads, results, summary))
+        out += [f"## {threads} thread(s); BLAS: {summary['blas']}; GEMM {summary['gemm_size']}^3 float32: "
+                f"{summary['gemm_gflops']:.0f} GFLOP/s, limit for 784-128-10: "
+                f"{summary['gemm_limit_samples_per_s'] / 1e3:.0f}k samples/s", "",
+                table(results, summary, cells, systems), ""]
+    n_mem = 4000 if args.quick else 60000
+    for engine in ("auto", "numpy"):
+        mem = measure_memory(n_mem, engine)
+        emit({"memory": mem, "n": n_mem, "requested_engine": engine})
+        if "error" in mem:
+            out.append(f"memory ({engine}): {mem['error']}")
+        else:
+            out.append(f"memory, one full-batch epoch on {n_mem} x 784 float32 (engine {mem['engine']}): "
+                       f"data {mem['data_mb']:.0f} MB, peak {mem['extra_mb']:.0f} MB above the RSS before it")
+    imp = measure_import(3 if args.quick else 7)
+    emit({"import": imp})
+    out.append(f"import deltaprop: {imp['import_ms_median']:.0f} ms (median of fresh interpreters)")
+    if not args.json:
+        print("\n".join(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
