@@ -98,7 +98,7 @@ def test_rprop_plus_by_hand_undoes_the_step_after_a_sign_change():
     # Step 3, g3 = [0.1, 0.5, 0.3]: entry 1 has g2 = 0 stored -> no adaptation, a plain step of
     # Delta = 0.05: -2.05; entry 0: Delta = 0.144 -> 0.636; entry 2: Delta = 0.12 -> 0.28.
     opt = RpropPlus(lr=0.1)
-    a, b = _two_steps(opt, R_THETA0, R_G1, R_G2)
+    _, b = _two_steps(opt, R_THETA0, R_G1, R_G2)
     np.testing.assert_allclose(b, [0.78, -2.0, 0.4], rtol=0, atol=1e-15)
     opt.step(b, np.array(R_G3))
     np.testing.assert_allclose(b, [0.636, -2.05, 0.28], rtol=0, atol=1e-15)
@@ -108,7 +108,7 @@ def test_irprop_minus_by_hand_skips_the_step_after_a_sign_change():
     # Step 2: entry 1 changed sign -> g2[1] := 0: no move (-1.9), Delta[1] = 0.05. theta2 = [0.78, -1.9, 0.4].
     # Step 3: entry 1 not adapted (stored 0): -1.9 - 0.05 = -1.95; entries 0 and 2 as for Rprop+.
     opt = IRpropMinus(lr=0.1)
-    a, b = _two_steps(opt, R_THETA0, R_G1, R_G2)
+    _, b = _two_steps(opt, R_THETA0, R_G1, R_G2)
     np.testing.assert_allclose(b, [0.78, -1.9, 0.4], rtol=0, atol=1e-15)
     opt.step(b, np.array(R_G3))
     np.testing.assert_allclose(b, [0.636, -1.95, 0.28], rtol=0, atol=1e-15)
@@ -118,7 +118,7 @@ def test_irprop_minus_by_hand_skips_the_step_after_a_sign_change():
 def test_irprop_plus_by_hand_undoes_only_when_the_loss_rose(loss2, expected1):
     # E1 = 1.0. With E2 = 1.5 > E1 entry 1's step (+0.1) is undone: -2.0; with E2 = 0.8 it stays at -1.9.
     opt = IRpropPlus(lr=0.1)
-    a, b = _two_steps(opt, R_THETA0, R_G1, R_G2, losses=(1.0, loss2))
+    _, b = _two_steps(opt, R_THETA0, R_G1, R_G2, losses=(1.0, loss2))
     np.testing.assert_allclose(b, [0.78, expected1, 0.4], rtol=0, atol=1e-15)
     assert float(opt.state["prev_loss"]) == loss2
 
@@ -345,7 +345,8 @@ def test_trainer_resumed_from_its_state_gives_the_same_weights(name, kw):
     np.testing.assert_array_equal(c.network.flat, a.network.flat)
 
 
-@pytest.mark.parametrize("make", [lambda: SGD(lr=0.5, grad_noise=0.01), lambda: Sarprop()], ids=["sgd-noise", "sarprop"])
+@pytest.mark.parametrize("make", [lambda: SGD(lr=0.5, grad_noise=0.01), lambda: Sarprop()],
+                         ids=["sgd-noise", "sarprop"])
 def test_noise_is_seeded_by_the_run_and_never_by_numpy_global_state(make):
     ds = load_builtin("xor")
 
@@ -420,7 +421,8 @@ def test_every_optimizer_keeps_the_dtype(name, dtype):
     ("quickprop", {"mu": 0}, "mu \\(the maximum growth factor\\) must be a positive number"),
     ("sarprop", {"temperature": -0.1}, "temperature must be a number >= 0"),
     ("sarprop", {"bogus": 1}, "optimizer 'sarprop': .*unexpected keyword argument 'bogus'"),
-    ("lbfgs", {}, "unknown optimizer 'lbfgs'; valid: adam, irprop\\+, irprop-, quickprop, rprop\\+, rprop-, sarprop, sgd"),
+    ("lbfgs", {}, ("unknown optimizer 'lbfgs'; valid: adam, irprop\\+, irprop-, quickprop, rprop\\+, rprop-, "
+                   "sarprop, sgd")),
 ])
 def test_bad_hyperparameters(name, kwargs, match):
     with pytest.raises(ConfigError, match=match):

@@ -110,7 +110,8 @@ def test_bold_driver_undoes_a_worse_epoch():
 
 def test_bold_driver_clears_momentum_when_it_undoes():
     class StateAtEnd(Callback):
-        states = []
+        def __init__(self):
+            self.states = []
 
         def on_epoch_end(self, trainer, logs):
             self.states.append(dict(trainer.optimizer.state))

@@ -7,18 +7,18 @@ over the batch) seen by update :math:`t`, :math:`E_t` that batch loss, :math:`\e
 learning rate ``lr``, :math:`t = 1, 2, \dots` the update count. Products, quotients, ``sign``,
 ``min`` and ``max`` act elementwise.
 
-==============  ==============================================  =====================
-name            rule                                            modes
-==============  ==============================================  =====================
-``sgd``         gradient descent, momentum, Nesterov momentum   all
-``adam``        Adam                                            all
-``rprop-``      Rprop without weight-backtracking               batch only
-``rprop+``      Rprop with weight-backtracking (the original)   batch only
-``irprop-``     improved Rprop without backtracking             batch only
-``irprop+``     improved Rprop with error-dependent backtracking batch only
-``quickprop``   Quickprop                                       batch only
-``sarprop``     Rprop with annealed noise and weight decay      batch only
-==============  ==============================================  =====================
+==============  ================================================  ==========
+name            rule                                              modes
+==============  ================================================  ==========
+``sgd``         gradient descent, momentum, Nesterov momentum     all
+``adam``        Adam                                              all
+``rprop-``      Rprop without weight-backtracking                 batch only
+``rprop+``      Rprop with weight-backtracking (the original)     batch only
+``irprop-``     improved Rprop without backtracking               batch only
+``irprop+``     improved Rprop with error-dependent backtracking  batch only
+``quickprop``   Quickprop                                         batch only
+``sarprop``     iRprop- with annealed noise and weight decay      batch only
+==============  ================================================  ==========
 
 RPROP and Quickprop compare the gradient of one update with the gradient of the previous
 one; with a different batch behind each gradient the comparison means nothing, so they set
@@ -519,7 +519,8 @@ class Sarprop(_Rprop):
         \tilde g_t = g_t + k_1\, a_t\, \theta_{t-1}, \qquad
         \Delta_t = \begin{cases}
           \min(\eta^+ \Delta_{t-1}, \Delta_{\max}) & \tilde g_{t-1} \tilde g_t > 0 \\
-          \min(\eta^- \Delta_{t-1} + k_3\, r \sqrt{E_t}\, a_t,\ \Delta_{\max}) & \tilde g_{t-1} \tilde g_t < 0,\ \Delta_{t-1} < k_2 E_t \\
+          \min(\eta^- \Delta_{t-1} + k_3\, r \sqrt{E_t}\, a_t,\ \Delta_{\max})
+              & \tilde g_{t-1} \tilde g_t < 0,\ \Delta_{t-1} < k_2 E_t \\
           \max(\eta^- \Delta_{t-1}, \Delta_{\min}) & \tilde g_{t-1} \tilde g_t < 0,\ \Delta_{t-1} \ge k_2 E_t \\
           \Delta_{t-1} & \text{otherwise}
         \end{cases}

@@ -88,9 +88,12 @@ class StallDetector(Callback):
     remedy fired and :meth:`Trainer.fit` ends worse than that, they are handed back (event
     ``"stall_best_restored"``); a further ``fit()`` goes on from the weights training had
     reached, so training in pieces gives the weights of one long run. Place this callback
-    after the others: the ones after it in the
-    list see the remedied weights at the same epoch end. Randomness comes from ``seed`` (int
-    or Generator), or from the run's generator when left out.
+    after the others: the ones after it in the list see the remedied weights at the same
+    epoch end.
+
+    Randomness comes from ``seed`` (an int or a Generator of its own), or, left out, from a
+    generator seeded from the run's. Passing the trainer's own generator works but shares its
+    stream, which a checkpoint cannot restore as shared: a resumed run then differs.
     """
 
     def __init__(self, patience: int = 50, min_improvement: float = 0.01, remedy: str = "restart", *,
