@@ -197,14 +197,16 @@ def test_weight_decay_under_a_trainer_spares_the_biases():
     # dE/dw = mean(-0.2 * 1, 1.3 * 2) = 1.2, dE/db = mean(-0.2, 1.3) = 0.55; lr 0.1, lambda 0.2:
     # w = 0.5 - 0.1 (1.2 + 0.2 * 0.5) = 0.37; b = 0.3 - 0.1 * 0.55 = 0.245 (not decayed),
     # or with decay_biases b = 0.3 - 0.1 (0.55 + 0.2 * 0.3) = 0.239.
+    # "auto" too: an engine that cannot apply the option must leave the set-up to one that can.
     X, T = [[1.0], [2.0]], [[1.0], [0.0]]
-    for decay_biases, b_expected in ((False, 0.245), (True, 0.239)):
-        net = Network([1, 1], "identity", loss="half_sse")
-        net.set_weights([([[0.5]], [0.3])])
-        opt = SGD(lr=0.1, weight_decay=0.2, decay_biases=decay_biases)
-        Trainer(net, opt, mode="batch", engine="numpy").fit(X, T, 1)
-        assert net.layers[0].W[0, 0] == pytest.approx(0.37, abs=1e-15)
-        assert net.layers[0].b[0] == pytest.approx(b_expected, abs=1e-15)
+    for engine in ("numpy", "auto"):
+        for decay_biases, b_expected in ((False, 0.245), (True, 0.239)):
+            net = Network([1, 1], "identity", loss="half_sse")
+            net.set_weights([([[0.5]], [0.3])])
+            opt = SGD(lr=0.1, weight_decay=0.2, decay_biases=decay_biases)
+            Trainer(net, opt, mode="batch", engine=engine).fit(X, T, 1)
+            assert net.layers[0].W[0, 0] == pytest.approx(0.37, abs=1e-15), engine
+            assert net.layers[0].b[0] == pytest.approx(b_expected, abs=1e-15), engine
 
 
 # --------------------------------------------------------------------------- convergence table
