@@ -35,6 +35,7 @@ from .errors import ConfigError, DataError
 from .losses import BinaryCrossEntropy, CrossEntropy
 from .network import Network
 from .optimizers import Optimizer, get_optimizer
+from .validation import as_float_array
 
 __all__ = ["MODES", "Trainer", "History", "Callback", "EarlyStopping", "train", "check_data"]
 
@@ -154,8 +155,8 @@ class EarlyStopping(Callback):
 
 def check_data(X, T, network: Network, what: str = "training data") -> tuple[np.ndarray, np.ndarray]:
     """Validate and convert inputs and targets to the network's dtype; raise DataError."""
-    X = network.check_input(X, f"{what} inputs")
-    T = np.asarray(T, dtype=network.dtype)
+    X = network.check_input(as_float_array(X, f"{what} inputs", network.dtype), f"{what} inputs")
+    T = as_float_array(T, f"{what} targets", network.dtype)
     if T.ndim == 1:
         T = T.reshape(-1, 1)
     if len(X) == 0:
