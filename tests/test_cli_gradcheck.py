@@ -166,6 +166,9 @@ def test_float32_model_is_checked_in_float64(capsys, tmp_path):
     (["--max-params", "0"], "--max-params must be at least 1"),
     (["--order", "3"], "--order must be 2 or 4"),
     (["--tol", "0"], "--tol must be positive"),
+    (["--seed", "-1"], "--seed must be a non-negative integer"),
+    (["--batch", "8"], "--batch goes with --cost-table"),
+    (["--cost-table", "--max-params", "5"], "not --sizes, --samples or --max-params"),
     (["--model", "no-such-model.npz", "--data", "iris"], "no-such-model.npz: no such file"),
     (["--model", "no-such-model.npz"], "--model needs --data"),
     (["--data", "iris"], "--data and --target go with --model"),
@@ -205,6 +208,9 @@ def test_time_call_takes_the_median_of_batched_repeats():
     calls.clear()
     assert _time_call(fn, 5, 0.0, budget=2.5e-3, warmup=False, clock=clock) == pytest.approx(1e-3, rel=1e-9)
     assert len(calls) == 3  # the first call counts; repeats stop once 2.5 ms are spent
+    calls.clear()
+    assert _time_call(fn, 1, 4e-3, warmup=False, clock=clock) == pytest.approx(1e-3, rel=1e-9)
+    assert len(calls) == 1 + 4  # a first call shorter than min_time is only a warm-up after all
 
 
 def test_gradient_cost_rows_full_sweeps():

@@ -27,9 +27,11 @@ import time
 
 import numpy as np
 
+from .activations import ACTIVATIONS
 from .errors import ConfigError, DataError
 from .gradcheck import (DEFAULT_COST_SIZES, CostRow, GradcheckResult, cost_slope, gradcheck, gradient_cost,
                         random_problem)
+from .losses import LOSSES
 from .network import Network
 
 __all__ = ["register", "cmd", "run_check", "format_cost_table", "cost_markdown", "plot_cost", "machine_facts"]
@@ -37,6 +39,8 @@ __all__ = ["register", "cmd", "run_check", "format_cost_table", "cost_markdown",
 #: The architecture checked when neither --sizes nor --model is given.
 CHECK_DEFAULTS = {"sizes": "4,8,3", "activation": "tanh", "output_activation": "softmax",
                   "loss": "cross_entropy", "init": "glorot_uniform", "samples": 16}
+#: The cost table's settings where the user gives none.
+TABLE_DEFAULTS = {"batch": 32, "repeats": 7, "budget": 3.0}
 #: Benchmarks run with OpenBLAS's own choice of kernel for the CPU: these are unset for them.
 BLAS_ENV_UNSET = "env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE"
 #: Thread settings a benchmark run may set; the regenerate command repeats those it found set.
@@ -67,10 +71,11 @@ def register(subparsers) -> None:
                     "parameters.")
     net = g.add_argument_group("the network (a random one unless --model is given)")
     net.add_argument("--sizes", help=f"layer widths from input to output (default {CHECK_DEFAULTS['sizes']})")
-    net.add_argument("--activation", help=f"hidden-layer activation (default {CHECK_DEFAULTS['activation']})")
+    acts, losses = ", ".join(sorted(ACTIVATIONS)), ", ".join(sorted(LOSSES))
+    net.add_argument("--activation", help=f"hidden-layer activation: {acts} (default {CHECK_DEFAULTS['activation']})")
     net.add_argument("--output-activation",
                      help=f"output activation (default {CHECK_DEFAULTS['output_activation']})")
-    net.add_argument("--loss", help=f"loss (default {CHECK_DEFAULTS['loss']})")
+    net.add_argument("--loss", help=f"loss: {losses} (default {CHECK_DEFAULTS['loss']})")
     net.add_argument("--init", help=f"weight initialisation (default {CHECK_DEFAULTS['init']})")
     net.add_argument("--samples", type=_int, help="random samples (default 16); with --model: check on this many "
                                                   "rows drawn at random (default: all)")
@@ -92,9 +97,9 @@ def register(subparsers) -> None:
     cost.add_argument("--table-sizes", metavar="SIZES;SIZES;...",
                       help="architectures of the table, e.g. '2,2,2;4,12,3' (default: "
                            + ";".join(",".join(map(str, s)) for s in DEFAULT_COST_SIZES) + ")")
-    cost.add_argument("--batch", type=_int, default=32, help="samples in the timed batch (default 32)")
-    cost.add_argument("--repeats", type=_int, default=7, help="repeats whose median is reported (default 7)")
-    cost.add_argument("--budget", type=_float, default=3.0, metavar="SECONDS",
+    cost.add_argument("--batch", type=_int, help="samples in the timed batch (default 32)")
+    cost.add_argument("--repeats", type=_int, help="repeats whose median is reported (default 7)")
+    cost.add_argument("--budget", type=_float, metavar="SECONDS",
                       help="time the numerical gradient on a random sample of parameters when the full sweep "
                            "would take longer than this, per network (default 3)")
     cost.add_argument("--plot", metavar="FILE.png", help="write a log-log plot (needs matplotlib)")
@@ -138,9 +143,12 @@ def cmd(args) -> int:
         raise ConfigError(f"--order must be 2 or 4, got {args.order}")
     if not args.step > 0:
         raise ConfigError(f"--step must be positive, got {args.step}")
+    if args.seed < 0:
+        raise ConfigError(f"--seed must be a non-negative integer, got {args.seed}")
     if args.cost_table:
         return _cmd_cost_table(args)
-    for flag, value in (("--plot", args.plot), ("--markdown", args.markdown), ("--table-sizes", args.table_sizes)):
+    for flag, value in (("--plot", args.plot), ("--markdown", args.markdown), ("--table-sizes", args.table_sizes),
+                        ("--batch", args.batch), ("--repeats", args.repeats), ("--budget", args.budget)):
         if value is not None:
             raise ConfigError(f"{flag} goes with --cost-table")
     if not args.tol > 0:
@@ -268,6 +276,11 @@ def _result_dict(res: GradcheckResult, tol: float, ok: bool) -> dict:
 def _cmd_cost_table(args) -> int:
     if args.model or args.data:
         raise ConfigError("--cost-table times random networks; it takes no --model or --data")
+    if args.max_params is not None or args.samples is not None or args.sizes is not None:
+        raise ConfigError("--cost-table takes --table-sizes and --batch, not --sizes, --samples or --max-params")
+    for k, v in TABLE_DEFAULTS.items():
+        if getattr(args, k) is None:
+            setattr(args, k, v)
     for flag, value in (("--batch", args.batch), ("--repeats", args.repeats)):
         if value < 1:
             raise ConfigError(f"{flag} must be at least 1, got {value}")
@@ -338,8 +351,9 @@ def _command(args) -> str:
     parts = ["deltaprop gradcheck --cost-table"]
     if args.table_sizes:
         parts.append(f"--table-sizes '{args.table_sizes}'")
-    for flag, value, default in (("--batch", args.batch, 32), ("--repeats", args.repeats, 7),
-                                 ("--budget", args.budget, 3.0), ("--order", args.order, None),
+    for flag, value, default in (("--batch", args.batch, TABLE_DEFAULTS["batch"]),
+                                 ("--repeats", args.repeats, TABLE_DEFAULTS["repeats"]),
+                                 ("--budget", args.budget, TABLE_DEFAULTS["budget"]), ("--order", args.order, None),
                                  ("--step", args.step, 2e-4), ("--seed", args.seed, 0),
                                  ("--activation", args.activation, None),
                                  ("--output-activation", args.output_activation, None),
@@ -423,13 +437,14 @@ def _blas_line(facts) -> str:
     if not facts["blas"]:
         return "none found by threadpoolctl"
     return "; ".join(f"{b['internal_api']} {b['version']} ({b['prefix']}), kernel {b['architecture']}, "
-                     f"{b['num_threads']} threads" for b in facts["blas"])
+                     f"{b['num_threads']} thread{'' if b['num_threads'] == 1 else 's'}" for b in facts["blas"])
 
 
 def _plot_title(facts, rows) -> str:
     blas = facts["blas"][0]["architecture"] if facts["blas"] else "?"
-    return (f"{facts['cpu']} ({facts['logical_cpus']} CPUs), numpy {facts['numpy']}, BLAS kernel {blas}; "
-            f"batch {rows[0].batch}, float64")
+    threads = facts["blas"][0]["num_threads"] if facts["blas"] else "?"
+    return (f"{facts['cpu']} ({facts['logical_cpus']} CPUs), numpy {facts['numpy']}, BLAS kernel {blas} "
+            f"with {threads} thread{'' if threads == 1 else 's'}; batch {rows[0].batch}, float64")
 
 
 def cost_markdown(rows, facts, *, command: str, plot=None, markdown=None, repeats=7, budget=3.0,
@@ -441,6 +456,7 @@ def cost_markdown(rows, facts, *, command: str, plot=None, markdown=None, repeat
     """
     order, s = rows[0].order, rows[0].passes_per_param
     slope = cost_slope(rows) if len(rows) > 1 else None
+    cs = [r.seconds_backprop / r.seconds_forward for r in rows]
     env = facts["env"]
     lines = [
         "# The cost of backpropagation against numerical differentiation",
@@ -453,8 +469,9 @@ def cost_markdown(rows, facts, *, command: str, plot=None, markdown=None, repeat
         f"differences of order {order} need *s* = {s} full forward passes per parameter. With *P* "
         "parameters and *t*<sub>f</sub> the time of one forward pass,",
         "",
-        "*t*<sub>bp</sub> ≈ *c* · *t*<sub>f</sub> (a backward pass costs about as much as a forward "
-        f"one, so *c* ≈ 2 to 3), *t*<sub>fd</sub> ≈ *s* · *P* · *t*<sub>f</sub>, and their ratio "
+        "*t*<sub>bp</sub> = *c* · *t*<sub>f</sub>, where *c*, a gradient's cost in forward passes, does "
+        f"not grow with *P* (here *t*<sub>bp</sub> / *t*<sub>f</sub> = {min(cs):.1f} to {max(cs):.1f}), "
+        "and *t*<sub>fd</sub> ≈ *s* · *P* · *t*<sub>f</sub>, so their ratio "
         "*t*<sub>fd</sub> / *t*<sub>bp</sub> ≈ *sP* / *c* grows linearly with *P*.",
         "",
     ]
@@ -474,8 +491,9 @@ def cost_markdown(rows, facts, *, command: str, plot=None, markdown=None, repeat
         "pass, what `deltaprop.gradcheck.gradcheck` times. Each is the median of "
         f"{repeats} repeats, a repeat calling it often enough to last at least 2 ms.",
         f"* *t*<sub>fd</sub>: `deltaprop.gradcheck.numerical_gradient` of order {order} (step *h* = "
-        f"{rows[0].h:g}). Where the full sweep would take more than {budget:g} s, a random sample of "
-        "*k* parameters is timed and scaled up by *P* / *k* (column *how*): every parameter costs the same "
+        f"{rows[0].h:g}), the sweep timed in {repeats} chunks of parameters: *P* times the median time per "
+        f"parameter. Where the full sweep would take more than {budget:g} s, only a random sample of *k* "
+        "parameters is swept (column *how*): every parameter costs the same "
         f"{s} forward passes, whichever it is.",
         "* *model s·P·t*<sub>f</sub>: the numerical time predicted from the forward pass alone; compare it "
         "with *t*<sub>fd</sub>.",

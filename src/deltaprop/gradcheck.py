@@ -234,9 +234,10 @@ class CostRow:
     ``seconds_forward``: one forward pass with the loss over the batch (:math:`t_f`);
     ``seconds_backprop``: the backprop gradient, one forward and one backward pass
     (:math:`t_{bp}`); ``seconds_numeric``: the whole central-difference gradient
-    (:math:`t_{fd}`), timed over ``numeric_timed`` of the ``n_params`` parameters and scaled by
-    ``n_params / numeric_timed`` when that is fewer (``estimated``); ``max_rel_error``: backprop
-    against the differences on the timed parameters (see :func:`relative_error`).
+    (:math:`t_{fd}`), ``n_params`` times the median time per parameter measured over
+    ``numeric_timed`` parameters: all of them, or a random sample when the full sweep was over
+    budget (``estimated``); ``max_rel_error``: backprop against the differences on the timed
+    parameters (see :func:`relative_error`).
     """
 
     sizes: tuple
@@ -285,14 +286,14 @@ def _time_call(fn: Callable[[], object], repeats: int, min_time: float, *, budge
     Each repeat calls ``fn`` ``number`` times in a row, with ``number`` chosen from the first
     call so that a repeat lasts at least ``min_time``: a call of a few microseconds is then not
     lost in the clock's resolution. Once ``budget`` seconds are spent no further repeat starts
-    (at least one always runs). ``warmup=False`` counts the first call as a repeat, for calls
-    too long to run twice for nothing.
+    (at least one always runs). ``warmup=False`` counts the first call as a repeat when it lasts
+    at least ``min_time``, for calls too long to run twice for nothing.
     """
     t0 = clock()
     fn()
     first = clock() - t0
     spent = first
-    samples = [] if warmup else [first]
+    samples = [first] if not warmup and first >= min_time else []
     number = max(1, math.ceil(min_time / max(first, 1e-9)))
     while len(samples) < repeats and not (samples and spent >= budget):
         t0 = clock()
@@ -316,11 +317,13 @@ def gradient_cost(sizes_list: Sequence[Sequence[int]] = DEFAULT_COST_SIZES, *, b
     * :math:`t_f` and :math:`t_{bp}`: medians over ``repeats`` (see :func:`_time_call`) of
       one forward pass with the loss, and of forward + backward (``sample_losses`` then
       ``backward``, exactly what :func:`gradcheck` times);
-    * :math:`t_{fd}`: :func:`numerical_gradient` of the given ``order``. When the predicted
-      full sweep :math:`s P t_f` exceeds ``numeric_budget`` seconds only
+    * :math:`t_{fd}`: :func:`numerical_gradient` of the given ``order`` over the parameters,
+      timed in ``repeats`` chunks: :math:`t_{fd} = P \cdot \operatorname{median}_j(t_j / k_j)`
+      for chunk :math:`j` of :math:`k_j` parameters taking :math:`t_j`. When the predicted full
+      sweep :math:`s P t_f` exceeds ``numeric_budget`` seconds only
       :math:`k = \max(\text{min\_sample}, \lfloor \text{budget} / (s t_f) \rfloor)` parameters,
-      drawn at random, are timed and :math:`t_{fd} = t_k P / k` (every parameter costs the same
-      :math:`s` forward passes, so any sample will do); the row's ``estimated`` says so.
+      drawn at random, are swept (every parameter costs the same :math:`s` forward passes, so
+      any sample will do); the row's ``estimated`` says so.
 
     Order 2 is the default because it is the cheapest central difference, the fairest rival.
     Returns one :class:`CostRow` per architecture; nothing is printed.
@@ -355,16 +358,20 @@ def gradient_cost(sizes_list: Sequence[Sequence[int]] = DEFAULT_COST_SIZES, *, b
         else:
             k = min(n, max(int(min_sample), int(numeric_budget / (passes * t_f))))
             idx = np.sort(rng.choice(n, k, replace=False))
-        numeric = []
-
-        def sweep():
-            numeric.append(numerical_gradient(net, X, T, idx, h, order))
-
-        t_k = _time_call(sweep, 3, min_time, budget=numeric_budget, warmup=False)
-        rel, _ = relative_error(analytic[idx], numeric[-1])
+        # The sweep is timed in `repeats` chunks and the median time per parameter kept, so that
+        # a burst of other work on the machine skews it no more than the medians t_f and t_bp.
+        per_param, numeric = [], []
+        for chunk in np.array_split(idx, min(int(repeats), len(idx))):
+            result = []
+            seconds = _time_call(lambda c=chunk, r=result: r.append(numerical_gradient(net, X, T, c, h, order)),
+                                 1, min_time, warmup=False)
+            per_param.append(seconds / len(chunk))
+            numeric.append(result[-1])
+        rel, _ = relative_error(analytic[idx], np.concatenate(numeric))
         rows.append(CostRow(sizes=tuple(net.sizes), n_params=n, batch=len(X), order=order, h=h,
-                            seconds_forward=t_f, seconds_backprop=t_bp, seconds_numeric=t_k * n / len(idx),
-                            numeric_timed=len(idx), max_rel_error=float(rel.max())))
+                            seconds_forward=t_f, seconds_backprop=t_bp,
+                            seconds_numeric=float(np.median(per_param)) * n, numeric_timed=len(idx),
+                            max_rel_error=float(rel.max())))
     return rows
 
 
