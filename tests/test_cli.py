@@ -258,3 +258,36 @@ def test_categorical_columns_through_the_cli(capsys, tmp_path):
     (tmp_path / "new.csv").write_text("size,colour\n1,red\n2,purple\n")
     code, _, err = run(capsys, "predict", str(tmp_path / "m.npz"), "--data", str(tmp_path / "new.csv"))
     assert code == 2 and "purple" in err and "colour" in err
+
+
+def test_optimizer_schedule_and_techniques_from_the_cli(capsys, tmp_path):
+    code, out, err = run(capsys, "train", "--data", "xor", "--mode", "batch", "--optimizer", "irprop+", "--lr", "0.1",
+                         "--epochs", "300", "--out", str(tmp_path / "x.npz"))
+    assert code == 0, err
+    assert "train accuracy 100.00%" in out and "300 updates in 300 epochs" in out
+    from deltaprop import load_model
+
+    info = load_model(tmp_path / "x.npz")[1]
+    assert info["training"]["optimizer"] == "irprop+"
+    code, out, err = run(capsys, "train", "--data", "iris", "--optimizer", "sgd", "--momentum", "0.9", "--nesterov",
+                         "--schedule", "step", "--schedule-param", "step_size=2", "--schedule-param", "gamma=0.5",
+                         "--epochs", "4", "--json")
+    assert code == 0, err
+    lrs = [json.loads(line)["lr"] for line in out.splitlines() if line.startswith('{"epoch"')]
+    assert lrs == [0.1, 0.1, 0.05, 0.05]  # the lr used in epochs 1-4: halved after every 2 epochs
+    code, out, err = run(capsys, "train", "--data", "xor", "--mode", "batch", "--stall", "50", "--lr", "0.5",
+                         "--epochs", "200")
+    assert code == 0 and "had not improved by 0.01 (relative)" in out and "restarted from new random weights" in out
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--optimizer", "quickprop"], "optimizer 'quickprop' needs the whole data set's gradient; use mode 'batch'"),
+    (["--opt-param", "foo=1"], "unexpected keyword argument 'foo'"),
+    (["--opt-param", "foo"], "--opt-param expects KEY=VALUE, got 'foo'"),
+    (["--schedule-param", "gamma=0.5"], "--schedule-param needs --schedule"),
+    (["--momentum", "1.5"], "momentum must be in [0, 1)"),
+    (["--flat-spot", "--data", "iris", "--activation", "tanh"], "this network has no sigmoid layer"),
+])
+def test_bad_optimizer_settings(capsys, args, message):
+    code, _, err = run(capsys, "train", "--data", "xor", "--epochs", "2", *args)
+    assert code == 2 and message in err, err

@@ -28,7 +28,9 @@ from .initializers import parse_init
 from .losses import LOSSES
 from .io import write_text_atomic
 from .model import Model, build_training
-from .optimizers import get_optimizer
+from .optimizers import OPTIMIZERS, get_optimizer
+from .schedules import SCHEDULES, get_schedule
+from .techniques import STALL_REMEDIES, StallDetector, use_flat_spot
 from .training import MODES, Callback
 
 
@@ -49,7 +51,9 @@ TRAIN_DEFAULTS = {
     "early_stopping": None, "eval_every": 1, "print_every": 0, "shuffle": True, "target": None,
     "out": None, "force": False, "json": False, "checkpoint": None, "checkpoint_every": None,
     "on_divergence": "stop", "engine": "auto", "quiet": False, "progress": "auto", "labels": None,
-    "categorical": None,
+    "categorical": None, "optimizer": "sgd", "momentum": None, "nesterov": None, "weight_decay": None,
+    "grad_noise": None, "opt_param": None, "schedule": None, "schedule_param": None, "flat_spot": None,
+    "stall": None, "stall_remedy": "restart", "stall_min_improvement": 0.01,
 }
 
 
@@ -103,7 +107,28 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "minibatch: every --batch-size samples")
     t.add_argument("--batch-size", type=_positive_int, help="k for --mode minibatch")
     t.add_argument("--epochs", type=_positive_int)
-    t.add_argument("--lr", type=_float, help="learning rate")
+    t.add_argument("--lr", type=_float, help="learning rate (for RPROP: the initial step size)")
+    o = t.add_argument_group("optimizer and techniques (see docs/techniques.md)")
+    o.add_argument("--optimizer", choices=sorted(OPTIMIZERS),
+                   help="update rule (default sgd); rprop-, rprop+, irprop-, irprop+, quickprop and sarprop "
+                        "need --mode batch")
+    o.add_argument("--momentum", type=_float, help="momentum for sgd, e.g. 0.9")
+    o.add_argument("--nesterov", action="store_const", const=True, help="Nesterov momentum (sgd)")
+    o.add_argument("--weight-decay", type=_float, help="L2 weight decay (biases are not decayed)")
+    o.add_argument("--grad-noise", type=_float, help="annealed gradient noise variance nu/(1+t)^0.55")
+    o.add_argument("--opt-param", action="append", metavar="KEY=VALUE",
+                   help="any other optimizer parameter, e.g. beta1=0.8 (repeatable)")
+    o.add_argument("--schedule", choices=sorted(SCHEDULES),
+                   help="learning-rate schedule; bold_driver undoes a worse epoch and shrinks the rate")
+    o.add_argument("--schedule-param", action="append", metavar="KEY=VALUE",
+                   help="schedule parameter, e.g. gamma=0.5 or step_size=10 (repeatable)")
+    o.add_argument("--flat-spot", type=_float, nargs="?", const=0.1, metavar="F",
+                   help="add F (default 0.1) to the sigmoid derivative (Fahlman 1988)")
+    o.add_argument("--stall", type=_positive_int, metavar="PATIENCE",
+                   help="stall detection: when the loss has not improved by --stall-min-improvement within "
+                        "PATIENCE epochs, apply --stall-remedy (recorded in the history)")
+    o.add_argument("--stall-remedy", choices=list(STALL_REMEDIES), help="restart (default), jitter or reset_lr")
+    o.add_argument("--stall-min-improvement", type=_float, help="relative improvement that counts (default 0.01)")
     t.add_argument("--seed", type=_positive_int, help="seed of the run's one random generator")
     t.add_argument("--val-split", type=_float, help="fraction held out for validation (0: none)")
     t.add_argument("--init", help="glorot_uniform, glorot_normal, he_uniform, he_normal or uniform:R")
@@ -295,6 +320,10 @@ _CONFIG_TYPES = {
     "hidden": (str, int), "data": (str,), "target": (str,), "out": (str,), "checkpoint": (str,),
     "activation": (str,), "output_activation": (str,), "loss": (str,), "mode": (str,), "init": (str,),
     "dtype": (str,), "task": (str,), "on_divergence": (str,), "engine": (str,), "progress": (str,),
+    "optimizer": (str,), "momentum": (int, float), "nesterov": (bool,), "weight_decay": (int, float),
+    "grad_noise": (int, float), "opt_param": (list,), "schedule": (str,), "schedule_param": (list,),
+    "flat_spot": (int, float), "stall": (int,), "stall_remedy": (str,), "stall_min_improvement": (int, float),
+    "labels": (str,), "categorical": (str,),
 }
 
 
@@ -304,6 +333,8 @@ def _type_names(types) -> str:
 
 
 def _toml_value(v) -> str:
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, (int, float)):
@@ -320,12 +351,47 @@ def config_toml(cfg: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _key_values(items, what: str) -> dict:
+    """``["beta1=0.8", "amsgrad=true"]`` -> ``{"beta1": 0.8, "amsgrad": True}`` (JSON values, else text)."""
+    out = {}
+    for item in items or []:
+        key, sep, value = str(item).partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{what} expects KEY=VALUE, got {item!r}")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
+
+
+def _make_optimizer(cfg: dict):
+    params = _key_values(cfg["opt_param"], "--opt-param")
+    for key in ("momentum", "nesterov", "weight_decay", "grad_noise"):
+        if cfg[key] is not None:
+            params[key] = cfg[key]
+    return get_optimizer(cfg["optimizer"], lr=cfg["lr"], **params)
+
+
+def _make_technique_callbacks(cfg: dict) -> list:
+    made = []
+    if cfg["schedule"]:
+        made.append(get_schedule(cfg["schedule"], **_key_values(cfg["schedule_param"], "--schedule-param")))
+    elif cfg["schedule_param"]:
+        raise ConfigError("--schedule-param needs --schedule")
+    if cfg["stall"]:
+        made.append(StallDetector(patience=cfg["stall"], min_improvement=cfg["stall_min_improvement"],
+                                  remedy=cfg["stall_remedy"]))
+    return made
+
+
 def _check_settings(cfg: dict) -> list[int]:
     """Check the settings before any data is read, so that a typo fails fast."""
     if cfg["epochs"] < 1:
         raise ConfigError(f"--epochs must be at least 1, got {cfg['epochs']}")
     hidden = _hidden(cfg["hidden"])
-    get_optimizer("sgd", lr=cfg["lr"])
+    _make_optimizer(cfg)
+    _make_technique_callbacks(cfg)
     parse_init(cfg["init"])
     if cfg["batch_size"] < 1:
         raise ConfigError(f"batch size must be a positive integer, got {cfg['batch_size']}")
@@ -406,11 +472,14 @@ def cmd_train(args) -> int:
                                 {"config": cfg, "data_fingerprint": fingerprint})
     model, trainer, (X, T), val = build_training(
         train_ds, hidden=hidden, activation=cfg["activation"], output_activation=cfg["output_activation"],
-        loss=cfg["loss"], mode=cfg["mode"], batch_size=cfg["batch_size"], lr=cfg["lr"],
+        loss=cfg["loss"], mode=cfg["mode"], batch_size=cfg["batch_size"], optimizer=_make_optimizer(cfg),
         seed=rng, init=cfg["init"], dtype=cfg["dtype"], standardize=cfg["standardize"], validation=val_ds,
         early_stopping=cfg["early_stopping"], eval_every=cfg["eval_every"], shuffle=cfg["shuffle"],
-        callbacks=[printer, checkpointer], on_divergence=cfg["on_divergence"], engine=cfg["engine"],
+        callbacks=[*_make_technique_callbacks(cfg), printer, checkpointer], on_divergence=cfg["on_divergence"],
+        engine=cfg["engine"],
     )
+    if cfg["flat_spot"]:
+        use_flat_spot(model.network, cfg["flat_spot"])
     if resumed:
         net, state = resumed
         if net.to_config() != model.network.to_config():
