@@ -29,6 +29,8 @@ from __future__ import annotations
 import math
 
 from numba import njit
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 # activation codes
 IDENTITY, SIGMOID, TANH, RELU, LEAKY_RELU, SOFTPLUS, SOFTMAX = range(7)
@@ -47,6 +49,47 @@ _OPTS = dict(cache=True, nogil=True, error_model="numpy")
 # small helpers are inlined into the epoch kernels: a call costs more than their body in a
 # small net, where they run once per sample
 _INLINE = dict(_OPTS, inline="always")
+
+
+@intrinsic
+def _unowned(typingctx, arr):
+    """The same array without its memory owner, so that numba does not count references to
+    it (or to the views taken from it).
+
+    Every view numba makes, and every array bound to a name in an inlined helper, updates
+    the owner's reference count with an atomic instruction; in a 2-2-1 network those updates
+    cost more than the arithmetic of an update. The kernels take unowned arrays once, before
+    their loops; the caller keeps the real arrays alive for the duration of the call.
+    """
+    def codegen(context, builder, signature, args):
+        aryty = signature.args[0]
+        return _unown_array(context, builder, aryty, args[0])
+
+    return arr(arr), codegen
+
+
+def _unown_array(context, builder, aryty, value):
+    src = cgutils.create_struct_proxy(aryty)(context, builder, value=value)
+    dst = cgutils.create_struct_proxy(aryty)(context, builder)
+    for name in ("nitems", "itemsize", "data", "shape", "strides"):
+        setattr(dst, name, getattr(src, name))
+    dst.meminfo = cgutils.get_null_value(dst.meminfo.type)
+    dst.parent = cgutils.get_null_value(dst.parent.type)
+    return dst._getvalue()
+
+
+@intrinsic
+def _unowned_tuple(typingctx, tup):
+    """:func:`_unowned` for every array of a tuple of arrays."""
+    def codegen(context, builder, signature, args):
+        tupty = signature.args[0]
+        out = cgutils.get_null_value(context.get_value_type(tupty))
+        for i, aryty in enumerate(tupty):
+            item = builder.extract_value(args[0], i)
+            out = builder.insert_value(out, _unown_array(context, builder, aryty, item), i)
+        return out
+
+    return tup(tup), codegen
 
 
 @njit(**_INLINE)
@@ -442,10 +485,12 @@ def sample_epoch_2(X, T, order, Ws, Bs, VWs, VBs, lay, actp, loss, fused, kind, 
     running = 0.0
     if n_updates == 0:
         return running, 0, 0
-    W0, V0, b0, vb0 = Ws[0], VWs[0], Bs[0], VBs[0]
-    W1, V1, b1, vb1 = Ws[1], VWs[1], Bs[1], VBs[1]
-    z0, a0, d0 = Zs[0][0], As[0][0], Ds[0][0]
-    z1, a1, d1 = Zs[1][0], As[1][0], Ds[1][0]
+    X, T, order = _unowned(X), _unowned(T), _unowned(order)
+    c, lay, actp = _unowned(c), _unowned(lay), _unowned(actp)
+    W0, V0, b0, vb0 = _unowned(Ws[0]), _unowned(VWs[0]), _unowned(Bs[0]), _unowned(VBs[0])
+    W1, V1, b1, vb1 = _unowned(Ws[1]), _unowned(VWs[1]), _unowned(Bs[1]), _unowned(VBs[1])
+    z0, a0, d0 = _unowned(Zs[0][0]), _unowned(As[0][0]), _unowned(Ds[0][0])
+    z1, a1, d1 = _unowned(Zs[1][0]), _unowned(As[1][0]), _unowned(Ds[1][0])
     has_b0, has_b1 = lay[0, HAS_BIAS] != 0, lay[1, HAS_BIAS] != 0
     train_b0, train_b1 = lay[0, TRAIN_BIAS] != 0, lay[1, TRAIN_BIAS] != 0
     act0, act1, p0, p1 = lay[0, ACT], lay[1, ACT], actp[0], actp[1]
@@ -499,6 +544,10 @@ def sample_epoch(X, T, order, Ws, Bs, VWs, VBs, lay, actp, loss, fused, kind, c,
     update whose loss was not finite or 0, number of updates applied). The unit buffers
     hold one row; ``G`` is scratch of at least the widest layer's size.
     """
+    X, T, order = _unowned(X), _unowned(T), _unowned(order)
+    c, lay, actp = _unowned(c), _unowned(lay), _unowned(actp)
+    Ws, Bs, VWs, VBs = _unowned_tuple(Ws), _unowned_tuple(Bs), _unowned_tuple(VWs), _unowned_tuple(VBs)
+    Zs, As, Ds, G = _unowned_tuple(Zs), _unowned_tuple(As), _unowned_tuple(Ds), _unowned(G)
     lr, mu = c[C_LR], c[C_MU]
     zero = c[C_ZERO]
     running = 0.0
@@ -528,6 +577,7 @@ def sample_epoch(X, T, order, Ws, Bs, VWs, VBs, lay, actp, loss, fused, kind, c,
 @njit(**_OPTS)
 def rows_bias_activate(z, a, b, has_bias, code, p, m, c):
     """Rows 0..m-1: z += b (when the layer has biases), a = f(z)."""
+    z, a, b, c = _unowned(z), _unowned(a), _unowned(b), _unowned(c)
     for s in range(m):
         zs = z[s]
         if has_bias:
@@ -540,6 +590,7 @@ def rows_bias_activate(z, a, b, has_bias, code, p, m, c):
 def rows_loss_delta(z, a, d, T, loss, fused, code, p, scale, m, c):
     """Rows 0..m-1: the sum (float64) of the per-sample losses, and the output deltas times
     ``scale`` (1/n of the batch mean) in d."""
+    z, a, d, T, c = _unowned(z), _unowned(a), _unowned(d), _unowned(T), _unowned(c)
     total = 0.0
     for s in range(m):
         total += _output_loss_delta(loss, fused, code, p, z[s], a[s], d[s], T, s, c)
@@ -553,6 +604,7 @@ def rows_loss_delta(z, a, d, T, loss, fused, code, p, scale, m, c):
 @njit(**_OPTS)
 def rows_hidden_delta(z, a, d, code, p, m, c):
     """Rows 0..m-1: d (holding dE/da) becomes dE/dz."""
+    z, a, d, c = _unowned(z), _unowned(a), _unowned(d), _unowned(c)
     for s in range(m):
         _hidden_delta(code, p, z[s], a[s], d[s], c)
 
