@@ -634,3 +634,7 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("deltaprop: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `deltaprop predict ... | head`: the reader left, which is fine
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0

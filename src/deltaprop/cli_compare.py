@@ -8,6 +8,7 @@ import shlex
 from .errors import ConfigError
 from .experiments import (PROBLEMS, TECHNIQUES, applicable, result_dicts, run_grid, summarise, text_table,
                           write_report)
+from .experiments.registry import PRESETS
 from .experiments.runner import parse_success
 from .training import MODES
 
@@ -46,6 +47,9 @@ def register(sub) -> None:
     c.add_argument("--techniques", default="gd,momentum,rprop-,irprop+",
                    help=f"comma separated: {', '.join(TECHNIQUES)}; batch-only rules run in batch mode only")
     c.add_argument("--seeds", type=int, default=50, help="seeds 0..N-1 (default 50)")
+    c.add_argument("--preset", choices=sorted(PRESETS),
+                   help="a named set of grids (problems x techniques x seeds) instead of --problems/--techniques/"
+                        "--seeds; 'docs' regenerates docs/experiments.md's tables")
     c.add_argument("--epochs", type=int, help="epoch budget per run (default: the problem's)")
     c.add_argument("--init-range", type=float, help="initial weights from U(-r, r) (default: the problem's)")
     c.add_argument("--success", help="success criterion: correct (every output on the right side of 0.5), "
@@ -63,8 +67,10 @@ def register(sub) -> None:
 
 def _command(args) -> str:
     """The command that repeats this comparison (output options left out)."""
-    parts = ["deltaprop", "compare", "--problems", args.problems, "--modes", args.modes,
-             "--techniques", args.techniques, "--seeds", str(args.seeds)]
+    parts = ["deltaprop", "compare"]
+    parts += ["--preset", args.preset] if args.preset else ["--problems", args.problems, "--techniques",
+                                                              args.techniques, "--seeds", str(args.seeds)]
+    parts += ["--modes", args.modes]
     for flag, value in (("--epochs", args.epochs), ("--init-range", args.init_range),
                         ("--success", args.success), ("--lr", args.lr)):
         if value is not None:
@@ -73,11 +79,16 @@ def _command(args) -> str:
 
 
 def cmd_compare(args) -> int:
-    problems = _names(args.problems, list(PROBLEMS), "problems")
     modes = _names(args.modes, list(MODES), "modes")
-    techniques = _names(args.techniques, list(TECHNIQUES), "techniques")
     if args.seeds < 1:
         raise ConfigError(f"--seeds must be at least 1, got {args.seeds}")
+    if args.preset:
+        grids = [(list(p), list(t), n) for p, t, n in PRESETS[args.preset]]
+    else:
+        grids = [(_names(args.problems, list(PROBLEMS), "problems"),
+                  _names(args.techniques, list(TECHNIQUES), "techniques"), args.seeds)]
+    problems = [p for g in grids for p in g[0]]
+    techniques = list(dict.fromkeys(t for g in grids for t in g[1]))
     if args.epochs is not None and args.epochs < 1:
         raise ConfigError(f"--epochs must be at least 1, got {args.epochs}")
     if args.init_range is not None and not args.init_range > 0:
@@ -88,17 +99,17 @@ def cmd_compare(args) -> int:
         raise ConfigError(f"--jobs must be >= 0, got {args.jobs}")
     if args.out_dir and os.path.exists(os.path.join(args.out_dir, "compare.json")) and not args.force:
         raise ConfigError(f"{args.out_dir} already holds a comparison; use --force to replace it")
-    skipped = [(p, m, t) for p in problems for m in modes for t in techniques if not applicable(p, m, t)]
+    skipped = [(p, m, t) for ps, ts, _ in grids for p in ps for m in modes for t in ts if not applicable(p, m, t)]
     rates = _rates(args.lr) if args.lr else None
     kw = {"epochs": args.epochs, "init_range": args.init_range, "success": args.success, "lr": rates}
-    runs = run_grid(problems, modes, techniques, range(args.seeds), jobs=args.jobs or None, **kw)
+    runs = [r for ps, ts, n in grids for r in run_grid(ps, modes, ts, range(n), jobs=args.jobs or None, **kw)]
     rows = summarise(runs)
     if args.no_timing:
         for row in rows:
             row.pop("median_seconds")
     settings = {
         "command": _command(args),
-        "seeds": f"0..{args.seeds - 1}",
+        "seeds": f"0..{args.seeds - 1}" if not args.preset else {p: f"0..{n - 1}" for ps, _, n in grids for p in ps},
         "epoch budget": args.epochs or {p: PROBLEMS[p].epochs for p in problems},
         "initial weights": f"U(-{args.init_range}, {args.init_range})" if args.init_range
         else {p: f"U(-{PROBLEMS[p].init_range}, {PROBLEMS[p].init_range})" for p in problems},

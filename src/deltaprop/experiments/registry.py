@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from ..errors import unknown_name
 
-__all__ = ["Problem", "Technique", "PROBLEMS", "TECHNIQUES", "get_problem", "get_technique"]
+__all__ = ["Problem", "Technique", "PRESETS", "PROBLEMS", "TECHNIQUES", "get_problem", "get_technique"]
 
 
 @dataclass(frozen=True)
@@ -50,9 +50,9 @@ PROBLEMS: dict[str, Problem] = {p.name: p for p in (
     Problem("encoder", "encoder", (3,), "sigmoid", "sigmoid", "half_sse",
             {"stochastic": 0.5, "minibatch": 1.0, "batch": 2.0}, 4, 5000, "correct",
             note="8-3-8 encoder"),
-    Problem("spirals", "spirals", (20, 20), "tanh", "sigmoid", "binary_cross_entropy",
-            {"stochastic": 0.05, "minibatch": 0.1, "batch": 0.5}, 16, 1000, "accuracy>=0.99",
-            init_range=1.0, note="two spirals, 2-20-20-1"),
+    Problem("spirals", "spirals", (20, 20), "relu", "sigmoid", "binary_cross_entropy",
+            {"stochastic": 0.05, "minibatch": 0.1, "batch": 0.5}, 16, 2000, "accuracy>=0.99",
+            init_range=1.0, standardize=True, note="two spirals, 2-20-20-1 ReLU"),
     Problem("digits", "digits", (32,), "tanh", "softmax", "cross_entropy",
             {"stochastic": 0.01, "minibatch": 0.1, "batch": 0.5}, 32, 60, "loss<=0.05",
             init_range=0.1, test_fraction=0.25, standardize=True, note="8x8 digits, 64-32-10, 25% test split"),
@@ -86,18 +86,40 @@ TECHNIQUES: dict[str, Technique] = {t.name: t for t in (
     Technique("flat-spot", flat_spot=0.1, description="Fahlman's flat-spot fix: sigmoid' + 0.1"),
     Technique("grad-noise", params={"grad_noise": 0.3, "noise_decay": 0.55},
               description="annealed gradient noise, s.d. 0.3/(1+t)^0.275"),
-    Technique("stall-restart", callbacks=(("stall", {"patience": 300, "min_improvement": 0.01,
+    Technique("stall-restart", callbacks=(("stall", {"patience": 1000, "min_improvement": 0.01,
                                                      "remedy": "restart"}),),
-              description="stall detection (1% in 300 epochs) -> restart with new weights"),
-    Technique("stall-jitter", callbacks=(("stall", {"patience": 300, "min_improvement": 0.01,
+              description="stall detection (1% in 1000 epochs) -> restart with new weights"),
+    Technique("stall-jitter", callbacks=(("stall", {"patience": 1000, "min_improvement": 0.01,
                                                     "remedy": "jitter", "jitter": 0.5}),),
-              description="stall detection (1% in 300 epochs) -> jitter the weights (s.d. 0.5)"),
+              description="stall detection (1% in 1000 epochs) -> jitter the weights (s.d. 0.5)"),
     Technique("rprop-", "rprop-", lr=0.1, description="Rprop- (batch only)"),
     Technique("irprop+", "irprop+", lr=0.1, description="iRprop+ (batch only)"),
     Technique("irprop-", "irprop-", lr=0.1, description="iRprop- (batch only)"),
     Technique("quickprop", "quickprop", description="Quickprop, mu 1.75 (batch only)"),
     Technique("sarprop", "sarprop", lr=0.1, description="SARPROP: Rprop with annealed noise (batch only)"),
+    Technique("rprop-+stall", "rprop-", lr=0.1,
+              callbacks=(("stall", {"patience": 100, "min_improvement": 0.01, "remedy": "restart"}),),
+              description="Rprop- with stall detection (1% in 100 epochs) -> restart (batch only)"),
+    Technique("irprop++stall", "irprop+", lr=0.1,
+              callbacks=(("stall", {"patience": 100, "min_improvement": 0.01, "remedy": "restart"}),),
+              description="iRprop+ with stall detection (1% in 100 epochs) -> restart (batch only)"),
 )}
+
+
+#: Named sets of grids: (problems, techniques, seeds). ``deltaprop compare --preset docs`` runs
+#: the comparison behind docs/experiments.md in under 10 minutes on 2 cores.
+_CLASSIC = ("gd", "momentum", "adam", "bold-driver", "flat-spot", "stall-jitter",
+            "rprop-", "irprop+", "quickprop", "rprop-+stall", "irprop++stall")
+PRESETS: dict[str, tuple] = {
+    "docs": (
+        (("xor",), _CLASSIC, 50),
+        (("xor231", "parity"), _CLASSIC, 20),
+        (("encoder",), ("gd", "momentum", "adam", "rprop-", "irprop+"), 20),
+        (("spirals",), ("gd", "momentum", "adam", "irprop+"), 5),
+        (("digits",), ("gd", "momentum", "adam"), 5),
+    ),
+    "smoke": ((("xor",), ("gd", "rprop-"), 2),),
+}
 
 
 def get_problem(name: str) -> Problem:

@@ -104,14 +104,15 @@ class _Monitor(Callback):
             trainer.stop_training = True
 
 
-def _callbacks(tech: Technique, seed_rng):
+def _callbacks(tech: Technique, seed: int):
     from ..schedules import get_schedule
     from ..techniques import StallDetector
 
     made = []
     for kind, kwargs in tech.callbacks:
         if kind == "stall":
-            made.append(StallDetector(seed=seed_rng, **kwargs))
+            # its own generator: restarts draw the same weights whatever the mode's shuffling
+            made.append(StallDetector(seed=np.random.default_rng([seed, 2]), **kwargs))
         else:
             made.append(get_schedule(kind, **kwargs))
     return made
@@ -160,7 +161,7 @@ def run_one(problem: str, mode: str, technique: str, seed: int, *, epochs: int |
     opt = get_optimizer(tech.optimizer, lr=lr, **tech.params)
     monitor = _Monitor(X, T, crit)
     trainer = Trainer(net, opt, mode=mode, batch_size=p.batch_size, seed=run_rng, eval_every=0,
-                      accuracy=False, callbacks=[monitor, *_callbacks(tech, run_rng)])
+                      accuracy=False, callbacks=[monitor, *_callbacks(tech, seed)])
     t0 = time.perf_counter()
     trainer.fit(X, T, epochs)
     t_end = time.perf_counter()
