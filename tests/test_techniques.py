@@ -165,10 +165,11 @@ def test_max_remedies_limits_firing():
 
 def test_keep_best_hands_back_the_best_weights_when_the_last_attempt_is_worse():
     # iRprop- solves 2-2-1 XOR from seed 8 and drives the loss down to ~1e-34, where it stops improving:
-    # without a target that is a stall, and the restart at epoch 116 starts a new, worse attempt.
-    # When training ends four epochs later, the best weights seen come back.
+    # with target 0 (the default 1e-10 would call it solved) that is a stall, and the restart at
+    # epoch 116 starts a new, worse attempt. When training ends four epochs later, the best weights
+    # seen come back.
     rec = Recorder()
-    detector = StallDetector(patience=25, remedy="restart", max_remedies=1, seed=0)
+    detector = StallDetector(patience=25, remedy="restart", max_remedies=1, seed=0, target=0.0)
     net = Network([2, 2, 1], "sigmoid", loss="half_sse", init="uniform:0.5", seed=8)
     h = Trainer(net, IRpropMinus(), mode="batch", callbacks=[rec, detector], engine="numpy").fit(XOR.X, XOR.T, 120)
     assert [(e["epoch"], e["event"]) for e in h.events] == [(116, "stall"), (120, "stall_best_restored")]
@@ -248,3 +249,17 @@ def test_restarts_copy_the_optimizer_and_keep_frozen_biases():
     assert not math.isnan(result.history.loss[-1])
     with pytest.raises(ConfigError, match="restarts must be a positive integer"):
         train_with_restarts(net, XOR.X, XOR.T, restarts=0)
+
+
+def test_a_solved_run_is_not_a_stall():
+    # iRprop+ drives XOR's loss to round-off level (~1e-33), where it only jitters: no remedy
+    import deltaprop as dp
+
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], float)
+    T = np.array([[0], [1], [1], [0]], float)
+    net = dp.Network([2, 2, 1], "sigmoid", loss="half_sse", init="uniform:0.5", seed=1)
+    dp.train(net, X, T, mode="stochastic", epochs=4000, lr=0.5, seed=0)
+    tr = dp.Trainer(net, dp.IRpropPlus(lr=0.1), mode="batch", callbacks=[dp.StallDetector(patience=100)])
+    tr.fit(X, T, 500)
+    assert tr.history.loss[-1] < 1e-20
+    assert [e for e in tr.history.events if e["event"].startswith("stall")] == []

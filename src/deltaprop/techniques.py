@@ -69,7 +69,8 @@ class StallDetector(Callback):
 
     A *stall*: for ``patience`` epochs, ``monitor`` (a loss: lower is better) has not once
     fallen below :math:`(1 - x)` times its best value in the current attempt, :math:`x` =
-    ``min_improvement``, while it is still above ``target`` (a run at or below ``target`` is
+    ``min_improvement``, while it is still above ``target`` (default 1e-10: a loss that small
+    only moves by round-off, which is no stall; a run at or below ``target`` is
     solved, not stalled). The remedy then fires:
 
     * ``"restart"``: fresh trainable weights from the network's init scheme;
@@ -97,7 +98,7 @@ class StallDetector(Callback):
     """
 
     def __init__(self, patience: int = 50, min_improvement: float = 0.01, remedy: str = "restart", *,
-                 monitor: str = "loss", target: float = 0.0, jitter: float = 0.1, max_remedies=None,
+                 monitor: str = "loss", target: float = 1e-10, jitter: float = 0.1, max_remedies=None,
                  keep_best: bool = True, seed=None):
         if isinstance(patience, bool) or int(patience) != patience or patience < 1:
             raise ConfigError(f"patience must be a positive integer, got {patience}")
