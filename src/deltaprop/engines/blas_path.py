@@ -48,7 +48,7 @@ _UFUNC_ACTS = {1: _sigmoid, 2: _tanh, 3: _relu, 0: _identity}
 
 #: Rows per chunk: larger chunks spill the first layer's operands out of the L2 cache and
 #: run the products slower (measured on 784-128-10 float32, see docs/performance.md).
-CHUNK_ROWS = 1024
+CHUNK_ROWS = 512
 
 
 class BlasPath:
@@ -121,24 +121,28 @@ class BlasPath:
         if order is None:
             x, t = X[cs:ce], T[cs:ce]
         else:
-            idx = order[cs:ce]
-            x = np.take(X, idx, axis=0, out=self.xb[:m])
-            t = np.take(T, idx, axis=0, out=self.tb[:m])
+            x, t = self.xb[:m], self.tb[:m]
+            K.gather_rows(X, T, order, cs, m, x, t)
+        lo = len(layers) - 1
         a_prev = x
-        for li, layer in enumerate(layers):
+        for li in range(lo):
+            layer = layers[li]
             z, a = self.Z[li][:m], self.A[li][:m]
             np.matmul(a_prev, layer.W, out=z)
             code = plan.lay[li, K.ACT]
-            if code in _UFUNC_ACTS and li < len(layers) - 1:
+            if code in _UFUNC_ACTS:
                 if layer.bias:
                     np.add(z, layer.b, out=z)
                 _UFUNC_ACTS[code](z, a)
             else:
                 K.rows_bias_activate(z, a, layer.b, layer.bias, code, plan.actp[li], m, c)
             a_prev = a
-        lo = len(layers) - 1
-        total = K.rows_loss_delta(self.Z[lo][:m], self.A[lo][:m], self.D[lo][:m], t, plan.loss,
-                                  plan.fused, plan.lay[lo, K.ACT], plan.actp[lo], scale, m, c)
+        out = layers[lo]
+        z, d = self.Z[lo][:m], self.D[lo][:m]
+        np.matmul(a_prev, out.W, out=z)
+        total = K.rows_output(z, self.A[lo][:m], d, t, out.b, out.bias, out.train_bias, out.db,
+                              accumulate, plan.loss, plan.fused, plan.lay[lo, K.ACT], plan.actp[lo],
+                              scale, m, c)
         for li in range(lo, -1, -1):
             layer = layers[li]
             d = self.D[li][:m]
@@ -148,11 +152,10 @@ class BlasPath:
                 K.add_into(layer.dW, self.grad_tmp[li])
             else:
                 np.matmul(a_below.T, d, out=layer.dW)
-            if layer.train_bias:
-                K.rows_sum(d, layer.db, m, accumulate)
             if li > 0:
-                below = self.D[li - 1][:m]
-                np.matmul(d, layer.W.T, out=below)
-                K.rows_hidden_delta(self.Z[li - 1][:m], a_below, below, plan.lay[li - 1, K.ACT],
-                                    plan.actp[li - 1], m, c)
+                below = layers[li - 1]
+                d_below = self.D[li - 1][:m]
+                np.matmul(d, layer.W.T, out=d_below)
+                K.rows_hidden(self.Z[li - 1][:m], a_below, d_below, plan.lay[li - 1, K.ACT],
+                              plan.actp[li - 1], below.train_bias, below.db, accumulate, m, c)
         return total

@@ -32,6 +32,9 @@ _ACT_CODES = {Identity: 0, Sigmoid: 1, Tanh: 2, ReLU: 3, LeakyReLU: 4, Softplus:
 _LOSS_CODES = {HalfSquaredError: 0, MeanSquaredError: 1, BinaryCrossEntropy: 2, CrossEntropy: 3}
 
 
+_MAX_LAYERS = 8  # _numba_kernels.MAX_LAYERS (not imported here: that would import numba)
+
+
 def _numba_available() -> bool:
     return importlib.util.find_spec("numba") is not None
 
@@ -42,6 +45,13 @@ def _act_param(act) -> float:
     if isinstance(act, LeakyReLU):
         return act.alpha
     return 0.0
+
+
+def _padded(arrays, empty_shape, dtype) -> tuple:
+    """A tuple of MAX_LAYERS arrays: the given ones, then empty ones (one kernel per dtype)."""
+    from ._numba_kernels import MAX_LAYERS
+
+    return tuple(arrays) + tuple(np.zeros(empty_shape, dtype) for _ in range(MAX_LAYERS - len(arrays)))
 
 
 class _Plan:
@@ -56,8 +66,8 @@ class _Plan:
                               _ACT_CODES[type(layer.activation)]] for layer in net.layers], np.int64)
         self.actp = np.array([_act_param(layer.activation) for layer in net.layers], dt)
         # views into net.flat: the kernels update the network's parameters in place
-        self.Ws = tuple(layer.W for layer in net.layers)
-        self.Bs = tuple(layer.b for layer in net.layers)
+        self.Ws = _padded([layer.W for layer in net.layers], (0, 0), dt)
+        self.Bs = _padded([layer.b for layer in net.layers], (0,), dt)
         self.widths = [layer.n_out for layer in net.layers]
         self.widest = max(max(layer.n_out, layer.n_in) for layer in net.layers)
         self.pos = {(id(layer), attr): (pos, size) for layer, attr, pos, size in net._slots}
@@ -74,9 +84,7 @@ class _Plan:
         self.arange = None
         self.buffers = {}
         self._vel = (None, None)
-        dummy_w = tuple(np.zeros((0, 0), dt) for _ in net.layers)
-        dummy_b = tuple(np.zeros(0, dt) for _ in net.layers)
-        self.no_velocity = (dummy_w, dummy_b)
+        self.no_velocity = (_padded([], (0, 0), dt), _padded([], (0,), dt))
 
     def matches(self, X, T) -> bool:
         return X is self.X and T is self.T_src
@@ -93,14 +101,14 @@ class _Plan:
                     vb.append(vel[pos:pos + size])
                 else:
                     vb.append(np.zeros(layer.n_out, vel.dtype))
-            self._vel = (vel, (tuple(vw), tuple(vb)))
+            self._vel = (vel, (_padded(vw, (0, 0), vel.dtype), _padded(vb, (0,), vel.dtype)))
         return self._vel[1]
 
     def buffers_for(self, k: int):
         """Z, A, D per layer as (k, n_out) arrays, and a scratch row."""
         if k not in self.buffers:
             dt = self.c.dtype
-            self.buffers[k] = tuple(tuple(np.zeros((k, w), dt) for w in self.widths)
+            self.buffers[k] = tuple(_padded([np.zeros((k, w), dt) for w in self.widths], (0, 0), dt)
                                     for _ in range(3)) + (np.zeros(self.widest, dt),)
         return self.buffers[k]
 
@@ -130,6 +138,8 @@ class NumbaEngine:
             if getattr(opt, option, 0):
                 return f"SGD with {option} runs on the NumPy engine"
         net = trainer.network
+        if len(net.layers) > _MAX_LAYERS:
+            return f"more than {_MAX_LAYERS} layers"
         for i, layer in enumerate(net.layers, start=1):
             if type(layer.activation) not in _ACT_CODES:
                 return f"layer {i}: activation {type(layer.activation).__name__} has no compiled kernel"
@@ -177,7 +187,7 @@ class NumbaEngine:
             kind, fresh = K.PLAIN, False
             VWs, VBs = plan.no_velocity
         Zs, As, Ds, G = plan.buffers_for(1)
-        kernel = K.sample_epoch_2 if len(plan.Ws) == 2 else K.sample_epoch
+        kernel = K.sample_epoch_2 if len(net.layers) == 2 else K.sample_epoch
         running, bad, applied = kernel(X, plan.T, order, plan.Ws, plan.Bs, VWs, VBs,
                                                plan.lay, plan.actp, plan.loss, plan.fused, kind,
                                                c, Zs, As, Ds, G, n)
