@@ -9,21 +9,44 @@ own modules (``deltaprop.sklearn``, ``deltaprop.plot``, ``deltaprop.export``) an
 only when used.
 """
 
+import importlib
+
 from .activations import ACTIVATIONS, get_activation
-from .checkpoint import load_checkpoint, save_checkpoint
 from .errors import ConfigError, DataError, DeltapropError, ModelFileError
-from .explain import explain, explain_worked_example
+# gradcheck is imported eagerly: importing the submodule deltaprop.gradcheck later would
+# otherwise shadow the function with the module. (For the same reason the function
+# explain() is reached as deltaprop.explain.explain.)
 from .gradcheck import gradcheck
-from .io import load_model, save_model
 from .layers import Dense
 from .losses import LOSSES, get_loss
-from .model import Model, fit_dataset
 from .network import Network
 from .optimizers import (OPTIMIZERS, SGD, Adam, IRpropMinus, IRpropPlus, Optimizer, Quickprop, RpropMinus,
                          RpropPlus, Sarprop, get_optimizer)
-from .schedules import SCHEDULES, BoldDriver, ExponentialDecay, InverseScaling, StepDecay, get_schedule
-from .techniques import StallDetector, train_with_restarts, use_flat_spot
 from .training import MODES, Callback, EarlyStopping, History, Trainer, train
+
+# Imported on first use (PEP 562), so that `import deltaprop` stays fast.
+_LAZY = {
+    "load_checkpoint": "checkpoint", "save_checkpoint": "checkpoint",
+    "explain_worked_example": "explain", "explain_model": "explain",
+    "load_model": "io", "save_model": "io",
+    "Model": "model", "fit_dataset": "model",
+    "SCHEDULES": "schedules", "BoldDriver": "schedules", "ExponentialDecay": "schedules",
+    "InverseScaling": "schedules", "StepDecay": "schedules", "get_schedule": "schedules",
+    "StallDetector": "techniques", "train_with_restarts": "techniques", "use_flat_spot": "techniques",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'deltaprop' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __version__ = "0.1.0"
 
@@ -33,7 +56,7 @@ __all__ = [
     "ExponentialDecay", "History", "IRpropMinus", "IRpropPlus", "InverseScaling", "Model", "ModelFileError",
     "Network", "Optimizer", "Quickprop", "RpropMinus", "RpropPlus", "SGD", "Sarprop", "StallDetector",
     "StepDecay", "Trainer",
-    "explain", "explain_worked_example", "fit_dataset", "get_activation", "get_loss", "get_optimizer",
+    "explain_model", "explain_worked_example", "fit_dataset", "get_activation", "get_loss", "get_optimizer",
     "get_schedule", "gradcheck", "load_checkpoint", "load_model", "save_checkpoint", "save_model", "train",
     "train_with_restarts", "use_flat_spot",
     "__version__",

@@ -240,6 +240,10 @@ class Network:
     def predict(self, X, chunk_size: int = 8192) -> np.ndarray:
         """Outputs for ``X`` without keeping intermediate values, in chunks."""
         X = self.check_input(X)
+        bad = ~np.isfinite(X)
+        if bad.any():
+            r, c = np.argwhere(bad)[0]
+            raise DataError(f"inputs contain NaN or inf ({int(bad.sum())} cells; first at row {r}, column {c})")
         if len(X) <= chunk_size:
             return self.forward(X, keep=False)
         return np.concatenate([self.forward(X[i:i + chunk_size], keep=False)
