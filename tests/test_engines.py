@@ -72,6 +72,22 @@ def test_numba_engine_gives_the_numpy_weights(needs_numba, setup, mode, k):
                                        tr_ref.optimizer.state["velocity"], rtol=0, atol=1e-10)
 
 
+@pytest.mark.parametrize("setup", SETUPS, ids=lambda s: "-".join(x if isinstance(x, str) else x["name"] for x in s[:3]))
+def test_blocked_stochastic_updates_give_the_numpy_weights(needs_numba, setup, monkeypatch):
+    # the wide-first-layer path (stochastic_blocks), forced on a small net; blocks of 4
+    # samples over 23 leave a partial last block
+    from deltaprop.engines import stochastic_blocks
+
+    monkeypatch.setattr(stochastic_blocks, "MIN_WEIGHTS", 0)
+    monkeypatch.setattr(stochastic_blocks, "BLOCK", 4)
+    for sizes in ((4, 6, 3), (4, 7, 5, 3)):
+        ref, tr_ref, h_ref = _train("numpy", setup, "stochastic", 1, {}, sizes=sizes)
+        net, tr, h = _train("numba", setup, "stochastic", 1, {}, sizes=sizes)
+        np.testing.assert_allclose(net.flat, ref.flat, rtol=0, atol=1e-10, err_msg=worst(net.flat, ref.flat))
+        np.testing.assert_allclose(h.loss_running, h_ref.loss_running, rtol=1e-10)
+        assert tr.optimizer.t == tr_ref.optimizer.t
+
+
 @pytest.mark.parametrize("sizes", [(4, 3), (4, 7, 5, 3)], ids=["one-layer", "three-layers"])
 @pytest.mark.parametrize("mode,k", [("stochastic", 1), ("minibatch", 4)])
 def test_any_depth(needs_numba, sizes, mode, k):
@@ -132,7 +148,13 @@ def test_fits_continue_exactly(needs_numba):
     del setup
 
 
-def test_divergence_stops_at_the_same_update(needs_numba):
+@pytest.mark.parametrize("blocked", [False, True])
+def test_divergence_stops_at_the_same_update(needs_numba, blocked, monkeypatch):
+    from deltaprop.engines import stochastic_blocks
+
+    if blocked:
+        monkeypatch.setattr(stochastic_blocks, "MIN_WEIGHTS", 0)
+        monkeypatch.setattr(stochastic_blocks, "BLOCK", 4)
     rng = np.random.default_rng(0)
     X, T = rng.normal(size=(30, 3)) * 100, rng.normal(size=(30, 1)) * 100
     res = []

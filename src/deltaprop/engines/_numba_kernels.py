@@ -672,3 +672,70 @@ def add_into(out, x):
 def sgd_step(params, vel, grads, lr, mu, kind):
     """One update of the flat trainable parameters: optimizers.SGD in one pass."""
     _update(_unowned(params), _unowned(vel), _unowned(grads), lr, mu, kind)
+
+
+# --------------------------------------------------------------------------- blocked stochastic
+@njit(**_OPTS)
+def block_sample_updates(Zb, Gm, D0, tb, Ws, Bs, VWs, VBs, lay, actp, loss, fused, c, Zs, As, Ds,
+                         G, m):
+    r"""The per-sample part of B stochastic updates whose first-layer products come from BLAS
+    (see stochastic_blocks.py). Plain SGD only.
+
+    With :math:`W, b` the first layer's weights and biases at the start of the block, sample
+    *t* of the block sees :math:`W - \eta\sum_{s<t} x_s d_s^\top` and
+    :math:`b - \eta\sum_{s<t} d_s` (the updates of the samples before it), so its
+    pre-activation is, exactly,
+
+    .. math:: z_t = x_t W + b - \eta \textstyle\sum_{s<t} (x_t \cdot x_s + [b\ \text{trained}])\, d_s,
+
+    with ``Zb[t]`` = :math:`x_t W` and ``Gm[t, s]`` = :math:`x_t\cdot x_s` computed for the
+    whole block by two matrix products. The layers above are small and updated in place per
+    sample. The first layer's delta of each sample goes to ``D0[t]``; the caller applies
+    :math:`W \mathrel{-}= \eta X_B^\top D_B` with one more product.
+
+    Returns (sum of the per-sample losses, 1-based index in the block of the first sample
+    whose loss was not finite or 0, samples done).
+    """
+    Zb, Gm, D0, tb = _unowned(Zb), _unowned(Gm), _unowned(D0), _unowned(tb)
+    c, lay, actp = _unowned(c), _unowned(lay), _unowned(actp)
+    Ws, Bs, VWs, VBs = _unowned_tuple(Ws), _unowned_tuple(Bs), _unowned_tuple(VWs), _unowned_tuple(VBs)
+    Zs, As, Ds, G = _unowned_tuple(Zs), _unowned_tuple(As), _unowned_tuple(Ds), _unowned(G)
+    lr = c[C_LR]
+    one = c[C_ONE]
+    bias_term = one if lay[0, TRAIN_BIAS] else c[C_ZERO]
+    z0, d0 = Zs[0][0], Ds[0][0]
+    lo = lay.shape[0] - 1
+    z_o, a_o, d_o, act_o, p_o = Zs[lo][0], As[lo][0], Ds[lo][0], lay[lo, ACT], actp[lo]
+    n_h = z0.shape[0]
+    running = 0.0
+    for t in range(m):
+        for j in range(n_h):
+            z0[j] = Zb[t, j]
+        for s in range(t):
+            f = lr * (Gm[t, s] + bias_term)
+            for j in range(n_h):
+                z0[j] -= f * D0[s, j]
+        _forward_rows(Ws, Bs, lay, actp, Zs, As, 1, c)
+        value = _output_loss_delta(loss, fused, act_o, p_o, z_o, a_o, d_o, tb, t, c)
+        if not math.isfinite(value):
+            return running, t + 1, t
+        running += value
+        _backward_upper(Ws, Bs, VWs, VBs, lay, actp, PLAIN, Zs, As, Ds, G, 1, c)
+        for j in range(n_h):
+            D0[t, j] = d0[j]
+    return running, 0, m
+
+
+@njit(**_OPTS)
+def block_first_layer_update(W, gW, b, D0, m, train_bias, lr):
+    """W -= lr gW (gW = X_B^T D_B) and b -= lr (sum of the block's first-layer deltas)."""
+    W, gW, b, D0 = _unowned(W), _unowned(gW), _unowned(b), _unowned(D0)
+    for i in range(W.shape[0]):
+        for j in range(W.shape[1]):
+            W[i, j] = W[i, j] - lr * gW[i, j]
+    if train_bias:
+        for j in range(b.shape[0]):
+            g = D0[0, j]
+            for s in range(1, m):
+                g += D0[s, j]
+            b[j] = b[j] - lr * g

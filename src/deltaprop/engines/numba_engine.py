@@ -126,6 +126,7 @@ class NumbaEngine:
         self._plan = None
         self._net = None
         self._blas = None
+        self._blocks = None
 
     def unsupported(self, trainer) -> str | None:
         """None when this engine can run ``trainer``'s set-up, else the reason it cannot."""
@@ -153,6 +154,7 @@ class NumbaEngine:
             self._plan = _Plan(net, X, T)
             self._net = net
             self._blas = None
+            self._blocks = None
         return self._plan
 
     def run_epoch(self, trainer, X: np.ndarray, T: np.ndarray, order: np.ndarray | None,
@@ -173,6 +175,14 @@ class NumbaEngine:
             if plan.arange is None or len(plan.arange) != n:
                 plan.arange = np.arange(n, dtype=np.int64)
             order = plan.arange
+        from . import stochastic_blocks as SB
+
+        first = net.layers[0]
+        if (not opt.momentum and len(net.layers) > 1
+                and first.n_in * first.n_out >= SB.MIN_WEIGHTS):
+            if self._blocks is None:
+                self._blocks = SB.StochasticBlocks(net, plan)
+            return self._blocks.run_epoch(trainer, X, T, order)
         c = plan.c
         c[K.C_LR] = opt.lr
         if opt.momentum:

@@ -1,0 +1,82 @@
+r"""Stochastic updates (batch size 1) of a wide first layer in blocks of B samples.
+
+Per-sample SGD on 784-128-10 spends its time streaming the first layer's weight matrix
+through the cache twice per sample (read for the forward pass, read and write for the
+update). But the first layer is linear in its weights, and its input does not depend on
+them, so the updates of a block of B samples can be applied without changing what any
+sample sees: with :math:`W, b` the weights at the start of the block,
+
+.. math::
+    z_t = x_t W + b - \eta \textstyle\sum_{s<t} (x_t\cdot x_s + 1)\, d_s,
+    \qquad
+    W \leftarrow W - \eta\, X_B^\top D_B \ \text{after the block}
+
+(the ``+ 1`` and the bias update only when the biases train). Sample *t* gets exactly the
+pre-activation it would get after the *t* earlier updates, so the weights are those of
+per-sample SGD up to rounding (the equivalence tests check it against the NumPy engine).
+The three products :math:`X_B W`, :math:`X_B X_B^\top` and :math:`X_B^\top D_B` run in
+BLAS; per sample there is only the short correction sum (t rows of the hidden width) and
+the small upper layers, updated in place sample by sample.
+
+Used for plain SGD when the first layer is wide (:data:`MIN_WEIGHTS`); momentum makes each
+update depend on all earlier ones through the velocity, and small nets are faster in the
+streaming kernel.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["StochasticBlocks", "BLOCK", "MIN_WEIGHTS"]
+
+#: Samples per block: the per-sample correction grows with B, the products' efficiency too.
+BLOCK = 64
+#: First layers with fewer weights run in the streaming per-sample kernel.
+MIN_WEIGHTS = 16384
+
+
+class StochasticBlocks:
+    """Buffers for one network and the epoch loop over blocks."""
+
+    def __init__(self, net, plan):
+        self.net, self.plan, self.K = net, plan, plan.K
+        dt = net.dtype
+        first = net.layers[0]
+        B = BLOCK
+        self.xb = np.empty((B, first.n_in), dt)
+        self.tb = np.empty((B, net.n_outputs), dt)
+        self.Zb = np.empty((B, first.n_out), dt)
+        self.Gm = np.empty((B, B), dt)
+        self.D0 = np.empty((B, first.n_out), dt)
+        self.gW = np.empty_like(first.W)
+
+    def run_epoch(self, trainer, X, T, order):
+        K, plan, net, opt = self.K, self.plan, self.net, trainer.optimizer
+        first = net.layers[0]
+        c = plan.c
+        c[K.C_LR] = opt.lr
+        lr = c[K.C_LR]
+        Zs, As, Ds, G = plan.buffers_for(1)
+        VWs, VBs = plan.no_velocity
+        n = len(X)
+        running, applied, bad = 0.0, 0, None
+        for start in range(0, n, BLOCK):
+            m = min(BLOCK, n - start)
+            xb, tb, Zb, Gm, D0 = self.xb[:m], self.tb[:m], self.Zb[:m], self.Gm[:m, :m], self.D0[:m]
+            K.gather_rows(X, plan.T, order, start, m, xb, tb)
+            np.matmul(xb, first.W, out=Zb)
+            np.matmul(xb, xb.T, out=Gm)
+            run, bad_t, done = K.block_sample_updates(Zb, Gm, D0, tb, plan.Ws, plan.Bs, VWs, VBs,
+                                                      plan.lay, plan.actp, plan.loss, plan.fused,
+                                                      c, Zs, As, Ds, G, m)
+            running += run
+            applied += done
+            if done:
+                np.matmul(xb[:done].T, D0[:done], out=self.gW)
+                K.block_first_layer_update(first.W, self.gW, first.b, D0, done,
+                                           bool(first.train_bias), lr)
+            if bad_t:
+                bad = start + bad_t
+                break
+        opt.t += applied
+        return running, bad
