@@ -185,6 +185,7 @@ def worker(system_name: str, threads: int, quick: bool) -> None:
                     t = time.perf_counter()
                     runs[cell.id] = system.prepare(cell, data_cache[key])
                     reply = {"ok": True, "warmup_s": time.perf_counter() - t}
+                    _set_threads(threads)  # again: libraries loaded while preparing
                 else:
                     reply = {"ok": False, "reason": why}
             elif op == "time":
@@ -212,6 +213,9 @@ class Worker:
     def __init__(self, system: str, threads: int, quick: bool):
         env = dict(os.environ)
         env.setdefault("PYTHONWARNINGS", "ignore")
+        # every BLAS and OpenMP pool the worker may load later (SciPy's own OpenBLAS, ...)
+        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            env[var] = str(threads)
         if system == "jax":  # one XLA thread pool of the right size, before jax is imported
             env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen="
                                 + ("true" if threads > 1 else "false")).strip()

@@ -46,7 +46,7 @@ class StochasticBlocks:
         self.xb = np.empty((B, first.n_in), dt)
         self.tb = np.empty((B, net.n_outputs), dt)
         self.Zb = np.empty((B, first.n_out), dt)
-        self.Gm = np.empty((B, B), dt)
+        self.Gm = np.empty(B * B, dt)  # viewed as (m, m), contiguous for every block size
         self.D0 = np.empty((B, first.n_out), dt)
         self.gW = np.empty_like(first.W)
 
@@ -62,7 +62,8 @@ class StochasticBlocks:
         running, applied, bad = 0.0, 0, None
         for start in range(0, n, BLOCK):
             m = min(BLOCK, n - start)
-            xb, tb, Zb, Gm, D0 = self.xb[:m], self.tb[:m], self.Zb[:m], self.Gm[:m, :m], self.D0[:m]
+            xb, tb, Zb, D0 = self.xb[:m], self.tb[:m], self.Zb[:m], self.D0[:m]
+            Gm = self.Gm[:m * m].reshape(m, m)
             K.gather_rows(X, plan.T, order, start, m, xb, tb)
             np.matmul(xb, first.W, out=Zb)
             np.matmul(xb, xb.T, out=Gm)
