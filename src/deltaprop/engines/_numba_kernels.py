@@ -490,11 +490,13 @@ _update_i, _backward_one_i, _first_layer_pass_i = (
 
 
 @njit(**_OPTS)
-def sample_epoch_2(X, T, order, Ws, Bs, VWs, VBs, lay, actp, loss, fused, kind, c, Zs, As, Ds, G,
-                   n_updates):
+def sample_epoch_2(X, T, order, W0, b0, V0, vb0, W1, b1, V1, vb1, lay, actp, loss, fused, kind,
+                   c, U0, U1, n_updates):
     """:func:`sample_epoch` for the common case of two layers (one hidden layer), with every
     view made before the loop: in a small net (XOR 2-2-1) the per-sample cost of making
-    views and indexing tuples would otherwise be most of the time."""
+    views and indexing tuples would otherwise be most of the time. Arrays are passed one by
+    one (not in padded tuples), because the call itself costs per array argument and runs
+    once per epoch; ``U0``/``U1`` hold z, a and delta of each layer as rows."""
     lr, mu = c[C_LR], c[C_MU]
     zero = c[C_ZERO]
     running = 0.0
@@ -502,10 +504,11 @@ def sample_epoch_2(X, T, order, Ws, Bs, VWs, VBs, lay, actp, loss, fused, kind, 
         return running, 0, 0
     X, T, order = _unowned(X), _unowned(T), _unowned(order)
     c, lay, actp = _unowned(c), _unowned(lay), _unowned(actp)
-    W0, V0, b0, vb0 = _unowned(Ws[0]), _unowned(VWs[0]), _unowned(Bs[0]), _unowned(VBs[0])
-    W1, V1, b1, vb1 = _unowned(Ws[1]), _unowned(VWs[1]), _unowned(Bs[1]), _unowned(VBs[1])
-    z0, a0, d0 = _unowned(Zs[0][0]), _unowned(As[0][0]), _unowned(Ds[0][0])
-    z1, a1, d1 = _unowned(Zs[1][0]), _unowned(As[1][0]), _unowned(Ds[1][0])
+    W0, V0, b0, vb0 = _unowned(W0), _unowned(V0), _unowned(b0), _unowned(vb0)
+    W1, V1, b1, vb1 = _unowned(W1), _unowned(V1), _unowned(b1), _unowned(vb1)
+    U0, U1 = _unowned(U0), _unowned(U1)
+    z0, a0, d0 = U0[0], U0[1], U0[2]
+    z1, a1, d1 = U1[0], U1[1], U1[2]
     has_b0, has_b1 = lay[0, HAS_BIAS] != 0, lay[1, HAS_BIAS] != 0
     train_b0, train_b1 = lay[0, TRAIN_BIAS] != 0, lay[1, TRAIN_BIAS] != 0
     act0, act1, p0, p1 = lay[0, ACT], lay[1, ACT], actp[0], actp[1]

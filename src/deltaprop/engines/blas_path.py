@@ -100,7 +100,7 @@ class BlasPath:
             total = 0.0
             for cs in range(start, stop, chunk):
                 ce = min(cs + chunk, stop)
-                total += self._chunk(X, plan.T, order, cs, ce, scale, accumulate=cs > start)
+                total += self._chunk(X, T, order, cs, ce, scale, accumulate=cs > start)
             batch_loss = total * (1.0 / nb)
             if not math.isfinite(batch_loss):
                 bad = u

@@ -13,6 +13,7 @@ buffers, compiled elementwise steps). Both give the NumPy engine's weights up to
 from __future__ import annotations
 
 import importlib.util
+import weakref
 
 import numpy as np
 
@@ -47,6 +48,9 @@ def _act_param(act) -> float:
     return 0.0
 
 
+_PLANS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
 def _padded(arrays, empty_shape, dtype) -> tuple:
     """A tuple of MAX_LAYERS arrays: the given ones, then empty ones (one kernel per dtype)."""
     from ._numba_kernels import MAX_LAYERS
@@ -57,7 +61,7 @@ def _padded(arrays, empty_shape, dtype) -> tuple:
 class _Plan:
     """What the kernels need about one network and data set, built once per fit."""
 
-    def __init__(self, net, X, T):
+    def __init__(self, net):
         from . import _numba_kernels as K
 
         self.K = K
@@ -79,15 +83,15 @@ class _Plan:
         self.c[K.C_ONE], self.c[K.C_HALF] = 1.0, 0.5
         self.c[K.C_EPS] = np.finfo(dt).eps
         self.c[K.C_MSE] = 2.0 / out.n_out
-        self.X, self.T_src = X, T
-        self.T = np.ascontiguousarray(T)
+        self.flat = net.flat
+        self.blas = self.blocks = None  # the batch and blocked-stochastic paths, made on demand
         self.arange = None
         self.buffers = {}
         self._vel = (None, None)
         self.no_velocity = (_padded([], (0, 0), dt), _padded([], (0,), dt))
 
-    def matches(self, X, T) -> bool:
-        return X is self.X and T is self.T_src
+    def valid_for(self, net) -> bool:
+        return self.flat is net.flat and all(a is layer.W for a, layer in zip(self.Ws, net.layers))
 
     def velocity_views(self, vel):
         """Per-layer views of the optimizer's velocity (aligned with the trainable params)."""
@@ -123,10 +127,7 @@ class NumbaEngine:
     name = "numba"
 
     def __init__(self):
-        self._plan = None
-        self._net = None
-        self._blas = None
-        self._blocks = None
+        pass
 
     def unsupported(self, trainer) -> str | None:
         """None when this engine can run ``trainer``'s set-up, else the reason it cannot."""
@@ -148,29 +149,30 @@ class NumbaEngine:
             return f"loss {type(net.loss).__name__} has no compiled kernel"
         return None
 
-    def _prepare(self, trainer, X, T) -> _Plan:
-        net = trainer.network
-        if self._plan is None or self._net is not net or not self._plan.matches(X, T):
-            self._plan = _Plan(net, X, T)
-            self._net = net
-            self._blas = None
-            self._blocks = None
-        return self._plan
+    @staticmethod
+    def _plan_for(net) -> _Plan:
+        # one plan per network, kept across fit() calls (each fit makes a new engine): its
+        # views, buffers and compiled-call arguments are built once
+        plan = _PLANS.get(net)
+        if plan is None or not plan.valid_for(net):
+            plan = _PLANS[net] = _Plan(net)
+        return plan
 
     def run_epoch(self, trainer, X: np.ndarray, T: np.ndarray, order: np.ndarray | None,
                   k: int) -> tuple[float, int | None]:
         """Apply the epoch's updates in place; returns as :meth:`NumpyEngine.run_epoch`."""
-        plan = self._prepare(trainer, X, T)
-        K = plan.K
         net, opt = trainer.network, trainer.optimizer
+        plan = self._plan_for(net)
+        K = plan.K
+        T = np.ascontiguousarray(T)  # check_data's T may be a strided view
         n = len(X)
         if k > COMPILED_MAX_BATCH:
             # BLAS products for batches (see blas_path)
             from .blas_path import BlasPath
 
-            if self._blas is None:
-                self._blas = BlasPath(net, plan)
-            return self._blas.run_epoch(trainer, X, T, order, k)
+            if plan.blas is None:
+                plan.blas = BlasPath(net, plan)
+            return plan.blas.run_epoch(trainer, X, T, order, k)
         if order is None:
             if plan.arange is None or len(plan.arange) != n:
                 plan.arange = np.arange(n, dtype=np.int64)
@@ -180,9 +182,9 @@ class NumbaEngine:
         first = net.layers[0]
         if (not opt.momentum and len(net.layers) > 1
                 and first.n_in * first.n_out >= SB.MIN_WEIGHTS):
-            if self._blocks is None:
-                self._blocks = SB.StochasticBlocks(net, plan)
-            return self._blocks.run_epoch(trainer, X, T, order)
+            if plan.blocks is None:
+                plan.blocks = SB.StochasticBlocks(net, plan)
+            return plan.blocks.run_epoch(trainer, X, T, order)
         c = plan.c
         c[K.C_LR] = opt.lr
         if opt.momentum:
@@ -196,11 +198,18 @@ class NumbaEngine:
         else:
             kind, fresh = K.PLAIN, False
             VWs, VBs = plan.no_velocity
-        Zs, As, Ds, G = plan.buffers_for(1)
-        kernel = K.sample_epoch_2 if len(net.layers) == 2 else K.sample_epoch
-        running, bad, applied = kernel(X, plan.T, order, plan.Ws, plan.Bs, VWs, VBs,
-                                               plan.lay, plan.actp, plan.loss, plan.fused, kind,
-                                               c, Zs, As, Ds, G, n)
+        if len(net.layers) == 2:
+            W0, W1 = plan.Ws[0], plan.Ws[1]
+            if not hasattr(plan, "units2"):
+                plan.units2 = (np.zeros((3, W0.shape[1]), W0.dtype), np.zeros((3, W1.shape[1]), W1.dtype))
+            running, bad, applied = K.sample_epoch_2(
+                X, T, order, W0, plan.Bs[0], VWs[0], VBs[0], W1, plan.Bs[1], VWs[1], VBs[1],
+                plan.lay, plan.actp, plan.loss, plan.fused, kind, c, *plan.units2, n)
+        else:
+            Zs, As, Ds, G = plan.buffers_for(1)
+            running, bad, applied = K.sample_epoch(X, T, order, plan.Ws, plan.Bs, VWs, VBs,
+                                                   plan.lay, plan.actp, plan.loss, plan.fused,
+                                                   kind, c, Zs, As, Ds, G, n)
         opt.t += applied
         if fresh and applied:
             opt.state = {"velocity": vel}

@@ -64,7 +64,7 @@ class StochasticBlocks:
             m = min(BLOCK, n - start)
             xb, tb, Zb, D0 = self.xb[:m], self.tb[:m], self.Zb[:m], self.D0[:m]
             Gm = self.Gm[:m * m].reshape(m, m)
-            K.gather_rows(X, plan.T, order, start, m, xb, tb)
+            K.gather_rows(X, T, order, start, m, xb, tb)
             np.matmul(xb, first.W, out=Zb)
             np.matmul(xb, xb.T, out=Gm)
             run, bad_t, done = K.block_sample_updates(Zb, Gm, D0, tb, plan.Ws, plan.Bs, VWs, VBs,
