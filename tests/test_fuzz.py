@@ -4,8 +4,6 @@ Case counts (hypothesis ``max_examples``) are part of each test's settings; the 
 reported in docs/reliability.md.
 """
 
-import io
-import zlib
 
 import numpy as np
 import pytest
@@ -206,7 +204,9 @@ def hostile_arrays(draw):
     return X, T
 
 
-@FEW
+# No per-case deadline here: the first case of each dtype may JIT-compile the numba engine's
+# kernels, which takes seconds on a busy machine; a real hang still fails the suite's time limit.
+@settings(FEW, deadline=None)
 @given(data=hostile_arrays(), mode=st.sampled_from(["stochastic", "minibatch", "batch"]),
        dtype=st.sampled_from(["float32", "float64"]), k=st.integers(-1, 8))
 def test_training_on_hostile_arrays(data, mode, dtype, k):

@@ -390,7 +390,7 @@ class Trainer:
         mine = self.state_dict()["settings"]
         if state["settings"] != mine:
             diff = {k: (state["settings"].get(k), v) for k, v in mine.items() if state["settings"].get(k) != v}
-            raise ConfigError(f"checkpoint was written with other training settings: "
+            raise ConfigError("checkpoint was written with other training settings: "
                               + ", ".join(f"{k} {a!r} (now {b!r})" for k, (a, b) in diff.items()))
         params = np.asarray(state["params"])
         if params.shape != self.network.flat.shape:

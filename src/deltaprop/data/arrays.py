@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -53,7 +54,8 @@ def _read(path: str) -> tuple[bool, dict[str, np.ndarray]]:
         raise
     except PermissionError:
         raise DataError(f"{path}: permission denied") from None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError) as exc:
+        # NotImplementedError: zipfile meets an unknown compression method or zip version
         raise DataError(f"{path}: not a readable .npz file (truncated or corrupt: {exc})") from None
 
 
@@ -66,7 +68,7 @@ def _member(path: str, key: str, read) -> np.ndarray:
             raise DataError(f"{path}: array {key!r} holds Python objects (dtype object); deltaprop loads "
                             f"only numeric or text arrays and never unpickles (allow_pickle=False)") from None
         raise DataError(f"{path}: array {key!r} cannot be read (truncated or corrupt: {exc})") from None
-    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError) as exc:
         raise DataError(f"{path}: array {key!r} cannot be read (truncated or corrupt: {exc})") from None
     if not isinstance(value, np.ndarray):  # a zip member that is not a .npy file
         raise DataError(f"{path}: entry {key!r} is not a NumPy array")
