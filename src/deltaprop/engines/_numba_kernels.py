@@ -631,8 +631,8 @@ def rows_output(z, a, d, T, b, has_bias, train_bias, db, accumulate, loss, fused
         if has_bias:
             for j in range(zs.shape[0]):
                 zs[j] += b[j]
-        _activate(code, p, zs, as_, c)
-        total += _output_loss_delta(loss, fused, code, p, zs, as_, ds, T, s, c)
+        _activate_i(code, p, zs, as_, c)
+        total += _output_loss_delta_i(loss, fused, code, p, zs, as_, ds, T, s, c)
         if scale != c[C_ONE]:
             for j in range(ds.shape[0]):
                 ds[j] = ds[j] * scale

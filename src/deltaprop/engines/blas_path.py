@@ -35,16 +35,10 @@ def _tanh(z, a):
     np.tanh(z, out=a)
 
 
-def _relu(z, a):
-    np.maximum(z, 0, out=a)
-
-
-def _identity(z, a):
-    np.copyto(a, z)
-
-
-# activation code -> in-place NumPy forward, for hidden layers (codes as in _numba_kernels)
-_UFUNC_ACTS = {1: _sigmoid, 2: _tanh, 3: _relu, 0: _identity}
+# activation code -> in-place NumPy forward, for hidden layers (codes as in _numba_kernels):
+# those with a transcendental function, which NumPy vectorises and numba does not; the
+# others run as one compiled pass with the bias
+_UFUNC_ACTS = {1: _sigmoid, 2: _tanh}
 
 #: Rows per chunk: larger chunks spill the first layer's operands out of the L2 cache and
 #: run the products slower (measured on 784-128-10 float32, see docs/performance.md).
