@@ -50,6 +50,17 @@ def render(rows) -> str:
             row.append(f"{d['samples_per_s'] / limit:.0%}" if c.workload == "W1" else "-")
             out.append("| " + " | ".join(row) + " |")
         out.append("")
+        ep = [(c.id, by[(th, c.id, "deltaprop")]) for c in cells if c.workload == "W1"
+              and (th, c.id, "deltaprop") in by
+              and by[(th, c.id, "deltaprop")].get("info", {}).get("epochs_only_samples_per_s")]
+        if ep:
+            out += ["deltaprop with the epochs alone (the library's `history.seconds`, without the data "
+                    "check that each `fit` call makes first):", "",
+                    "| cell | deltaprop fit | deltaprop epochs only | of GEMM limit |", "|---|---|---|---|"]
+            for cid, r in ep:
+                e = r["info"]["epochs_only_samples_per_s"]
+                out.append(f"| {cid} | {_fmt(r['samples_per_s'])} | {_fmt(e)} | {e / limit:.0%} |")
+            out.append("")
         checks = [r["info"]["check_data_s"] for r in results
                   if r["threads"] == th and r["system"] == "deltaprop" and r["cell"].endswith("-256")
                   and "check_data_s" in r.get("info", {})]
