@@ -89,3 +89,16 @@ def test_plots_render(tmp_path, capsys):
     for name in ("curves-xor.png", "success-xor.png"):
         img = mpimg.imread(tmp_path / name)
         assert img.shape[0] > 200 and img.shape[1] > 400 and np.std(img) > 0.05
+
+
+def test_curves_are_kept_on_a_shared_log_grid_and_carried_forward():
+    from deltaprop.experiments import result_dicts
+
+    mk = lambda seed, curve: RunResult("xor", "batch", "gd", seed, True, len(curve), 4 * len(curve), 0.0,  # noqa: E731
+                                        curve[-1], None, curve)
+    long, short = [1.0 / (e + 1) for e in range(1000)], [0.5, 0.25, 0.125]
+    a, b = result_dicts([mk(0, long), mk(1, short)])
+    assert a["curve_epochs"] == b["curve_epochs"] and a["curve_epochs"][0] == 1 and a["curve_epochs"][-1] == 1000
+    assert len(a["curve_epochs"]) <= 120
+    assert a["curve"] == [long[e - 1] for e in a["curve_epochs"]]
+    assert b["curve"][:3] == [0.5, 0.25, 0.125] and set(b["curve"][3:]) == {0.125}

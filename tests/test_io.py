@@ -94,3 +94,15 @@ def test_hand_edited_metadata_and_wrong_shapes(net, tmp_path):
         z.writestr("__meta__.npy", b"garbage")
     with pytest.raises(ModelFileError):
         read_npz(path)
+
+
+def test_saved_files_get_the_ordinary_mode(net, tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        save_model(tmp_path / "m.npz", net)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(tmp_path / "m.npz").st_mode) == 0o644

@@ -66,6 +66,14 @@ def unpack(obj, arrays: dict, where: str = "file"):
     return obj
 
 
+def _ordinary_mode(fd: int) -> None:
+    """mkstemp makes files readable by their owner only; give the final file the mode a plain
+    open() would (0666 less the umask)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)
+
+
 def write_npz_atomic(path, arrays: dict, meta: dict, *, overwrite: bool = False) -> None:
     """Write ``arrays`` and JSON ``meta`` to ``path`` atomically (temp file, fsync, rename)."""
     path = os.fspath(path)
@@ -77,6 +85,7 @@ def write_npz_atomic(path, arrays: dict, meta: dict, *, overwrite: bool = False)
     payload = dict(arrays)
     payload["__meta__"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
     fd, tmp = tempfile.mkstemp(prefix=".deltaprop-", suffix=".tmp", dir=folder)
+    _ordinary_mode(fd)
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **payload)
@@ -101,6 +110,7 @@ def write_text_atomic(path, text: str) -> None:
     """Write a text file via a temporary file and a rename (never a half-written file)."""
     path = os.fspath(path)
     fd, tmp = tempfile.mkstemp(prefix=".deltaprop-", suffix=".tmp", dir=os.path.dirname(os.path.abspath(path)))
+    _ordinary_mode(fd)
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)

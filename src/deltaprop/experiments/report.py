@@ -86,7 +86,7 @@ def write_report(out_dir: str, settings: dict, rows: list[dict], runs: list[dict
     md = f"# deltaprop compare\n\nSettings (repeat with the command below):\n\n{header}\n\n{markdown_table(rows, timing)}\n"
     for name, text in (("compare.md", md), ("compare.csv", csv_text(rows, timing)),
                        ("compare.json", json.dumps(_clean({"settings": settings, "summary": rows, "runs": runs}),
-                                                   indent=1, sort_keys=True))):
+                                                   sort_keys=True))):
         path = os.path.join(out_dir, name)
         write_text_atomic(path, text)
         written.append(path)
@@ -117,11 +117,10 @@ def plot_curves(runs: list[dict], problem: str, path: str) -> str:
                              squeeze=False)
     for ax, mode in zip(axes[0], modes):
         for tech in dict.fromkeys(r["technique"] for r in mine if r["mode"] == mode):
-            curves = [r["curve"] for r in mine if r["mode"] == mode and r["technique"] == tech]
-            n = max(len(c) for c in curves)
-            arr = np.array([c + [c[-1]] * (n - len(c)) for c in curves], float)
+            cell = [r for r in mine if r["mode"] == mode and r["technique"] == tech]
+            arr = np.array([r["curve"] for r in cell], float)  # one epoch grid per cell
             q1, med, q3 = np.nanpercentile(arr, [25, 50, 75], axis=0)
-            x = np.arange(1, n + 1)
+            x = cell[0]["curve_epochs"]
             ax.plot(x, med, label=tech, lw=1.2)
             ax.fill_between(x, q1, q3, alpha=0.2)
         ax.set_title(f"{problem}: {mode}  (a run stops at the target; its loss is carried on)", fontsize=8)

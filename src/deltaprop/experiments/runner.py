@@ -244,11 +244,27 @@ def summarise(results: list[RunResult]) -> list[dict]:
     return rows
 
 
-def result_dicts(results: list[RunResult], timing: bool = True) -> list[dict]:
+def curve_grid(budget: int, points: int = 120) -> np.ndarray:
+    """Log-spaced epochs 1..budget (about ``points`` of them) at which curves are kept."""
+    return np.unique(np.round(np.logspace(0, np.log10(max(budget, 1)), points)).astype(int))
+
+
+def result_dicts(results: list[RunResult], timing: bool = True, points: int = 120) -> list[dict]:
+    """The runs as plain dicts. Each loss curve is kept at log-spaced epochs of its cell's
+    budget (``curve_epochs``), carried forward at its last value after the run stopped, so
+    that files stay small and the runs of a cell share one epoch grid."""
+    budgets: dict = {}
+    for r in results:
+        key = (r.problem, r.mode, r.technique)
+        budgets[key] = max(budgets.get(key, 0), len(r.curve))
     out = []
     for r in results:
         d = asdict(r)
         if not timing:
             d.pop("seconds")
+        if r.curve:
+            grid = curve_grid(budgets[(r.problem, r.mode, r.technique)], points)
+            d["curve_epochs"] = grid.tolist()
+            d["curve"] = [r.curve[min(e, len(r.curve)) - 1] for e in grid]
         out.append(d)
     return out
