@@ -102,3 +102,10 @@ def test_curves_are_kept_on_a_shared_log_grid_and_carried_forward():
     assert len(a["curve_epochs"]) <= 120
     assert a["curve"] == [long[e - 1] for e in a["curve_epochs"]]
     assert b["curve"][:3] == [0.5, 0.25, 0.125] and set(b["curve"][3:]) == {0.125}
+
+
+def test_loss_rises_measure_stability():
+    mk = lambda seed, curve: RunResult("xor", "batch", "gd", seed, False, len(curve), 0, 0.0, curve[-1], None,  # noqa: E731
+                                       curve)
+    (row,) = summarise([mk(0, [4.0, 3.0, 2.0, 1.0]), mk(1, [4.0, 5.0, 3.0, 3.5, 2.0])])
+    assert row["rises"] == pytest.approx(2 / 7)  # 0 of 3 steps rose, then 2 of 4

@@ -18,7 +18,7 @@ __all__ = ["table_rows", "text_table", "markdown_table", "csv_text", "write_repo
 COLUMNS = [("problem", "problem"), ("mode", "mode"), ("technique", "technique"), ("runs", "runs"),
            ("success_rate", "success"), ("median_epochs", "med. epochs"), ("median_samples", "med. samples"),
            ("median_seconds", "med. seconds"), ("final_loss_mean", "final loss mean"),
-           ("final_loss_sd", "sd"), ("test_accuracy", "test acc.")]
+           ("final_loss_sd", "sd"), ("rises", "loss rises"), ("test_accuracy", "test acc.")]
 
 
 def _fmt(key, v) -> str:
@@ -26,6 +26,8 @@ def _fmt(key, v) -> str:
         return "-"
     if key == "success_rate" or key == "test_accuracy":
         return f"{100 * v:.0f}%"
+    if key == "rises":
+        return f"{100 * v:.1f}%"
     if key in ("median_epochs", "median_samples"):
         return f"{v:,.0f}"
     if key == "median_seconds":

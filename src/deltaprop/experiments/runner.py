@@ -220,7 +220,9 @@ def _median(values):
 def summarise(results: list[RunResult]) -> list[dict]:
     """One row per (problem, mode, technique): success rate; median epochs, samples and
     seconds to the target (over the successful runs); final loss mean and standard deviation;
-    mean test accuracy where the problem has a test split."""
+    ``rises``: the share of epochs whose training loss rose above the previous epoch's (a
+    measure of stability: 0 for a monotone descent), over all runs; mean test accuracy where the
+    problem has a test split."""
     cells: dict = {}
     for r in results:
         cells.setdefault((r.problem, r.mode, r.technique), []).append(r)
@@ -230,6 +232,8 @@ def summarise(results: list[RunResult]) -> list[dict]:
         finals = np.array([r.final_loss for r in rs], float)
         finite = finals[np.isfinite(finals)]
         accs = [r.test_accuracy for r in rs if r.test_accuracy is not None]
+        steps = [np.diff(np.asarray(r.curve, float)) for r in rs if len(r.curve) > 1]
+        n_steps = sum(len(d) for d in steps)
         rows.append({
             "problem": problem, "mode": mode, "technique": technique, "runs": len(rs),
             "success_rate": len(ok) / len(rs),
@@ -238,6 +242,7 @@ def summarise(results: list[RunResult]) -> list[dict]:
             "median_seconds": _median([r.seconds for r in ok]),
             "final_loss_mean": float(finite.mean()) if len(finite) else math.nan,
             "final_loss_sd": float(finite.std()) if len(finite) else math.nan,
+            "rises": sum(int(np.sum(d > 0)) for d in steps) / n_steps if n_steps else math.nan,
             "test_accuracy": float(np.mean(accs)) if accs else None,
             "diverged": sum(r.diverged for r in rs),
         })
