@@ -106,3 +106,17 @@ def test_saved_files_get_the_ordinary_mode(net, tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE(os.stat(tmp_path / "m.npz").st_mode) == 0o644
+
+
+def test_network_pickles_with_its_views_intact(net, rng):
+    import copy
+    import pickle
+
+    net.init = "he_uniform"
+    for clone in (pickle.loads(pickle.dumps(net)), copy.deepcopy(net), net.copy()):
+        assert clone.flat.tobytes() == net.flat.tobytes() and clone.init == "he_uniform"
+        clone.layers[0].W[0, 0] += 1.0  # the layer's weights are still views into clone.flat
+        assert clone.flat[0] == net.flat[0] + 1.0
+        X = rng.normal(size=(3, 4)).astype(np.float32)
+        clone.layers[0].W[0, 0] -= 1.0
+        assert np.array_equal(clone.predict(X), net.predict(X))

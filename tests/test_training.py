@@ -16,9 +16,9 @@ class CountingSGD(SGD):
         super().__init__(lr)
         self.calls = 0
 
-    def step(self, params, grads):
+    def step(self, params, grads, loss=None):
         self.calls += 1
-        super().step(params, grads)
+        super().step(params, grads, loss)
 
 
 def _data(rng, n=40):

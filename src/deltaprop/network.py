@@ -211,7 +211,19 @@ class Network:
         """A copy of the network in another float dtype."""
         net = Network.from_config(self.to_config() | {"dtype": _as_dtype(dtype).name})
         net.flat[...] = self.flat
+        net.init = self.init
         return net
+
+    # Pickling (joblib, multiprocessing, copy.deepcopy) must rebuild the views of every layer's
+    # W and b into the flat vector, which pickle would silently turn into separate copies.
+    def __getstate__(self) -> dict:
+        return {"config": self.to_config(), "flat": self.flat.copy(), "init": self.init}
+
+    def __setstate__(self, state: dict) -> None:
+        net = Network.from_config(state["config"])
+        self.__dict__.update(net.__dict__)
+        self.flat[...] = state["flat"]
+        self.init = state["init"]
 
     def copy(self) -> "Network":
         return self.astype(self.dtype)

@@ -44,5 +44,6 @@ class NumpyEngine:
             if not math.isfinite(batch_loss):
                 return running, u
             running += batch_loss * len(xb)
-            opt.step(params, grads)
+            # the batch loss too: iRprop+ and SARPROP use it, and it is already computed
+            opt.step(params, grads, loss=batch_loss)
         return running, None
