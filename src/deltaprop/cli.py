@@ -28,15 +28,16 @@ def _command_modules() -> list[str]:
                   if m.name.startswith("cli_") and m.name != "cli_train")  # train is registered first
 
 
-def _positive_int(text: str) -> int:
+def int_arg(text: str) -> int:
+    """argparse type: an integer (range checks are the command's, with its own message)."""
     try:
-        v = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    return v
 
 
-def _float(text: str) -> float:
+def float_arg(text: str) -> float:
+    """argparse type: a number."""
     try:
         return float(text)
     except ValueError:

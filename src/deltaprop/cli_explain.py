@@ -8,26 +8,12 @@ through a model saved by ``deltaprop train --out``. The library builds the trace
 
 from __future__ import annotations
 
-import argparse
 import sys
 
+from .cli import float_arg, int_arg
 from .errors import ConfigError
 from .explain import (BIAS_MODES, FORMATS, MAX_PARAMS, MAX_STEPS, UPDATE_ORDERS, check_size,
                       explain_model, explain_worked_example, model_target, parse_values, render)
-
-
-def _int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-
-
-def _float(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
 
 
 def register(subparsers) -> None:
@@ -41,8 +27,8 @@ def register(subparsers) -> None:
     p.add_argument("--input", help="one sample's inputs, comma separated, e.g. 0.1,0.2 (raw: a model's "
                                    "standardisation is applied and shown)")
     p.add_argument("--target", help="its targets, comma separated (or one class label of a classifier)")
-    p.add_argument("--lr", type=_float, help="learning rate eta (default 0.5, the article's)")
-    p.add_argument("--steps", type=_int, default=1,
+    p.add_argument("--lr", type=float_arg, help="learning rate eta (default 0.5, the article's)")
+    p.add_argument("--steps", type=int_arg, default=1,
                    help=f"updates to run on the sample (1 to {MAX_STEPS}); the first is traced in full, "
                         "the error is reported every so often and after the last (default 1)")
     p.add_argument("--update-order", choices=UPDATE_ORDERS, default="simultaneous",

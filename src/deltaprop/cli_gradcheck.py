@@ -17,7 +17,6 @@ The library measures; this module only renders.
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import json
 import os
@@ -28,6 +27,7 @@ import time
 import numpy as np
 
 from .activations import ACTIVATIONS
+from .cli import float_arg, int_arg
 from .errors import ConfigError, DataError
 from .gradcheck import (DEFAULT_COST_SIZES, CostRow, GradcheckResult, cost_slope, gradcheck, gradient_cost,
                         random_problem)
@@ -47,20 +47,6 @@ BLAS_ENV_UNSET = "env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE"
 THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
 
 
-def _int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-
-
-def _float(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-
-
 def register(subparsers) -> None:
     g = subparsers.add_parser(
         "gradcheck", help="check backprop against finite differences; --cost-table times both",
@@ -77,29 +63,29 @@ def register(subparsers) -> None:
                      help=f"output activation (default {CHECK_DEFAULTS['output_activation']})")
     net.add_argument("--loss", help=f"loss: {losses} (default {CHECK_DEFAULTS['loss']})")
     net.add_argument("--init", help=f"weight initialisation (default {CHECK_DEFAULTS['init']})")
-    net.add_argument("--samples", type=_int, help="random samples (default 16); with --model: check on this many "
+    net.add_argument("--samples", type=int_arg, help="random samples (default 16); with --model: check on this many "
                                                   "rows drawn at random (default: all)")
-    net.add_argument("--seed", type=_int, default=0, help="seed of the weights, data and sampling (default 0)")
+    net.add_argument("--seed", type=int_arg, default=0, help="seed of the weights, data and sampling (default 0)")
     net.add_argument("--model", help="model file written by 'deltaprop train --out' (float32 models are "
                                      "checked in a float64 copy)")
     net.add_argument("--data", help="with --model: CSV file or built-in set name with targets")
     net.add_argument("--target", help="with --model: target column (default: the one the model was trained on)")
     chk = g.add_argument_group("the check")
-    chk.add_argument("--max-params", type=_int, metavar="N",
+    chk.add_argument("--max-params", type=int_arg, metavar="N",
                      help="check N parameters drawn at random instead of all (when a full sweep takes too long)")
-    chk.add_argument("--tol", type=_float, default=1e-6, help="pass when max relative error < TOL (default 1e-6)")
-    chk.add_argument("--order", type=_int, help="central differences of order 2 or 4 "
+    chk.add_argument("--tol", type=float_arg, default=1e-6, help="pass when max relative error < TOL (default 1e-6)")
+    chk.add_argument("--order", type=int_arg, help="central differences of order 2 or 4 "
                                                 "(default 4 for the check, 2 for --cost-table)")
-    chk.add_argument("--step", type=_float, default=2e-4, help="finite-difference step h (default 2e-4)")
+    chk.add_argument("--step", type=float_arg, default=2e-4, help="finite-difference step h (default 2e-4)")
     cost = g.add_argument_group("the cost table")
     cost.add_argument("--cost-table", action="store_true",
                       help="time backprop against numerical differentiation for networks of ~10 to ~100,000 parameters")
     cost.add_argument("--table-sizes", metavar="SIZES;SIZES;...",
                       help="architectures of the table, e.g. '2,2,2;4,12,3' (default: "
                            + ";".join(",".join(map(str, s)) for s in DEFAULT_COST_SIZES) + ")")
-    cost.add_argument("--batch", type=_int, help="samples in the timed batch (default 32)")
-    cost.add_argument("--repeats", type=_int, help="repeats whose median is reported (default 7)")
-    cost.add_argument("--budget", type=_float, metavar="SECONDS",
+    cost.add_argument("--batch", type=int_arg, help="samples in the timed batch (default 32)")
+    cost.add_argument("--repeats", type=int_arg, help="repeats whose median is reported (default 7)")
+    cost.add_argument("--budget", type=float_arg, metavar="SECONDS",
                       help="time the numerical gradient on a random sample of parameters when the full sweep "
                            "would take longer than this, per network (default 3)")
     cost.add_argument("--plot", metavar="FILE.png", help="write a log-log plot (needs matplotlib)")

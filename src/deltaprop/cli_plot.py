@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from .cli import int_arg
 from .errors import ConfigError
 
 __all__ = ["register", "cmd", "default_out"]
@@ -23,13 +24,6 @@ KINDS = {
     "network": "the network drawn with its weights: edge colour = sign, width = magnitude; biases shown",
     "regions": "decision regions of a model with 2 inputs; the --data points on top",
 }
-
-
-def _int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
 
 
 def _range(text: str) -> tuple[float, float, float, float]:
@@ -56,12 +50,12 @@ def register(subparsers) -> None:
         k.add_argument("--out", metavar="FILE", help="picture to write: .png, .svg or .pdf (default: MODEL-"
                                                      f"{kind}.png, MODEL without its .npz)")
         k.add_argument("--force", action="store_true", help="overwrite --out if it exists")
-        k.add_argument("--dpi", type=_int, default=110, help="resolution of a PNG (default 110)")
+        k.add_argument("--dpi", type=int_arg, default=110, help="resolution of a PNG (default 110)")
         k.add_argument("--title", help="title of the picture (default: the model file and its network)")
         if kind == "network":
             from .plot import MAX_EDGES
 
-            k.add_argument("--max-edges", type=_int, default=MAX_EDGES, metavar="N",
+            k.add_argument("--max-edges", type=int_arg, default=MAX_EDGES, metavar="N",
                            help=f"per layer, draw only the N largest weights in magnitude (default {MAX_EDGES})")
         if kind == "regions":
             k.add_argument("--data", help="points to overlay: a CSV file or built-in set (e.g. xor, spirals)")
@@ -70,7 +64,7 @@ def register(subparsers) -> None:
                            help="the part of the plane to draw (default: the data's range, else the training "
                                 "data's mean ± 3 sd, else the range of the built-in set it was trained on; write "
                                 "--range=-1,1,-1,1 when the first number is negative)")
-            k.add_argument("--resolution", type=_int, default=250, help="grid points per axis (default 250)")
+            k.add_argument("--resolution", type=int_arg, default=250, help="grid points per axis (default 250)")
     p.set_defaults(func=cmd)
 
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from .activations import ACTIVATIONS
 from .checkpoint import Checkpointer, load_checkpoint
-from .cli import _float, _positive_int
+from .cli import float_arg, int_arg
 from .data import BUILTIN, builtin_defaults, data_format, load_data, split
 from .engines import ENGINES
 from .errors import ConfigError
@@ -61,43 +61,43 @@ def register(sub) -> None:
     t.add_argument("--loss", choices=sorted(LOSSES), help="loss (default: cross-entropy for classes, mse otherwise)")
     t.add_argument("--mode", choices=MODES, help="stochastic: update per sample; batch: once per epoch; "
                                                  "minibatch: every --batch-size samples")
-    t.add_argument("--batch-size", type=_positive_int, help="k for --mode minibatch")
-    t.add_argument("--epochs", type=_positive_int)
-    t.add_argument("--lr", type=_float, help="learning rate (for RPROP: the initial step size)")
+    t.add_argument("--batch-size", type=int_arg, help="k for --mode minibatch")
+    t.add_argument("--epochs", type=int_arg)
+    t.add_argument("--lr", type=float_arg, help="learning rate (for RPROP: the initial step size)")
     o = t.add_argument_group("optimizer and techniques (see docs/techniques.md)")
     o.add_argument("--optimizer", choices=sorted(OPTIMIZERS),
                    help="update rule (default sgd); rprop-, rprop+, irprop-, irprop+, quickprop and sarprop "
                         "need --mode batch")
-    o.add_argument("--momentum", type=_float, help="momentum for sgd, e.g. 0.9")
+    o.add_argument("--momentum", type=float_arg, help="momentum for sgd, e.g. 0.9")
     o.add_argument("--nesterov", action="store_const", const=True, help="Nesterov momentum (sgd)")
-    o.add_argument("--weight-decay", type=_float, help="L2 weight decay (biases are not decayed)")
-    o.add_argument("--grad-noise", type=_float, help="annealed gradient noise variance nu/(1+t)^0.55")
+    o.add_argument("--weight-decay", type=float_arg, help="L2 weight decay (biases are not decayed)")
+    o.add_argument("--grad-noise", type=float_arg, help="annealed gradient noise variance nu/(1+t)^0.55")
     o.add_argument("--opt-param", action="append", metavar="KEY=VALUE",
                    help="any other optimizer parameter, e.g. beta1=0.8 (repeatable)")
     o.add_argument("--schedule", choices=sorted(SCHEDULES),
                    help="learning-rate schedule; bold_driver undoes a worse epoch and shrinks the rate")
     o.add_argument("--schedule-param", action="append", metavar="KEY=VALUE",
                    help="schedule parameter, e.g. gamma=0.5 or step_size=10 (repeatable)")
-    o.add_argument("--flat-spot", type=_float, nargs="?", const=0.1, metavar="F",
+    o.add_argument("--flat-spot", type=float_arg, nargs="?", const=0.1, metavar="F",
                    help="add F (default 0.1) to the sigmoid derivative (Fahlman 1988)")
-    o.add_argument("--stall", type=_positive_int, metavar="PATIENCE",
+    o.add_argument("--stall", type=int_arg, metavar="PATIENCE",
                    help="stall detection: when the loss has not improved by --stall-min-improvement within "
                         "PATIENCE epochs, apply --stall-remedy (recorded in the history)")
     o.add_argument("--stall-remedy", choices=list(STALL_REMEDIES), help="restart (default), jitter or reset_lr")
-    o.add_argument("--stall-min-improvement", type=_float, help="relative improvement that counts (default 0.01)")
-    t.add_argument("--seed", type=_positive_int, help="seed of the run's one random generator")
-    t.add_argument("--val-split", type=_float, help="fraction held out for validation (0: none)")
+    o.add_argument("--stall-min-improvement", type=float_arg, help="relative improvement that counts (default 0.01)")
+    t.add_argument("--seed", type=int_arg, help="seed of the run's one random generator")
+    t.add_argument("--val-split", type=float_arg, help="fraction held out for validation (0: none)")
     t.add_argument("--init", help="glorot_uniform, glorot_normal, he_uniform, he_normal or uniform:R")
     t.add_argument("--dtype", choices=["float32", "float64"])
     t.add_argument("--no-standardize", dest="standardize", action="store_const", const=False,
                    help="do not standardise the inputs (default: standardise, fitted on the training split)")
     t.add_argument("--no-shuffle", dest="shuffle", action="store_const", const=False,
                    help="keep the data order in every epoch")
-    t.add_argument("--early-stopping", type=_positive_int, metavar="PATIENCE",
+    t.add_argument("--early-stopping", type=int_arg, metavar="PATIENCE",
                    help="stop when the validation loss has not improved for PATIENCE epochs; keep the best weights")
-    t.add_argument("--eval-every", type=_positive_int,
+    t.add_argument("--eval-every", type=int_arg,
                    help="re-evaluate the training loss every N epochs (0: never; the final metrics are always computed)")
-    t.add_argument("--print-every", type=_positive_int, help="print every N epochs (default: every epoch "
+    t.add_argument("--print-every", type=int_arg, help="print every N epochs (default: every epoch "
                                                              "up to 100 epochs, else about 50 lines)")
     t.add_argument("--out", help="save the trained model to this file (.npz)")
     t.add_argument("--force", action="store_true", default=None, help="overwrite --out if it exists")
@@ -109,7 +109,7 @@ def register(sub) -> None:
                         "is a terminal")
     t.add_argument("--config", metavar="FILE.toml", help="read settings from a TOML file whose keys are these "
                                                          "flags' long names; flags given override it")
-    t.add_argument("--checkpoint-every", type=_positive_int, metavar="N",
+    t.add_argument("--checkpoint-every", type=int_arg, metavar="N",
                    help="write a checkpoint every N epochs (atomically; Ctrl-C/SIGTERM always write one)")
     t.add_argument("--checkpoint", metavar="FILE", help="checkpoint file (default: OUT.ckpt, else "
                                                         "deltaprop-checkpoint.npz)")

@@ -43,13 +43,14 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 
 import numpy as np
 
 from .errors import ConfigError, ModelFileError
+from .io import write_bytes_atomic
+from .model import model_parts
 
-__all__ = ["OPSET", "IR_VERSION", "to_onnx", "export_onnx", "float32_input_loss", "write_bytes_atomic"]
+__all__ = ["OPSET", "IR_VERSION", "to_onnx", "export_onnx", "float32_input_loss"]
 
 #: ONNX operator set the graph is written for. 17 (ONNX 1.12, 2022) has every operator used
 #: here with today's semantics (Softmax over one axis since opset 13) and is read by every
@@ -67,32 +68,6 @@ def _onnx():
     except ImportError:
         raise ConfigError("exporting to ONNX needs the onnx package: pip install deltaprop[onnx]") from None
     return onnx, helper, numpy_helper
-
-
-def write_bytes_atomic(path, data: bytes, *, overwrite: bool = False) -> None:
-    """Write ``data`` to ``path`` via a temporary file, fsync and rename.
-
-    A crash leaves the old file or the new one, never half of one. Raises
-    :class:`~deltaprop.errors.ModelFileError` when ``path`` exists and ``overwrite`` is false,
-    or when its folder does not exist.
-    """
-    path = os.fspath(path)
-    if os.path.exists(path) and not overwrite:
-        raise ModelFileError(f"{path}: already exists; refusing to overwrite it (use --force)")
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise ModelFileError(f"{path}: folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=".deltaprop-", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 class _GraphBuilder:
@@ -150,7 +125,7 @@ def float32_input_loss(model, limit: float = 100.0) -> list[tuple[str, float]]:
     the first layer) a float32 graph can no longer match deltaprop, which standardises in
     float64, to 1e-5; a float64 graph (``dtype="float64"``) can. Empty without a standardisation.
     """
-    net, std, info = _parts(model)
+    net, std, info = model_parts(model)
     if std is None:
         return []
     names = list(info.get("feature_names") or [])
@@ -158,18 +133,6 @@ def float32_input_loss(model, limit: float = 100.0) -> list[tuple[str, float]]:
         names = [f"x{i + 1}" for i in range(net.n_inputs)]
     ratio = np.abs(std.mean) / std.scale
     return [(names[i], float(ratio[i])) for i in np.flatnonzero(ratio > limit)]
-
-
-def _parts(model):
-    """(network, standardizer, info dict) from a Model or a bare Network."""
-    from .model import Model
-    from .network import Network
-
-    if isinstance(model, Model):
-        return model.network, model.standardizer, model.info()
-    if isinstance(model, Network):
-        return model, None, {}
-    raise ConfigError(f"expected a deltaprop Model or Network, got {type(model).__name__}")
 
 
 def to_onnx(model, *, dtype="float32", name: str = "deltaprop"):
@@ -199,7 +162,7 @@ def to_onnx(model, *, dtype="float32", name: str = "deltaprop"):
     onnx, helper, numpy_helper = _onnx()
     from . import __version__
 
-    net, std, info = _parts(model)
+    net, std, info = model_parts(model)
     dt = np.dtype(dtype)
     if dt not in (np.float32, np.float64):
         raise ConfigError(f"ONNX export dtype must be float32 or float64, got {dtype}")

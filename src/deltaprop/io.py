@@ -26,7 +26,7 @@ import numpy as np
 from .errors import DeltapropError, ModelFileError
 from .network import Network
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "save_model", "load_model", "write_npz_atomic", "write_text_atomic", "read_npz",
+__all__ = ["FORMAT", "FORMAT_VERSION", "save_model", "load_model", "write_npz_atomic", "write_bytes_atomic", "write_text_atomic", "read_npz",
            "pack", "unpack"]
 
 FORMAT = "deltaprop-model"
@@ -74,21 +74,21 @@ def _ordinary_mode(fd: int) -> None:
     os.fchmod(fd, 0o666 & ~umask)
 
 
-def write_npz_atomic(path, arrays: dict, meta: dict, *, overwrite: bool = False) -> None:
-    """Write ``arrays`` and JSON ``meta`` to ``path`` atomically (temp file, fsync, rename)."""
+def _write_atomic(path, write, *, overwrite: bool, binary: bool = True) -> None:
+    """Write ``path`` through ``write(file)`` into a temporary file in the same folder, fsync
+    it, rename it over ``path`` and fsync the folder: a crash leaves the old file or the new
+    one, never half of one. An existing ``path`` is only replaced with ``overwrite``."""
     path = os.fspath(path)
     if os.path.exists(path) and not overwrite:
         raise ModelFileError(f"{path}: already exists; refusing to overwrite it (use --force / overwrite=True)")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise ModelFileError(f"{path}: folder {folder} does not exist")
-    payload = dict(arrays)
-    payload["__meta__"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
     fd, tmp = tempfile.mkstemp(prefix=".deltaprop-", suffix=".tmp", dir=folder)
     _ordinary_mode(fd)
     try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **payload)
+        with os.fdopen(fd, "wb" if binary else "w") as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -106,21 +106,21 @@ def write_npz_atomic(path, arrays: dict, meta: dict, *, overwrite: bool = False)
         pass
 
 
+def write_npz_atomic(path, arrays: dict, meta: dict, *, overwrite: bool = False) -> None:
+    """Write ``arrays`` and JSON ``meta`` to ``path`` atomically (temp file, fsync, rename)."""
+    payload = dict(arrays)
+    payload["__meta__"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+    _write_atomic(path, lambda f: np.savez(f, **payload), overwrite=overwrite)
+
+
+def write_bytes_atomic(path, data: bytes, *, overwrite: bool = False) -> None:
+    """Write ``data`` to ``path`` atomically; an existing file only with ``overwrite``."""
+    _write_atomic(path, lambda f: f.write(data), overwrite=overwrite)
+
+
 def write_text_atomic(path, text: str) -> None:
-    """Write a text file via a temporary file and a rename (never a half-written file)."""
-    path = os.fspath(path)
-    fd, tmp = tempfile.mkstemp(prefix=".deltaprop-", suffix=".tmp", dir=os.path.dirname(os.path.abspath(path)))
-    _ordinary_mode(fd)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Write a text file atomically, replacing an older one (histories, configs, reports)."""
+    _write_atomic(path, lambda f: f.write(text), overwrite=True, binary=False)
 
 
 def read_npz(path, expected_format: str = FORMAT, max_version: int = FORMAT_VERSION) -> tuple[dict, dict]:

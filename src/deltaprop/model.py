@@ -17,7 +17,16 @@ from .losses import BinaryCrossEntropy, CrossEntropy
 from .network import Network
 from .training import EarlyStopping, Trainer, _accuracy
 
-__all__ = ["Model", "build_training", "default_head", "fit_dataset"]
+__all__ = ["Model", "build_training", "default_head", "fit_dataset", "model_parts"]
+
+
+def model_parts(model) -> tuple:
+    """``(network, standardizer or None, info dict)`` from a :class:`Model` or a bare Network."""
+    if isinstance(model, Model):
+        return model.network, model.standardizer, model.info()
+    if isinstance(model, Network):
+        return model, None, {}
+    raise ConfigError(f"expected a deltaprop Model or Network, got {type(model).__name__}")
 
 
 def default_head(task: str, n_outputs: int, loss: str | None, output_activation: str | None):

@@ -28,7 +28,8 @@ import os
 import numpy as np
 
 from .errors import ConfigError, DataError, ModelFileError
-from .export import write_bytes_atomic
+from .io import write_bytes_atomic
+from .model import model_parts
 from .training import History
 
 __all__ = ["MAX_UNITS", "MAX_EDGES", "LABEL_EDGES", "history_path", "load_history", "plot_history",
@@ -62,18 +63,6 @@ def _figure(width: float, height: float):
     fig = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)
     return fig
-
-
-def _parts(model):
-    """(network, standardizer, info dict) from a Model or a bare Network."""
-    from .model import Model
-    from .network import Network
-
-    if isinstance(model, Model):
-        return model.network, model.standardizer, model.info()
-    if isinstance(model, Network):
-        return model, None, {}
-    raise ConfigError(f"expected a deltaprop Model or Network, got {type(model).__name__}")
 
 
 # --------------------------------------------------------------------------- history
@@ -288,7 +277,7 @@ def plot_network(model, *, max_units: int = MAX_UNITS, max_edges: int = MAX_EDGE
     from matplotlib.collections import LineCollection
     from matplotlib.lines import Line2D
 
-    net, std, info = _parts(model)
+    net, std, info = model_parts(model)
     check_drawable(net, max_units)
     if max_edges < 1:
         raise ConfigError(f"max_edges must be at least 1, got {max_edges}")
@@ -395,7 +384,7 @@ def regions_bounds(model, data=None, margin: float = 0.1) -> tuple[float, float,
 
     Raises ConfigError when neither is available (give the bounds explicitly).
     """
-    net, std, _ = _parts(model)
+    net, std, _ = model_parts(model)
     if data is not None and len(data):
         lo, hi = np.min(data.X, axis=0), np.max(data.X, axis=0)
     elif std is not None:
@@ -445,7 +434,7 @@ def plot_regions(model, data=None, *, bounds=None, resolution: int = 250, output
     from matplotlib.colors import Normalize, to_rgb
     from matplotlib.patches import Patch
 
-    net, std, info = _parts(model)
+    net, std, info = model_parts(model)
     names, _ = _names(net, info)
     if net.n_inputs != 2:
         raise ConfigError(f"decision regions can only be drawn for a model with 2 inputs; this one takes "
@@ -484,7 +473,6 @@ def plot_regions(model, data=None, *, bounds=None, resolution: int = 250, output
                 legend.append(ax.plot([], [], color="black", lw=1.5, label="decision boundary, P = 0.5")[0])
             # The scale's darkest ends for the points, so they stand out against the paler regions.
             colors = [cmap(0.0), cmap(1.0)]
-            predicted = (p.ravel() > 0.5).astype(int)
         else:
             palette = matplotlib.colormaps["tab10"]
             colors = [palette(i % 10) for i in range(net.n_outputs)]
