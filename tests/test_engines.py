@@ -217,6 +217,18 @@ def test_unknown_engine_lists_the_names():
     assert list(ENGINES) == ["numba", "numpy"]
 
 
+def test_kernel_codes_agree(needs_numba):
+    # numba_engine keeps its own copy of the codes so that it never imports numba
+    from deltaprop.engines import _numba_kernels as K
+
+    for cls, code in numba_engine._ACT_CODES.items():
+        assert code == getattr(K, cls.name.upper()), cls.name
+    for cls, code in numba_engine._LOSS_CODES.items():
+        assert code == {"half_sse": K.HALF_SSE, "mse": K.MSE, "binary_cross_entropy": K.BCE,
+                        "cross_entropy": K.CE}[cls.name]
+    assert numba_engine._MAX_LAYERS == K.MAX_LAYERS
+
+
 def test_import_does_not_import_numba():
     code = "import sys, deltaprop; print('numba' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -4,10 +4,16 @@ Installed with the ``fast`` extra (``pip install "deltaprop[fast]"``). numba is 
 when this engine first runs an epoch, so ``import deltaprop`` stays light and, without numba,
 the engine reports itself unsupported and ``engine="auto"`` falls back to NumPy.
 
-Stochastic updates (batch size 1) run in one compiled call per epoch
-(:mod:`._numba_kernels`); larger batches are dominated by two big matrix products, which
-BLAS does best, so they run through :mod:`.blas_path` (BLAS products into preallocated
-buffers, compiled elementwise steps). Both give the NumPy engine's weights up to rounding.
+Three paths, all giving the NumPy engine's weights up to rounding:
+
+* stochastic updates with plain SGD and a wide first layer: blocks of samples whose
+  first-layer products run in BLAS, exactly as per-sample SGD (:mod:`.stochastic_blocks`);
+* other stochastic updates (small nets, momentum): one compiled call per epoch
+  (:mod:`._numba_kernels`);
+* mini-batch and batch: BLAS products into preallocated buffers with compiled elementwise
+  steps between them (:mod:`.blas_path`).
+
+docs/performance.md has the measurements.
 """
 
 from __future__ import annotations
