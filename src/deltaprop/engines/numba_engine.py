@@ -159,7 +159,10 @@ class NumbaEngine:
     def _plan_for(net) -> _Plan:
         # one plan per network, kept across fit() calls (each fit makes a new engine): its
         # views, buffers and compiled-call arguments are built once
-        plan = _PLANS.get(net)
+        try:
+            plan = _PLANS.get(net)
+        except TypeError:  # an unhashable network: no cache, a plan per fit
+            return _Plan(net)
         if plan is None or not plan.valid_for(net):
             plan = _PLANS[net] = _Plan(net)
         return plan
