@@ -165,6 +165,8 @@ def check_data(X, T, network: Network, what: str = "training data") -> tuple[np.
         raise DataError(f"{what} targets have shape {T.shape}, expected {(len(X), network.n_outputs)} "
                         f"({len(X)} samples x {network.n_outputs} outputs)")
     for arr, name in ((X, "inputs"), (T, "targets")):
+        if np.isfinite(arr).all():  # one pass; locate the culprit only when there is one
+            continue
         bad = ~np.isfinite(arr)
         if bad.any():
             r, c = np.argwhere(bad)[0]

@@ -25,7 +25,9 @@ def as_float_array(A, what: str, dtype=np.float64) -> np.ndarray:
             raise DataError(f"{what} are not numeric (dtype {arr.dtype})") from None
     with np.errstate(over="ignore"):
         out = np.ascontiguousarray(arr, dtype=dtype)
-    if arr.dtype.kind == "f" and np.isfinite(arr).all() and not np.isfinite(out).all():
+    # Only a narrowing cast (float64 -> float32) can overflow; skip the two passes otherwise.
+    if (arr.dtype.kind == "f" and arr.dtype.itemsize > out.dtype.itemsize
+            and not np.isfinite(out).all() and np.isfinite(arr).all()):
         raise DataError(f"{what} hold values too large for {np.dtype(dtype).name} "
                         f"(largest magnitude {np.abs(arr).max():.3g})")
     return out
