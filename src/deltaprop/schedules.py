@@ -28,6 +28,7 @@ Do not combine two schedules, or a schedule with :class:`BoldDriver`: each sets 
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 
 import numpy as np
 
@@ -46,7 +47,7 @@ def _check_factor(name: str, value: float, lo: float, hi: float, hi_open: bool =
     return value
 
 
-class Schedule(Callback):
+class Schedule(Callback, ABC):
     """Base class of the fixed schedules: subclasses implement ``factor(e)``, the multiple of
     :math:`\\eta_0` for epoch ``e`` (0-based)."""
 
@@ -60,8 +61,9 @@ class Schedule(Callback):
         self.start = None  # trainer.epoch just before the schedule's epoch 0
         self.last = None  # the rate this schedule last set
 
+    @abstractmethod
     def factor(self, e: int) -> float:
-        raise NotImplementedError
+        """The multiple of the base rate for the schedule's epoch ``e``."""
 
     def lr_at(self, e: int) -> float:
         """The learning rate of the schedule's epoch ``e`` (0-based)."""
