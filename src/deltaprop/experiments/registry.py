@@ -51,7 +51,7 @@ PROBLEMS: dict[str, Problem] = {p.name: p for p in (
             {"stochastic": 0.5, "minibatch": 1.0, "batch": 2.0}, 4, 5000, "correct",
             note="8-3-8 encoder"),
     Problem("spirals", "spirals", (20, 20), "relu", "sigmoid", "binary_cross_entropy",
-            {"stochastic": 0.05, "minibatch": 0.1, "batch": 0.5}, 16, 2000, "accuracy>=0.99",
+            {"stochastic": 0.01, "minibatch": 0.05, "batch": 0.2}, 16, 2000, "accuracy>=0.99",
             init_range=1.0, standardize=True, note="two spirals, 2-20-20-1 ReLU"),
     Problem("digits", "digits", (32,), "tanh", "softmax", "cross_entropy",
             {"stochastic": 0.01, "minibatch": 0.1, "batch": 0.5}, 32, 60, "loss<=0.05",
