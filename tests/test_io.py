@@ -120,3 +120,19 @@ def test_network_pickles_with_its_views_intact(net, rng):
         X = rng.normal(size=(3, 4)).astype(np.float32)
         clone.layers[0].W[0, 0] -= 1.0
         assert np.array_equal(clone.predict(X), net.predict(X))
+
+
+def test_model_rejects_text_and_nan_inputs_with_its_own_error(net):
+    from deltaprop.data import Dataset
+    from deltaprop.errors import DataError
+    from deltaprop.model import Model
+
+    model = Model(net, task="classification", classes=["a", "b", "c"])
+    with pytest.raises(DataError, match="not numeric"):
+        model.predict_outputs(np.array([["x", "y", "z", "w"]]))
+    X = np.ones((3, 4))
+    X[2, 1] = np.nan
+    with pytest.raises(DataError, match=r"inputs contain NaN or inf \(1 cells; first at row 2, column 1\)"):
+        model.predict_outputs(X)
+    with pytest.raises(DataError, match="first at row 2, column 1"):
+        model.evaluate(Dataset(X, np.eye(3), "classification"))

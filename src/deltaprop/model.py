@@ -16,6 +16,7 @@ from .io import load_model, save_model
 from .losses import BinaryCrossEntropy, CrossEntropy
 from .network import Network
 from .training import EarlyStopping, Trainer, _accuracy
+from .validation import as_float_array, require_finite
 
 __all__ = ["Model", "build_training", "default_head", "fit_dataset", "model_parts"]
 
@@ -68,15 +69,13 @@ class Model:
         self.standardizer = standardizer
 
     def prepare(self, X) -> np.ndarray:
-        X = np.asarray(X, dtype=float)
+        """Raw feature columns -> the network's inputs (standardised). NaN/inf are caught where
+        the inputs are used: ``Network.predict`` and :meth:`evaluate`."""
+        X = as_float_array(X, "inputs")
         if X.ndim != 2 or X.shape[1] != self.network.n_inputs:
             raise DataError(f"data has shape {X.shape}, but the model takes {self.network.n_inputs} "
                             f"features ({', '.join(self.feature_names[:8])}"
                             f"{', ...' if len(self.feature_names) > 8 else ''})")
-        bad = ~np.isfinite(X)
-        if bad.any():
-            r, c = np.argwhere(bad)[0]
-            raise DataError(f"inputs contain NaN or inf (first at row {r}, column {c})")
         if self.standardizer is not None:
             X = self.standardizer.transform(X)
         return X
@@ -93,6 +92,7 @@ class Model:
     def evaluate(self, ds: Dataset) -> dict:
         net = self.network
         X = net.check_input(self.prepare(ds.X))
+        require_finite(X, "inputs")
         T = np.asarray(ds.T, dtype=net.dtype)
         if T.shape != (len(X), net.n_outputs):
             raise DataError(f"targets have shape {T.shape}, the model gives {net.n_outputs} outputs")

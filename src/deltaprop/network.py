@@ -29,6 +29,7 @@ from .errors import ConfigError, DataError
 from .initializers import initialize_layer
 from .layers import Dense
 from .losses import Loss, get_loss
+from .validation import require_finite
 
 __all__ = ["Network"]
 
@@ -252,10 +253,7 @@ class Network:
     def predict(self, X, chunk_size: int = 8192) -> np.ndarray:
         """Outputs for ``X`` without keeping intermediate values, in chunks."""
         X = self.check_input(X)
-        bad = ~np.isfinite(X)
-        if bad.any():
-            r, c = np.argwhere(bad)[0]
-            raise DataError(f"inputs contain NaN or inf ({int(bad.sum())} cells; first at row {r}, column {c})")
+        require_finite(X, "inputs")
         if len(X) <= chunk_size:
             return self.forward(X, keep=False)
         return np.concatenate([self.forward(X[i:i + chunk_size], keep=False)

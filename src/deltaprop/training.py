@@ -35,7 +35,7 @@ from .errors import ConfigError, DataError
 from .losses import BinaryCrossEntropy, CrossEntropy
 from .network import Network
 from .optimizers import Optimizer, get_optimizer
-from .validation import as_float_array
+from .validation import as_float_array, require_finite
 
 __all__ = ["MODES", "Trainer", "History", "Callback", "EarlyStopping", "train", "check_data"]
 
@@ -164,14 +164,8 @@ def check_data(X, T, network: Network, what: str = "training data") -> tuple[np.
     if T.shape != (len(X), network.n_outputs):
         raise DataError(f"{what} targets have shape {T.shape}, expected {(len(X), network.n_outputs)} "
                         f"({len(X)} samples x {network.n_outputs} outputs)")
-    for arr, name in ((X, "inputs"), (T, "targets")):
-        if np.isfinite(arr).all():  # one pass; locate the culprit only when there is one
-            continue
-        bad = ~np.isfinite(arr)
-        if bad.any():
-            r, c = np.argwhere(bad)[0]
-            raise DataError(f"{what} {name} contain NaN or inf ({int(bad.sum())} cells; first at "
-                            f"row {r}, column {c}: {arr[r, c]})")
+    require_finite(X, f"{what} inputs")
+    require_finite(T, f"{what} targets")
     return X, T
 
 

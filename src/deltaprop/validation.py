@@ -6,7 +6,7 @@ import numpy as np
 
 from .errors import DataError
 
-__all__ = ["as_float_array"]
+__all__ = ["as_float_array", "require_finite"]
 
 
 def as_float_array(A, what: str, dtype=np.float64) -> np.ndarray:
@@ -31,3 +31,12 @@ def as_float_array(A, what: str, dtype=np.float64) -> np.ndarray:
         raise DataError(f"{what} hold values too large for {np.dtype(dtype).name} "
                         f"(largest magnitude {np.abs(arr).max():.3g})")
     return out
+
+
+def require_finite(A: np.ndarray, what: str) -> None:
+    """DataError naming the first NaN/inf cell of the 2-D array ``A`` (one fast pass when clean)."""
+    if np.isfinite(A).all():
+        return
+    bad = ~np.isfinite(A)
+    r, c = np.argwhere(bad)[0]
+    raise DataError(f"{what} contain NaN or inf ({int(bad.sum())} cells; first at row {r}, column {c})")

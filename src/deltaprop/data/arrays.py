@@ -23,6 +23,7 @@ import zlib
 import numpy as np
 
 from ..errors import DataError
+from ..validation import require_finite
 from .dataset import Dataset, encode_labels
 
 __all__ = ["load_arrays", "read_arrays"]
@@ -95,11 +96,7 @@ def _inputs(path, key: str, X: np.ndarray) -> np.ndarray:
     X = X.reshape(len(X), -1).astype(float)
     if X.shape[0] == 0 or X.shape[1] == 0:
         raise DataError(f"{path}: inputs {key!r} are empty (shape {X.shape})")
-    bad = ~np.isfinite(X)
-    if bad.any():
-        r, c = np.argwhere(bad)[0]
-        raise DataError(f"{path}: inputs {key!r} contain NaN or inf ({int(bad.sum())} cells; first at "
-                        f"row {r}, column {c})")
+    require_finite(X, f"{path}: inputs {key!r}")
     return X
 
 
