@@ -24,7 +24,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..validation import require_finite
-from .dataset import Dataset, encode_labels
+from .dataset import Dataset, encode_labels, require_file
 
 __all__ = ["load_arrays", "read_arrays"]
 
@@ -35,10 +35,7 @@ _ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")  # a zip with members / an empty zi
 
 def _read(path: str) -> tuple[bool, dict[str, np.ndarray]]:
     """``(is_npz, arrays)``; a ``.npy`` file's one array is under the key ``"array"``."""
-    if not os.path.exists(path):
-        raise DataError(f"{path}: no such file")
-    if os.path.isdir(path):
-        raise DataError(f"{path}: is a directory, not an array file")
+    path = require_file(path, "an array file")
     try:
         with open(path, "rb") as f:
             head = f.read(6)

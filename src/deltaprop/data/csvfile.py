@@ -18,7 +18,7 @@ import zlib
 import numpy as np
 
 from ..errors import DataError
-from .dataset import Dataset, encode_labels
+from .dataset import Dataset, encode_labels, require_file
 
 __all__ = ["read_csv", "load_csv"]
 
@@ -26,11 +26,7 @@ _DELIMITERS = [",", ";", "\t", "|"]
 
 
 def _read_text(path) -> str:
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise DataError(f"{path}: no such file")
-    if os.path.isdir(path):
-        raise DataError(f"{path}: is a directory, not a CSV file")
+    path = require_file(path, "a CSV file")
     try:
         if path.endswith(".gz"):
             with gzip.open(path, "rt", encoding="utf-8-sig", newline="") as f:

@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..errors import ConfigError, DataError
 
-__all__ = ["Dataset", "Standardizer", "encode_labels", "split"]
+__all__ = ["Dataset", "Standardizer", "encode_labels", "require_file", "split"]
 
 #: Numeric targets with at most this many distinct integer values count as class labels
 #: when the task is "auto".
 MAX_AUTO_CLASSES = 20
+
+
+def require_file(path, kind: str) -> str:
+    """``path`` as a string; DataError when it is missing or a directory (``kind`` names what
+    was expected, e.g. "a CSV file"). The readers map a PermissionError the same way."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise DataError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise DataError(f"{path}: is a directory, not {kind}")
+    return path
 
 
 @dataclass

@@ -27,7 +27,7 @@ import zlib
 import numpy as np
 
 from ..errors import DataError
-from .dataset import Dataset, encode_labels
+from .dataset import Dataset, encode_labels, require_file
 
 __all__ = ["IDX_TYPES", "read_idx", "write_idx", "load_idx"]
 
@@ -39,10 +39,7 @@ _GZIP_MAGIC = b"\x1f\x8b"
 
 
 def _read_bytes(path: str) -> bytes:
-    if not os.path.exists(path):
-        raise DataError(f"{path}: no such file")
-    if os.path.isdir(path):
-        raise DataError(f"{path}: is a directory, not an IDX file")
+    path = require_file(path, "an IDX file")
     try:
         with open(path, "rb") as f:
             data = f.read()
