@@ -11,6 +11,7 @@ import importlib
 import os
 import pkgutil
 import sys
+import warnings
 
 from . import __version__
 from .data import builtin_info, data_format, load_data
@@ -142,11 +143,20 @@ def cmd_datasets(args) -> int:
 
 
 # --------------------------------------------------------------------------- entry point
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"deltaprop: warning: {message}", file=sys.stderr)
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            # The library warns through `warnings` (e.g. a batch size clipped to N); the
+            # command shows each as one line, like its errors.
+            warnings.simplefilter("always")
+            warnings.showwarning = _show_warning
+            return args.func(args)
     except DeltapropError as exc:
         print(f"deltaprop: error: {exc}", file=sys.stderr)
         return 2

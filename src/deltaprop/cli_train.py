@@ -394,10 +394,6 @@ def cmd_train(args) -> int:
     fingerprint = _fingerprint(train_ds.X, train_ds.T)
     if resumed and ck_info.get("data_fingerprint") != fingerprint:
         raise ConfigError(f"the data of {cfg['data']} differ from those the checkpointed run trained on")
-    if cfg["mode"] == "minibatch" and cfg["batch_size"] > len(train_ds):
-        print(f"deltaprop: warning: batch size {cfg['batch_size']} is larger than the {len(train_ds)} "
-              f"training samples; using {len(train_ds)}", file=sys.stderr)
-        cfg["batch_size"] = len(train_ds)
     out = sys.stdout
     if not cfg["json"] and not cfg["quiet"]:
         print(f"data: {ds.name} ({len(train_ds)} training, {len(val_ds) if val_ds else 0} held-out samples, "
