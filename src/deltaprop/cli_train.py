@@ -321,13 +321,14 @@ def _make_technique_callbacks(cfg: dict) -> list:
     return made
 
 
-def _check_settings(cfg: dict) -> list[int]:
-    """Check the settings before any data is read, so that a typo fails fast."""
+def _check_settings(cfg: dict) -> tuple[list[int], object, list]:
+    """Check the settings before any data is read, so that a typo fails fast; returns the
+    hidden widths, the optimizer and the technique callbacks built from them."""
     if cfg["epochs"] < 1:
         raise ConfigError(f"--epochs must be at least 1, got {cfg['epochs']}")
     hidden = _hidden(cfg["hidden"])
-    _make_optimizer(cfg)
-    _make_technique_callbacks(cfg)
+    optimizer = _make_optimizer(cfg)
+    techniques = _make_technique_callbacks(cfg)
     parse_init(cfg["init"])
     if cfg["batch_size"] < 1:
         raise ConfigError(f"batch size must be a positive integer, got {cfg['batch_size']}")
@@ -339,7 +340,7 @@ def _check_settings(cfg: dict) -> list[int]:
                           else "--target is required with an array file (.npz: the array's name, .npy: the column)")
     if fmt == "idx" and not cfg["labels"]:
         raise ConfigError("--labels FILE is required with IDX images (the labels file that goes with them)")
-    return hidden
+    return hidden, optimizer, techniques
 
 
 def _fingerprint(*arrays) -> str:
@@ -378,7 +379,7 @@ def cmd_train(args) -> int:
         cfg, resumed, ck_info = _resume_config(args)
     else:
         cfg = _resolve(args)
-    hidden = _check_settings(cfg)
+    hidden, optimizer, techniques = _check_settings(cfg)
     ckpt_path = cfg["checkpoint"] or ((cfg["out"] + ".ckpt") if cfg["out"] else "deltaprop-checkpoint.npz")
     cfg["checkpoint"] = ckpt_path
     if cfg["out"] and os.path.exists(cfg["out"]) and not cfg["force"]:
@@ -404,10 +405,10 @@ def cmd_train(args) -> int:
                                 {"config": cfg, "data_fingerprint": fingerprint})
     model, trainer, (X, T), val = build_training(
         train_ds, hidden=hidden, activation=cfg["activation"], output_activation=cfg["output_activation"],
-        loss=cfg["loss"], mode=cfg["mode"], batch_size=cfg["batch_size"], optimizer=_make_optimizer(cfg),
+        loss=cfg["loss"], mode=cfg["mode"], batch_size=cfg["batch_size"], optimizer=optimizer,
         seed=rng, init=cfg["init"], dtype=cfg["dtype"], standardize=cfg["standardize"], validation=val_ds,
         early_stopping=cfg["early_stopping"], eval_every=cfg["eval_every"], shuffle=cfg["shuffle"],
-        callbacks=[*_make_technique_callbacks(cfg), printer, checkpointer], on_divergence=cfg["on_divergence"],
+        callbacks=[*techniques, printer, checkpointer], on_divergence=cfg["on_divergence"],
         engine=cfg["engine"],
     )
     if cfg["flat_spot"]:
