@@ -15,7 +15,7 @@ from .errors import ConfigError, DataError, ModelFileError
 from .io import load_model, save_model
 from .losses import BinaryCrossEntropy, CrossEntropy
 from .network import Network
-from .training import EarlyStopping, Trainer, _accuracy
+from .training import EarlyStopping, Trainer, accuracy
 from .validation import as_float_array, require_finite
 
 __all__ = ["Model", "build_training", "default_head", "fit_dataset", "model_parts"]
@@ -99,7 +99,7 @@ class Model:
         loss, out = net.evaluate(X, T)
         res = {"samples": len(X), "loss": loss}
         if self.task == "classification":
-            res["accuracy"] = _accuracy(net, out, T)
+            res["accuracy"] = accuracy(net, out, T)
         return res
 
     def align(self, ds: Dataset) -> Dataset:

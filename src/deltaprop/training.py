@@ -37,7 +37,7 @@ from .network import Network
 from .optimizers import Optimizer, get_optimizer
 from .validation import as_float_array, require_finite
 
-__all__ = ["MODES", "Trainer", "History", "Callback", "EarlyStopping", "train", "check_data"]
+__all__ = ["MODES", "Trainer", "History", "Callback", "EarlyStopping", "accuracy", "train", "check_data"]
 
 MODES = ("stochastic", "minibatch", "batch")
 
@@ -169,7 +169,9 @@ def check_data(X, T, network: Network, what: str = "training data") -> tuple[np.
     return X, T
 
 
-def _accuracy(network: Network, out: np.ndarray, T: np.ndarray) -> float:
+def accuracy(network: Network, out: np.ndarray, T: np.ndarray) -> float:
+    """Share of samples classified right: argmax for several outputs; one output is
+    thresholded at 0.5 (probability outputs) or halfway between the target values."""
     if T.shape[1] == 1:
         lo, hi = network.output_activation.output_range
         threshold = 0.5 if (lo, hi) == (0.0, 1.0) else 0.5 * (T.min() + T.max())
@@ -328,7 +330,7 @@ class Trainer:
         loss, out = self.network.evaluate(X, T, self.chunk_size)
         row = {prefix + "loss": loss}
         if keep_accuracy:
-            row[prefix + "accuracy"] = _accuracy(self.network, out, T)
+            row[prefix + "accuracy"] = accuracy(self.network, out, T)
         return row
 
     def _snapshot(self) -> tuple[np.ndarray, dict]:

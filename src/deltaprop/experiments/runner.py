@@ -26,7 +26,7 @@ from ..data.dataset import Standardizer
 from ..errors import ConfigError
 from ..network import Network
 from ..optimizers import OPTIMIZERS, get_optimizer
-from ..training import MODES, Callback, Trainer
+from ..training import MODES, Callback, Trainer, accuracy
 from .registry import Problem, Technique, get_problem, get_technique
 
 __all__ = ["RunResult", "Success", "parse_success", "run_one", "run_grid", "summarise"]
@@ -43,18 +43,12 @@ class Success:
     def __str__(self) -> str:
         return "correct" if self.kind == "correct" else f"{self.kind}{'<=' if self.kind == 'loss' else '>='}{self.value:g}"
 
-    def met(self, loss: float, out: np.ndarray, T: np.ndarray) -> bool:
+    def met(self, loss: float, out: np.ndarray, T: np.ndarray, network: Network) -> bool:
         if self.kind == "loss":
             return loss <= self.value
         if self.kind == "correct":
             return bool(np.all((out > 0.5) == (T > 0.5)))
-        return _accuracy(out, T) >= self.value
-
-
-def _accuracy(out, T) -> float:
-    if T.shape[1] == 1:
-        return float(np.mean((out[:, 0] > 0.5) == (T[:, 0] > 0.5)))
-    return float(np.mean(out.argmax(1) == T.argmax(1)))
+        return accuracy(network, out, T) >= self.value
 
 
 def parse_success(text: str) -> Success:
@@ -99,7 +93,7 @@ class _Monitor(Callback):
         loss, out = trainer.network.evaluate(self.X, self.T)
         logs["loss"] = loss  # callbacks after this one (and the history) see the honest loss
         self.curve.append(loss)
-        if self.hit is None and math.isfinite(loss) and self.success.met(loss, out, self.T):
+        if self.hit is None and math.isfinite(loss) and self.success.met(loss, out, self.T, trainer.network):
             self.hit = (logs["epoch"], time.perf_counter())
             trainer.stop_training = True
 
@@ -170,7 +164,7 @@ def run_one(problem: str, mode: str, technique: str, seed: int, *, epochs: int |
     final = monitor.curve[-1] if monitor.curve else math.nan
     test_acc = None
     if Xt is not None:
-        test_acc = _accuracy(net.predict(Xt), Tt)
+        test_acc = accuracy(net, net.predict(Xt), Tt)
     n_events = sum(e["event"] not in ("divergence",) for e in trainer.history.events)
     return RunResult(problem, mode, technique, seed, ok, ran, ran * len(X),
                      (monitor.hit[1] if ok else t_end) - t0, final, test_acc,
