@@ -4,7 +4,6 @@ GridSearchCV / cross_val_score, and comparisons with scikit-learn's MLPClassifie
 import pickle
 import subprocess
 import sys
-import types
 
 import numpy as np
 import pytest
@@ -20,7 +19,6 @@ from sklearn.pipeline import Pipeline, make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
-import deltaprop  # noqa: E402
 from deltaprop import optimizers as opt_module  # noqa: E402
 from deltaprop.data import load_builtin  # noqa: E402
 from deltaprop.errors import ConfigError  # noqa: E402
@@ -279,17 +277,16 @@ def test_schedule_is_looked_up_in_the_schedules_registry(monkeypatch):
         def on_epoch_end(self, trainer, logs):
             trainer.optimizer.lr *= self.factor
 
-    fake = types.ModuleType("deltaprop.schedules")
-    fake.SCHEDULES = {"halve": Halve}
-    monkeypatch.setitem(sys.modules, "deltaprop.schedules", fake)
-    monkeypatch.setattr(deltaprop, "schedules", fake, raising=False)
+    import deltaprop.schedules
+
+    monkeypatch.setitem(deltaprop.schedules.SCHEDULES, "halve", Halve)  # a schedule added to the library
     X, y = iris()
     est = BackpropClassifier((4,), lr=0.4, schedule="halve", schedule_params={"factor": 0.5}, max_iter=3,
                              random_state=0).fit(X, y)
     assert est.history_.lr == [0.4, 0.2, 0.1]  # the rate each epoch ran with
     est.partial_fit(X, y)  # the same schedule object continues
     assert est.history_.lr[-1] == 0.05 and est.optimizer_.lr == 0.025
-    with pytest.raises(ConfigError, match=r"unknown schedule 'cosine'; valid: halve"):
+    with pytest.raises(ConfigError, match=r"unknown schedule 'cosine'; valid: .*\bhalve\b"):
         BackpropClassifier(schedule="cosine").fit(X, y)
 
 

@@ -41,43 +41,17 @@ from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .errors import ConfigError, unknown_name
+from .errors import ConfigError
 from .model import Model, default_head
 from .network import Network
 from .optimizers import OPTIMIZERS, get_optimizer
+from .schedules import get_schedule
 from .training import Callback, EarlyStopping, History, Trainer
 
 __all__ = ["BackpropClassifier", "BackpropRegressor"]
 
 #: batch_size="auto" takes min(AUTO_BATCH, n_samples): the library's default k.
 AUTO_BATCH = 32
-
-
-def _get_schedule(name, params: dict):
-    """Look ``name`` up in ``deltaprop.schedules`` at fit time and build it with ``params``.
-
-    The registry is read when the estimator is fitted, not when this module is imported, so
-    schedules added to the library are available without touching this file. The schedule
-    must be a :class:`~deltaprop.training.Callback` (it sets ``trainer.optimizer.lr``).
-    """
-    try:
-        from . import schedules
-    except ImportError:
-        raise ConfigError(f"schedule {name!r}: this deltaprop has no learning-rate schedules") from None
-    getter = getattr(schedules, "get_schedule", None)
-    if getter is not None:
-        sched = getter(name, **params)
-    else:
-        registry = getattr(schedules, "SCHEDULES", {})
-        if name not in registry:
-            raise unknown_name("schedule", str(name), registry)
-        try:
-            sched = registry[name](**params)
-        except TypeError as exc:
-            raise ConfigError(f"schedule {name!r}: {exc}") from None
-    if not isinstance(sched, Callback):
-        raise ConfigError(f"schedule {name!r} is a {type(sched).__name__}, not a training callback")
-    return sched
 
 
 class _ValidationScore(Callback):
@@ -256,7 +230,7 @@ class _BackpropBase(BaseEstimator):
         self.n_outputs_ = n_outputs
         # One schedule object for the whole run, so that partial_fit calls continue it.
         self._schedule = ([] if self.schedule is None
-                          else [_get_schedule(self.schedule, dict(self.schedule_params or {}))])
+                          else [get_schedule(self.schedule, **dict(self.schedule_params or {}))])
 
     def _run(self, X, T, epochs: int, val, callbacks) -> None:
         """``epochs`` more epochs by the library's Trainer, continuing the records."""
@@ -298,25 +272,6 @@ class _BackpropBase(BaseEstimator):
         return self.network_.predict(X)
 
     # ----------------------------------------------------------------- pickling
-    # A Network's layer weights are views into one flat vector; pickle and deepcopy would copy
-    # each view on its own and cut that link (updates to ``flat`` would no longer reach the
-    # layers). So the network travels as its config and flat vector and is rebuilt.
-    def __getstate__(self):
-        state = dict(super().__getstate__())  # may be the instance's own __dict__: copy it
-        net = state.pop("network_", None)
-        if net is not None:
-            state["_network_packed"] = (net.to_config(), net.flat.copy(), net.init)
-        return state
-
-    def __setstate__(self, state):
-        packed = state.pop("_network_packed", None)
-        super().__setstate__(state)
-        if packed is not None:
-            config, flat, init = packed
-            net = Network.from_config(config)
-            net.flat[...] = flat
-            net.init = init
-            self.network_ = net
 
 
 class BackpropClassifier(ClassifierMixin, _BackpropBase):
