@@ -244,7 +244,6 @@ def train_with_restarts(network: Network, X, T, *, restarts: int = 5, seed: int 
     for r, seq in enumerate(np.random.SeedSequence(int(seed)).spawn(int(restarts))):
         rng = np.random.default_rng(seq)
         net = network.copy()
-        net.init = network.init  # Network.copy() does not carry the init scheme over
         _fresh_weights(net, rng)
         opt = copy.deepcopy(optimizer) if isinstance(optimizer, Optimizer) else optimizer
         trainer = Trainer(net, opt, seed=rng, callbacks=[copy.deepcopy(cb) for cb in callbacks],
