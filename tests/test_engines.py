@@ -233,3 +233,75 @@ def test_import_does_not_import_numba():
     code = "import sys, deltaprop; print('numba' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("source", ["numpy", "scipy", "none"])
+def test_every_blas_route_gives_the_numpy_weights(needs_numba, source, monkeypatch):
+    # the compiled batch epoch calls NumPy's own BLAS, or SciPy's, or (neither found) the
+    # engine runs NumPy matmul between compiled steps: all three give the same weights
+    from deltaprop.engines import blas_lib, blas_path
+
+    if source == "scipy":
+        pytest.importorskip("scipy")
+    monkeypatch.setenv("DELTAPROP_BLAS", source)
+    blas_lib.gemm_for.cache_clear()
+    monkeypatch.setattr(blas_path, "gemm_for", blas_lib.gemm_for)
+    try:
+        gemm = blas_lib.gemm_for(np.float64)
+        assert (gemm is None) == (source == "none")
+        if gemm is not None:
+            assert gemm.source.startswith(source)
+        for mode, k, opt in (("minibatch", 5, {}), ("batch", 23, {"momentum": 0.9})):
+            ref, _, _ = _train("numpy", SETUPS[0], mode, k, opt)
+            net, tr, _ = _train("numba", SETUPS[0], mode, k, opt)
+            assert tr.engine_used == "numba"
+            np.testing.assert_allclose(net.flat, ref.flat, rtol=0, atol=1e-10)
+    finally:
+        blas_lib.gemm_for.cache_clear()
+
+
+@pytest.mark.parametrize("mode,k", [("minibatch", 4), ("batch", 30)])
+def test_divergence_in_batches_stops_before_the_update(needs_numba, mode, k):
+    # plain SGD on one-chunk batches writes the update straight into the weights, so the loss
+    # check must come first: one epoch run by each engine directly (the Trainer's roll-back
+    # would hide a wrongly applied update) leaves the same weights and update count
+    rng = np.random.default_rng(0)
+    X, T = rng.normal(size=(30, 3)) * 100, rng.normal(size=(30, 1)) * 100
+    res = []
+    for engine in ("numpy", "numba"):
+        net = Network([3, 4, 1], "relu", "identity", "mse", seed=0)
+        tr = Trainer(net, lr=1e3, mode=mode, batch_size=k, seed=0, engine=engine)
+        bad = None
+        for _ in range(5):
+            running, bad = ENGINES[engine]().run_epoch(tr, X, T, None, k)
+            if bad:
+                break
+        res.append((net.flat.copy(), bad, tr.optimizer.t))
+    assert res[0][1] is not None and np.isfinite(res[0][0]).all()
+    assert res[0][1:] == res[1][1:]
+    np.testing.assert_allclose(res[1][0], res[0][0], rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("dtype,max_ulp", [(np.float32, 1.5), (np.float64, 4.0)])
+def test_vectorised_exp_is_within_a_few_ulp(needs_numba, dtype, max_ulp):
+    # exp_nonpositive replaces libm's exp in the batch kernels' sigmoid; bounds from a
+    # degree-12 Taylor polynomial on |r| <= ln2/2 (truncation < 2e-16) plus a few roundings
+    from deltaprop.engines import _numba_batch as B
+
+    lo = -110.0 if dtype == np.float32 else -760.0
+    rng = np.random.default_rng(0)
+    x = np.concatenate([np.linspace(lo, 0, 200_001), -rng.exponential(3.0, 200_000), [0.0, -0.0]]).astype(dtype)
+    ce, ci = B.exp_constants(dtype)
+    n = len(x)
+    out, f1, f2 = np.empty(n, dtype), np.empty(n, dtype), np.empty(n, dtype)
+    B.exp_nonpositive(x, out, np.empty(n, ci.dtype), f1, f1.view(ci.dtype), f2, f2.view(ci.dtype), ce, ci)
+    exact = np.exp(x.astype(np.longdouble))
+    ulp = np.spacing(np.maximum(exact, np.finfo(dtype).smallest_subnormal).astype(dtype)).astype(np.longdouble)
+    err = np.abs(out.astype(np.longdouble) - exact) / ulp
+    assert err.max() <= max_ulp, (err.max(), x[err.argmax()])
+    assert out[-1] == 1.0 and out[-2] == 1.0
+    special = np.array([np.nan, -np.inf], dtype)
+    o2 = np.empty(2, dtype)
+    f1, f2 = np.empty(2, dtype), np.empty(2, dtype)
+    B.exp_nonpositive(special, o2, np.empty(2, ci.dtype), f1, f1.view(ci.dtype), f2, f2.view(ci.dtype), ce, ci)
+    assert np.isnan(o2[0]) and o2[1] == 0.0

@@ -1,4 +1,8 @@
-"""Large batches for the numba engine: BLAS products into preallocated buffers, compiled
+"""Mini-batches and batches for the numba engine.
+
+Where a ``?gemm`` can be called from compiled code (:mod:`.blas_lib`: NumPy's own BLAS, else
+SciPy's) the whole epoch is one compiled call (:mod:`._numba_batch`). Otherwise, as below,
+BLAS products run through ``np.matmul`` into preallocated buffers with compiled
 elementwise steps between them.
 
 Above a few dozen rows an update's cost is two large products per layer (``X W`` forward,
@@ -14,8 +18,11 @@ grow with it (chunks of at most :data:`CHUNK_ROWS` rows, where the products are 
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
+
+from .blas_lib import gemm_for
 
 __all__ = ["BlasPath", "CHUNK_ROWS"]
 
@@ -45,6 +52,12 @@ _UFUNC_ACTS = {1: _sigmoid, 2: _tanh}
 CHUNK_ROWS = 512
 
 
+def _pad(arrays, empty_shape, dtype) -> tuple:
+    from ._numba_kernels import MAX_LAYERS
+
+    return tuple(arrays) + tuple(np.zeros(empty_shape, dtype) for _ in range(MAX_LAYERS - len(arrays)))
+
+
 class BlasPath:
     """One network's buffers and the epoch loop for batches of more than a few rows."""
 
@@ -54,6 +67,15 @@ class BlasPath:
         self.K = plan.K
         self.rows = 0
         self.grad_tmp = [np.empty_like(layer.W) for layer in net.layers]
+        dt = net.dtype
+        self.gemm = gemm_for(dt) if os.environ.get("DELTAPROP_BATCH_KERNEL", "1") != "0" else None
+        if self.gemm is not None:
+            self.GWs = _pad([layer.dW for layer in net.layers], (0, 0), dt)
+            self.GBs = _pad([layer.db for layer in net.layers], (0,), dt)
+            self._ib = np.zeros(8, self.gemm.int_dtype)
+            self._fb = np.zeros(2, dt)
+            self._ch = np.zeros(2, np.uint8)
+            self._no_order = np.zeros(0, np.int64)
 
     def _buffers(self, m: int) -> None:
         if m <= self.rows:
@@ -84,6 +106,49 @@ class BlasPath:
                 vel = np.zeros_like(params)
         else:
             kind, mu, fresh, vel = K.PLAIN, c.dtype.type(0), False, params[:0]
+        if self.gemm is not None:
+            running, bad, applied = self._compiled_epoch(X, T, order, k, chunk, kind, lr, mu, vel)
+        else:
+            running, bad, applied = self._python_epoch(X, T, order, k, chunk, kind, lr, mu, vel)
+        opt.t += applied
+        if fresh and applied:
+            opt.state = {"velocity": vel}
+        return running, bad
+
+    def _compiled_epoch(self, X, T, order, k, chunk, kind, lr, mu, vel):
+        from . import _numba_batch as B
+
+        plan, net, c = self.plan, self.net, self.plan.c
+        K, n = self.K, len(X)
+        c[K.C_LR], c[K.C_MU] = lr, mu
+        c[K.C_SCALE_FULL], c[K.C_SCALE_LAST] = 1.0 / k, 1.0 / (n % k or k)
+        m = self.rows
+        Zs = _pad(self.Z, (0, 0), c.dtype)
+        As = _pad(self.A, (0, 0), c.dtype)
+        Ds = _pad(self.D, (0, 0), c.dtype)
+        shuffled = order is not None
+        if order is None:
+            order = self._no_order
+        running, bad, applied = B.batch_epoch(
+            X, T, order, shuffled, n, k, chunk, plan.Ws, plan.Bs, self.GWs, self.GBs,
+            net.params, vel, net.grads, plan.lay, plan.actp, plan.loss, plan.fused, kind, c,
+            Zs, As, Ds, self.xb[:m], self.tb[:m], self.gemm.address, self._ib, self._fb, self._ch,
+            self._exp_scratch(B))
+        return running, (bad or None), applied
+
+    def _exp_scratch(self, B):
+        """Scratch of exp_nonpositive for a whole chunk of the widest layer, and its constants."""
+        size = self.rows * max(layer.n_out for layer in self.net.layers)
+        if getattr(self, "_ex", None) is None or len(self._ex[0]) < size:
+            ce, ci = B.exp_constants(self.net.dtype)
+            f1, f2 = np.empty(size, ce.dtype), np.empty(size, ce.dtype)
+            self._ex = (np.empty(size, ci.dtype), f1, f1.view(ci.dtype), f2, f2.view(ci.dtype), ce, ci)
+        return self._ex
+
+    def _python_epoch(self, X, T, order, k, chunk, kind, lr, mu, vel):
+        net, K, c = self.net, self.K, self.plan.c
+        n = len(X)
+        params, grads = net.params, net.grads
         running = 0.0
         applied = 0
         bad = None
@@ -102,10 +167,7 @@ class BlasPath:
             running += batch_loss * nb
             K.sgd_step(params, vel, grads, lr, mu, kind)
             applied += 1
-        opt.t += applied
-        if fresh and applied:
-            opt.state = {"velocity": vel}
-        return running, bad
+        return running, bad, applied
 
     def _chunk(self, X, T, order, cs, ce, scale, accumulate):
         """Forward and backward over rows cs..ce-1 of the epoch; adds the gradient sums."""

@@ -10,8 +10,9 @@ Three paths, all giving the NumPy engine's weights up to rounding:
   first-layer products run in BLAS, exactly as per-sample SGD (:mod:`.stochastic_blocks`);
 * other stochastic updates (small nets, momentum): one compiled call per epoch
   (:mod:`._numba_kernels`);
-* mini-batch and batch: BLAS products into preallocated buffers with compiled elementwise
-  steps between them (:mod:`.blas_path`).
+* mini-batch and batch: one compiled call per epoch that calls BLAS for the products
+  (:mod:`._numba_batch`), or where no BLAS can be called from compiled code, NumPy's
+  ``matmul`` into preallocated buffers with compiled steps between them (:mod:`.blas_path`).
 
 docs/performance.md has the measurements.
 """
