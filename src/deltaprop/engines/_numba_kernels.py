@@ -99,10 +99,10 @@ def _unowned_tuple(typingctx, tup):
 @njit(**_OPTS)
 def _sigmoid(z, one):
     # exp(-|z|) never overflows; both branches as in activations.Sigmoid.forward
+    # (one select, not two returns: LLVM then emits a blend instead of a branch, which the
+    # random signs of a shuffled epoch would mispredict half of the time)
     e = math.exp(-abs(z))
-    if z >= 0:
-        return one / (one + e)
-    return e / (one + e)
+    return (one if z >= 0 else e) / (one + e)
 
 
 @njit(**_OPTS)
