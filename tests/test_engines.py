@@ -305,3 +305,18 @@ def test_vectorised_exp_is_within_a_few_ulp(needs_numba, dtype, max_ulp):
     f1, f2 = np.empty(2, dtype), np.empty(2, dtype)
     B.exp_nonpositive(special, o2, np.empty(2, ci.dtype), f1, f1.view(ci.dtype), f2, f2.view(ci.dtype), ce, ci)
     assert np.isnan(o2[0]) and o2[1] == 0.0
+
+
+def test_kernels_call_numpys_own_blas(needs_numba):
+    # same library, same thread pool: threadpoolctl and OPENBLAS_NUM_THREADS govern the
+    # compiled epochs exactly as they govern np.matmul (a second copy would bring its own)
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from deltaprop.engines import blas_lib
+
+    before = {i["filepath"] for i in threadpoolctl.threadpool_info()}
+    gemm = blas_lib.gemm_for(np.float32)
+    if gemm is None or not gemm.source.startswith("numpy"):
+        pytest.skip(f"NumPy's BLAS is not a bundled OpenBLAS here ({gemm})")
+    after = {i["filepath"] for i in threadpoolctl.threadpool_info()}
+    assert after == before
+    assert any(gemm.source.split("(")[1].rstrip(")") in path for path in after)
