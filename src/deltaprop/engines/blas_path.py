@@ -23,6 +23,7 @@ import os
 import numpy as np
 
 from .blas_lib import gemm_for
+from .numba_engine import _padded
 
 __all__ = ["BlasPath", "CHUNK_ROWS"]
 
@@ -52,12 +53,6 @@ _UFUNC_ACTS = {1: _sigmoid, 2: _tanh}
 CHUNK_ROWS = 512
 
 
-def _pad(arrays, empty_shape, dtype) -> tuple:
-    from ._numba_kernels import MAX_LAYERS
-
-    return tuple(arrays) + tuple(np.zeros(empty_shape, dtype) for _ in range(MAX_LAYERS - len(arrays)))
-
-
 class BlasPath:
     """One network's buffers and the epoch loop for batches of more than a few rows."""
 
@@ -70,8 +65,8 @@ class BlasPath:
         dt = net.dtype
         self.gemm = gemm_for(dt) if os.environ.get("DELTAPROP_BATCH_KERNEL", "1") != "0" else None
         if self.gemm is not None:
-            self.GWs = _pad([layer.dW for layer in net.layers], (0, 0), dt)
-            self.GBs = _pad([layer.db for layer in net.layers], (0,), dt)
+            self.GWs = _padded([layer.dW for layer in net.layers], (0, 0), dt)
+            self.GBs = _padded([layer.db for layer in net.layers], (0,), dt)
             self._ib = np.zeros(8, self.gemm.int_dtype)
             self._fb = np.zeros(2, dt)
             self._ch = np.zeros(2, np.uint8)
@@ -88,6 +83,8 @@ class BlasPath:
         self.Z = [np.empty((m, layer.n_out), dt) for layer in net.layers]
         self.A = [np.empty((m, layer.n_out), dt) for layer in net.layers]
         self.D = [np.empty((m, layer.n_out), dt) for layer in net.layers]
+        # the compiled epoch takes them as tuples padded to MAX_LAYERS
+        self.padded = tuple(_padded(bufs, (0, 0), dt) for bufs in (self.Z, self.A, self.D))
 
     def run_epoch(self, trainer, X, T, order, k):
         net, opt, K, plan = self.net, trainer.optimizer, self.K, self.plan
@@ -123,9 +120,7 @@ class BlasPath:
         c[K.C_LR], c[K.C_MU] = lr, mu
         c[K.C_SCALE_FULL], c[K.C_SCALE_LAST] = 1.0 / k, 1.0 / (n % k or k)
         m = self.rows
-        Zs = _pad(self.Z, (0, 0), c.dtype)
-        As = _pad(self.A, (0, 0), c.dtype)
-        Ds = _pad(self.D, (0, 0), c.dtype)
+        Zs, As, Ds = self.padded
         shuffled = order is not None
         if order is None:
             order = self._no_order
