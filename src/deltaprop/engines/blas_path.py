@@ -18,7 +18,6 @@ grow with it (chunks of at most :data:`CHUNK_ROWS` rows, where the products are 
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 
@@ -63,7 +62,7 @@ class BlasPath:
         self.rows = 0
         self.grad_tmp = [np.empty_like(layer.W) for layer in net.layers]
         dt = net.dtype
-        self.gemm = gemm_for(dt) if os.environ.get("DELTAPROP_BATCH_KERNEL", "1") != "0" else None
+        self.gemm = gemm_for(dt)  # DELTAPROP_BLAS=none keeps the np.matmul path
         if self.gemm is not None:
             self.GWs = _padded([layer.dW for layer in net.layers], (0, 0), dt)
             self.GBs = _padded([layer.db for layer in net.layers], (0,), dt)
@@ -83,17 +82,24 @@ class BlasPath:
         self.Z = [np.empty((m, layer.n_out), dt) for layer in net.layers]
         self.A = [np.empty((m, layer.n_out), dt) for layer in net.layers]
         self.D = [np.empty((m, layer.n_out), dt) for layer in net.layers]
-        # the compiled epoch takes them as tuples padded to MAX_LAYERS
+        # the compiled epoch takes them as tuples padded to MAX_LAYERS, and scratch for
+        # exp_nonpositive over a whole chunk of the widest layer with its constants
         self.padded = tuple(_padded(bufs, (0, 0), dt) for bufs in (self.Z, self.A, self.D))
+        if self.gemm is not None:
+            from ._numba_batch import exp_constants
+
+            size = m * max(layer.n_out for layer in net.layers)
+            ce, ci = exp_constants(dt)
+            f1, f2 = np.empty(size, dt), np.empty(size, dt)
+            self.ex = (np.empty(size, ci.dtype), f1, f1.view(ci.dtype), f2, f2.view(ci.dtype), ce, ci)
 
     def run_epoch(self, trainer, X, T, order, k):
         net, opt, K, plan = self.net, trainer.optimizer, self.K, self.plan
-        n = len(X)
         chunk = max(1, min(trainer.chunk_size, CHUNK_ROWS, k))
         self._buffers(chunk)
         c = plan.c
         lr = c.dtype.type(opt.lr)
-        params, grads = net.params, net.grads
+        params = net.params
         if opt.momentum:
             kind = K.NESTEROV if opt.nesterov else K.MOMENTUM
             mu = c.dtype.type(opt.momentum)
@@ -128,17 +134,8 @@ class BlasPath:
             X, T, order, shuffled, n, k, chunk, plan.Ws, plan.Bs, self.GWs, self.GBs,
             net.params, vel, net.grads, plan.lay, plan.actp, plan.loss, plan.fused, kind, c,
             Zs, As, Ds, self.xb[:m], self.tb[:m], self.gemm.address, self._ib, self._fb, self._ch,
-            self._exp_scratch(B))
+            self.ex)
         return running, (bad or None), applied
-
-    def _exp_scratch(self, B):
-        """Scratch of exp_nonpositive for a whole chunk of the widest layer, and its constants."""
-        size = self.rows * max(layer.n_out for layer in self.net.layers)
-        if getattr(self, "_ex", None) is None or len(self._ex[0]) < size:
-            ce, ci = B.exp_constants(self.net.dtype)
-            f1, f2 = np.empty(size, ce.dtype), np.empty(size, ce.dtype)
-            self._ex = (np.empty(size, ci.dtype), f1, f1.view(ci.dtype), f2, f2.view(ci.dtype), ce, ci)
-        return self._ex
 
     def _python_epoch(self, X, T, order, k, chunk, kind, lr, mu, vel):
         net, K, c = self.net, self.K, self.plan.c
