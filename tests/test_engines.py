@@ -57,11 +57,19 @@ def needs_numba():
 
 @pytest.mark.parametrize("setup", SETUPS, ids=lambda s: "-".join(x if isinstance(x, str) else x["name"] for x in s[:3]))
 @pytest.mark.parametrize("mode,k", MODES, ids=[m for m, _ in MODES])
-def test_numba_engine_gives_the_numpy_weights(needs_numba, setup, mode, k):
-    for opt in OPTIMIZERS:
+def test_numba_engine_gives_the_numpy_weights(needs_numba, setup, mode, k, monkeypatch):
+    # stochastic epochs of this 4-6-3 net run in the generated tiny-net kernel; forcing
+    # MAX_WEIGHTS to 0 runs them in the general per-sample kernel instead
+    from deltaprop.engines import tiny_kernels
+
+    paths = ("tiny", "general") if mode == "stochastic" else ("batched",)
+    for path, opt in [(p, o) for p in paths for o in OPTIMIZERS]:
+        monkeypatch.setattr(tiny_kernels, "MAX_WEIGHTS", 0 if path == "general" else 64)
         ref, tr_ref, h_ref = _train("numpy", setup, mode, k, opt)
         net, tr, h = _train("numba", setup, mode, k, opt)
         assert tr.engine_used == "numba" and tr_ref.engine_used == "numpy"
+        tiny_used = any(f is not None for f in numba_engine._PLANS[net].tiny.values())
+        assert tiny_used == (path == "tiny"), path
         np.testing.assert_allclose(net.flat, ref.flat, rtol=0, atol=1e-10,
                                    err_msg=f"{opt}: {worst(net.flat, ref.flat)}")
         np.testing.assert_allclose(h.loss_running, h_ref.loss_running, rtol=1e-10)
@@ -148,13 +156,15 @@ def test_fits_continue_exactly(needs_numba):
     del setup
 
 
-@pytest.mark.parametrize("blocked", [False, True])
-def test_divergence_stops_at_the_same_update(needs_numba, blocked, monkeypatch):
-    from deltaprop.engines import stochastic_blocks
+@pytest.mark.parametrize("path", ["tiny", "general", "blocked"])
+def test_divergence_stops_at_the_same_update(needs_numba, path, monkeypatch):
+    from deltaprop.engines import stochastic_blocks, tiny_kernels
 
-    if blocked:
+    if path == "blocked":
         monkeypatch.setattr(stochastic_blocks, "MIN_WEIGHTS", 0)
         monkeypatch.setattr(stochastic_blocks, "BLOCK", 4)
+    if path != "tiny":
+        monkeypatch.setattr(tiny_kernels, "MAX_WEIGHTS", 0)
     rng = np.random.default_rng(0)
     X, T = rng.normal(size=(30, 3)) * 100, rng.normal(size=(30, 1)) * 100
     res = []
@@ -320,3 +330,95 @@ def test_kernels_call_numpys_own_blas(needs_numba):
     after = {i["filepath"] for i in threadpoolctl.threadpool_info()}
     assert after == before
     assert any(gemm.source.split("(")[1].rstrip(")") in path for path in after)
+
+
+def _xor_fit(dtype, epochs=50, sizes=(2, 2, 1), **net_kw):
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype)
+    T = np.array([[0], [1], [1], [0]], dtype)
+    net = Network(list(sizes), "sigmoid", "sigmoid", "half_sse", dtype=dtype, seed=0, **net_kw)
+    h = Trainer(net, lr=0.5, mode="stochastic", seed=0, eval_every=0, engine="numba").fit(X, T, epochs)
+    return net, h
+
+
+def test_tiny_kernel_is_the_general_kernel_in_float32(needs_numba, monkeypatch):
+    # the generated kernel does the general per-sample kernel's arithmetic in the same order
+    # (only the general kernel's leading 0 + x w differs, which changes no bit), so in the
+    # benchmark's float32 XOR the two agree to the bit
+    from deltaprop.engines import tiny_kernels
+
+    tiny, h_tiny = _xor_fit("float32")
+    assert numba_engine._PLANS[tiny].tiny[0] is not None
+    monkeypatch.setattr(tiny_kernels, "MAX_WEIGHTS", 0)
+    general, h_general = _xor_fit("float32")
+    assert numba_engine._PLANS[general].tiny[0] is None
+    assert tiny.flat.dtype == np.float32
+    np.testing.assert_array_equal(tiny.flat, general.flat)
+    np.testing.assert_array_equal(h_tiny.loss_running, h_general.loss_running)
+
+
+@pytest.mark.parametrize("opt", OPTIMIZERS, ids=["plain", "momentum", "nesterov"])
+def test_tiny_kernel_three_layers(needs_numba, opt):
+    # 4-3-3-2 (27 weights): the generated kernel's deepest shape, every optimizer kind
+    setup = ("tanh", "softmax", "cross_entropy")
+    ref, _, h_ref = _train("numpy", setup, "stochastic", 1, opt, sizes=(4, 3, 3, 2))
+    net, _, h = _train("numba", setup, "stochastic", 1, opt, sizes=(4, 3, 3, 2))
+    assert numba_engine._PLANS[net].tiny  # the kernel was looked up ...
+    assert all(f is not None for f in numba_engine._PLANS[net].tiny.values())  # ... and found
+    np.testing.assert_allclose(net.flat, ref.flat, rtol=0, atol=1e-10, err_msg=worst(net.flat, ref.flat))
+    np.testing.assert_allclose(h.loss_running, h_ref.loss_running, rtol=1e-10)
+
+
+def test_tiny_kernel_bounds(needs_numba):
+    from deltaprop.engines import tiny_kernels as TK
+
+    lay = [(1, 1, TK.SIGMOID)] * 2
+    assert TK.spec_for([4, 8, 4], lay, [0, 0], TK.HALF_SSE, False, TK.PLAIN) is not None  # 64
+    assert TK.spec_for([4, 8, 5], lay, [0, 0], TK.HALF_SSE, False, TK.PLAIN) is None  # 72
+    assert TK.spec_for([2, 2, 2, 2, 2], [(1, 1, TK.SIGMOID)] * 4, [0] * 4, TK.HALF_SSE, False,
+                       TK.PLAIN) is None  # four layers
+    softmax_hidden = [(1, 1, TK.SOFTMAX), (1, 1, TK.SIGMOID)]
+    assert TK.spec_for([2, 2, 1], softmax_hidden, [0, 0], TK.HALF_SSE, False, TK.PLAIN) is None
+
+
+def test_tiny_kernel_source_cache(needs_numba, tmp_path, monkeypatch):
+    # the generated source goes to a private directory and is rewritten when it differs
+    from deltaprop.engines import tiny_kernels as TK
+
+    monkeypatch.setattr(TK, "_LOADED", {})
+    monkeypatch.setenv("DELTAPROP_KERNEL_DIR", str(tmp_path / "k"))
+    spec = TK.spec_for([2, 3, 1], [(1, 1, TK.TANH), (1, 1, TK.SIGMOID)], [0, 0], TK.MSE, False, TK.PLAIN)
+    fn = TK.kernel_for(spec)
+    assert TK.kernel_for(spec) is fn
+    (path,) = (tmp_path / "k").glob("deltaprop_tiny_*.py")
+    assert path.read_text() == TK.source_for(spec)
+    path.write_text("raise SystemExit('not ours')\n")
+    monkeypatch.setattr(TK, "_LOADED", {})
+    fn2 = TK.kernel_for(spec)
+    assert path.read_text() == TK.source_for(spec)
+    # a directory others can write is not used: its files could be anyone's code
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o777)
+    shared.chmod(0o777)
+    monkeypatch.setenv("DELTAPROP_KERNEL_DIR", str(shared))
+    assert TK._cache_dir() != str(shared)
+    # no directory at all: compiled from memory; the same kernel
+    monkeypatch.setattr(TK, "_LOADED", {})
+    monkeypatch.setattr(TK, "_cache_dir", lambda: None)
+    fn3 = TK.kernel_for(spec)
+    X = np.array([[0.5, -1.0], [2.0, 0.25]])
+    T = np.array([[0.3], [0.8]])
+    outs = []
+    for f in (fn, fn2, fn3):
+        W0, B0, W1, B1 = np.full((2, 3), 0.1), np.full(3, 0.2), np.full((3, 1), -0.3), np.zeros(1)
+        c = np.zeros(9)
+        c[0], c[2], c[4], c[6] = 0.1, 1.0, 0.5, 2.0
+        empty2, empty1 = np.zeros((0, 0)), np.zeros(0)
+        res = f(X, T, np.array([0, 1, 0], np.int64), W0, B0, empty2, empty1, W1, B1, empty2,
+                empty1, np.zeros(2), c, 3)
+        outs.append((res, W0, B0, W1, B1))
+    assert outs[0][0][1:] == (0, 3)
+    for other in outs[1:]:
+        assert other[0] == outs[0][0]
+        for a, b in zip(other[1:], outs[0][1:]):
+            np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(outs[0][1], np.full((2, 3), 0.1))  # it trained

@@ -8,6 +8,9 @@ Three paths, all giving the NumPy engine's weights up to rounding:
 
 * stochastic updates with plain SGD and a wide first layer: blocks of samples whose
   first-layer products run in BLAS, exactly as per-sample SGD (:mod:`.stochastic_blocks`);
+* stochastic updates of tiny nets (at most :data:`.tiny_kernels.MAX_WEIGHTS` weights, as
+  XOR): one call per epoch of a kernel written out for the net's exact shape
+  (:mod:`.tiny_kernels`);
 * other stochastic updates (small nets, momentum): one compiled call per epoch
   (:mod:`._numba_kernels`);
 * mini-batch and batch: one compiled call per epoch that calls BLAS for the products
@@ -96,6 +99,17 @@ class _Plan:
         self.buffers = {}
         self._vel = (None, None)
         self.no_velocity = (_padded([], (0, 0), dt), _padded([], (0,), dt))
+        self.sizes = [net.layers[0].n_in] + self.widths
+        self.tiny = {}  # optimizer kind -> generated kernel or None (tiny_kernels)
+
+    def tiny_kernel(self, kind):
+        """The generated per-sample kernel for this net and optimizer kind, None if not tiny."""
+        if kind not in self.tiny:
+            from . import tiny_kernels as TK
+
+            spec = TK.spec_for(self.sizes, self.lay, self.actp, self.loss, self.fused, kind)
+            self.tiny[kind] = None if spec is None else TK.kernel_for(spec)
+        return self.tiny[kind]
 
     def valid_for(self, net) -> bool:
         return self.flat is net.flat and all(a is layer.W for a, layer in zip(self.Ws, net.layers))
@@ -208,7 +222,13 @@ class NumbaEngine:
         else:
             kind, fresh = K.PLAIN, False
             VWs, VBs = plan.no_velocity
-        if len(net.layers) == 2:
+        tiny = plan.tiny_kernel(kind)
+        if tiny is not None:
+            args = [X, T, order]
+            for l in range(len(net.layers)):
+                args += (plan.Ws[l], plan.Bs[l], VWs[l], VBs[l])
+            running, bad, applied = tiny(*args, plan.actp, c, n)
+        elif len(net.layers) == 2:
             W0, W1 = plan.Ws[0], plan.Ws[1]
             if not hasattr(plan, "units2"):
                 plan.units2 = (np.zeros((3, W0.shape[1]), W0.dtype), np.zeros((3, W1.shape[1]), W1.dtype))
