@@ -123,6 +123,7 @@ def targets(by, summaries, rows) -> str:
             f = rate(1, cell, "deltaprop") / summaries[1]["gemm_limit_samples_per_s"]
             lines.append(f"| {cell} >= 85% of the GEMM limit, 1 thread | {f:.0%} | {'met' if f >= 0.85 else 'not met'} |")
         for th in sorted(summaries):
+            # every peer measured: PyTorch eager and torch.compile, JAX, NumPy, sklearn
             peers = {p: rate(th, cell, p) for p in PEERS if rate(th, cell, p)}
             if not peers or not rate(th, cell, "deltaprop"):
                 continue

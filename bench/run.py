@@ -1,8 +1,10 @@
-"""Throughput of deltaprop against its peers: PyTorch, scikit-learn, plain NumPy, JAX, FANN.
+"""Throughput of deltaprop against its peers: PyTorch (eager and torch.compile), scikit-learn,
+plain NumPy, JAX, FANN.
 
     python bench/run.py                      # the full table, 1 thread (about 15 minutes)
     python bench/run.py --threads 1,2        # ... at 1 and at 2 threads
-    python bench/run.py --quick              # a smoke run of a few seconds (CI runs it)
+    python bench/run.py --quick              # a smoke run of a few seconds (CI runs it; it leaves
+                                             # out torch_compile unless --systems names it)
     python bench/run.py --json               # one JSON object per result
 
 Workloads (the registry ``CELLS``; fixed seeds, synthetic data):
@@ -20,8 +22,8 @@ Each system runs in its own worker process per thread count (pinned to that many
 threads set with threadpoolctl, ``torch.set_num_threads``), kept alive across cells; for
 every cell the systems are timed in turn, repeats alternating between them, and the median
 of the repeats is reported with the ratio deltaprop / peer measured in the same run. The
-model building, warm-up and JIT compilation (numba, JAX) are outside the timed region. A
-missing peer skips its rows with a note.
+model building, warm-up and JIT compilation (numba, JAX, torch.compile) are outside the timed
+region. A missing peer skips its rows with a note.
 
 Also measured: a large float32 GEMM in the deltaprop worker (its FLOP rate gives the
 "GEMM limit" of 784-128-10: rate / 409,088 FLOP per sample), the peak memory of one
@@ -167,7 +169,7 @@ def worker(system_name: str, threads: int, quick: bool) -> None:
     system = SYSTEMS[system_name]()
     cells = {c.id: c for c in make_cells(quick)}
     reason = system.available()
-    if system_name == "torch" and reason is None:
+    if system_name in ("torch", "torch_compile") and reason is None:
         import torch
 
         torch.set_num_threads(threads)
@@ -324,7 +326,12 @@ def measure_import(repeats: int) -> dict:
 
 
 # --------------------------------------------------------------------------- main
-PEERS = ["numpy", "torch", "sklearn", "jax", "fann"]
+PEERS = ["numpy", "torch", "torch_compile", "sklearn", "jax", "fann"]
+
+#: Peers left out of ``--quick`` unless ``--systems`` names them: torch.compile spends seconds
+#: compiling each cell (more on a cold inductor cache), not a smoke run's few seconds.
+NOT_QUICK = {"torch_compile": "left out of --quick (inductor compiles for seconds per cell); "
+                              "name it in --systems to run it"}
 
 
 def machine_facts() -> dict:
@@ -448,7 +455,8 @@ def main(argv=None) -> int:
     p.add_argument("--json", action="store_true", help="one JSON object per result")
     p.add_argument("--threads", default="1", help="comma-separated thread counts, e.g. 1,2")
     p.add_argument("--repeats", type=int, default=None, help="timed runs per cell and system (5)")
-    p.add_argument("--systems", default=",".join(["deltaprop"] + PEERS))
+    p.add_argument("--systems", default=None,
+                   help="comma-separated systems (default: " + ",".join(["deltaprop"] + PEERS) + ")")
     p.add_argument("--cells", default="", help="comma-separated cell ids (default: all)")
     p.add_argument("--skip-extras", action="store_true",
                    help="leave out the memory and import measurements")
@@ -463,7 +471,12 @@ def main(argv=None) -> int:
         memory_child(args.memory_child, args.engine)
         return 0
     repeats = args.repeats or (1 if args.quick else 5)
-    systems = args.systems.split(",")
+    if args.systems:
+        systems = args.systems.split(",")
+        left_out = {}
+    else:
+        left_out = NOT_QUICK if args.quick else {}
+        systems = [s for s in ["deltaprop"] + PEERS if s not in left_out]
     cells = make_cells(args.quick)
     if args.cells:
         wanted = set(args.cells.split(","))
@@ -477,6 +490,9 @@ def main(argv=None) -> int:
     emit({"machine": facts})
     out = [f"# deltaprop benchmark ({'quick' if args.quick else 'full'}), samples/s, median of {repeats}",
            "", "machine: " + ", ".join(f"{k} {v}" for k, v in facts.items()), ""]
+    for s, why in left_out.items():
+        emit({"system": s, "skipped": why})
+        out += [f"{s}: {why}", ""]
     all_results = []
     for threads in [int(t) for t in args.threads.split(",")]:
         results, summary = run_threads(threads, cells, systems, repeats, args.quick, emit)

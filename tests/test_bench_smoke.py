@@ -20,14 +20,17 @@ def test_quick_json_run_reports_results_skips_memory_and_import():
     # cells whose compiled kernels the engine tests compile too (a first run compiles each
     # kernel and dtype for seconds): float32 batches, the float64 worked example
     cells = ("W1a-32", "W1b-256", "W3-worked")
-    out = _run("--json", "--systems", "deltaprop,numpy,torch", "--cells", ",".join(cells), hide="torch")
+    # hiding torch hides torch_compile too, as when PyTorch is not installed
+    out = _run("--json", "--systems", "deltaprop,numpy,torch,torch_compile", "--cells", ",".join(cells),
+               hide="torch")
     assert out.returncode == 0, out.stderr
     rows = [json.loads(line) for line in out.stdout.splitlines()]
     results = [r for r in rows if "samples_per_s" in r]
     assert {(r["cell"], r["system"]) for r in results} == {
         (c, "deltaprop") for c in cells} | {(c, "numpy") for c in cells[:2]}
     assert all(r["samples_per_s"] > 0 for r in results)
-    assert any(r.get("system") == "torch" and "hidden" in r.get("skipped", "") for r in rows)
+    for peer in ("torch", "torch_compile"):
+        assert any(r.get("system") == peer and "hidden" in r.get("skipped", "") for r in rows), peer
     summary = [r for r in rows if "gemm_gflops" in r]
     assert summary and summary[0]["gemm_limit_samples_per_s"] > 0
     memory = [r["memory"] for r in rows if "memory" in r]
