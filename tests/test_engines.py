@@ -186,6 +186,20 @@ def test_float32_stays_float32(needs_numba, mode, k):  # each dtype is a compile
     np.testing.assert_allclose(net.flat, ref.flat, rtol=0, atol=1e-5)
 
 
+def test_float32_blocked_stochastic(needs_numba, monkeypatch):
+    # the benchmark's stochastic cells: float32, the compiled blocked epoch
+    from deltaprop.engines import stochastic_blocks
+
+    monkeypatch.setattr(stochastic_blocks, "MIN_WEIGHTS", 0)
+    monkeypatch.setattr(stochastic_blocks, "BLOCK", 4)
+    ref, _, _ = _train("numpy", SETUPS[0], "stochastic", 1, {}, dtype="float32")
+    net, tr, h = _train("numba", SETUPS[0], "stochastic", 1, {}, dtype="float32")
+    assert numba_engine._PLANS[net].blocks is not None and net.flat.dtype == np.float32
+    # 69 updates in float32 (eps 1.2e-7) from weights of order 1: differences of summation
+    # order stay near 1e-6
+    np.testing.assert_allclose(net.flat, ref.flat, rtol=0, atol=1e-5)
+
+
 def test_auto_prefers_numba_and_falls_back(needs_numba, monkeypatch):
     X, T = _data("half_sse")
     net = Network([4, 3], "sigmoid", seed=0)
@@ -249,13 +263,17 @@ def test_import_does_not_import_numba():
 def test_every_blas_route_gives_the_numpy_weights(needs_numba, source, monkeypatch):
     # the compiled batch epoch calls NumPy's own BLAS, or SciPy's, or (neither found) the
     # engine runs NumPy matmul between compiled steps: all three give the same weights
-    from deltaprop.engines import blas_lib, blas_path
+    # (and the blocked stochastic epoch: one compiled call with BLAS, a Python loop without)
+    from deltaprop.engines import blas_lib, blas_path, stochastic_blocks
 
     if source == "scipy":
         pytest.importorskip("scipy")
     monkeypatch.setenv("DELTAPROP_BLAS", source)
     blas_lib.gemm_for.cache_clear()
     monkeypatch.setattr(blas_path, "gemm_for", blas_lib.gemm_for)
+    monkeypatch.setattr(stochastic_blocks, "gemm_for", blas_lib.gemm_for)
+    monkeypatch.setattr(stochastic_blocks, "MIN_WEIGHTS", 0)
+    monkeypatch.setattr(stochastic_blocks, "BLOCK", 4)
     try:
         gemm = blas_lib.gemm_for(np.float64)
         assert (gemm is None) == (source == "none")
@@ -266,6 +284,12 @@ def test_every_blas_route_gives_the_numpy_weights(needs_numba, source, monkeypat
             net, tr, _ = _train("numba", SETUPS[0], mode, k, opt)
             assert tr.engine_used == "numba"
             np.testing.assert_allclose(net.flat, ref.flat, rtol=0, atol=1e-10)
+        for setup in (SETUPS[0], SETUPS[2]):  # sigmoid (vectorised exp) and ReLU hidden units
+            ref, _, h_ref = _train("numpy", setup, "stochastic", 1, {})
+            net, tr, h = _train("numba", setup, "stochastic", 1, {})
+            assert (numba_engine._PLANS[net].blocks.gemm is None) == (source == "none")
+            np.testing.assert_allclose(net.flat, ref.flat, rtol=0, atol=1e-10)
+            np.testing.assert_allclose(h.loss_running, h_ref.loss_running, rtol=1e-10)
     finally:
         blas_lib.gemm_for.cache_clear()
 

@@ -31,8 +31,10 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-from ._numba_kernels import (_OPTS, ACT, C_LR, C_MU, C_ONE, C_SCALE_FULL, C_SCALE_LAST, C_ZERO, HAS_BIAS, PLAIN, SIGMOID, TRAIN_BIAS, _unowned,
-                             _update, gather_rows, rows_bias_activate, rows_hidden, rows_output)
+from ._numba_kernels import (_OPTS, ACT, C_LR, C_MU, C_ONE, C_SCALE_FULL, C_SCALE_LAST, C_ZERO,
+                             HAS_BIAS, PLAIN, SIGMOID, TRAIN_BIAS, _activate, _hidden_delta,
+                             _output_loss_delta, _unowned, _update, gather_rows,
+                             rows_bias_activate, rows_hidden, rows_output)
 
 
 @intrinsic
@@ -240,4 +242,120 @@ def batch_epoch(X, T, order, shuffled, n, k, chunk, Ws, Bs, GWs, GBs, params, ve
         else:
             _update(_unowned(params), _unowned(vel), _unowned(grads), lr, c[C_MU], kind)
         applied += 1
+    return running, bad, applied
+
+
+# --------------------------------------------------------------------------- blocked stochastic
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+def _dot(a, w):
+    """sum_i a[i] w[i], summed in the order LLVM's vectoriser picks (``reassoc``; NaN and
+    inf behave as in any sum)."""
+    acc = a[0] * w[0]
+    for i in range(1, a.shape[0]):
+        acc += a[i] * w[i]
+    return acc
+
+
+@njit(**_OPTS)
+def block_epoch_2(X, T, order, n, B, W0, b0, W1, b1, W1T, lay, actp, loss, fused, c, xb, tb, Zb,
+                  Gf, D0, z0, a0, z1, a1, d1, fn, ib, fb, ch, ex):
+    r"""A stochastic epoch (plain SGD) of a two-layer net with a wide first layer, in blocks
+    of B samples, as one compiled call (the algorithm: stochastic_blocks.py).
+
+    Per block: the rows are gathered, :math:`Z_B = X_B W` and :math:`G = X_B X_B^\top` are
+    two ``?gemm`` calls, then per sample *t*
+
+    .. math:: z_t = Z_B[t] - \eta \textstyle\sum_{s<t} (G[t, s] + [b\ \text{trained}])\, d_s
+
+    and the sample's forward pass, loss, and update of the upper layer; after the block,
+    :math:`W \leftarrow W - \eta X_B^\top D_B` is one more ``?gemm`` (``alpha = -lr``,
+    ``beta = 1``). The upper layer is kept transposed (``W1T``, written back at the end) so
+    that both its per-sample loops run along the hidden units, contiguous: the delta
+    :math:`W_1 d` and the update :math:`W_1 \mathrel{-}= \eta\, a\, d^\top` in one pass, the
+    forward sums as dot products.
+
+    ``z0``/``a0`` are (1, hidden) rows, ``z1``/``a1``/``d1`` output rows. Returns (sum of the
+    per-sample losses, 1-based number of the first sample whose loss was not finite or 0,
+    samples applied).
+    """
+    X, T, order = _unowned(X), _unowned(T), _unowned(order)
+    W0, b0, W1, b1, W1T = _unowned(W0), _unowned(b0), _unowned(W1), _unowned(b1), _unowned(W1T)
+    D0, Zb, Gf, xb, tb = _unowned(D0), _unowned(Zb), _unowned(Gf), _unowned(xb), _unowned(tb)
+    lr = c[C_LR]
+    one, zero = c[C_ONE], c[C_ZERO]
+    n_h, n_o = W1.shape[0], W1.shape[1]
+    for i in range(n_h):
+        for j in range(n_o):
+            W1T[j, i] = W1[i, j]
+    has_b0, train_b0 = lay[0, HAS_BIAS] != 0, lay[0, TRAIN_BIAS] != 0
+    has_b1, train_b1 = lay[1, HAS_BIAS] != 0, lay[1, TRAIN_BIAS] != 0
+    act0, act1, p0, p1 = lay[0, ACT], lay[1, ACT], actp[0], actp[1]
+    bias_term = one if train_b0 else zero
+    zr, ar = z0[0], a0[0]
+    running = 0.0
+    applied = 0
+    bad = 0
+    for start in range(0, n, B):
+        m = min(B, n - start)
+        gather_rows(X, T, order, start, m, xb, tb)
+        x = xb[:m]
+        gemm(fn, ib, fb, ch, x, False, W0, False, Zb[:m], one, zero)
+        G = Gf[:m * m].reshape((m, m))
+        gemm(fn, ib, fb, ch, x, False, x, True, G, one, zero)
+        done = m
+        for t in range(m):
+            for j in range(n_h):
+                zr[j] = Zb[t, j]
+            for s in range(t):
+                f = lr * (G[t, s] + bias_term)
+                for j in range(n_h):
+                    zr[j] -= f * D0[s, j]
+            if act0 == SIGMOID:
+                bias_sigmoid(z0, a0, b0, has_b0, 1, c, ex)
+            else:
+                rows_bias_activate(z0, a0, b0, has_b0, act0, p0, 1, c)
+            for j in range(n_o):
+                z1[j] = _dot(ar, W1T[j])
+                if has_b1:
+                    z1[j] += b1[j]
+            _activate(act1, p1, z1, a1, c)
+            value = _output_loss_delta(loss, fused, act1, p1, z1, a1, d1, tb, t, c)
+            if not math.isfinite(value):
+                bad = start + t + 1
+                done = t
+                break
+            running += value
+            # dE/da of the hidden layer with the old W1, and W1's update, in one pass per row
+            da = D0[t]
+            d = d1[0]
+            w = W1T[0]
+            for i in range(n_h):
+                wi = w[i]
+                da[i] = wi * d
+                w[i] = wi - lr * (ar[i] * d)
+            for j in range(1, n_o):
+                d = d1[j]
+                w = W1T[j]
+                for i in range(n_h):
+                    wi = w[i]
+                    da[i] += wi * d
+                    w[i] = wi - lr * (ar[i] * d)
+            if train_b1:
+                for j in range(n_o):
+                    b1[j] = b1[j] - lr * d1[j]
+            _hidden_delta(act0, p0, zr, ar, da, c)
+        if done:
+            gemm(fn, ib, fb, ch, x[:done], True, D0[:done], False, W0, -lr, one)
+            if train_b0:
+                for j in range(n_h):
+                    g = D0[0, j]
+                    for s in range(1, done):
+                        g += D0[s, j]
+                    b0[j] = b0[j] - lr * g
+        applied += done
+        if bad:
+            break
+    for i in range(n_h):
+        for j in range(n_o):
+            W1[i, j] = W1T[j, i]
     return running, bad, applied

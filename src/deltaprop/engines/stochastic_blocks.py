@@ -18,6 +18,12 @@ The three products :math:`X_B W`, :math:`X_B X_B^\top` and :math:`X_B^\top D_B` 
 BLAS; per sample there is only the short correction sum (t rows of the hidden width) and
 the small upper layers, updated in place sample by sample.
 
+For two-layer nets, where a ``?gemm`` can be called from compiled code (:mod:`.blas_lib`),
+the whole epoch is one compiled call (:func:`._numba_batch.block_epoch_2`), which also
+writes the first layer's update straight through the last product and keeps the upper
+layer transposed so that its per-sample loops are contiguous; otherwise the loop below
+runs the blocks from Python with ``np.matmul``.
+
 Used for plain SGD when the first layer is wide (:data:`MIN_WEIGHTS`); momentum makes each
 update depend on all earlier ones through the velocity, and small nets are faster in the
 streaming kernel.
@@ -26,6 +32,8 @@ streaming kernel.
 from __future__ import annotations
 
 import numpy as np
+
+from .blas_lib import gemm_for
 
 __all__ = ["StochasticBlocks", "BLOCK", "MIN_WEIGHTS"]
 
@@ -49,6 +57,19 @@ class StochasticBlocks:
         self.Gm = np.empty(B * B, dt)  # viewed as (m, m), contiguous for every block size
         self.D0 = np.empty((B, first.n_out), dt)
         self.gW = np.empty_like(first.W)
+        # two layers and a ?gemm callable from compiled code: the whole epoch in one call
+        self.gemm = gemm_for(dt) if len(net.layers) == 2 else None
+        if self.gemm is not None:
+            from ._numba_batch import exp_constants
+
+            top = net.layers[1]
+            self.W1T = np.empty((top.n_out, top.n_in), dt)
+            self.rows = tuple(np.empty((1, first.n_out), dt) for _ in range(2))
+            self.out = tuple(np.empty(top.n_out, dt) for _ in range(3))
+            self.blas_args = (np.zeros(8, self.gemm.int_dtype), np.zeros(2, dt), np.zeros(2, np.uint8))
+            ce, ci = exp_constants(dt)
+            f1, f2 = np.empty(first.n_out, dt), np.empty(first.n_out, dt)
+            self.ex = (np.empty(first.n_out, ci.dtype), f1, f1.view(ci.dtype), f2, f2.view(ci.dtype), ce, ci)
 
     def run_epoch(self, trainer, X, T, order):
         K, plan, net, opt = self.K, self.plan, self.net, trainer.optimizer
@@ -56,12 +77,23 @@ class StochasticBlocks:
         c = plan.c
         c[K.C_LR] = opt.lr
         lr = c[K.C_LR]
+        if self.gemm is not None:
+            from ._numba_batch import block_epoch_2
+
+            top = net.layers[1]
+            running, bad, applied = block_epoch_2(
+                X, T, order, len(X), len(self.xb), first.W, first.b, top.W, top.b, self.W1T, plan.lay,
+                plan.actp, plan.loss, plan.fused, c, self.xb, self.tb, self.Zb, self.Gm, self.D0,
+                *self.rows, *self.out, self.gemm.address, *self.blas_args, self.ex)
+            opt.t += applied
+            return running, (bad or None)
         Zs, As, Ds, G = plan.buffers_for(1)
         VWs, VBs = plan.no_velocity
         n = len(X)
         running, applied, bad = 0.0, 0, None
-        for start in range(0, n, BLOCK):
-            m = min(BLOCK, n - start)
+        B = len(self.xb)
+        for start in range(0, n, B):
+            m = min(B, n - start)
             xb, tb, Zb, D0 = self.xb[:m], self.tb[:m], self.Zb[:m], self.D0[:m]
             Gm = self.Gm[:m * m].reshape(m, m)
             K.gather_rows(X, T, order, start, m, xb, tb)
