@@ -37,8 +37,11 @@ from .blas_lib import gemm_for
 
 __all__ = ["StochasticBlocks", "BLOCK", "MIN_WEIGHTS"]
 
-#: Samples per block: the per-sample correction grows with B, the products' efficiency too.
-BLOCK = 64
+#: Samples per block: the per-sample correction and the Gram product grow with B, the
+#: products' efficiency too. Measured on 784-128-10 float32, 1 thread (compiled epoch):
+#: B = 16: 261k, 24: 287k, 32: 270k, 64: 254k samples/s; 784-128-64-10 (the Python loop):
+#: 105k at 24, 112k at 64.
+BLOCK = 24
 #: First layers with fewer weights run in the streaming per-sample kernel.
 MIN_WEIGHTS = 16384
 
