@@ -82,16 +82,13 @@ class BlasPath:
         self.Z = [np.empty((m, layer.n_out), dt) for layer in net.layers]
         self.A = [np.empty((m, layer.n_out), dt) for layer in net.layers]
         self.D = [np.empty((m, layer.n_out), dt) for layer in net.layers]
-        # the compiled epoch takes them as tuples padded to MAX_LAYERS, and scratch for
-        # exp_nonpositive over a whole chunk of the widest layer with its constants
+        # the compiled epoch takes them as tuples padded to MAX_LAYERS, and the constants of
+        # its exp
         self.padded = tuple(_padded(bufs, (0, 0), dt) for bufs in (self.Z, self.A, self.D))
         if self.gemm is not None:
             from ._numba_batch import exp_constants
 
-            size = m * max(layer.n_out for layer in net.layers)
-            ce, ci = exp_constants(dt)
-            f1, f2 = np.empty(size, dt), np.empty(size, dt)
-            self.ex = (np.empty(size, ci.dtype), f1, f1.view(ci.dtype), f2, f2.view(ci.dtype), ce, ci)
+            self.ex = exp_constants(dt)
 
     def run_epoch(self, trainer, X, T, order, k):
         net, opt, K, plan = self.net, trainer.optimizer, self.K, self.plan

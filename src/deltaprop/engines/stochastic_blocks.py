@@ -70,9 +70,7 @@ class StochasticBlocks:
             self.rows = tuple(np.empty((1, first.n_out), dt) for _ in range(2))
             self.out = tuple(np.empty(top.n_out, dt) for _ in range(3))
             self.blas_args = (np.zeros(8, self.gemm.int_dtype), np.zeros(2, dt), np.zeros(2, np.uint8))
-            ce, ci = exp_constants(dt)
-            f1, f2 = np.empty(first.n_out, dt), np.empty(first.n_out, dt)
-            self.ex = (np.empty(first.n_out, ci.dtype), f1, f1.view(ci.dtype), f2, f2.view(ci.dtype), ce, ci)
+            self.ex = exp_constants(dt)
 
     def run_epoch(self, trainer, X, T, order):
         K, plan, net, opt = self.K, self.plan, self.net, trainer.optimizer
