@@ -164,6 +164,36 @@ def _gemm_gflops(size: int, repeats: int = 5) -> float:
     return 2 * size**3 / best / 1e9
 
 
+def _products_rate(n: int, chunk: int = 512, repeats: int = 3) -> float:
+    """Samples/s of the products of full-batch epochs of 784-128-10 alone, float32: per
+    chunk of rows (streamed from an n x 784 array, as an epoch reads its data) the forward
+    products X W1, A1 W2, the delta product D2 W2^T and the gradients A1^T D2, X^T D1, with
+    ``np.matmul(..., out=)`` -- the part of an epoch no implementation avoids. Its fraction
+    of the GEMM limit bounds what an epoch can reach."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    f = np.float32
+    X = rng.standard_normal((n, 784), dtype=f)
+    W1, W2 = rng.standard_normal((784, 128), dtype=f), rng.standard_normal((128, 10), dtype=f)
+    Z1, A1, D1 = (rng.standard_normal((chunk, 128), dtype=f) for _ in range(3))
+    Z2, D2 = np.empty((chunk, 10), f), rng.standard_normal((chunk, 10), dtype=f)
+    G1, G2 = np.empty((784, 128), f), np.empty((128, 10), f)
+    stop = n - n % chunk
+    best = float("inf")
+    for _ in range(repeats + 1):  # the first pass warms the caches and BLAS
+        t = time.perf_counter()
+        for s in range(0, stop, chunk):
+            x = X[s:s + chunk]
+            np.matmul(x, W1, out=Z1)
+            np.matmul(A1, W2, out=Z2)
+            np.matmul(D2, W2.T, out=D1)
+            np.matmul(A1.T, D2, out=G2)
+            np.matmul(x.T, D1, out=G1)
+        best = min(best, time.perf_counter() - t)
+    return stop / best
+
+
 def worker(system_name: str, threads: int, quick: bool) -> None:
     """Serve timing requests on stdin/stdout, one JSON object per line."""
     info = _set_threads(threads)
@@ -218,6 +248,8 @@ def worker(system_name: str, threads: int, quick: bool) -> None:
                 reply = {}
             elif op == "gemm":
                 reply = {"gflops": _gemm_gflops(req["size"])}
+            elif op == "products":
+                reply = {"samples_per_s": _products_rate(req["n"])}
             else:
                 reply = {"error": f"unknown op {op}"}
         except Exception as exc:  # report and keep serving: one failing cell is a note
@@ -383,7 +415,8 @@ def run_threads(threads: int, cells: list[Cell], systems: list[str], repeats: in
     results = []
     blas = workers["deltaprop"].hello.get("blas") if "deltaprop" in workers else None
     gemm_size = 512 if quick else 2048
-    gemm = [workers["deltaprop"].ask(op="gemm", size=gemm_size)["gflops"]]
+    # the GEMM rate (and the products bound) come from the deltaprop worker; without it, none
+    gemm = [workers["deltaprop"].ask(op="gemm", size=gemm_size)["gflops"]] if "deltaprop" in workers else []
     for cell in cells:
         active = {}
         for s, w in workers.items():
@@ -422,13 +455,19 @@ def run_threads(threads: int, cells: list[Cell], systems: list[str], repeats: in
                    "repeats": len(times[s]), "warmup_s": warm, **({"info": info} if info else {})}
             results.append(res)
             emit(res)
+    products = None
     if "deltaprop" in workers:
-        gemm.append(workers["deltaprop"].ask(op="gemm", size=gemm_size)["gflops"])
+        w = workers["deltaprop"]
+        with _only_running(w, list(workers.values())):
+            gemm.append(w.ask(op="gemm", size=gemm_size)["gflops"])
+            if any(c.workload == "W1" for c in cells):
+                products = w.ask(op="products", n=2048 if quick else 60000).get("samples_per_s")
     for w in workers.values():
         w.close()
-    g = max(gemm)
+    g = max(gemm) if gemm else float("nan")
     summary = {"threads": threads, "gemm_gflops": g, "gemm_size": gemm_size,
-               "gemm_limit_samples_per_s": g * 1e9 / FLOP_784, "blas": blas}
+               "gemm_limit_samples_per_s": g * 1e9 / FLOP_784, "blas": blas,
+               "products_samples_per_s": products}
     emit(summary)
     return results, summary
 
@@ -510,7 +549,10 @@ def main(argv=None) -> int:
         all_results.append((threads, results, summary))
         out += [f"## {threads} thread(s); BLAS: {summary['blas']}; GEMM {summary['gemm_size']}^3 float32: "
                 f"{summary['gemm_gflops']:.0f} GFLOP/s, limit for 784-128-10: "
-                f"{summary['gemm_limit_samples_per_s'] / 1e3:.0f}k samples/s", "",
+                f"{summary['gemm_limit_samples_per_s'] / 1e3:.0f}k samples/s"
+                + (f"; a full-batch epoch's products alone: {summary['products_samples_per_s'] / 1e3:.0f}k"
+                   f" ({summary['products_samples_per_s'] / summary['gemm_limit_samples_per_s']:.0%})"
+                   if summary.get("products_samples_per_s") else ""), "",
                 table(results, summary, cells, systems), ""]
     n_mem = 4000 if args.quick else 60000
     for engine in () if args.skip_extras else ("auto", "numpy"):
