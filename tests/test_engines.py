@@ -88,12 +88,18 @@ def test_blocked_stochastic_updates_give_the_numpy_weights(needs_numba, setup, m
 
     monkeypatch.setattr(stochastic_blocks, "MIN_WEIGHTS", 0)
     monkeypatch.setattr(stochastic_blocks, "BLOCK", 4)
-    for sizes in ((4, 6, 3), (4, 7, 5, 3)):
-        ref, tr_ref, h_ref = _train("numpy", setup, "stochastic", 1, {}, sizes=sizes)
-        net, tr, h = _train("numba", setup, "stochastic", 1, {}, sizes=sizes)
+    # momentum and Nesterov in blocks: two-layer nets (the compiled epoch); deeper nets
+    # with momentum stay in the streaming kernel
+    for sizes, opt in [((4, 6, 3), o) for o in OPTIMIZERS] + [((4, 7, 5, 3), {})]:
+        ref, tr_ref, h_ref = _train("numpy", setup, "stochastic", 1, opt, sizes=sizes)
+        net, tr, h = _train("numba", setup, "stochastic", 1, opt, sizes=sizes)
+        assert numba_engine._PLANS[net].blocks is not None and not numba_engine._PLANS[net].tiny
         np.testing.assert_allclose(net.flat, ref.flat, rtol=0, atol=1e-10, err_msg=worst(net.flat, ref.flat))
         np.testing.assert_allclose(h.loss_running, h_ref.loss_running, rtol=1e-10)
         assert tr.optimizer.t == tr_ref.optimizer.t
+        if opt:
+            np.testing.assert_allclose(tr.optimizer.state["velocity"],
+                                       tr_ref.optimizer.state["velocity"], rtol=0, atol=1e-10)
 
 
 @pytest.mark.parametrize("sizes", [(4, 3), (4, 7, 5, 3)], ids=["one-layer", "three-layers"])
@@ -156,8 +162,9 @@ def test_fits_continue_exactly(needs_numba):
     del setup
 
 
+@pytest.mark.parametrize("opt", [{}, {"momentum": 0.5}], ids=["plain", "momentum"])
 @pytest.mark.parametrize("path", ["tiny", "general", "blocked"])
-def test_divergence_stops_at_the_same_update(needs_numba, path, monkeypatch):
+def test_divergence_stops_at_the_same_update(needs_numba, path, opt, monkeypatch):
     from deltaprop.engines import stochastic_blocks, tiny_kernels
 
     if path == "blocked":
@@ -170,7 +177,7 @@ def test_divergence_stops_at_the_same_update(needs_numba, path, monkeypatch):
     res = []
     for engine in ("numpy", "numba"):
         net = Network([3, 4, 1], "relu", "identity", "mse", seed=0)
-        tr = Trainer(net, lr=1e3, mode="stochastic", seed=0, engine=engine)
+        tr = Trainer(net, SGD(1e3, **opt), mode="stochastic", seed=0, engine=engine)
         h = tr.fit(X, T, 5)
         res.append((net.flat.copy(), h.events, tr.optimizer.t))
     assert any(e["event"] == "divergence" for e in res[0][1])

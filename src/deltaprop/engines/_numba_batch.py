@@ -32,7 +32,8 @@ from numba import njit, types
 from numba.extending import intrinsic
 
 from ._numba_kernels import (_INLINE, _OPTS, ACT, C_LR, C_MU, C_ONE, C_SCALE_FULL, C_SCALE_LAST, C_ZERO,
-                             HAS_BIAS, PLAIN, SIGMOID, TRAIN_BIAS, _activate, _hidden_delta,
+                             HAS_BIAS, MOMENTUM, NESTEROV, PLAIN, SIGMOID, TRAIN_BIAS, _activate,
+                             _hidden_delta,
                              _output_loss_delta, _unowned, _update, gather_rows,
                              rows_bias_activate, rows_hidden, rows_output)
 
@@ -281,36 +282,79 @@ def _dot(a, w):
 
 
 @njit(**_OPTS)
-def block_epoch_2(X, T, order, n, B, W0, b0, W1, b1, W1T, lay, actp, loss, fused, c, xb, tb, Zb,
-                  Gf, D0, z0, a0, z1, a1, d1, fn, ib, fb, ch, ex):
-    r"""A stochastic epoch (plain SGD) of a two-layer net with a wide first layer, in blocks
-    of B samples, as one compiled call (the algorithm: stochastic_blocks.py).
+def _block_coefficients(coef, mu, kind, one, zero):
+    r"""Rows of ``coef`` (3, B+1) for blocks under momentum: ``alpha[t]``, ``beta[k]``,
+    ``mu^k``. After t per-sample updates from :math:`(W_0, V_0)` with gradients
+    :math:`g_u`, the weights are
 
-    Per block: the rows are gathered, :math:`Z_B = X_B W` and :math:`G = X_B X_B^\top` are
-    two ``?gemm`` calls, then per sample *t*
+    .. math:: W_t = W_0 + \alpha_t V_0 - \eta \textstyle\sum_{u<t} \beta_{t-u}\, g_u,
+              \qquad V_t = \mu^t V_0 - \eta \textstyle\sum_{u<t} \mu^{t-1-u} g_u
 
-    .. math:: z_t = Z_B[t] - \eta \textstyle\sum_{s<t} (G[t, s] + [b\ \text{trained}])\, d_s
+    with, for momentum (:math:`v \leftarrow \mu v - \eta g,\ w \leftarrow w + v`),
+    :math:`\alpha_t = \sum_{s=1}^{t} \mu^s` and :math:`\beta_k = \sum_{j<k} \mu^j`; for
+    Nesterov (:math:`w \leftarrow w + \mu v - \eta g`), :math:`\alpha_t = \mu \sum_{s=1}^t
+    \mu^s` and :math:`\beta_k = 1 + \mu \sum_{j<k} \mu^j`; for plain SGD 0 and 1."""
+    a, b, pw = zero, zero, one
+    coef[0, 0], coef[1, 0], coef[2, 0] = zero, zero, one
+    for k in range(1, coef.shape[1]):
+        b += pw  # sum_{j<k} mu^j
+        pw = pw * mu
+        a += pw  # sum_{s=1..k} mu^s
+        coef[2, k] = pw
+        if kind == PLAIN:
+            coef[0, k], coef[1, k] = zero, one
+        elif kind == MOMENTUM:
+            coef[0, k], coef[1, k] = a, b
+        else:
+            coef[0, k], coef[1, k] = mu * a, mu * b + one
+
+
+@njit(**_OPTS)
+def block_epoch_2(X, T, order, n, B, W0, b0, V0, vb0, W1, b1, V1, vb1, W1T, V1T, kind, lay, actp,
+                  loss, fused, c, xb, tb, Zb, P, Gf, D0, Ds, coef, z0, a0, z1, a1, d1, fn, ib, fb,
+                  ch, ex):
+    r"""A stochastic epoch (SGD: plain, momentum or Nesterov) of a two-layer net with a wide
+    first layer, in blocks of B samples, as one compiled call (the algorithm:
+    stochastic_blocks.py).
+
+    Per block: the rows are gathered, :math:`Z_B = X_B W` and :math:`G = X_B X_B^\top`
+    (and, under momentum, :math:`P_B = X_B V`) are ``?gemm`` calls, then per sample *t*, with
+    the coefficients of :func:`_block_coefficients`,
+
+    .. math:: z_t = Z_B[t] + \alpha_t P_B[t] - \eta \textstyle\sum_{s<t} \beta_{t-s}
+              (G[t, s] + [b\ \text{trained}])\, d_s
+              \quad (+\ b + \alpha_t v_b)
 
     and the sample's forward pass, loss, and update of the upper layer; after the block,
-    :math:`W \leftarrow W - \eta X_B^\top D_B` is one more ``?gemm`` (``alpha = -lr``,
-    ``beta = 1``). The upper layer is kept transposed (``W1T``, written back at the end) so
-    that both its per-sample loops run along the hidden units, contiguous: the delta
-    :math:`W_1 d` and the update :math:`W_1 \mathrel{-}= \eta\, a\, d^\top` in one pass, the
-    forward sums as dot products.
+    :math:`W \leftarrow W + \alpha_m V - \eta X_B^\top \mathrm{diag}(\beta_{m-s}) D_B` and
+    :math:`V \leftarrow \mu^m V - \eta X_B^\top \mathrm{diag}(\mu^{m-1-s}) D_B` are ``?gemm``
+    calls with ``beta`` = 1 and :math:`\mu^m` (plain SGD: one product, ``alpha = -lr``,
+    ``beta = 1``). The upper layer (and its velocity) is kept transposed (``W1T``, ``V1T``,
+    written back at the end) so that its per-sample loops run along the hidden units,
+    contiguous: the delta :math:`W_1 d` and the update in one pass, the forward sums as dot
+    products.
 
-    ``z0``/``a0`` are (1, hidden) rows, ``z1``/``a1``/``d1`` output rows. Returns (sum of the
+    ``z0``/``a0`` are (1, hidden) rows, ``z1``/``a1``/``d1`` output rows; ``P``, ``Ds``
+    (B, hidden) and the velocities are untouched under plain SGD. Returns (sum of the
     per-sample losses, 1-based number of the first sample whose loss was not finite or 0,
     samples applied).
     """
     X, T, order = _unowned(X), _unowned(T), _unowned(order)
     W0, b0, W1, b1, W1T = _unowned(W0), _unowned(b0), _unowned(W1), _unowned(b1), _unowned(W1T)
+    V0, vb0, V1, vb1, V1T = _unowned(V0), _unowned(vb0), _unowned(V1), _unowned(vb1), _unowned(V1T)
     D0, Zb, Gf, xb, tb = _unowned(D0), _unowned(Zb), _unowned(Gf), _unowned(xb), _unowned(tb)
-    lr = c[C_LR]
+    P, Ds, coef = _unowned(P), _unowned(Ds), _unowned(coef)
+    lr, mu = c[C_LR], c[C_MU]
     one, zero = c[C_ONE], c[C_ZERO]
+    plain = kind == PLAIN
+    nesterov = kind == NESTEROV
+    _block_coefficients(coef, mu, kind, one, zero)
     n_h, n_o = W1.shape[0], W1.shape[1]
     for i in range(n_h):
         for j in range(n_o):
             W1T[j, i] = W1[i, j]
+            if not plain:
+                V1T[j, i] = V1[i, j]
     has_b0, train_b0 = lay[0, HAS_BIAS] != 0, lay[0, TRAIN_BIAS] != 0
     has_b1, train_b1 = lay[1, HAS_BIAS] != 0, lay[1, TRAIN_BIAS] != 0
     act0, act1, p0, p1 = lay[0, ACT], lay[1, ACT], actp[0], actp[1]
@@ -324,14 +368,23 @@ def block_epoch_2(X, T, order, n, B, W0, b0, W1, b1, W1T, lay, actp, loss, fused
         gather_rows(X, T, order, start, m, xb, tb)
         x = xb[:m]
         gemm(fn, ib, fb, ch, x, False, W0, False, Zb[:m], one, zero)
+        if not plain:
+            gemm(fn, ib, fb, ch, x, False, V0, False, P[:m], one, zero)
         G = Gf[:m * m].reshape((m, m))
         gemm(fn, ib, fb, ch, x, False, x, True, G, one, zero)
         done = m
         for t in range(m):
             for j in range(n_h):
                 zr[j] = Zb[t, j]
+            if not plain:
+                at = coef[0, t]
+                for j in range(n_h):
+                    zr[j] += at * P[t, j]
+                if train_b0:
+                    for j in range(n_h):
+                        zr[j] += at * vb0[j]
             for s in range(t):
-                f = lr * (G[t, s] + bias_term)
+                f = lr * (coef[1, t - s] * (G[t, s] + bias_term))
                 for j in range(n_h):
                     zr[j] -= f * D0[s, j]
             if act0 == SIGMOID:
@@ -351,35 +404,65 @@ def block_epoch_2(X, T, order, n, B, W0, b0, W1, b1, W1T, lay, actp, loss, fused
             running += value
             # dE/da of the hidden layer with the old W1, and W1's update, in one pass per row
             da = D0[t]
-            d = d1[0]
-            w = W1T[0]
             for i in range(n_h):
-                wi = w[i]
-                da[i] = wi * d
-                w[i] = wi - lr * (ar[i] * d)
-            for j in range(1, n_o):
+                da[i] = zero
+            for j in range(n_o):
                 d = d1[j]
                 w = W1T[j]
-                for i in range(n_h):
-                    wi = w[i]
-                    da[i] += wi * d
-                    w[i] = wi - lr * (ar[i] * d)
+                if plain:
+                    for i in range(n_h):
+                        wi = w[i]
+                        da[i] += wi * d
+                        w[i] = wi - lr * (ar[i] * d)
+                else:
+                    v = V1T[j]
+                    for i in range(n_h):
+                        wi = w[i]
+                        da[i] += wi * d
+                        g = ar[i] * d
+                        vi = mu * v[i] - lr * g
+                        v[i] = vi
+                        w[i] = wi + (mu * vi - lr * g if nesterov else vi)
             if train_b1:
-                for j in range(n_o):
-                    b1[j] = b1[j] - lr * d1[j]
+                _update(b1, vb1, d1, lr, mu, kind)
             _hidden_delta(act0, p0, zr, ar, da, c)
         if done:
-            gemm(fn, ib, fb, ch, x[:done], True, D0[:done], False, W0, -lr, one)
+            xd, dd = x[:done], D0[:done]
+            if plain:
+                gemm(fn, ib, fb, ch, xd, True, dd, False, W0, -lr, one)
+            else:
+                aw = coef[0, done]
+                for i in range(W0.shape[0]):
+                    for j in range(n_h):
+                        W0[i, j] += aw * V0[i, j]
+                for s in range(done):
+                    f = coef[1, done - s]
+                    for j in range(n_h):
+                        Ds[s, j] = f * D0[s, j]
+                gemm(fn, ib, fb, ch, xd, True, Ds[:done], False, W0, -lr, one)
+                for s in range(done):
+                    f = coef[2, done - 1 - s]
+                    for j in range(n_h):
+                        Ds[s, j] = f * D0[s, j]
+                gemm(fn, ib, fb, ch, xd, True, Ds[:done], False, V0, -lr, coef[2, done])
             if train_b0:
                 for j in range(n_h):
-                    g = D0[0, j]
-                    for s in range(1, done):
-                        g += D0[s, j]
-                    b0[j] = b0[j] - lr * g
+                    gb, gv = zero, zero
+                    for s in range(done):
+                        gb += coef[1, done - s] * D0[s, j]
+                        gv += coef[2, done - 1 - s] * D0[s, j]
+                    if plain:
+                        b0[j] = b0[j] - lr * gb
+                    else:
+                        vold = vb0[j]
+                        b0[j] = b0[j] + coef[0, done] * vold - lr * gb
+                        vb0[j] = coef[2, done] * vold - lr * gv
         applied += done
         if bad:
             break
     for i in range(n_h):
         for j in range(n_o):
             W1[i, j] = W1T[j, i]
+            if not plain:
+                V1[i, j] = V1T[j, i]
     return running, bad, applied

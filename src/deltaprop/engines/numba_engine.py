@@ -6,8 +6,9 @@ the engine reports itself unsupported and ``engine="auto"`` falls back to NumPy.
 
 Three paths, all giving the NumPy engine's weights up to rounding:
 
-* stochastic updates with plain SGD and a wide first layer: blocks of samples whose
-  first-layer products run in BLAS, exactly as per-sample SGD (:mod:`.stochastic_blocks`);
+* stochastic updates with a wide first layer (plain SGD; momentum and Nesterov in two-layer
+  nets): blocks of samples whose first-layer products run in BLAS, exactly as per-sample
+  SGD up to rounding (:mod:`.stochastic_blocks`);
 * stochastic updates of tiny nets (at most :data:`.tiny_kernels.MAX_WEIGHTS` weights, as
   XOR): one call per epoch of a kernel written out for the net's exact shape
   (:mod:`.tiny_kernels`);
@@ -203,12 +204,6 @@ class NumbaEngine:
             order = plan.arange
         from . import stochastic_blocks as SB
 
-        first = net.layers[0]
-        if (not opt.momentum and len(net.layers) > 1
-                and first.n_in * first.n_out >= SB.MIN_WEIGHTS):
-            if plan.blocks is None:
-                plan.blocks = SB.StochasticBlocks(net, plan)
-            return plan.blocks.run_epoch(trainer, X, T, order)
         c = plan.c
         c[K.C_LR] = opt.lr
         if opt.momentum:
@@ -222,8 +217,15 @@ class NumbaEngine:
         else:
             kind, fresh = K.PLAIN, False
             VWs, VBs = plan.no_velocity
-        tiny = plan.tiny_kernel(kind)
-        if tiny is not None:
+        first = net.layers[0]
+        if len(net.layers) > 1 and first.n_in * first.n_out >= SB.MIN_WEIGHTS:
+            if plan.blocks is None:
+                plan.blocks = SB.StochasticBlocks(net, plan)
+        blocked = plan.blocks is not None and plan.blocks.handles(kind)
+        tiny = None if blocked else plan.tiny_kernel(kind)
+        if blocked:
+            running, bad, applied = plan.blocks.run_epoch(trainer, X, T, order, kind, VWs, VBs)
+        elif tiny is not None:
             args = [X, T, order]
             for l in range(len(net.layers)):
                 args += (plan.Ws[l], plan.Bs[l], VWs[l], VBs[l])

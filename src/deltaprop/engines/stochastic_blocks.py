@@ -24,9 +24,11 @@ writes the first layer's update straight through the last product and keeps the 
 layer transposed so that its per-sample loops are contiguous; otherwise the loop below
 runs the blocks from Python with ``np.matmul``.
 
-Used for plain SGD when the first layer is wide (:data:`MIN_WEIGHTS`); momentum makes each
-update depend on all earlier ones through the velocity, and small nets are faster in the
-streaming kernel.
+Under momentum (and Nesterov) the weights after t updates are still the block-start
+weights and velocity plus a weighted sum of the block's gradients, with geometric weights
+(:func:`._numba_batch._block_coefficients`), so the same scheme holds with one more product
+per block for the velocity (compiled epoch only). Used when the first layer is wide
+(:data:`MIN_WEIGHTS`); small nets are faster in the streaming kernel.
 """
 
 from __future__ import annotations
@@ -67,29 +69,36 @@ class StochasticBlocks:
 
             top = net.layers[1]
             self.W1T = np.empty((top.n_out, top.n_in), dt)
+            self.V1T = np.empty((top.n_out, top.n_in), dt)
+            self.P = np.empty((B, first.n_out), dt)
+            self.Ds = np.empty((B, first.n_out), dt)
+            self.coef = np.empty((3, B + 1), dt)
             self.rows = tuple(np.empty((1, first.n_out), dt) for _ in range(2))
             self.out = tuple(np.empty(top.n_out, dt) for _ in range(3))
             self.blas_args = (np.zeros(8, self.gemm.int_dtype), np.zeros(2, dt), np.zeros(2, np.uint8))
             self.ex = exp_constants(dt)
 
-    def run_epoch(self, trainer, X, T, order):
+    def handles(self, kind) -> bool:
+        """Whether this path runs the optimizer ``kind`` (momentum needs the compiled epoch)."""
+        return kind == self.K.PLAIN or self.gemm is not None
+
+    def run_epoch(self, trainer, X, T, order, kind, VWs, VBs):
+        """The epoch's updates; ``c`` (the plan's constants) holds lr and mu already."""
         K, plan, net, opt = self.K, self.plan, self.net, trainer.optimizer
         first = net.layers[0]
         c = plan.c
-        c[K.C_LR] = opt.lr
         lr = c[K.C_LR]
         if self.gemm is not None:
             from ._numba_batch import block_epoch_2
 
             top = net.layers[1]
             running, bad, applied = block_epoch_2(
-                X, T, order, len(X), len(self.xb), first.W, first.b, top.W, top.b, self.W1T, plan.lay,
-                plan.actp, plan.loss, plan.fused, c, self.xb, self.tb, self.Zb, self.Gm, self.D0,
-                *self.rows, *self.out, self.gemm.address, *self.blas_args, self.ex)
-            opt.t += applied
-            return running, (bad or None)
+                X, T, order, len(X), len(self.xb), first.W, first.b, VWs[0], VBs[0], top.W, top.b,
+                VWs[1], VBs[1], self.W1T, self.V1T, kind, plan.lay, plan.actp, plan.loss,
+                plan.fused, c, self.xb, self.tb, self.Zb, self.P, self.Gm, self.D0, self.Ds,
+                self.coef, *self.rows, *self.out, self.gemm.address, *self.blas_args, self.ex)
+            return running, (bad or None), applied
         Zs, As, Ds, G = plan.buffers_for(1)
-        VWs, VBs = plan.no_velocity
         n = len(X)
         running, applied, bad = 0.0, 0, None
         B = len(self.xb)
@@ -112,5 +121,4 @@ class StochasticBlocks:
             if bad_t:
                 bad = start + bad_t
                 break
-        opt.t += applied
-        return running, bad
+        return running, bad, applied
