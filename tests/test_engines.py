@@ -172,6 +172,7 @@ def test_divergence_stops_at_the_same_update(needs_numba, path, opt, monkeypatch
         monkeypatch.setattr(stochastic_blocks, "BLOCK", 4)
     if path != "tiny":
         monkeypatch.setattr(tiny_kernels, "MAX_WEIGHTS", 0)
+    # through fit, both engines stop at the same update and roll back alike
     rng = np.random.default_rng(0)
     X, T = rng.normal(size=(30, 3)) * 100, rng.normal(size=(30, 1)) * 100
     res = []
@@ -183,6 +184,28 @@ def test_divergence_stops_at_the_same_update(needs_numba, path, opt, monkeypatch
     assert any(e["event"] == "divergence" for e in res[0][1])
     assert res[0][1] == res[1][1] and res[0][2] == res[1][2]
     np.testing.assert_array_equal(res[0][0], res[1][0])
+    # the epoch itself, called directly (the Trainer's roll-back would hide a wrongly applied
+    # or miscounted update): same first bad update, same updates applied before it, same
+    # weights, velocity and loss sum; the bad sample's update is not applied
+    order = np.random.default_rng(1).permutation(len(X))
+    res = []
+    for engine in ("numpy", "numba"):
+        net = Network([3, 4, 1], "relu", "identity", "mse", seed=0)
+        tr = Trainer(net, SGD(30.0, **opt), mode="stochastic", seed=0, engine=engine)
+        bad = None
+        with np.errstate(all="ignore"):  # (overflow on the way to inf: the Trainer's errstate)
+            for _ in range(5):
+                running, bad = ENGINES[engine]().run_epoch(tr, X, T, order, 1)
+                if bad:
+                    break
+        vel = tr.optimizer.state.get("velocity")
+        res.append((net.flat.copy(), bad, tr.optimizer.t, running, None if vel is None else vel.copy()))
+    assert res[0][1] is not None and 1 < res[0][1] and np.isfinite(res[0][0]).all()
+    assert res[0][1:3] == res[1][1:3]
+    np.testing.assert_allclose(res[1][0], res[0][0], rtol=1e-9, atol=0)
+    np.testing.assert_allclose(res[1][3], res[0][3], rtol=1e-9)
+    if opt:
+        np.testing.assert_allclose(res[1][4], res[0][4], rtol=1e-9, atol=0)
 
 
 @pytest.mark.parametrize("mode,k", MODES[1:])  # (float32 stochastic kernels: the benchmark's;
@@ -201,9 +224,10 @@ def test_float32_blocked_stochastic(needs_numba, monkeypatch):
     monkeypatch.setattr(stochastic_blocks, "BLOCK", 4)
     ref, _, _ = _train("numpy", SETUPS[0], "stochastic", 1, {}, dtype="float32")
     net, tr, h = _train("numba", SETUPS[0], "stochastic", 1, {}, dtype="float32")
-    assert numba_engine._PLANS[net].blocks is not None and net.flat.dtype == np.float32
+    assert numba_engine._PLANS[net].blocks is not None
     # 69 updates in float32 (eps 1.2e-7) from weights of order 1: differences of summation
-    # order stay near 1e-6
+    # order stay near 1e-6 (that the arithmetic is float32 at all is
+    # test_float32_kernels_do_float32_arithmetic's to check)
     np.testing.assert_allclose(net.flat, ref.flat, rtol=0, atol=1e-5)
 
 
@@ -421,16 +445,43 @@ def test_tiny_kernel_source_cache(needs_numba, tmp_path, monkeypatch):
     assert TK.kernel_for(spec) is fn
     (path,) = (tmp_path / "k").glob("deltaprop_tiny_*.py")
     assert path.read_text() == TK.source_for(spec)
-    path.write_text("raise SystemExit('not ours')\n")
-    monkeypatch.setattr(TK, "_LOADED", {})
-    fn2 = TK.kernel_for(spec)
-    assert path.read_text() == TK.source_for(spec)
-    # a directory others can write is not used: its files could be anyone's code
+    assert sys.modules[fn.py_func.__module__].__file__ == str(path)  # imported from the file
+    # a file that is not ours, even one that is not text, is replaced
+    for junk in (b"raise SystemExit('not ours')\n", b"\xff\xfe\x00 not utf-8"):
+        path.write_bytes(junk)
+        monkeypatch.setattr(TK, "_LOADED", {})
+        fn2 = TK.kernel_for(spec)
+        assert path.read_text() == TK.source_for(spec)
+    # a directory others can write, or one inside such a directory (without the sticky bit
+    # of /tmp), is not used: its files could be anyone's code
     shared = tmp_path / "shared"
-    shared.mkdir(mode=0o777)
+    shared.mkdir()
     shared.chmod(0o777)
-    monkeypatch.setenv("DELTAPROP_KERNEL_DIR", str(shared))
-    assert TK._cache_dir() != str(shared)
+    for inside in (shared, shared / "deltaprop" / "kernels"):
+        monkeypatch.setenv("DELTAPROP_KERNEL_DIR", str(inside))
+        assert TK._cache_dir() != str(inside)
+    assert TK._private(str(tmp_path / "k"))
+    # the module fails while it runs (as numba does when it cannot write its cache):
+    # compiled from memory, and the half-built module is not left registered
+    monkeypatch.setattr(TK, "_LOADED", {})
+    real_spec = TK.importlib.util.spec_from_file_location
+
+    class FailingLoader:
+        def create_module(self, module_spec):
+            return None
+
+        def exec_module(self, module):
+            raise RuntimeError("cannot cache function")
+
+    def failing_spec(name, location):
+        module_spec = real_spec(name, location)
+        module_spec.loader = FailingLoader()
+        return module_spec
+
+    monkeypatch.setattr(TK.importlib.util, "spec_from_file_location", failing_spec)
+    fn4 = TK.kernel_for(spec)
+    assert not sys.modules.get(fn4.py_func.__module__)  # nothing half-built left registered
+    monkeypatch.undo()
     # no directory at all: compiled from memory; the same kernel
     monkeypatch.setattr(TK, "_LOADED", {})
     monkeypatch.setattr(TK, "_cache_dir", lambda: None)
@@ -438,7 +489,7 @@ def test_tiny_kernel_source_cache(needs_numba, tmp_path, monkeypatch):
     X = np.array([[0.5, -1.0], [2.0, 0.25]])
     T = np.array([[0.3], [0.8]])
     outs = []
-    for f in (fn, fn2, fn3):
+    for f in (fn, fn2, fn3, fn4):
         W0, B0, W1, B1 = np.full((2, 3), 0.1), np.full(3, 0.2), np.full((3, 1), -0.3), np.zeros(1)
         c = np.zeros(9)
         c[0], c[2], c[4], c[6] = 0.1, 1.0, 0.5, 2.0
@@ -452,3 +503,54 @@ def test_tiny_kernel_source_cache(needs_numba, tmp_path, monkeypatch):
         for a, b in zip(other[1:], outs[0][1:]):
             np.testing.assert_array_equal(a, b)
     assert not np.array_equal(outs[0][1], np.full((2, 3), 0.1))  # it trained
+    # numba cached the file's kernel on disk, next to its source
+    assert list((tmp_path / "k" / "__pycache__").glob("deltaprop_tiny_*.nbi"))
+
+
+def _double_ops(llvm_ir: str) -> list:
+    """float64 multiplies, subtracts and divides in LLVM IR, less the two the kernels mean:
+    ``fsub double %x, %x`` (how LLVM tests a float64 loss for finiteness) and a division by
+    an integer converted to float64 (the MSE loss value, sum / n, reported as a float)."""
+    import re
+
+    defs = dict(re.findall(r"(%[\w.]+) = (\w+)", llvm_ir))
+    found = []
+    for op, a, b in re.findall(r"\b(fmul|fsub|fdiv|fneg) (?:\w+ )*double (%[\w.]+|[-\w.+]+), (%[\w.]+|[-\w.+]+)", llvm_ir):
+        if op == "fsub" and a == b or op == "fdiv" and defs.get(b) == "sitofp":
+            continue
+        found.append((op, a, b))
+    return found
+
+
+def test_float32_kernels_do_float32_arithmetic(needs_numba, monkeypatch):
+    # a float32 net must train in float32: numba promotes float32 combined with a float64 or
+    # an integer literal to float64 silently, and float64 arithmetic would still pass a
+    # tolerance test against float32 NumPy. So the compiled code itself is read: no float64
+    # multiply, subtract or divide (the float64 loss sum is an add, and stays).
+    import numba
+
+    from deltaprop.engines import _numba_batch, stochastic_blocks
+    from deltaprop.engines import tiny_kernels as TK
+
+    # the generated tiny-net kernel, every optimizer kind
+    for kind in (TK.PLAIN, TK.MOMENTUM, TK.NESTEROV):
+        spec = TK.spec_for([2, 3, 1], [(1, 1, TK.TANH), (1, 1, TK.SIGMOID)], [0, 0], TK.HALF_SSE, False, kind)
+        ns = {}
+        exec(TK.source_for(spec).replace("cache=True", "cache=False"), ns)
+        f32 = np.float32
+        W0, B0, W1, B1 = np.zeros((2, 3), f32), np.zeros(3, f32), np.zeros((3, 1), f32), np.zeros(1, f32)
+        vel = (np.zeros((2, 3), f32), np.zeros(3, f32), np.zeros((3, 1), f32), np.zeros(1, f32))
+        c = np.zeros(9, f32)
+        c[0], c[1], c[2], c[4] = 0.1, 0.9, 1, 0.5
+        X, T = np.ones((2, 2), f32), np.ones((2, 1), f32)
+        ns["epoch"](X, T, np.arange(2), W0, B0, vel[0], vel[1], W1, B1, vel[2], vel[3], np.zeros(2, f32), c, 2)
+        llvm_ir = ns["epoch"].inspect_llvm(ns["epoch"].signatures[0])
+        assert "fmul float" in llvm_ir and not _double_ops(llvm_ir), (kind, _double_ops(llvm_ir)[:5])
+    # the compiled blocked epoch (its own loops; the helpers it calls are shared with the
+    # float32 batch path)
+    fresh = numba.njit(cache=False, nogil=True, error_model="numpy")(_numba_batch.block_epoch_2.py_func)
+    monkeypatch.setattr(_numba_batch, "block_epoch_2", fresh)
+    monkeypatch.setattr(stochastic_blocks, "MIN_WEIGHTS", 0)
+    _train("numba", SETUPS[0], "stochastic", 1, {"momentum": 0.9}, dtype="float32")
+    llvm_ir = fresh.inspect_llvm(fresh.signatures[0])
+    assert "fmul float" in llvm_ir and not _double_ops(llvm_ir), _double_ops(llvm_ir)[:5]

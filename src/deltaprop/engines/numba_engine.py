@@ -24,6 +24,7 @@ docs/performance.md has the measurements.
 from __future__ import annotations
 
 import importlib.util
+import warnings
 import weakref
 
 import numpy as np
@@ -109,7 +110,12 @@ class _Plan:
             from . import tiny_kernels as TK
 
             spec = TK.spec_for(self.sizes, self.lay, self.actp, self.loss, self.fused, kind)
-            self.tiny[kind] = None if spec is None else TK.kernel_for(spec)
+            try:
+                self.tiny[kind] = None if spec is None else TK.kernel_for(spec)
+            except Exception as exc:  # noqa: BLE001 (the general kernel runs the same updates)
+                warnings.warn(f"deltaprop: no tiny-net kernel for this network ({exc}); the "
+                              "general compiled kernel runs its stochastic epochs", RuntimeWarning)
+                self.tiny[kind] = None
         return self.tiny[kind]
 
     def valid_for(self, net) -> bool:

@@ -263,23 +263,48 @@ _LOADED: dict = {}
 _LOCK = threading.Lock()
 
 
+def _private(path: str) -> bool:
+    """Whether only this user (or root) can change what ``path`` holds: it and every
+    directory above it owned by this user or root, and none writable by others, unless a
+    parent has the sticky bit (as /tmp), where others cannot replace what we own. Without
+    POSIX owners (Windows) there is nothing to check."""
+    if not hasattr(os, "getuid"):
+        return True
+    uid = os.getuid()
+    p = os.path.abspath(path)
+    leaf = True
+    while True:
+        st = os.stat(p)
+        if st.st_uid not in (uid, 0):
+            return False
+        if st.st_mode & 0o022 and (leaf or not st.st_mode & 0o1000):
+            return False
+        parent = os.path.dirname(p)
+        if parent == p:
+            return True
+        p, leaf = parent, False
+
+
 def _cache_dir() -> str | None:
     """A directory only this user can write, for the generated sources (None: none found)."""
     candidates = []
     if os.environ.get("DELTAPROP_KERNEL_DIR"):
         candidates.append(os.environ["DELTAPROP_KERNEL_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    candidates.append(os.path.join(base, "deltaprop", "kernels"))
-    uid = os.getuid() if hasattr(os, "getuid") else "user"
-    candidates.append(os.path.join(tempfile.gettempdir(), f"deltaprop-kernels-{uid}"))
+    home = os.path.expanduser("~")
+    base = os.environ.get("XDG_CACHE_HOME") or (os.path.join(home, ".cache") if home != "~" else None)
+    if base:
+        candidates.append(os.path.join(base, "deltaprop", "kernels"))
+    try:
+        uid = os.getuid() if hasattr(os, "getuid") else "user"
+        candidates.append(os.path.join(tempfile.gettempdir(), f"deltaprop-kernels-{uid}"))
+    except OSError:  # no usable temporary directory at all
+        pass
     for path in candidates:
         try:
             os.makedirs(path, mode=0o700, exist_ok=True)
-            st = os.stat(path)
-            # a shared directory (another owner, or writable by others) could hand us code
-            if hasattr(os, "getuid") and (st.st_uid != os.getuid() or st.st_mode & 0o022):
-                continue
-            if os.access(path, os.W_OK):
+            # a directory others can change could hand us code (numba's cache index is a
+            # pickle): not used
+            if _private(path) and os.access(path, os.W_OK):
                 return path
         except OSError:
             continue
@@ -287,16 +312,21 @@ def _cache_dir() -> str | None:
 
 
 def _write_if_changed(path: str, text: str) -> None:
+    data = text.encode("utf-8")
     try:
-        with open(path, encoding="utf-8") as f:
-            if f.read() == text:
+        with open(path, "rb") as f:
+            if f.read() == data:
                 return
     except OSError:
         pass
     tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)  # atomic: a concurrent reader sees the old file or the new one
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)  # atomic: a concurrent reader sees the old file or the new one
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
 
 
 def kernel_for(spec):
@@ -325,9 +355,9 @@ def _load(spec):
             sys.modules[name] = module
             module_spec.loader.exec_module(module)
             return module.epoch
-        except OSError:
-            pass
-    # no writable directory: compile from memory, without numba's disk cache
+        except Exception:  # noqa: BLE001 (an unreadable file, a cache numba cannot write, ...)
+            sys.modules.pop(name, None)
+    # no usable directory: compile from memory, without numba's disk cache
     namespace = {"__name__": name}
     exec(compile(text.replace("cache=True", "cache=False"), f"<{name}>", "exec"), namespace)
     return namespace["epoch"]
