@@ -31,11 +31,10 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-from ._numba_kernels import (_INLINE, _OPTS, ACT, C_LR, C_MU, C_ONE, C_SCALE_FULL, C_SCALE_LAST, C_ZERO,
-                             HAS_BIAS, MOMENTUM, NESTEROV, PLAIN, SIGMOID, TRAIN_BIAS, _activate,
-                             _hidden_delta,
-                             _output_loss_delta, _unowned, _update, gather_rows,
-                             rows_bias_activate, rows_hidden, rows_output)
+from ._numba_kernels import (_INLINE, _OPTS, ACT, C_LR, C_MU, C_ONE, C_SCALE_FULL, C_SCALE_LAST,
+                             C_ZERO, HAS_BIAS, MOMENTUM, NESTEROV, PLAIN, SIGMOID, TRAIN_BIAS,
+                             _activate, _hidden_delta, _output_loss_delta, _unowned, _update,
+                             gather_rows, rows_bias_activate, rows_hidden, rows_output)
 
 
 @intrinsic

@@ -61,10 +61,11 @@ class StochasticBlocks:
         self.Zb = np.empty((B, first.n_out), dt)
         self.Gm = np.empty(B * B, dt)  # viewed as (m, m), contiguous for every block size
         self.D0 = np.empty((B, first.n_out), dt)
-        self.gW = np.empty_like(first.W)
         # two layers and a ?gemm callable from compiled code: the whole epoch in one call
         self.gemm = gemm_for(dt) if len(net.layers) == 2 else None
-        if self.gemm is not None:
+        if self.gemm is None:
+            self.gW = np.empty_like(first.W)  # the Python loop's gradient product
+        else:
             from ._numba_batch import exp_constants
 
             top = net.layers[1]
@@ -84,7 +85,7 @@ class StochasticBlocks:
 
     def run_epoch(self, trainer, X, T, order, kind, VWs, VBs):
         """The epoch's updates; ``c`` (the plan's constants) holds lr and mu already."""
-        K, plan, net, opt = self.K, self.plan, self.net, trainer.optimizer
+        K, plan, net = self.K, self.plan, self.net
         first = net.layers[0]
         c = plan.c
         lr = c[K.C_LR]
