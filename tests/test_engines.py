@@ -554,3 +554,19 @@ def test_float32_kernels_do_float32_arithmetic(needs_numba, monkeypatch):
     _train("numba", SETUPS[0], "stochastic", 1, {"momentum": 0.9}, dtype="float32")
     llvm_ir = fresh.inspect_llvm(fresh.signatures[0])
     assert "fmul float" in llvm_ir and not _double_ops(llvm_ir), _double_ops(llvm_ir)[:5]
+
+
+@pytest.mark.parametrize("mode,k", [("minibatch", 5), ("batch", 23)])
+def test_softmax_cross_entropy_soft_targets(needs_numba, mode, k):
+    # targets that are not one-hot (soft labels, rows summing to 0.7-1.3): the fused delta is
+    # a * sum(t) - t, which one-hot targets (sum 1) cannot tell from a - t
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(23, 4))
+    T = rng.dirichlet(np.ones(3), size=23) * rng.uniform(0.7, 1.3, (23, 1))
+    nets = []
+    for engine in ("numpy", "numba"):
+        net = Network([4, 6, 3], "tanh", "softmax", "cross_entropy", seed=1)
+        h = Trainer(net, lr=0.1, mode=mode, batch_size=k, seed=3, engine=engine).fit(X, T, 3)
+        nets.append((net, h))
+    np.testing.assert_allclose(nets[1][0].flat, nets[0][0].flat, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(nets[1][1].loss_running, nets[0][1].loss_running, rtol=1e-10)
