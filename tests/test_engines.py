@@ -88,6 +88,7 @@ def test_blocked_stochastic_updates_give_the_numpy_weights(needs_numba, setup, m
 
     monkeypatch.setattr(stochastic_blocks, "MIN_WEIGHTS", 0)
     monkeypatch.setattr(stochastic_blocks, "BLOCK", 4)
+    monkeypatch.setattr(stochastic_blocks, "BLOCK_THREADED", 4)
     # momentum and Nesterov in blocks: two-layer nets (the compiled epoch); deeper nets
     # with momentum stay in the streaming kernel
     for sizes, opt in [((4, 6, 3), o) for o in OPTIMIZERS] + [((4, 7, 5, 3), {})]:
@@ -170,6 +171,7 @@ def test_divergence_stops_at_the_same_update(needs_numba, path, opt, monkeypatch
     if path == "blocked":
         monkeypatch.setattr(stochastic_blocks, "MIN_WEIGHTS", 0)
         monkeypatch.setattr(stochastic_blocks, "BLOCK", 4)
+        monkeypatch.setattr(stochastic_blocks, "BLOCK_THREADED", 4)
     if path != "tiny":
         monkeypatch.setattr(tiny_kernels, "MAX_WEIGHTS", 0)
     # through fit, both engines stop at the same update and roll back alike
@@ -222,6 +224,7 @@ def test_float32_blocked_stochastic(needs_numba, monkeypatch):
 
     monkeypatch.setattr(stochastic_blocks, "MIN_WEIGHTS", 0)
     monkeypatch.setattr(stochastic_blocks, "BLOCK", 4)
+    monkeypatch.setattr(stochastic_blocks, "BLOCK_THREADED", 4)
     ref, _, _ = _train("numpy", SETUPS[0], "stochastic", 1, {}, dtype="float32")
     net, tr, h = _train("numba", SETUPS[0], "stochastic", 1, {}, dtype="float32")
     assert numba_engine._PLANS[net].blocks is not None
@@ -305,6 +308,7 @@ def test_every_blas_route_gives_the_numpy_weights(needs_numba, source, monkeypat
     monkeypatch.setattr(stochastic_blocks, "gemm_for", blas_lib.gemm_for)
     monkeypatch.setattr(stochastic_blocks, "MIN_WEIGHTS", 0)
     monkeypatch.setattr(stochastic_blocks, "BLOCK", 4)
+    monkeypatch.setattr(stochastic_blocks, "BLOCK_THREADED", 4)
     try:
         gemm = blas_lib.gemm_for(np.float64)
         assert (gemm is None) == (source == "none")
@@ -570,3 +574,22 @@ def test_softmax_cross_entropy_soft_targets(needs_numba, mode, k):
         nets.append((net, h))
     np.testing.assert_allclose(nets[1][0].flat, nets[0][0].flat, rtol=0, atol=1e-10)
     np.testing.assert_allclose(nets[1][1].loss_running, nets[0][1].loss_running, rtol=1e-10)
+
+
+def test_block_size_follows_the_blas_threads(needs_numba):
+    # one BLAS thread: short blocks; more: the taller products its threads need
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from deltaprop.engines import stochastic_blocks
+    from deltaprop.engines.blas_lib import gemm_for
+
+    gemm = gemm_for(np.float32)
+    if gemm is None or gemm.threads() is None:
+        pytest.skip(f"the BLAS here cannot report its threads ({gemm})")
+    net = Network([784, 32, 10], "sigmoid", "sigmoid", "half_sse", dtype="float32", seed=0)
+    blocks = stochastic_blocks.StochasticBlocks(net, numba_engine._Plan(net))
+    with threadpoolctl.threadpool_limits(1, user_api="blas"):
+        assert gemm.threads() == 1 and blocks.block_size() == stochastic_blocks.BLOCK
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        if gemm.threads() < 2:  # (a one-core machine: OpenBLAS keeps one thread)
+            pytest.skip("OpenBLAS runs one thread here")
+        assert blocks.block_size() == stochastic_blocks.BLOCK_THREADED

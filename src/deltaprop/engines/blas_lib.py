@@ -40,6 +40,22 @@ class Gemm:
     def __repr__(self) -> str:
         return f"Gemm({self.source}, int{8 * self.int_dtype.itemsize})"
 
+    def threads(self) -> int | None:
+        """The library's current thread count (OpenBLAS's ``openblas_get_num_threads``, which
+        threadpoolctl and ``OPENBLAS_NUM_THREADS`` set), or None where it cannot be asked."""
+        if self._lib is None:
+            return None
+        if not hasattr(self, "_get_threads"):
+            self._get_threads = None
+            for name in ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_",
+                         "scipy_openblas_get_num_threads", "openblas_get_num_threads"):
+                fn = getattr(self._lib, name, None)
+                if fn is not None:
+                    fn.restype, fn.argtypes = ctypes.c_int, []
+                    self._get_threads = fn
+                    break
+        return None if self._get_threads is None else int(self._get_threads())
+
 
 def _numpy_openblas_paths() -> list[Path]:
     # where the wheels' repair tools put the bundled library: auditwheel (Linux) next to the

@@ -37,13 +37,17 @@ import numpy as np
 
 from .blas_lib import gemm_for
 
-__all__ = ["StochasticBlocks", "BLOCK", "MIN_WEIGHTS"]
+__all__ = ["StochasticBlocks", "BLOCK", "BLOCK_THREADED", "MIN_WEIGHTS"]
 
 #: Samples per block: the per-sample correction and the Gram product grow with B, the
 #: products' efficiency too. Measured on 784-128-10 float32, 1 thread (compiled epoch):
 #: B = 16: 261k, 24: 287k, 32: 270k, 64: 254k samples/s; 784-128-64-10 (the Python loop):
 #: 105k at 24, 112k at 64.
 BLOCK = 24
+#: Samples per block where BLAS runs more than one thread: its threads need taller products
+#: (784-128-10 float32, 2 threads, B = 24 / 64: 356k / 377k sigmoid, 298k / 337k ReLU +
+#: softmax; at 1 thread 64 is 14% slower than 24).
+BLOCK_THREADED = 64
 #: First layers with fewer weights run in the streaming per-sample kernel.
 MIN_WEIGHTS = 16384
 
@@ -55,7 +59,7 @@ class StochasticBlocks:
         self.net, self.plan, self.K = net, plan, plan.K
         dt = net.dtype
         first = net.layers[0]
-        B = BLOCK
+        B = max(BLOCK, BLOCK_THREADED)  # buffers for either block size
         self.xb = np.empty((B, first.n_in), dt)
         self.tb = np.empty((B, net.n_outputs), dt)
         self.Zb = np.empty((B, first.n_out), dt)
@@ -83,18 +87,23 @@ class StochasticBlocks:
         """Whether this path runs the optimizer ``kind`` (momentum needs the compiled epoch)."""
         return kind == self.K.PLAIN or self.gemm is not None
 
+    def block_size(self) -> int:
+        threads = self.gemm.threads() if self.gemm is not None else None
+        return BLOCK if threads in (None, 1) else BLOCK_THREADED
+
     def run_epoch(self, trainer, X, T, order, kind, VWs, VBs):
         """The epoch's updates; ``c`` (the plan's constants) holds lr and mu already."""
         K, plan, net = self.K, self.plan, self.net
         first = net.layers[0]
         c = plan.c
         lr = c[K.C_LR]
+        B = self.block_size()
         if self.gemm is not None:
             from ._numba_batch import block_epoch_2
 
             top = net.layers[1]
             running, bad, applied = block_epoch_2(
-                X, T, order, len(X), len(self.xb), first.W, first.b, VWs[0], VBs[0], top.W, top.b,
+                X, T, order, len(X), B, first.W, first.b, VWs[0], VBs[0], top.W, top.b,
                 VWs[1], VBs[1], self.W1T, self.V1T, kind, plan.lay, plan.actp, plan.loss,
                 plan.fused, c, self.xb, self.tb, self.Zb, self.P, self.Gm, self.D0, self.Ds,
                 self.coef, *self.rows, *self.out, self.gemm.address, *self.blas_args, self.ex)
@@ -102,7 +111,6 @@ class StochasticBlocks:
         Zs, As, Ds, G = plan.buffers_for(1)
         n = len(X)
         running, applied, bad = 0.0, 0, None
-        B = len(self.xb)
         for start in range(0, n, B):
             m = min(B, n - start)
             xb, tb, Zb, D0 = self.xb[:m], self.tb[:m], self.Zb[:m], self.D0[:m]
