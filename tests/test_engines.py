@@ -89,9 +89,8 @@ def test_blocked_stochastic_updates_give_the_numpy_weights(needs_numba, setup, m
     monkeypatch.setattr(stochastic_blocks, "MIN_WEIGHTS", 0)
     monkeypatch.setattr(stochastic_blocks, "BLOCK", 4)
     monkeypatch.setattr(stochastic_blocks, "BLOCK_THREADED", 4)
-    # momentum and Nesterov in blocks: two-layer nets (the compiled epoch); deeper nets
-    # with momentum stay in the streaming kernel
-    for sizes, opt in [((4, 6, 3), o) for o in OPTIMIZERS] + [((4, 7, 5, 3), {})]:
+    # momentum and Nesterov in blocks (the compiled epoch), two and three layers
+    for sizes, opt in [(sz, o) for sz in ((4, 6, 3), (4, 7, 5, 3)) for o in OPTIMIZERS]:
         ref, tr_ref, h_ref = _train("numpy", setup, "stochastic", 1, opt, sizes=sizes)
         net, tr, h = _train("numba", setup, "stochastic", 1, opt, sizes=sizes)
         assert numba_engine._PLANS[net].blocks is not None and not numba_engine._PLANS[net].tiny
@@ -552,8 +551,8 @@ def test_float32_kernels_do_float32_arithmetic(needs_numba, monkeypatch):
         assert "fmul float" in llvm_ir and not _double_ops(llvm_ir), (kind, _double_ops(llvm_ir)[:5])
     # the compiled blocked epoch (its own loops; the helpers it calls are shared with the
     # float32 batch path)
-    fresh = numba.njit(cache=False, nogil=True, error_model="numpy")(_numba_batch.block_epoch_2.py_func)
-    monkeypatch.setattr(_numba_batch, "block_epoch_2", fresh)
+    fresh = numba.njit(cache=False, nogil=True, error_model="numpy")(_numba_batch.block_epoch.py_func)
+    monkeypatch.setattr(_numba_batch, "block_epoch", fresh)
     monkeypatch.setattr(stochastic_blocks, "MIN_WEIGHTS", 0)
     _train("numba", SETUPS[0], "stochastic", 1, {"momentum": 0.9}, dtype="float32")
     llvm_ir = fresh.inspect_llvm(fresh.signatures[0])

@@ -34,7 +34,7 @@ from numba.extending import intrinsic
 from ._numba_kernels import (_INLINE, _OPTS, ACT, C_LR, C_MU, C_ONE, C_SCALE_FULL, C_SCALE_LAST,
                              C_ZERO, HAS_BIAS, MOMENTUM, NESTEROV, PLAIN, SIGMOID, TRAIN_BIAS,
                              _activate, _hidden_delta, _output_loss_delta, _unowned, _update,
-                             gather_rows, rows_bias_activate, rows_hidden, rows_output)
+                             gather_rows, rows_bias_activate, rows_hidden, rows_output, _unowned_tuple)
 
 
 @intrinsic
@@ -309,11 +309,10 @@ def _block_coefficients(coef, mu, kind, one, zero):
 
 
 @njit(**_OPTS)
-def block_epoch_2(X, T, order, n, B, W0, b0, V0, vb0, W1, b1, V1, vb1, W1T, V1T, kind, lay, actp,
-                  loss, fused, c, xb, tb, Zb, P, Gf, D0, Ds, coef, z0, a0, z1, a1, d1, fn, ib, fb,
-                  ch, ex):
-    r"""A stochastic epoch (SGD: plain, momentum or Nesterov) of a two-layer net with a wide
-    first layer, in blocks of B samples, as one compiled call (the algorithm:
+def block_epoch(X, T, order, n, B, Ws, Bs, VWs, VBs, WTs, VTs, kind, lay, actp, loss, fused, c,
+                xb, tb, Zb, P, Gf, D0, Ds, coef, Zr, Ar, Dr, fn, ib, fb, ch, ex):
+    r"""A stochastic epoch (SGD: plain, momentum or Nesterov) of a net with a wide first
+    layer, in blocks of B samples, as one compiled call (the algorithm:
     stochastic_blocks.py).
 
     Per block: the rows are gathered, :math:`Z_B = X_B W` and :math:`G = X_B X_B^\top`
@@ -324,23 +323,24 @@ def block_epoch_2(X, T, order, n, B, W0, b0, V0, vb0, W1, b1, V1, vb1, W1T, V1T,
               (G[t, s] + [b\ \text{trained}])\, d_s
               \quad (+\ b + \alpha_t v_b)
 
-    and the sample's forward pass, loss, and update of the upper layer; after the block,
-    :math:`W \leftarrow W + \alpha_m V - \eta X_B^\top \mathrm{diag}(\beta_{m-s}) D_B` and
-    :math:`V \leftarrow \mu^m V - \eta X_B^\top \mathrm{diag}(\mu^{m-1-s}) D_B` are ``?gemm``
-    calls with ``beta`` = 1 and :math:`\mu^m` (plain SGD: one product, ``alpha = -lr``,
-    ``beta = 1``). The upper layer (and its velocity) is kept transposed (``W1T``, ``V1T``,
-    written back at the end) so that its per-sample loops run along the hidden units,
-    contiguous: the delta :math:`W_1 d` and the update in one pass, the forward sums as dot
-    products.
+    and the sample's forward pass, loss, and update of the layers above the first; after
+    the block, :math:`W \leftarrow W + \alpha_m V - \eta X_B^\top \mathrm{diag}(\beta_{m-s})
+    D_B` and :math:`V \leftarrow \mu^m V - \eta X_B^\top \mathrm{diag}(\mu^{m-1-s}) D_B` are
+    ``?gemm`` calls with ``beta`` = 1 and :math:`\mu^m` (plain SGD: one product,
+    ``alpha = -lr``, ``beta = 1``). The layers above the first (and their velocities) are
+    kept transposed (``WTs``, ``VTs``, written back at the end), so that their per-sample
+    loops run along each layer's inputs, contiguous: the delta :math:`W_l d_l` and the
+    update in one pass, the forward sums as dot products.
 
-    ``z0``/``a0`` are (1, hidden) rows, ``z1``/``a1``/``d1`` output rows; ``P``, ``Ds``
-    (B, hidden) and the velocities are untouched under plain SGD. Returns (sum of the
-    per-sample losses, 1-based number of the first sample whose loss was not finite or 0,
-    samples applied).
+    ``Zr``/``Ar``/``Dr``: per layer a (1, width) row of pre-activations, activations and
+    deltas (the first layer's deltas go to ``D0``); ``P``, ``Ds`` and the velocities are
+    untouched under plain SGD. Returns (sum of the per-sample losses, 1-based number of the
+    first sample whose loss was not finite or 0, samples applied).
     """
     X, T, order = _unowned(X), _unowned(T), _unowned(order)
-    W0, b0, W1, b1, W1T = _unowned(W0), _unowned(b0), _unowned(W1), _unowned(b1), _unowned(W1T)
-    V0, vb0, V1, vb1, V1T = _unowned(V0), _unowned(vb0), _unowned(V1), _unowned(vb1), _unowned(V1T)
+    Ws, Bs, VWs, VBs = _unowned_tuple(Ws), _unowned_tuple(Bs), _unowned_tuple(VWs), _unowned_tuple(VBs)
+    WTs, VTs = _unowned_tuple(WTs), _unowned_tuple(VTs)
+    Zr, Ar, Dr = _unowned_tuple(Zr), _unowned_tuple(Ar), _unowned_tuple(Dr)
     D0, Zb, Gf, xb, tb = _unowned(D0), _unowned(Zb), _unowned(Gf), _unowned(xb), _unowned(tb)
     P, Ds, coef = _unowned(P), _unowned(Ds), _unowned(coef)
     lr, mu = c[C_LR], c[C_MU]
@@ -348,17 +348,20 @@ def block_epoch_2(X, T, order, n, B, W0, b0, V0, vb0, W1, b1, V1, vb1, W1T, V1T,
     plain = kind == PLAIN
     nesterov = kind == NESTEROV
     _block_coefficients(coef, mu, kind, one, zero)
-    n_h, n_o = W1.shape[0], W1.shape[1]
-    for i in range(n_h):
-        for j in range(n_o):
-            W1T[j, i] = W1[i, j]
-            if not plain:
-                V1T[j, i] = V1[i, j]
+    nl = lay.shape[0]
+    lo = nl - 1
+    W0, b0, V0, vb0 = Ws[0], Bs[0], VWs[0], VBs[0]
+    for l in range(1, nl):
+        W, WT = Ws[l], WTs[l]
+        for i in range(W.shape[0]):
+            for j in range(W.shape[1]):
+                WT[j, i] = W[i, j]
+                if not plain:
+                    VTs[l][j, i] = VWs[l][i, j]
     has_b0, train_b0 = lay[0, HAS_BIAS] != 0, lay[0, TRAIN_BIAS] != 0
-    has_b1, train_b1 = lay[1, HAS_BIAS] != 0, lay[1, TRAIN_BIAS] != 0
-    act0, act1, p0, p1 = lay[0, ACT], lay[1, ACT], actp[0], actp[1]
     bias_term = one if train_b0 else zero
-    zr, ar = z0[0], a0[0]
+    n_h = W0.shape[1]
+    zr = Zr[0][0]
     running = 0.0
     applied = 0
     bad = 0
@@ -386,45 +389,53 @@ def block_epoch_2(X, T, order, n, B, W0, b0, V0, vb0, W1, b1, V1, vb1, W1T, V1T,
                 f = lr * (coef[1, t - s] * (G[t, s] + bias_term))
                 for j in range(n_h):
                     zr[j] -= f * D0[s, j]
-            if act0 == SIGMOID:
-                bias_sigmoid(z0, a0, b0, has_b0, 1, c, ex)
-            else:
-                rows_bias_activate(z0, a0, b0, has_b0, act0, p0, 1, c)
-            for j in range(n_o):
-                z1[j] = _dot(ar, W1T[j])
-                if has_b1:
-                    z1[j] += b1[j]
-            _activate(act1, p1, z1, a1, c)
-            value = _output_loss_delta(loss, fused, act1, p1, z1, a1, d1, tb, t, c)
+            # forward: bias and activation of each layer (sums of layers above the first as
+            # dot products with their transposed weights)
+            for l in range(nl):
+                z, a = Zr[l], Ar[l]
+                if l > 0:
+                    ap, WT = Ar[l - 1][0], WTs[l]
+                    for j in range(z.shape[1]):
+                        z[0, j] = _dot(ap, WT[j])
+                if l < lo and lay[l, ACT] == SIGMOID:
+                    bias_sigmoid(z, a, Bs[l], lay[l, HAS_BIAS], 1, c, ex)
+                else:
+                    rows_bias_activate(z, a, Bs[l], lay[l, HAS_BIAS], lay[l, ACT], actp[l], 1, c)
+            value = _output_loss_delta(loss, fused, lay[lo, ACT], actp[lo], Zr[lo][0], Ar[lo][0],
+                                       Dr[lo][0], tb, t, c)
             if not math.isfinite(value):
                 bad = start + t + 1
                 done = t
                 break
             running += value
-            # dE/da of the hidden layer with the old W1, and W1's update, in one pass per row
-            da = D0[t]
-            for i in range(n_h):
-                da[i] = zero
-            for j in range(n_o):
-                d = d1[j]
-                w = W1T[j]
-                if plain:
-                    for i in range(n_h):
-                        wi = w[i]
-                        da[i] += wi * d
-                        w[i] = wi - lr * (ar[i] * d)
-                else:
-                    v = V1T[j]
-                    for i in range(n_h):
-                        wi = w[i]
-                        da[i] += wi * d
-                        g = ar[i] * d
-                        vi = mu * v[i] - lr * g
-                        v[i] = vi
-                        w[i] = wi + (mu * vi - lr * g if nesterov else vi)
-            if train_b1:
-                _update(b1, vb1, d1, lr, mu, kind)
-            _hidden_delta(act0, p0, zr, ar, da, c)
+            # backward: per layer above the first, dE/da below with the old weights and the
+            # layer's update in one pass per unit, then the delta of the layer below
+            for l in range(lo, 0, -1):
+                d_l, ap = Dr[l][0], Ar[l - 1][0]
+                da = D0[t] if l == 1 else Dr[l - 1][0]
+                for i in range(da.shape[0]):
+                    da[i] = zero
+                WT = WTs[l]
+                for j in range(d_l.shape[0]):
+                    d = d_l[j]
+                    w = WT[j]
+                    if plain:
+                        for i in range(da.shape[0]):
+                            wi = w[i]
+                            da[i] += wi * d
+                            w[i] = wi - lr * (ap[i] * d)
+                    else:
+                        v = VTs[l][j]
+                        for i in range(da.shape[0]):
+                            wi = w[i]
+                            da[i] += wi * d
+                            g = ap[i] * d
+                            vi = mu * v[i] - lr * g
+                            v[i] = vi
+                            w[i] = wi + (mu * vi - lr * g if nesterov else vi)
+                if lay[l, TRAIN_BIAS]:
+                    _update(Bs[l], VBs[l], d_l, lr, mu, kind)
+                _hidden_delta(lay[l - 1, ACT], actp[l - 1], Zr[l - 1][0], ap, da, c)
         if done:
             xd, dd = x[:done], D0[:done]
             if plain:
@@ -459,9 +470,11 @@ def block_epoch_2(X, T, order, n, B, W0, b0, V0, vb0, W1, b1, V1, vb1, W1T, V1T,
         applied += done
         if bad:
             break
-    for i in range(n_h):
-        for j in range(n_o):
-            W1[i, j] = W1T[j, i]
-            if not plain:
-                V1[i, j] = V1T[j, i]
+    for l in range(1, nl):
+        W, WT = Ws[l], WTs[l]
+        for i in range(W.shape[0]):
+            for j in range(W.shape[1]):
+                W[i, j] = WT[j, i]
+                if not plain:
+                    VWs[l][i, j] = VTs[l][j, i]
     return running, bad, applied

@@ -6,9 +6,9 @@ the engine reports itself unsupported and ``engine="auto"`` falls back to NumPy.
 
 Three paths, all giving the NumPy engine's weights up to rounding:
 
-* stochastic updates with a wide first layer (plain SGD; momentum and Nesterov in two-layer
-  nets): blocks of samples whose first-layer products run in BLAS, exactly as per-sample
-  SGD up to rounding (:mod:`.stochastic_blocks`);
+* stochastic updates with a wide first layer (plain SGD, momentum, Nesterov): blocks of
+  samples whose first-layer products run in BLAS, exactly as per-sample SGD up to rounding
+  (:mod:`.stochastic_blocks`);
 * stochastic updates of tiny nets (at most :data:`.tiny_kernels.MAX_WEIGHTS` weights, as
   XOR): one call per epoch of a kernel written out for the net's exact shape
   (:mod:`.tiny_kernels`);

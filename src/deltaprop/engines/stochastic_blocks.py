@@ -18,16 +18,16 @@ The three products :math:`X_B W`, :math:`X_B X_B^\top` and :math:`X_B^\top D_B` 
 BLAS; per sample there is only the short correction sum (t rows of the hidden width) and
 the small upper layers, updated in place sample by sample.
 
-For two-layer nets, where a ``?gemm`` can be called from compiled code (:mod:`.blas_lib`),
-the whole epoch is one compiled call (:func:`._numba_batch.block_epoch_2`), which also
-writes the first layer's update straight through the last product and keeps the upper
-layer transposed so that its per-sample loops are contiguous; otherwise the loop below
-runs the blocks from Python with ``np.matmul``.
+Where a ``?gemm`` can be called from compiled code (:mod:`.blas_lib`), the whole epoch is
+one compiled call (:func:`._numba_batch.block_epoch`), which also writes the first layer's
+update straight through the last product and keeps the layers above it transposed so that
+their per-sample loops are contiguous; otherwise the loop below runs the blocks from Python
+with ``np.matmul`` (plain SGD only).
 
 Under momentum (and Nesterov) the weights after t updates are still the block-start
 weights and velocity plus a weighted sum of the block's gradients, with geometric weights
 (:func:`._numba_batch._block_coefficients`), so the same scheme holds with one more product
-per block for the velocity (compiled epoch only). Used when the first layer is wide
+per block for the velocity (the compiled epoch only). Used when the first layer is wide
 (:data:`MIN_WEIGHTS`); small nets are faster in the streaming kernel.
 """
 
@@ -65,21 +65,24 @@ class StochasticBlocks:
         self.Zb = np.empty((B, first.n_out), dt)
         self.Gm = np.empty(B * B, dt)  # viewed as (m, m), contiguous for every block size
         self.D0 = np.empty((B, first.n_out), dt)
-        # two layers and a ?gemm callable from compiled code: the whole epoch in one call
-        self.gemm = gemm_for(dt) if len(net.layers) == 2 else None
+        # a ?gemm callable from compiled code: the whole epoch in one call
+        self.gemm = gemm_for(dt)
         if self.gemm is None:
             self.gW = np.empty_like(first.W)  # the Python loop's gradient product
         else:
             from ._numba_batch import exp_constants
+            from .numba_engine import _padded
 
-            top = net.layers[1]
-            self.W1T = np.empty((top.n_out, top.n_in), dt)
-            self.V1T = np.empty((top.n_out, top.n_in), dt)
+            # the layers above the first, transposed while the epoch runs (and their
+            # velocities); per layer one row of pre-activations, activations, deltas
+            upper = [np.empty((0, 0), dt)] + [np.empty((l.n_out, l.n_in), dt) for l in net.layers[1:]]
+            self.WTs = _padded(upper, (0, 0), dt)
+            self.VTs = _padded([np.empty_like(a) for a in upper], (0, 0), dt)
+            self.rows = tuple(_padded([np.empty((1, l.n_out), dt) for l in net.layers], (0, 0), dt)
+                              for _ in range(3))
             self.P = np.empty((B, first.n_out), dt)
             self.Ds = np.empty((B, first.n_out), dt)
             self.coef = np.empty((3, B + 1), dt)
-            self.rows = tuple(np.empty((1, first.n_out), dt) for _ in range(2))
-            self.out = tuple(np.empty(top.n_out, dt) for _ in range(3))
             self.blas_args = (np.zeros(8, self.gemm.int_dtype), np.zeros(2, dt), np.zeros(2, np.uint8))
             self.ex = exp_constants(dt)
 
@@ -99,14 +102,13 @@ class StochasticBlocks:
         lr = c[K.C_LR]
         B = self.block_size()
         if self.gemm is not None:
-            from ._numba_batch import block_epoch_2
+            from ._numba_batch import block_epoch
 
-            top = net.layers[1]
-            running, bad, applied = block_epoch_2(
-                X, T, order, len(X), B, first.W, first.b, VWs[0], VBs[0], top.W, top.b,
-                VWs[1], VBs[1], self.W1T, self.V1T, kind, plan.lay, plan.actp, plan.loss,
-                plan.fused, c, self.xb, self.tb, self.Zb, self.P, self.Gm, self.D0, self.Ds,
-                self.coef, *self.rows, *self.out, self.gemm.address, *self.blas_args, self.ex)
+            running, bad, applied = block_epoch(
+                X, T, order, len(X), B, plan.Ws, plan.Bs, VWs, VBs, self.WTs, self.VTs, kind,
+                plan.lay, plan.actp, plan.loss, plan.fused, c, self.xb, self.tb, self.Zb, self.P,
+                self.Gm, self.D0, self.Ds, self.coef, *self.rows, self.gemm.address,
+                *self.blas_args, self.ex)
             return running, (bad or None), applied
         Zs, As, Ds, G = plan.buffers_for(1)
         n = len(X)
