@@ -41,8 +41,7 @@ __all__ = ["StochasticBlocks", "BLOCK", "BLOCK_THREADED", "MIN_WEIGHTS"]
 
 #: Samples per block: the per-sample correction and the Gram product grow with B, the
 #: products' efficiency too. Measured on 784-128-10 float32, 1 thread (compiled epoch):
-#: B = 16: 261k, 24: 287k, 32: 270k, 64: 254k samples/s; 784-128-64-10 (the Python loop):
-#: 105k at 24, 112k at 64.
+#: B = 16: 261k, 24: 287k, 32: 270k, 64: 254k samples/s.
 BLOCK = 24
 #: Samples per block where BLAS runs more than one thread: its threads need taller products
 #: (784-128-10 float32, 2 threads, B = 24 / 64: 356k / 377k sigmoid, 298k / 337k ReLU +
@@ -91,6 +90,7 @@ class StochasticBlocks:
         return kind == self.K.PLAIN or self.gemm is not None
 
     def block_size(self) -> int:
+        """:data:`BLOCK`, or :data:`BLOCK_THREADED` where the BLAS runs several threads."""
         threads = self.gemm.threads() if self.gemm is not None else None
         return BLOCK if threads in (None, 1) else BLOCK_THREADED
 
