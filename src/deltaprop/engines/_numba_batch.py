@@ -309,6 +309,17 @@ def _block_coefficients(coef, mu, kind, one, zero):
 
 
 @njit(**_OPTS)
+def _transpose(A, AT, back):
+    """AT = A^T, or with ``back`` A = AT^T."""
+    for i in range(A.shape[0]):
+        for j in range(A.shape[1]):
+            if back:
+                A[i, j] = AT[j, i]
+            else:
+                AT[j, i] = A[i, j]
+
+
+@njit(**_OPTS)
 def block_epoch(X, T, order, n, B, Ws, Bs, VWs, VBs, WTs, VTs, kind, lay, actp, loss, fused, c,
                 xb, tb, Zb, P, Gf, D0, Ds, coef, Zr, Ar, Dr, fn, ib, fb, ch, ex):
     r"""A stochastic epoch (SGD: plain, momentum or Nesterov) of a net with a wide first
@@ -352,12 +363,9 @@ def block_epoch(X, T, order, n, B, Ws, Bs, VWs, VBs, WTs, VTs, kind, lay, actp, 
     lo = nl - 1
     W0, b0, V0, vb0 = Ws[0], Bs[0], VWs[0], VBs[0]
     for l in range(1, nl):
-        W, WT = Ws[l], WTs[l]
-        for i in range(W.shape[0]):
-            for j in range(W.shape[1]):
-                WT[j, i] = W[i, j]
-                if not plain:
-                    VTs[l][j, i] = VWs[l][i, j]
+        _transpose(Ws[l], WTs[l], False)
+        if not plain:
+            _transpose(VWs[l], VTs[l], False)
     has_b0, train_b0 = lay[0, HAS_BIAS] != 0, lay[0, TRAIN_BIAS] != 0
     bias_term = one if train_b0 else zero
     n_h = W0.shape[1]
@@ -471,10 +479,7 @@ def block_epoch(X, T, order, n, B, Ws, Bs, VWs, VBs, WTs, VTs, kind, lay, actp, 
         if bad:
             break
     for l in range(1, nl):
-        W, WT = Ws[l], WTs[l]
-        for i in range(W.shape[0]):
-            for j in range(W.shape[1]):
-                W[i, j] = WT[j, i]
-                if not plain:
-                    VWs[l][i, j] = VTs[l][j, i]
+        _transpose(Ws[l], WTs[l], True)
+        if not plain:
+            _transpose(VWs[l], VTs[l], True)
     return running, bad, applied
