@@ -182,6 +182,43 @@ def _torch_setup(cell, data):
     return model, params, opt, Xt, Tt, labels
 
 
+def _torch_step(model, opt, Xt, Tt, labels):
+    """One idiomatic SGD step on the rows ``idx``: zero_grad, forward, loss, backward, step
+    (the eager loop calls it as it is; ``torch_compile`` compiles it)."""
+    import torch
+
+    targets = labels if labels is not None else Tt
+    ce = torch.nn.CrossEntropyLoss()
+
+    def step(idx):
+        opt.zero_grad()
+        out = model(Xt[idx])
+        if labels is not None:
+            loss = ce(out, targets[idx])
+        else:
+            loss = 0.5 * ((out - targets[idx]) ** 2).sum(1).mean()
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def _torch_run(step, cell, n):
+    """The timed work of the PyTorch systems: ``cell.epochs`` shuffled epochs of ``step``."""
+    import torch
+
+    k = min(cell.batch, n)
+
+    def run():
+        for _ in range(cell.epochs):
+            perm = torch.randperm(n) if cell.shuffle and k < n else torch.arange(n)
+            for s in range(0, n, k):
+                step(perm[s:s + k])
+        return n * cell.epochs
+
+    return run
+
+
 def _torch_info(model, Xt, Tt, labels):
     """``run.info()`` of the PyTorch systems: the loss on the first 4,096 samples (not timed)."""
     import torch
@@ -210,31 +247,9 @@ class Torch:
         return None
 
     def prepare(self, cell, data):
-        import torch
-        from torch import nn
-
         X, _ = data
         model, _, opt, Xt, Tt, labels = _torch_setup(cell, data)
-        k = min(cell.batch, len(X))
-        ce = nn.CrossEntropyLoss()
-
-        def run():
-            n = len(X)
-            for _ in range(cell.epochs):
-                perm = torch.randperm(n) if cell.shuffle and k < n else torch.arange(n)
-                for s in range(0, n, k):
-                    idx = perm[s:s + k]
-                    xb = Xt[idx]
-                    opt.zero_grad()
-                    out = model(xb)
-                    if labels is not None:
-                        loss = ce(out, labels[idx])
-                    else:
-                        loss = 0.5 * ((out - Tt[idx]) ** 2).sum(1).mean()
-                    loss.backward()
-                    opt.step()
-            return n * cell.epochs
-
+        run = _torch_run(_torch_step(model, opt, Xt, Tt, labels), cell, len(X))
         run.info = _torch_info(model, Xt, Tt, labels)
         return run
 
@@ -297,19 +312,7 @@ class TorchCompile(Torch):
         torch._dynamo.config.error_on_recompile = False
         X, _ = data
         model, params, opt, Xt, Tt, labels = _torch_setup(cell, data)
-        targets = labels if labels is not None else Tt
-        ce = torch.nn.CrossEntropyLoss()
-
-        @torch.compile(dynamic=False)
-        def step(idx):
-            opt.zero_grad()
-            out = model(Xt[idx])
-            if labels is not None:
-                loss = ce(out, targets[idx])
-            else:
-                loss = 0.5 * ((out - targets[idx]) ** 2).sum(1).mean()
-            loss.backward()
-            opt.step()
+        step = torch.compile(_torch_step(model, opt, Xt, Tt, labels), dynamic=False)
 
         n = len(X)
         k = min(cell.batch, n)
@@ -324,13 +327,7 @@ class TorchCompile(Torch):
         opt.zero_grad()
         torch.set_rng_state(rng)
         torch._dynamo.config.error_on_recompile = True
-
-        def run():
-            for _ in range(cell.epochs):
-                perm = torch.randperm(n) if cell.shuffle and k < n else torch.arange(n)
-                for s in range(0, n, k):
-                    step(perm[s:s + k])
-            return n * cell.epochs
+        run = _torch_run(step, cell, n)
 
         run.info = _torch_info(model, Xt, Tt, labels)
         return run

@@ -22,7 +22,7 @@ import math
 import numpy as np
 
 from .blas_lib import gemm_for
-from .numba_engine import _padded
+from .numba_engine import _padded, sgd_done, sgd_state
 
 __all__ = ["BlasPath", "CHUNK_ROWS"]
 
@@ -70,6 +70,9 @@ class BlasPath:
             self._fb = np.zeros(2, dt)
             self._ch = np.zeros(2, np.uint8)
             self._no_order = np.zeros(0, np.int64)
+            from ._numba_batch import exp_constants
+
+            self.ex = exp_constants(dt)  # the constants of the compiled epoch's exp
 
     def _buffers(self, m: int) -> None:
         if m <= self.rows:
@@ -82,13 +85,8 @@ class BlasPath:
         self.Z = [np.empty((m, layer.n_out), dt) for layer in net.layers]
         self.A = [np.empty((m, layer.n_out), dt) for layer in net.layers]
         self.D = [np.empty((m, layer.n_out), dt) for layer in net.layers]
-        # the compiled epoch takes them as tuples padded to MAX_LAYERS, and the constants of
-        # its exp
+        # the compiled epoch takes them as tuples padded to MAX_LAYERS
         self.padded = tuple(_padded(bufs, (0, 0), dt) for bufs in (self.Z, self.A, self.D))
-        if self.gemm is not None:
-            from ._numba_batch import exp_constants
-
-            self.ex = exp_constants(dt)
 
     def run_epoch(self, trainer, X, T, order, k):
         net, opt, K, plan = self.net, trainer.optimizer, self.K, self.plan
@@ -96,23 +94,13 @@ class BlasPath:
         self._buffers(chunk)
         c = plan.c
         lr = c.dtype.type(opt.lr)
-        params = net.params
-        if opt.momentum:
-            kind = K.NESTEROV if opt.nesterov else K.MOMENTUM
-            mu = c.dtype.type(opt.momentum)
-            vel = opt.state.get("velocity")
-            fresh = vel is None
-            if fresh:
-                vel = np.zeros_like(params)
-        else:
-            kind, mu, fresh, vel = K.PLAIN, c.dtype.type(0), False, params[:0]
+        kind, vel, fresh = sgd_state(opt, net.params, K)
+        mu = c.dtype.type(opt.momentum if kind != K.PLAIN else 0)
         if self.gemm is not None:
             running, bad, applied = self._compiled_epoch(X, T, order, k, chunk, kind, lr, mu, vel)
         else:
             running, bad, applied = self._python_epoch(X, T, order, k, chunk, kind, lr, mu, vel)
-        opt.t += applied
-        if fresh and applied:
-            opt.state = {"velocity": vel}
+        sgd_done(opt, applied, vel, fresh)
         return running, bad
 
     def _compiled_epoch(self, X, T, order, k, chunk, kind, lr, mu, vel):

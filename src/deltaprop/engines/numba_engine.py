@@ -63,6 +63,24 @@ def _act_param(act) -> float:
 _PLANS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
+def sgd_state(opt, params: np.ndarray, K) -> tuple:
+    """(kind, velocity, fresh) of an SGD optimizer for the kernels: the velocity is the
+    optimizer's own, or zeros when it has none yet (the state ``Optimizer.step`` would create
+    on its first update; ``fresh``), or an empty slice for plain SGD."""
+    if not opt.momentum:
+        return K.PLAIN, params[:0], False
+    vel = opt.state.get("velocity")
+    fresh = vel is None
+    return (K.NESTEROV if opt.nesterov else K.MOMENTUM), (np.zeros_like(params) if fresh else vel), fresh
+
+
+def sgd_done(opt, applied: int, vel: np.ndarray, fresh: bool) -> None:
+    """Count the applied updates; a velocity made for this epoch becomes the optimizer's."""
+    opt.t += applied
+    if fresh and applied:
+        opt.state = {"velocity": vel}
+
+
 def _padded(arrays, empty_shape, dtype) -> tuple:
     """A tuple of MAX_LAYERS arrays: the given ones, then empty ones (one kernel per dtype)."""
     from ._numba_kernels import MAX_LAYERS
@@ -212,17 +230,12 @@ class NumbaEngine:
 
         c = plan.c
         c[K.C_LR] = opt.lr
-        if opt.momentum:
-            kind = K.NESTEROV if opt.nesterov else K.MOMENTUM
-            c[K.C_MU] = opt.momentum
-            vel = opt.state.get("velocity")
-            fresh = vel is None
-            if fresh:  # the state Optimizer.step would create on the first update
-                vel = np.zeros_like(net.params)
-            VWs, VBs = plan.velocity_views(vel)
-        else:
-            kind, fresh = K.PLAIN, False
+        kind, vel, fresh = sgd_state(opt, net.params, K)
+        if kind == K.PLAIN:
             VWs, VBs = plan.no_velocity
+        else:
+            c[K.C_MU] = opt.momentum
+            VWs, VBs = plan.velocity_views(vel)
         first = net.layers[0]
         if len(net.layers) > 1 and first.n_in * first.n_out >= SB.MIN_WEIGHTS:
             if plan.blocks is None:
@@ -248,7 +261,5 @@ class NumbaEngine:
             running, bad, applied = K.sample_epoch(X, T, order, plan.Ws, plan.Bs, VWs, VBs,
                                                    plan.lay, plan.actp, plan.loss, plan.fused,
                                                    kind, c, Zs, As, Ds, G, n)
-        opt.t += applied
-        if fresh and applied:
-            opt.state = {"velocity": vel}
+        sgd_done(opt, applied, vel, fresh)
         return running, (bad or None)

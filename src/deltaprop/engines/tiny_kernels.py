@@ -78,14 +78,19 @@ class _Src:
         return "\n".join(self.lines) + "\n"
 
 
-def _activation(o, act, flat, z, a, n, p):
+def _sigmoid(o, z, out):
+    """Lines ``out = sigmoid(z)`` as _numba_kernels._sigmoid: exp(-|z|) never overflows; a
+    select, not a branch (the signs of a shuffled epoch would mispredict it)."""
+    o(f"e = math.exp(-abs({z}))")
+    o(f"{out} = (one if {z} >= zero else e) / (one + e)")
+
+
+def _activation(o, act, z, a, n, p):
     """Lines computing a[j] = f(z[j]) (names a_j) for one layer of n units."""
     for j in range(n):
         zj, aj = f"{z}{j}", f"{a}{j}"
         if act == SIGMOID:
-            # as _numba_kernels._sigmoid: exp(-|z|) never overflows; a select, not a branch
-            o(f"e = math.exp(-abs({zj}))")
-            o(f"{aj} = (one if {zj} >= zero else e) / (one + e)")
+            _sigmoid(o, zj, aj)
         elif act == TANH:
             o(f"{aj} = math.tanh({zj})")
         elif act == RELU:
@@ -124,9 +129,9 @@ def _derivative(o, act, flat, z, a, d, n, p):
             o(f"{dj} = {dj} if {zj} > zero else zero")
         elif act == LEAKY_RELU:
             o(f"{dj} = {dj} * (one if {zj} > zero else {p})")
-        elif act == SOFTPLUS:
-            o(f"e = math.exp(-abs({zj}))")
-            o(f"{dj} = {dj} * ((one if {zj} >= zero else e) / (one + e))")
+        elif act == SOFTPLUS:  # softplus' = sigmoid
+            _sigmoid(o, zj, "sg")
+            o(f"{dj} = {dj} * sg")
 
 
 def _loss(o, loss, fused, act, flat, n, p, L):
@@ -228,7 +233,7 @@ def source_for(spec) -> str:
             o(f"z{l}_{j} = " + " + ".join(f"{prev}{i} * w{l}_{i}_{j}" for i in range(sizes[l])))
             if has_b:
                 o(f"z{l}_{j} = z{l}_{j} + b{l}_{j}")
-        _activation(o, act, flat, f"z{l}_", f"a{l}_", sizes[l + 1], f"p{l}")
+        _activation(o, act, f"z{l}_", f"a{l}_", sizes[l + 1], f"p{l}")
         prev = f"a{l}_"
     top = layers[-1]
     _loss(o, loss, fused, top[2], top[3], sizes[-1], f"p{L - 1}", L - 1)
