@@ -165,6 +165,15 @@ class Network:
     def n_params(self) -> int:
         return self.flat.size
 
+    def weight_mask(self) -> np.ndarray:
+        """1 for each weight and 0 for each bias of :attr:`params`, in the network's dtype: the
+        mask weight decay uses, so that biases are not decayed."""
+        mask = np.zeros(self.n_trainable, self.dtype)
+        for _, attr, pos, size in self._slots:
+            if attr == "W":
+                mask[pos:pos + size] = 1
+        return mask
+
     def param_names(self) -> list[str]:
         """Names of the flat vector's entries: ``W1[i,j]`` (layer 1, input i to unit j), ``b1[j]``."""
         names = []

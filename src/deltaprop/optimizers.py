@@ -24,7 +24,9 @@ RPROP and Quickprop compare the gradient of one update with the gradient of the 
 one; with a different batch behind each gradient the comparison means nothing, so they set
 ``batch_only`` and :class:`~deltaprop.training.Trainer` refuses them outside batch mode.
 
-Options every optimizer takes (keyword-only):
+Options every optimizer takes (keyword-only). ``weight_decay`` and ``grad_noise`` are gradient
+transformations (:mod:`deltaprop.transforms`) applied before the rule, decay first; the
+options build that chain, or ``transforms=[...]`` gives one explicitly:
 
 * ``weight_decay`` :math:`\lambda \ge 0`: L2 regularisation added to the gradient,
   :math:`g \leftarrow g + \lambda\, m \odot \theta`, i.e. the loss
@@ -37,6 +39,9 @@ Options every optimizer takes (keyword-only):
 * ``grad_noise`` :math:`\nu \ge 0` and ``noise_decay`` :math:`\gamma`: annealed Gaussian
   gradient noise (Neelakantan et al. 2015), :math:`g \leftarrow g + \sigma_t \xi`,
   :math:`\xi \sim N(0, I)`, :math:`\sigma_t^2 = \nu / (1 + t)^{\gamma}`.
+* ``transforms``: a list of :class:`~deltaprop.transforms.GradientTransform` applied in order,
+  instead of the two options above (giving both is an error). Nothing decides the mask for
+  it: ``AddDecayedWeights(lam, mask=net.weight_mask())`` spares the biases.
 * ``seed``: an int or a ``numpy.random.Generator`` for the noise (``grad_noise``,
   SARPROP). Left out, a :class:`~deltaprop.training.Trainer` seeds it from the run's own
   generator, so the run's seed decides everything; the global ``np.random`` is never used.
@@ -58,6 +63,8 @@ import math
 import numpy as np
 
 from .errors import ConfigError, unknown_name
+from .transforms import NOISE_DECAY, GradientTransform, from_options
+from .transforms import check_nonnegative as _check_nonnegative
 
 __all__ = ["Optimizer", "SGD", "Adam", "RpropMinus", "RpropPlus", "IRpropMinus", "IRpropPlus",
            "Quickprop", "Sarprop", "OPTIMIZERS", "get_optimizer"]
@@ -67,13 +74,6 @@ def _check_positive(name: str, value: float) -> float:
     value = float(value)
     if not np.isfinite(value) or value <= 0:
         raise ConfigError(f"{name} must be a positive number, got {value}")
-    return value
-
-
-def _check_nonnegative(name: str, value: float) -> float:
-    value = float(value)
-    if not np.isfinite(value) or value < 0:
-        raise ConfigError(f"{name} must be a number >= 0, got {value}")
     return value
 
 
@@ -105,7 +105,7 @@ class Optimizer:
     """Base class: validated hyper-parameters, explicit state, an update counter.
 
     See the module docstring for the options every optimizer takes (``weight_decay``,
-    ``decay_biases``, ``grad_noise``, ``noise_decay``, ``seed``).
+    ``decay_biases``, ``grad_noise``, ``noise_decay``, ``seed``, ``transforms``).
     """
 
     name = ""
@@ -119,7 +119,7 @@ class Optimizer:
     uses_rng = False
 
     def __init__(self, lr: float = 0.1, *, weight_decay: float = 0.0, decay_biases: bool = False,
-                 grad_noise: float = 0.0, noise_decay: float = 0.55, seed=None):
+                 grad_noise: float = 0.0, noise_decay: float = NOISE_DECAY, seed=None, transforms=None):
         self.lr = _check_positive("learning rate", lr)
         self.weight_decay = _check_nonnegative("weight decay", weight_decay)
         self.decay_biases = bool(decay_biases)
@@ -128,8 +128,37 @@ class Optimizer:
         self.rng = _as_generator(seed)
         self.t = 0
         self.state: dict[str, np.ndarray] = {}
-        self._decay_mask = None  # 1 for weights, 0 for biases; set by attach()
+        self._weight_mask = None  # the network's Network.weight_mask(); set by attach()
         self._loss_fn = None  # E(theta) over the training set; set by attach()
+        self._explicit = None if transforms is None else self._check_transforms(transforms)
+        self._chain_key, self._chain = None, ()
+
+    def _check_transforms(self, transforms) -> tuple[GradientTransform, ...]:
+        chain = tuple(transforms)
+        for tf in chain:
+            if not isinstance(tf, GradientTransform):
+                raise ConfigError(f"transforms must be GradientTransform instances, got {tf!r}")
+        if self.weight_decay or self.decay_biases or self.grad_noise or self.noise_decay != NOISE_DECAY:
+            raise ConfigError("give weight_decay/decay_biases/grad_noise/noise_decay or transforms=, "
+                              "not both (transforms= replaces them)")
+        return chain
+
+    @property
+    def transforms(self) -> tuple[GradientTransform, ...]:
+        """The gradient transformations applied before the rule, in order: the ones given as
+        ``transforms=``, else the chain the options stand for (the mask of the network
+        attached, unless ``decay_biases``)."""
+        if self._explicit is not None:
+            return self._explicit
+        # Rebuilt whenever an option changes (load_state_dict sets them; so may a user), so
+        # the chain cannot drift from hyperparameters(). id() is safe: the cached chain holds
+        # the mask, so no other array can take its id while the key is compared.
+        mask = None if self.decay_biases else self._weight_mask
+        key = (self.weight_decay, self.grad_noise, self.noise_decay, id(mask))
+        if key != self._chain_key:
+            self._chain = tuple(from_options(self.weight_decay, self.grad_noise, self.noise_decay, mask))
+            self._chain_key = key
+        return self._chain
 
     # ----------------------------------------------------------------- the update
     def step(self, params: np.ndarray, grads: np.ndarray, loss: float | None = None) -> None:
@@ -143,12 +172,8 @@ class Optimizer:
             self.state = self._init_state(params)
         self.t += 1
         g = grads
-        if self.weight_decay:
-            decayed = params if self._decay_mask is None else params * self._decay_mask
-            g = g + self.weight_decay * decayed
-        if self.grad_noise:
-            sigma = math.sqrt(self.grad_noise / (1.0 + self.t) ** self.noise_decay)
-            g = g + sigma * self._generator().standard_normal(g.shape, dtype=params.dtype)
+        for transform in self.transforms:
+            g = transform(g, params, self.t, self._generator() if transform.uses_rng else None)
         if self.needs_loss and loss is None:
             if self._loss_fn is None:
                 raise ConfigError(f"optimizer {self.name!r} needs the loss at each update: pass "
@@ -175,15 +200,11 @@ class Optimizer:
         weight decay), how to evaluate the training loss (rules with ``needs_loss``), and take
         a generator seeded from the run's generator when noise is needed and none was given."""
         net = trainer.network
-        if self.weight_decay and not self.decay_biases:
-            names = net.param_names()[: net.n_trainable]
-            self._decay_mask = np.array([n.startswith("W") for n in names], dtype=net.dtype)
-        else:
-            self._decay_mask = None
+        self._weight_mask = net.weight_mask() if self.weight_decay and not self.decay_biases else None
         if self.needs_loss:
             chunk = trainer.chunk_size
             self._loss_fn = lambda: net.evaluate(X, T, chunk)[0]
-        if self.rng is None and (self.uses_rng or self.grad_noise):
+        if self.rng is None and (self.uses_rng or any(tf.uses_rng for tf in self.transforms)):
             self.rng = np.random.default_rng(int(trainer.rng.integers(2**63)))
 
     def reset(self) -> None:
@@ -192,8 +213,16 @@ class Optimizer:
         self.state = {}
 
     def hyperparameters(self) -> dict:
-        return {"lr": self.lr, "weight_decay": self.weight_decay, "decay_biases": self.decay_biases,
-                "grad_noise": self.grad_noise, "noise_decay": self.noise_decay}
+        hyper = {"lr": self.lr, "weight_decay": self.weight_decay, "decay_biases": self.decay_biases,
+                 "grad_noise": self.grad_noise, "noise_decay": self.noise_decay}
+        if self._explicit is not None:  # only then: checkpoints of the options stay as they were
+            hyper["transforms"] = self._describe_explicit()
+        return hyper
+
+    def _describe_explicit(self) -> list | None:
+        if self._explicit is None:
+            return None
+        return [{"name": type(tf).__name__, **tf.hyperparameters()} for tf in self._explicit]
 
     def state_dict(self) -> dict:
         """Everything needed to continue exactly: hyper-parameters, counter, state arrays and
@@ -205,7 +234,12 @@ class Optimizer:
     def load_state_dict(self, d: dict) -> None:
         if d.get("name") != self.name:
             raise ConfigError(f"optimizer state is for {d.get('name')!r}, not {self.name!r}")
-        for k, v in d["hyper"].items():
+        hyper = dict(d["hyper"])
+        # a chain given as code cannot be rebuilt from the file, only checked against it
+        saved, mine = hyper.pop("transforms", None), self._describe_explicit()
+        if saved != mine:
+            raise ConfigError(f"optimizer state was saved with transforms {saved}, not {mine}")
+        for k, v in hyper.items():
             setattr(self, k, v)
         self.t = int(d["t"])
         self.state = {k: np.array(v) for k, v in d["state"].items()}

@@ -182,9 +182,8 @@ class NumbaEngine:
         opt = trainer.optimizer
         if type(opt) is not SGD:
             return f"optimizer {type(opt).__name__} is not plain, momentum or Nesterov SGD"
-        for option in ("weight_decay", "grad_noise"):  # options the kernels do not apply
-            if getattr(opt, option, 0):
-                return f"SGD with {option} runs on the NumPy engine"
+        if opt.transforms:  # the kernels apply the rule to the raw gradient
+            return f"SGD with {', '.join(tf.name for tf in opt.transforms)} runs on the NumPy engine"
         net = trainer.network
         if len(net.layers) > _MAX_LAYERS:
             return f"more than {_MAX_LAYERS} layers"
