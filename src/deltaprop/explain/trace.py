@@ -44,27 +44,21 @@ one bias per unit, ``"shared"`` trains one bias per layer as the article draws i
 :math:`\partial E/\partial b^{(l)} = \sum_j \delta^{(l)}_j`, and every unit keeps the same value.
 
 The trace is plain data (dicts, lists, floats, strings: ``json.dumps`` takes it as is);
-:func:`render` turns it into a text table, Markdown with LaTeX, or JSON. Nothing here prints.
+:func:`~deltaprop.explain.rendering.render` turns it into a text table, Markdown with LaTeX,
+or JSON. Nothing here prints.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import re
 from typing import Sequence
 
 import numpy as np
 
-from .errors import ConfigError, DataError
-from .losses import MeanSquaredError
-from .network import Network
-
-__all__ = [
-    "MAX_PARAMS", "MAX_STEPS", "UPDATE_ORDERS", "BIAS_MODES", "FORMATS", "MAZUR",
-    "Names", "MazurNames", "worked_example_network", "check_size", "explain", "explain_worked_example",
-    "explain_model", "parse_values", "model_target", "render",
-]
+from ..errors import ConfigError, DataError
+from ..losses import MeanSquaredError
+from ..network import Network
+from .naming import MazurNames, Names, _activation_display, _bias_names, _d, _joined, _loss_display, _plus
 
 #: Largest network (weights and biases together) that explain agrees to trace: every
 #: parameter gets rows of its own, and a trace nobody can read explains nothing.
@@ -73,7 +67,6 @@ MAX_PARAMS = 500
 MAX_STEPS = 1_000_000
 UPDATE_ORDERS = ("simultaneous", "output-first")
 BIAS_MODES = ("none", "shared", "per-neuron")
-FORMATS = ("text", "markdown", "json")
 TRACE_FORMAT = "deltaprop-explain"
 TRACE_VERSION = 1
 
@@ -92,151 +85,7 @@ MAZUR = {
 }
 
 
-# --------------------------------------------------------------------------- names
-class Names:
-    """Plain-text and LaTeX names of a network's quantities, deltaprop's scheme.
-
-    Layers count from 1 (``W1`` is the first layer's weights, as in
-    :meth:`Network.param_names`); units and inputs from 0. Every method returns
-    ``(text, tex)``.
-    """
-
-    scheme = "deltaprop"
-    total = ("E_total", "E_{total}")
-    lr = ("eta", r"\eta")
-
-    def input(self, i):
-        return f"x[{i}]", f"x_{{{i}}}"
-
-    def net(self, l, j):
-        return f"net{l}[{j}]", f"net^{{({l})}}_{{{j}}}"
-
-    def out(self, l, j):
-        """Output of unit j of layer l; layer 0 is the input."""
-        return self.input(j) if l == 0 else (f"out{l}[{j}]", f"out^{{({l})}}_{{{j}}}")
-
-    def delta(self, l, j):
-        return f"delta{l}[{j}]", rf"\delta^{{({l})}}_{{{j}}}"
-
-    def weight(self, l, i, j):
-        return f"W{l}[{i},{j}]", f"W^{{({l})}}_{{{i},{j}}}"
-
-    def bias(self, l, j):
-        return f"b{l}[{j}]", f"b^{{({l})}}_{{{j}}}"
-
-    def shared_bias(self, l):
-        return f"b{l}", f"b^{{({l})}}"
-
-    def target(self, k):
-        return f"t[{k}]", f"t_{{{k}}}"
-
-    def error(self, k):
-        return f"E[{k}]", f"E_{{{k}}}"
-
-
-class MazurNames(Names):
-    """The article's names for the 2-2-2 network: inputs i1 i2, hidden h1 h2, outputs o1 o2,
-    weights w1..w8 numbered unit by unit (w1 w2 into h1, ..., w7 w8 into o2), biases b1 b2."""
-
-    scheme = "mazur"
-
-    def _unit(self, l, j):
-        return f"{'ho'[l - 1]}{j + 1}"
-
-    def input(self, i):
-        return f"i{i + 1}", f"i_{{{i + 1}}}"
-
-    def net(self, l, j):
-        return f"net_{self._unit(l, j)}", f"net_{{{self._unit(l, j)}}}"
-
-    def out(self, l, j):
-        return self.input(j) if l == 0 else (f"out_{self._unit(l, j)}", f"out_{{{self._unit(l, j)}}}")
-
-    def delta(self, l, j):
-        return f"delta_{self._unit(l, j)}", rf"\delta_{{{self._unit(l, j)}}}"
-
-    def weight(self, l, i, j):
-        n = 4 * (l - 1) + 2 * j + i + 1
-        return f"w{n}", f"w_{{{n}}}"
-
-    def bias(self, l, j):
-        return f"b_{self._unit(l, j)}", f"b_{{{self._unit(l, j)}}}"
-
-    def shared_bias(self, l):
-        return f"b{l}", f"b_{{{l}}}"
-
-    def target(self, k):
-        return f"target_o{k + 1}", f"target_{{o{k + 1}}}"
-
-    def error(self, k):
-        return f"E_o{k + 1}", f"E_{{o{k + 1}}}"
-
-
-def _d(a, b):
-    """Name of the partial derivative of a with respect to b."""
-    return f"d{a[0]}/d{b[0]}", rf"\frac{{\partial {a[1]}}}{{\partial {b[1]}}}"
-
-
-def _plus(name):
-    """Name of a parameter after the update."""
-    return name[0] + "+", name[1] + "^{+}"
-
-
-# --------------------------------------------------------------------------- display formulas
-# Templates use $0, $1, ... for their arguments; text templates are valid Python once ^ is read
-# as ** (and ln/exp/tanh as math's), which is how the tests check that every formula shown
-# evaluates to the value next to it. They are display only: values come from the library.
-
-def _activation_display(act, net_name, out_name):
-    """``(forward, derivative)`` display of an elementwise activation, each
-    ``(text, tex, arg_names, arg_kinds)``; arg kinds are "net", "out" or a constant's value."""
-    name = act.name
-    if name == "sigmoid":
-        fwd = ("1/(1 + exp(-$0))", r"\frac{1}{1 + e^{-$0}}", [net_name], ["net"])
-        if getattr(act, "flat_spot", 0.0):
-            der = ("$0*(1 - $0) + $1", r"$0 (1 - $0) + $1", [out_name, ("flat_spot", r"c_{flat}")],
-                   ["out", act.flat_spot])
-        else:
-            der = ("$0*(1 - $0)", r"$0 (1 - $0)", [out_name], ["out"])
-    elif name == "tanh":
-        fwd = ("tanh($0)", r"\tanh $0", [net_name], ["net"])
-        der = ("1 - $0^2", r"1 - $0^2", [out_name], ["out"])
-    elif name == "relu":
-        fwd = ("max(0, $0)", r"\max(0, $0)", [net_name], ["net"])
-        der = ("1 if $0 > 0 else 0", r"[$0 > 0]", [net_name], ["net"])
-    elif name == "leaky_relu":
-        alpha = ("alpha", r"\alpha")
-        fwd = ("$0 if $0 > 0 else $1*$0", r"$0 \text{ if } $0 > 0 \text{ else } $1 $0",
-               [net_name, alpha], ["net", act.alpha])
-        der = ("1 if $0 > 0 else $1", r"1 \text{ if } $0 > 0 \text{ else } $1",
-               [net_name, alpha], ["net", act.alpha])
-    elif name == "softplus":
-        fwd = ("ln(1 + exp($0))", r"\ln(1 + e^{$0})", [net_name], ["net"])
-        der = ("1/(1 + exp(-$0))", r"\frac{1}{1 + e^{-$0}}", [net_name], ["net"])
-    elif name == "identity":
-        fwd = ("$0", "$0", [net_name], ["net"])
-        der = ("1", "1", [], [])
-    else:  # an activation added to the registry later: named, not spelt out
-        fwd = (f"{name}($0)", rf"\mathrm{{{name}}}($0)", [net_name], ["net"])
-        der = (f"{name}'($0)", rf"\mathrm{{{name}}}'($0)", [net_name], ["net"])
-    return fwd, der
-
-
-def _loss_display(loss, m):
-    """``(term, grad)`` templates of a loss summed over outputs: the error of output k with
-    args (target_k, out_k), and dE_total/dout_k with args (out_k, target_k); None if unknown."""
-    table = {
-        "half_sse": (("1/2*($0 - $1)^2", r"\tfrac12 ($0 - $1)^2"), ("$0 - $1", "$0 - $1")),
-        "mse": ((f"($0 - $1)^2/{m}", rf"\tfrac1{{{m}}} ($0 - $1)^2"),
-                (f"2/{m}*($0 - $1)", rf"\tfrac2{{{m}}} ($0 - $1)")),
-        "binary_cross_entropy": (("-($0*ln($1) + (1 - $0)*ln(1 - $1))",
-                                  r"-\left($0 \ln $1 + (1 - $0) \ln(1 - $1)\right)"),
-                                 ("($0 - $1)/($0*(1 - $0))", r"\frac{$0 - $1}{$0 (1 - $0)}")),
-        "cross_entropy": (("-$0*ln($1)", r"-$0 \ln $1"), ("-$1/$0", r"-\frac{$1}{$0}")),
-    }
-    return table.get(loss.name)
-
-
+# --------------------------------------------------------------------------- trace rows
 def _per_output_errors(loss, a, t, z, act):
     """Each output's share of the per-sample loss, through the loss's own ``value`` on one
     column (MSE averages over the m outputs, so its column value is divided by m)."""
@@ -264,16 +113,6 @@ def _row(name, value, formula="", tex="", args=(), *, kind="value", note=None, p
     if is_sum:
         row["sum"] = True
     return row
-
-
-def _joined(n_terms, per_term, text_op, tex_op, start=0):
-    """Templates 'A + B + ...' whose terms each take ``per_term`` args, numbered from ``start``."""
-    text, tex = [], []
-    for k in range(n_terms):
-        idx = [f"${start + k * per_term + p}" for p in range(per_term)]
-        text.append(text_op.join(idx))
-        tex.append(tex_op.join(idx))
-    return " + ".join(text), " + ".join(tex)
 
 
 # --------------------------------------------------------------------------- the update step
@@ -348,14 +187,6 @@ def _working_copy(net: Network, bias_mode: str | None) -> tuple[Network, str]:
     work = Network.from_config(cfg)
     work.set_weights(net.get_weights())
     return work, bias_mode
-
-
-def _bias_names(layer, l: int, names: Names, bias_mode: str) -> list:
-    """Names of a layer's biases: one per layer (b1, b2) when shared, or held fixed at one
-    value as in the article; else one per unit."""
-    b = layer.b
-    one = bias_mode == "shared" or (not layer.train_bias and np.all(b == b[0]))
-    return [names.shared_bias(l) if one else names.bias(l, j) for j in range(layer.n_out)]
 
 
 def _as_row_vector(values, n, what) -> np.ndarray:
@@ -814,162 +645,3 @@ def explain_model(model, x, target, *, lr: float = 0.5, steps: int = 1, update_o
     trace["input"]["raw"] = raw.tolist()
     trace["input"]["standardized"] = model.standardizer is not None
     return trace
-
-
-# --------------------------------------------------------------------------- rendering
-_ARG = re.compile(r"\$(\d+)")
-#: Sums with more terms than this are shortened on screen (the JSON keeps every term).
-_MAX_TERMS = 8
-
-
-def _fmt(v) -> str:
-    """A value with at least 9 significant digits, fixed-point where that stays readable."""
-    if v is None:
-        return "nan"
-    if isinstance(v, int):
-        return str(v)
-    if v == 0:
-        return "0"
-    a = abs(v)
-    if 1e-6 <= a < 1e9:
-        return f"{v:.{max(0, 8 - math.floor(math.log10(a)))}f}"
-    return f"{v:.8e}"
-
-
-def _short(v) -> str:
-    """An operand inside a formula: 9 significant digits, no trailing zeros."""
-    return "nan" if v is None else f"{v:.9g}"
-
-
-def _tex_num(v) -> str:
-    s = _short(v)
-    if "e" in s:
-        mant, exp = s.split("e")
-        s = rf"{mant} \times 10^{{{int(exp)}}}"
-    return s
-
-
-def _fill(template, values, paren_negative=True):
-    """Put ``values`` in place of $0, $1, ...; a negative number gets parentheses unless it
-    already stands alone inside a pair, as in tanh($0)."""
-    def sub(m):
-        v = values[int(m.group(1))]
-        alone = template[m.start() - 1:m.start()] == "(" and template[m.end():m.end() + 1] == ")"
-        return f"({v})" if paren_negative and v.startswith("-") and not alone else v
-    return _ARG.sub(sub, template)
-
-
-def _elide(expr: str, is_sum: bool, dots: str) -> str:
-    terms = expr.split(" + ")
-    if not is_sum or len(terms) <= _MAX_TERMS:
-        return expr
-    return " + ".join(terms[:3] + [f"{dots} ({len(terms) - 5} more terms)"] + terms[-2:])
-
-
-def _formula_text(row) -> str:
-    if not row["formula"]:
-        return ""
-    names = [a["name"] for a in row["args"]]
-    nums = [_short(a["value"]) for a in row["args"]]
-    sym = _elide(_fill(row["formula"], names, False), row.get("sum"), "...")
-    if not row["args"]:
-        return sym
-    return f"{sym} = {_elide(_fill(row['formula'], nums), row.get('sum'), '...')}"
-
-
-def _formula_tex(row) -> str:
-    if not row["formula_tex"]:
-        return ""
-    names = [a["tex"] for a in row["args"]]
-    nums = [_tex_num(a["value"]) for a in row["args"]]
-    sym = _elide(_fill(row["formula_tex"], names, False), row.get("sum"), r"\dots")
-    if not row["args"]:
-        return sym
-    return sym + " = " + _elide(_fill(row["formula_tex"], nums), row.get("sum"), r"\dots")
-
-
-def _settings_lines(trace) -> list[str]:
-    net, st = trace["network"], trace["settings"]
-    inp = ", ".join(f"{n} = {_short(v)}" for n, v in zip(trace["input"]["names"], trace["input"]["values"]))
-    tgt = ", ".join(f"{n} = {_short(v)}" for n, v in zip(trace["target"]["names"], trace["target"]["values"]))
-    biases = {"none": "biases held fixed", "shared": f"{len(net['sizes']) - 1} shared biases",
-              "per-neuron": f"{sum(net['sizes'][1:])} biases, one per neuron"}.get(st["train_biases"], "")
-    lines = [f"network {'-'.join(map(str, net['sizes']))} ({', '.join(net['activations'])}), "
-             f"loss {net['loss']}, {net['weights']} weights, {biases}",
-             f"learning rate eta = {_short(st['learning_rate'])}, {st['steps']} update"
-             f"{'s' if st['steps'] != 1 else ''}, update order {st['update_order']}",
-             f"input {inp}" + (f" (raw {', '.join(_short(v) for v in trace['input']['raw'])})"
-                                if trace["input"].get("standardized") else ""),
-             f"target {tgt}"]
-    return lines
-
-
-def render_text(trace: dict) -> str:
-    """A plain-text table per section: quantity, value, formula = the numbers in it."""
-    lines = [f"deltaprop explain: {trace['title']}"]
-    lines += [f"  {s}" for s in _settings_lines(trace)]
-    lines += [f"  note: {n}" for n in trace["notes"]]
-    for sec in trace["sections"]:
-        lines += ["", sec["title"]]
-        rows = sec["rows"]
-        wn = max(len(r["name"]) for r in rows)
-        vals = [_fmt(r["value"]) for r in rows]
-        wv = max(len(v) for v in vals)
-        for r, v in zip(rows, vals):
-            formula = _formula_text(r)
-            note = r.get("note")
-            tail = formula + (f"   [{note}]" if note and formula else note or "")
-            lines.append(f"  {r['name']:<{wn}}  {v:>{wv}}  {tail}".rstrip())
-    sm = trace["summary"]
-    if sm["steps"] > 1:
-        last = next(s for s in trace["sections"] if s["id"] == "after")["rows"]
-        head = ["update", "E_total"] + [r["name"].replace(" after 1 update", "") for r in last[1:]]
-        table = [[str(p["update"]), _fmt(p["E_total"])] + [_fmt(v) for v in p["outputs"]]
-                 for p in trace["progress"]]
-        widths = [max(len(h), *(len(row[c]) for row in table)) for c, h in enumerate(head)]
-        lines += ["", f"Training on this sample ({sm['steps']} updates)"]
-        lines.append("  " + "  ".join(h.rjust(w) for h, w in zip(head, widths)))
-        lines += ["  " + "  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in table]
-        lines += ["", f"E_total: {_fmt(sm['E_total_before'])} before, "
-                      f"{_fmt(sm['E_total_after_first_update'])} after 1 update, "
-                      f"{_fmt(sm['E_total_final'])} after {sm['steps']} updates"]
-    return "\n".join(lines) + "\n"
-
-
-def _md_cell(s: str) -> str:
-    return s.replace("|", r"\|")
-
-
-def render_markdown(trace: dict) -> str:
-    """Markdown: a table per section, the formulas in LaTeX (``$...$``)."""
-    lines = [f"# deltaprop explain: {trace['title']}", ""]
-    lines += [f"* {s}" for s in _settings_lines(trace)]
-    lines += [f"* {n}" for n in trace["notes"]]
-    for sec in trace["sections"]:
-        lines += ["", f"## {sec['title']}", "", "| quantity | formula | value |", "| --- | --- | ---: |"]
-        for r in sec["rows"]:
-            f = _formula_tex(r)
-            cell = (f"${f}$" if f else "") + (f" ({r['note']})" if r.get("note") else "")
-            lines.append(f"| ${r['tex']}$ | {_md_cell(cell)} | {_fmt(r['value'])} |")
-    sm = trace["summary"]
-    if sm["steps"] > 1:
-        last = next(s for s in trace["sections"] if s["id"] == "after")["rows"]
-        heads = ["update", "$E_{total}$"] + [f"${r['tex'].replace('^{(1)}', '')}$" for r in last[1:]]
-        lines += ["", f"## Training on this sample ({sm['steps']} updates)", "",
-                  "| " + " | ".join(heads) + " |", "|" + " ---: |" * len(heads)]
-        lines += ["| " + " | ".join([str(p["update"]), _fmt(p["E_total"])] + [_fmt(v) for v in p["outputs"]])
-                  + " |" for p in trace["progress"]]
-    return "\n".join(lines) + "\n"
-
-
-def render_json(trace: dict) -> str:
-    """The trace itself, as strict JSON (non-finite values are null)."""
-    return json.dumps(trace, indent=2, allow_nan=False) + "\n"
-
-
-def render(trace: dict, fmt: str = "text") -> str:
-    """Render a trace as ``"text"``, ``"markdown"`` or ``"json"``."""
-    renderers = {"text": render_text, "markdown": render_markdown, "json": render_json}
-    if fmt not in renderers:
-        raise ConfigError(f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}")
-    return renderers[fmt](trace)
