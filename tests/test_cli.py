@@ -104,12 +104,12 @@ BAD = [
     ("ok.csv", "a,b,t\n1,2,0\n3,4,1\n", ["--target", "label"], "no target column 'label'; columns are: a, b, t"),
     ("ok.csv", "a,b,t\n1,2,0\n3,4,1\n", [], "--target is required with a CSV file"),
     ("empty.csv", "a,b,t\n", ["--target", "t"], "no data rows after the header"),
-    ("ok.csv", "a,b,t\n1,2,0\n3,4,1\n", ["--target", "t", "--batch-size", "0"], "batch size must be a positive integer, got 0"),
-    ("ok.csv", "a,b,t\n1,2,0\n3,4,1\n", ["--target", "t", "--batch-size", "-2"], "batch size must be a positive integer, got -2"),
-    ("ok.csv", "a,b,t\n1,2,0\n3,4,1\n", ["--target", "t", "--lr", "0"], "learning rate must be a positive number, got 0.0"),
-    ("ok.csv", "a,b,t\n1,2,0\n3,4,1\n", ["--target", "t", "--lr", "-0.1"], "learning rate must be a positive number"),
-    ("ok.csv", "a,b,t\n1,2,0\n3,4,1\n", ["--target", "t", "--epochs", "0"], "--epochs must be at least 1"),
-    ("ok.csv", "a,b,t\n1,2,0\n3,4,1\n", ["--target", "t", "--hidden", "4,x"], "--hidden must be comma-separated integers"),
+    ("ok.csv", "a,b,t\n1,2,0\n3,4,1\n", ["--target", "t", "--batch-size", "0"], "--batch-size must be an integer >= 1, got 0"),
+    ("ok.csv", "a,b,t\n1,2,0\n3,4,1\n", ["--target", "t", "--batch-size", "-2"], "--batch-size must be an integer >= 1, got -2"),
+    ("ok.csv", "a,b,t\n1,2,0\n3,4,1\n", ["--target", "t", "--lr", "0"], "--lr must be a number > 0, got 0.0"),
+    ("ok.csv", "a,b,t\n1,2,0\n3,4,1\n", ["--target", "t", "--lr", "-0.1"], "--lr must be a number > 0, got -0.1"),
+    ("ok.csv", "a,b,t\n1,2,0\n3,4,1\n", ["--target", "t", "--epochs", "0"], "--epochs must be an integer >= 1, got 0"),
+    ("ok.csv", "a,b,t\n1,2,0\n3,4,1\n", ["--target", "t", "--hidden", "4,x"], "--hidden must be positive integers separated by commas, e.g. 16,8, got '4,x'"),
     ("ok.csv", "a,b,t\n1,2,0\n3,4,1\n", ["--target", "t", "--init", "orthogonal"], "unknown init 'orthogonal'"),
 ]
 
@@ -196,8 +196,8 @@ def test_config_file_and_the_effective_config_saved_beside_the_model(capsys, tmp
 
 @pytest.mark.parametrize("text,message", [
     ("epochz = 3\n", "unknown key 'epochz'; valid keys: activation"),
-    ('epochs = "3"\n', "key 'epochs' must be an integer, got '3'"),
-    ("lr = true\n", "key 'lr' must be an integer or a number, got True"),
+    ('epochs = "3"\n', "key 'epochs' must be an integer >= 1, got '3'"),
+    ("lr = true\n", "key 'lr' must be a number > 0, got True"),
     ("epochs = [\n", "not valid TOML"),
 ])
 def test_bad_config_files(capsys, tmp_path, text, message):
@@ -285,7 +285,7 @@ def test_optimizer_schedule_and_techniques_from_the_cli(capsys, tmp_path):
     (["--opt-param", "foo=1"], "unexpected keyword argument 'foo'"),
     (["--opt-param", "foo"], "--opt-param expects KEY=VALUE, got 'foo'"),
     (["--schedule-param", "gamma=0.5"], "--schedule-param needs --schedule"),
-    (["--momentum", "1.5"], "momentum must be in [0, 1)"),
+    (["--momentum", "1.5"], "--momentum must be a number in [0, 1), got 1.5"),
     (["--flat-spot", "--data", "iris", "--activation", "tanh"], "this network has no sigmoid layer"),
 ])
 def test_bad_optimizer_settings(capsys, args, message):

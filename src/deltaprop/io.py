@@ -118,9 +118,26 @@ def write_bytes_atomic(path, data: bytes, *, overwrite: bool = False) -> None:
     _write_atomic(path, lambda f: f.write(data), overwrite=overwrite)
 
 
-def write_text_atomic(path, text: str) -> None:
-    """Write a text file atomically, replacing an older one (histories, configs, reports)."""
-    _write_atomic(path, lambda f: f.write(text), overwrite=True, binary=False)
+def write_text_atomic(path, text: str, *, overwrite: bool = True) -> None:
+    """Write a text file atomically (histories, configs, reports); an existing file is
+    replaced unless ``overwrite`` is false."""
+    _write_atomic(path, lambda f: f.write(text), overwrite=overwrite, binary=False)
+
+
+def check_writable(path, *, overwrite: bool = False) -> None:
+    """Raise ModelFileError unless ``path`` could be written now: its folder exists and is
+    writable, the path is not a folder, and an existing file may be replaced (``overwrite``).
+    Run before the work whose result goes there, so that nothing is computed only to be lost."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise ModelFileError(f"{path}: is a directory; give a file name")
+    if os.path.exists(path) and not overwrite:
+        raise ModelFileError(f"{path} already exists; use --force to overwrite it (overwrite=True in Python)")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise ModelFileError(f"{path}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ModelFileError(f"{path}: folder {folder} is not writable")
 
 
 def read_npz(path, expected_format: str = FORMAT, max_version: int = FORMAT_VERSION) -> tuple[dict, dict]:

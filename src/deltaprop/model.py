@@ -13,9 +13,10 @@ import numpy as np
 from .data.dataset import Dataset, Standardizer, decode_labels
 from .errors import ConfigError, DataError, ModelFileError
 from .io import load_model, save_model
-from .losses import BinaryCrossEntropy, CrossEntropy
 from .network import Network
-from .training import EarlyStopping, Trainer, accuracy
+from .config import DEFAULTS
+from .techniques import build_callbacks
+from .training import Trainer, accuracy, reports_accuracy
 from .validation import as_float_array, require_finite
 
 __all__ = ["Model", "build_training", "default_head", "fit_dataset", "model_parts"]
@@ -138,12 +139,17 @@ class Model:
             raise ModelFileError(f"{path}: bad model info ({exc})") from None
 
 
-def build_training(train: Dataset, *, hidden=(16,), activation="tanh", output_activation=None, loss=None,
-                   mode="minibatch", batch_size=32, lr=0.1, optimizer="sgd", seed=0, init="glorot_uniform",
-                   dtype="float64", standardize=True, validation: Dataset | None = None,
-                   early_stopping: int | None = None, eval_every=1, shuffle=True, train_bias=True,
-                   callbacks=(), on_divergence="stop", engine="auto"):
-    """Set up, without training, what :func:`fit_dataset` trains.
+_D = DEFAULTS
+
+
+def build_training(train: Dataset, *, hidden=_D.hidden, activation=_D.activation,
+                   output_activation=_D.output_activation, loss=_D.loss, mode=_D.mode, batch_size=_D.batch_size,
+                   lr=_D.lr, optimizer=_D.optimizer, seed=_D.seed, init=_D.init, dtype=_D.dtype,
+                   standardize=_D.standardize, validation: Dataset | None = None,
+                   early_stopping: int | None = _D.early_stopping, eval_every=_D.eval_every, shuffle=_D.shuffle,
+                   train_bias=True, callbacks=(), on_divergence=_D.on_divergence, engine=_D.engine):
+    """Set up, without training, what :func:`fit_dataset` trains (defaults:
+    :data:`deltaprop.config.DEFAULTS`; a whole record: :func:`deltaprop.runs.prepare_run`).
 
     Returns ``(model, trainer, (X, T), validation or None)`` with the inputs already
     standardised. All randomness (initial weights, then shuffling) comes from one Generator
@@ -161,22 +167,18 @@ def build_training(train: Dataset, *, hidden=(16,), activation="tanh", output_ac
     val = None
     if validation is not None and len(validation):
         val = (std.transform(validation.X) if std else validation.X, validation.T)
-    cbs = []
-    if early_stopping:
-        if val is None:
-            raise ConfigError("early stopping watches the validation loss: give a validation split")
-        cbs.append(EarlyStopping(patience=early_stopping))
-    cbs += list(callbacks)
-    accuracy = train.task == "classification" or isinstance(net.loss, (CrossEntropy, BinaryCrossEntropy))
+    if early_stopping and val is None:
+        raise ConfigError("early stopping watches the validation loss: give a validation split")
+    cbs = build_callbacks([("early_stopping", {"patience": early_stopping})] if early_stopping else [])
     trainer = Trainer(net, optimizer, lr=lr, mode=mode, batch_size=batch_size, shuffle=shuffle, seed=rng,
-                      eval_every=eval_every, accuracy=accuracy, callbacks=cbs, on_divergence=on_divergence,
-                      engine=engine)
+                      eval_every=eval_every, accuracy=reports_accuracy(net, train.task),
+                      callbacks=[*cbs, *callbacks], on_divergence=on_divergence, engine=engine)
     model = Model(net, task=train.task, classes=train.classes, feature_names=train.feature_names,
                   target_names=train.target_names, standardizer=std, categories=train.categories)
     return model, trainer, (Xtr, train.T), val
 
 
-def fit_dataset(train: Dataset, *, epochs=50, **kwargs) -> tuple[Model, Trainer]:
+def fit_dataset(train: Dataset, *, epochs=_D.epochs, **kwargs) -> tuple[Model, Trainer]:
     """Build a network for ``train`` and train it for ``epochs``; returns ``(model, trainer)``.
 
     Keyword arguments are those of :func:`build_training`.

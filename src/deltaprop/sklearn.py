@@ -41,17 +41,18 @@ from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .config import DEFAULTS as _D
 from .errors import ConfigError
 from .model import Model, default_head
 from .network import Network
 from .optimizers import OPTIMIZERS, get_optimizer
-from .schedules import get_schedule
-from .training import Callback, EarlyStopping, History, Trainer
+from .techniques import build_callbacks
+from .training import Callback, History, Trainer
 
 __all__ = ["BackpropClassifier", "BackpropRegressor"]
 
 #: batch_size="auto" takes min(AUTO_BATCH, n_samples): the library's default k.
-AUTO_BATCH = 32
+AUTO_BATCH = _D.batch_size
 
 
 class _ValidationScore(Callback):
@@ -74,11 +75,15 @@ class _BackpropBase(BaseEstimator):
 
     _task = ""
 
-    def __init__(self, hidden_layer_sizes=(16,), *, activation="tanh", output_activation=None, loss=None,
-                 init="glorot_uniform", mode="minibatch", batch_size="auto", lr=0.1, optimizer="sgd",
-                 optimizer_params=None, schedule=None, schedule_params=None, max_iter=200, shuffle=True,
-                 early_stopping=False, validation_fraction=0.1, n_iter_no_change=10, tol=1e-4,
-                 dtype="float64", engine="auto", random_state=None):
+    # The library's defaults (deltaprop.config.DEFAULTS), except where scikit-learn's MLP has a
+    # parameter of its own: those keep its names and defaults (max_iter, validation_fraction,
+    # n_iter_no_change, tol, batch_size="auto"), so that its code and grids carry over.
+    def __init__(self, hidden_layer_sizes=_D.hidden, *, activation=_D.activation,
+                 output_activation=_D.output_activation, loss=_D.loss, init=_D.init, mode=_D.mode,
+                 batch_size="auto", lr=_D.lr, optimizer=_D.optimizer, optimizer_params=None, schedule=_D.schedule,
+                 schedule_params=None, max_iter=200, shuffle=_D.shuffle, early_stopping=False,
+                 validation_fraction=0.1, n_iter_no_change=10, tol=1e-4, dtype=_D.dtype, engine=_D.engine,
+                 random_state=None):
         # scikit-learn rule: store the parameters unmodified; validate them in fit.
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -123,7 +128,8 @@ class _BackpropBase(BaseEstimator):
             X, T = X[train_idx], T[train_idx]
             val = (Xv, self._targets(yv))
             scorer = _ValidationScore(self, Xv, yv)
-            stopper = EarlyStopping(patience=self.n_iter_no_change, min_delta=self.tol, restore_best=True)
+            stopper, = build_callbacks([("early_stopping", {"patience": self.n_iter_no_change,
+                                                             "min_delta": self.tol, "restore_best": True})])
             callbacks += [scorer, stopper]
         self._run(X, T, int(self.max_iter), val, callbacks)
         self.validation_scores_ = None
@@ -229,8 +235,8 @@ class _BackpropBase(BaseEstimator):
         self.loss_curve_ = []
         self.n_outputs_ = n_outputs
         # One schedule object for the whole run, so that partial_fit calls continue it.
-        self._schedule = ([] if self.schedule is None
-                          else [get_schedule(self.schedule, **dict(self.schedule_params or {}))])
+        self._schedule = build_callbacks([] if self.schedule is None
+                                         else [(self.schedule, dict(self.schedule_params or {}))])
 
     def _run(self, X, T, epochs: int, val, callbacks) -> None:
         """``epochs`` more epochs by the library's Trainer, continuing the records."""

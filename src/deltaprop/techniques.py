@@ -22,9 +22,30 @@ from .activations import Sigmoid
 from .errors import ConfigError
 from .network import Network
 from .optimizers import Optimizer, _as_generator, _generator_from_state
-from .training import Callback, History, Trainer, check_data
+from .training import Callback, EarlyStopping, History, Trainer, check_data
 
-__all__ = ["use_flat_spot", "StallDetector", "STALL_REMEDIES", "train_with_restarts", "RestartResult"]
+__all__ = ["use_flat_spot", "StallDetector", "STALL_REMEDIES", "train_with_restarts", "RestartResult",
+           "build_callbacks"]
+
+
+def build_callbacks(specs, *, stall_seed=None) -> list[Callback]:
+    """Technique callbacks from ``(kind, params)`` pairs, in the given order: ``kind`` is a
+    schedule name (:data:`deltaprop.schedules.SCHEDULES`), ``"stall"``
+    (:class:`StallDetector`, with ``stall_seed`` as its generator when given) or
+    ``"early_stopping"`` (:class:`~deltaprop.training.EarlyStopping`). The CLI, the
+    experiments and the estimators all assemble their callbacks here."""
+    from .schedules import get_schedule
+
+    made = []
+    for kind, params in specs:
+        if kind == "stall":
+            made.append(StallDetector(**params) if stall_seed is None else
+                        StallDetector(seed=stall_seed, **params))
+        elif kind == "early_stopping":
+            made.append(EarlyStopping(**params))
+        else:
+            made.append(get_schedule(kind, **params))
+    return made
 
 
 def use_flat_spot(network: Network, value: float = 0.1) -> int:

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .config import DEFAULTS
 from .engines import select_engine
 from .errors import ConfigError, DataError
 from .losses import BinaryCrossEntropy, CrossEntropy
@@ -37,7 +38,8 @@ from .network import Network
 from .optimizers import Optimizer, get_optimizer
 from .validation import as_float_array, require_finite
 
-__all__ = ["MODES", "Trainer", "History", "Callback", "EarlyStopping", "accuracy", "train", "check_data"]
+__all__ = ["MODES", "Trainer", "History", "Callback", "EarlyStopping", "accuracy", "train", "check_data",
+           "reports_accuracy"]
 
 MODES = ("stochastic", "minibatch", "batch")
 
@@ -179,6 +181,12 @@ def accuracy(network: Network, out: np.ndarray, T: np.ndarray) -> float:
     return float(np.mean(out.argmax(axis=1) == T.argmax(axis=1)))
 
 
+def reports_accuracy(network: Network, task: str | None = None) -> bool:
+    """Whether accuracy means something for this run: a classification task, or (task unknown)
+    a cross-entropy loss."""
+    return task == "classification" or isinstance(network.loss, (CrossEntropy, BinaryCrossEntropy))
+
+
 class Trainer:
     """Trains a :class:`Network` in one of the three modes.
 
@@ -211,10 +219,11 @@ class Trainer:
         halved and the epoch is run again, at most ``max_halvings`` times.
     """
 
-    def __init__(self, network: Network, optimizer="sgd", *, lr: float = 0.1, mode: str = "minibatch",
-                 batch_size: int = 32, shuffle: bool = True, seed=None, chunk_size: int = 4096,
-                 eval_every: int = 1, accuracy=None, callbacks=(), engine="auto",
-                 on_divergence: str = "stop", max_halvings: int = 10):
+    def __init__(self, network: Network, optimizer=DEFAULTS.optimizer, *, lr: float = DEFAULTS.lr,
+                 mode: str = DEFAULTS.mode, batch_size: int = DEFAULTS.batch_size, shuffle: bool = DEFAULTS.shuffle,
+                 seed=None, chunk_size: int = 4096, eval_every: int = DEFAULTS.eval_every, accuracy=None,
+                 callbacks=(), engine=DEFAULTS.engine, on_divergence: str = DEFAULTS.on_divergence,
+                 max_halvings: int = 10):
         if mode not in MODES:
             raise ConfigError(f"unknown mode {mode!r}; valid: {', '.join(MODES)}")
         if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size <= 0:
@@ -235,9 +244,7 @@ class Trainer:
         self.rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         self.chunk_size = int(chunk_size)
         self.eval_every = int(eval_every)
-        if accuracy is None:
-            accuracy = isinstance(network.loss, (CrossEntropy, BinaryCrossEntropy))
-        self.accuracy = bool(accuracy)
+        self.accuracy = reports_accuracy(network) if accuracy is None else bool(accuracy)
         if on_divergence not in ("stop", "halve-lr"):
             raise ConfigError(f"unknown on_divergence {on_divergence!r}; valid: stop, halve-lr")
         self.on_divergence, self.max_halvings, self.halvings = on_divergence, int(max_halvings), 0
@@ -398,16 +405,26 @@ class Trainer:
         self.rng.bit_generator.state = state["rng"]
         self.epoch = int(state["epoch"])
         self.history = History.from_dict(state["history"])
-        if len(state["callbacks"]) != len(self.callbacks):
+        saved, cbs = list(state["callbacks"]), list(self.callbacks)
+        if len(saved) != len(cbs):
+            # Callbacks without state (printers, checkpointers) differ between front ends; the
+            # ones with state must pair up in order.
+            saved = [s for s in saved if s]
+            cbs = [cb for cb in cbs if cb.state_dict()]
+        if len(saved) != len(cbs):
             raise ConfigError("checkpoint has state for a different set of callbacks")
-        for cb, cb_state in zip(self.callbacks, state["callbacks"]):
+        for cb, cb_state in zip(cbs, saved):
             cb.load_state_dict(cb_state)
         self.halvings = int(state["halvings"])
         self.diverged = bool(state["diverged"])
 
 
-def train(network: Network, X, T, *, epochs: int = 10, mode: str = "minibatch", batch_size: int = 32,
-          lr: float = 0.1, optimizer="sgd", seed=None, validation_data=None, **kwargs) -> History:
-    """Convenience wrapper: build a :class:`Trainer` and run :meth:`Trainer.fit`."""
+def train(network: Network, X, T, *, epochs: int = 10, mode: str = DEFAULTS.mode,
+          batch_size: int = DEFAULTS.batch_size, lr: float = DEFAULTS.lr, optimizer=DEFAULTS.optimizer, seed=None,
+          validation_data=None, **kwargs) -> History:
+    """Convenience wrapper: build a :class:`Trainer` and run :meth:`Trainer.fit`.
+
+    Defaults are those of :data:`deltaprop.config.DEFAULTS` but ``epochs`` (10: a quick look)
+    and ``seed`` (None: fresh entropy, as NumPy's generators have it)."""
     trainer = Trainer(network, optimizer, lr=lr, mode=mode, batch_size=batch_size, seed=seed, **kwargs)
     return trainer.fit(X, T, epochs, validation_data)

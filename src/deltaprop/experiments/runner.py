@@ -26,6 +26,7 @@ from ..data.dataset import Standardizer
 from ..errors import ConfigError
 from ..network import Network
 from ..optimizers import OPTIMIZERS, get_optimizer
+from ..techniques import build_callbacks
 from ..training import MODES, Callback, Trainer, accuracy
 from .registry import Problem, Technique, get_problem, get_technique
 
@@ -98,20 +99,6 @@ class _Monitor(Callback):
             trainer.stop_training = True
 
 
-def _callbacks(tech: Technique, seed: int):
-    from ..schedules import get_schedule
-    from ..techniques import StallDetector
-
-    made = []
-    for kind, kwargs in tech.callbacks:
-        if kind == "stall":
-            # its own generator: restarts draw the same weights whatever the mode's shuffling
-            made.append(StallDetector(seed=np.random.default_rng([seed, 2]), **kwargs))
-        else:
-            made.append(get_schedule(kind, **kwargs))
-    return made
-
-
 _DATA_CACHE: dict = {}
 
 
@@ -155,7 +142,9 @@ def run_one(problem: str, mode: str, technique: str, seed: int, *, epochs: int |
     opt = get_optimizer(tech.optimizer, lr=lr, **tech.params)
     monitor = _Monitor(X, T, crit)
     trainer = Trainer(net, opt, mode=mode, batch_size=p.batch_size, seed=run_rng, eval_every=0,
-                      accuracy=False, callbacks=[monitor, *_callbacks(tech, seed)])
+                      accuracy=False, callbacks=[monitor, *build_callbacks(
+                          # its own generator: restarts draw the same weights whatever the mode's shuffling
+                          tech.callbacks, stall_seed=np.random.default_rng([seed, 2]))])
     t0 = time.perf_counter()
     trainer.fit(X, T, epochs)
     t_end = time.perf_counter()

@@ -1,0 +1,183 @@
+"""A training run described by a :class:`~deltaprop.config.TrainConfig`: data loaded and split,
+the model and trainer built, resumed from a checkpoint, trained, summarised and saved.
+
+This is what ``deltaprop train`` does, as library functions, so that other front ends (the
+playground, a cluster driver, a notebook) run the same run from the same record::
+
+    cfg = TrainConfig(data="iris", epochs=100)
+    run = prepare_run(cfg)
+    run.fit()
+    print(run.summary())
+
+The random generator seeded with ``cfg.seed`` is used in this order: the validation split,
+the initial weights, then the sample order of every epoch, so the same record gives the same
+weights, whoever runs it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .checkpoint import Checkpointer, load_checkpoint
+from .config import TrainConfig, resume_config
+from .data import BUILTIN, data_format, load_data, split
+from .data.dataset import Dataset
+from .errors import ConfigError
+from .io import write_text_atomic
+from .model import Model, build_training
+from .techniques import build_callbacks, use_flat_spot
+from .training import Trainer
+
+__all__ = ["Run", "prepare_run", "data_fingerprint", "load_config_data", "load_resume", "output_paths",
+           "check_outputs", "default_checkpoint"]
+
+
+def data_fingerprint(*arrays) -> str:
+    """SHA-256 of the arrays' bytes: a resumed run checks that it trains on the same data."""
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
+def default_checkpoint(cfg: TrainConfig) -> str:
+    """Where the run's checkpoint goes: ``cfg.checkpoint``, else OUT.ckpt, else the working folder."""
+    return cfg.checkpoint or ((cfg.out + ".ckpt") if cfg.out else "deltaprop-checkpoint.npz")
+
+
+def output_paths(cfg: TrainConfig) -> list[str]:
+    """Every file a run with ``cfg`` writes at its end: the model and its two side files."""
+    return [cfg.out, cfg.out + ".config.toml", cfg.out + ".history.json"] if cfg.out else []
+
+
+def check_outputs(cfg: TrainConfig, *, resuming: bool = False) -> None:
+    """Before anything is trained: every output can be written, and nothing that exists is
+    replaced without ``force`` (a resumed run may replace its own checkpoint)."""
+    from .io import check_writable
+
+    ckpt = default_checkpoint(cfg)
+    for path in output_paths(cfg):
+        check_writable(path, overwrite=cfg.force)
+    if not resuming and os.path.exists(ckpt) and not cfg.force and not os.path.isdir(ckpt):
+        raise ConfigError(f"checkpoint file {ckpt} already exists; resume from it with --resume {ckpt}, "
+                          f"or use --force to start afresh and replace it")
+    check_writable(ckpt, overwrite=True)
+
+
+def load_config_data(cfg: TrainConfig) -> Dataset:
+    """The data set ``cfg.data`` names, read with the record's target, labels and categories."""
+    if cfg.data in BUILTIN:
+        return load_data(cfg.data)
+    fmt = data_format(cfg.data)
+    if fmt in ("csv", "arrays") and cfg.target in (None, ""):
+        raise ConfigError("--target is required with a CSV file (the name of the target column)" if fmt == "csv"
+                          else "--target is required with an array file (.npz: the array's name, .npy: the column)")
+    if fmt == "idx" and not cfg.labels:
+        raise ConfigError("--labels FILE is required with IDX images (the labels file that goes with them)")
+    return load_data(cfg.data, cfg.target, task=cfg.task, labels=cfg.labels,
+                     categorical=list(cfg.categorical) or None)
+
+
+def load_resume(path, given: dict) -> tuple[TrainConfig, tuple]:
+    """Read a checkpoint for resuming: ``(settings, (network, trainer state, info))``, the
+    second for :func:`prepare_run`'s ``resume``. ``given`` are settings asked for again (see
+    :func:`deltaprop.config.resume_config`); the checkpoint stays the one resumed from unless
+    ``given`` names another."""
+    net, state, info = load_checkpoint(path)
+    if not info.get("config"):
+        raise ConfigError(f"{path}: the checkpoint holds no training settings")
+    cfg = resume_config(info["config"], given, str(path))
+    cfg = cfg.replace(checkpoint=given.get("checkpoint") or str(path))
+    return cfg, (net, state, info)
+
+
+@dataclass
+class Run:
+    """Everything of one run; made by :func:`prepare_run`."""
+
+    config: TrainConfig
+    dataset: Dataset
+    train: Dataset
+    validation: Dataset | None
+    model: Model
+    trainer: Trainer
+    X: np.ndarray
+    T: np.ndarray
+    val: tuple | None
+    fingerprint: str
+    checkpointer: Checkpointer | None = None
+    resumed_from: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    def fit(self) -> None:
+        """Train to ``config.epochs`` epochs in all (a resumed run continues where it stopped)."""
+        remaining = self.config.epochs - self.trainer.epoch
+        if remaining > 0 and not self.trainer.diverged:
+            self.trainer.fit(self.X, self.T, remaining, self.val)
+
+    def summary(self) -> dict:
+        """Final metrics on the whole training split and the held-out split."""
+        final = self.model.evaluate(self.model.align(self.train))
+        out = {"train_loss": final["loss"], "train_accuracy": final.get("accuracy"),
+               "updates": self.trainer.optimizer.t, "epochs": self.trainer.epoch}
+        if self.validation is not None:
+            v = self.model.evaluate(self.validation)
+            out |= {"heldout_loss": v["loss"], "heldout_accuracy": v.get("accuracy")}
+        return out
+
+    def save(self, path: str | None = None) -> str:
+        """Write the model with the effective settings and its two side files (the settings as
+        TOML, the history as JSON). Existing files are replaced only with ``config.force``."""
+        cfg = self.config if path is None else self.config.replace(out=path)
+        overwrite = cfg.force
+        self.model.save(cfg.out, overwrite=overwrite,
+                        extra={"training": cfg.to_dict() | {"epochs_run": self.trainer.epoch}})
+        write_text_atomic(cfg.out + ".history.json", json.dumps(self.trainer.history.to_dict()),
+                          overwrite=overwrite)
+        write_text_atomic(cfg.out + ".config.toml", cfg.to_toml(), overwrite=overwrite)
+        return cfg.out
+
+
+def prepare_run(cfg: TrainConfig, *, callbacks=(), checkpoint: str | None = None, resume=None) -> Run:
+    """Load and split the data, build the model and trainer; nothing is trained yet.
+
+    ``callbacks`` run after the record's own techniques (schedule, stall detection) and
+    before the checkpointer. ``checkpoint`` is the file for checkpoints (none without it).
+    ``resume`` is :func:`load_resume`'s ``(network, state, info)``: the trainer continues from
+    it, after checking that the data are those the checkpointed run trained on.
+    """
+    optimizer = cfg.make_optimizer()
+    techniques = build_callbacks(cfg.callback_specs())
+    ds = load_config_data(cfg)
+    rng = np.random.default_rng(cfg.seed)
+    train_ds, val_ds = split(ds, cfg.val_split, rng)
+    fingerprint = data_fingerprint(train_ds.X, train_ds.T)
+    checkpointer = None
+    cbs = [*techniques, *callbacks]
+    if checkpoint:
+        checkpointer = Checkpointer(checkpoint, cfg.checkpoint_every or 0,
+                                    {"config": cfg.to_dict(), "data_fingerprint": fingerprint})
+        cbs.append(checkpointer)
+    model, trainer, (X, T), val = build_training(
+        train_ds, hidden=cfg.hidden, activation=cfg.activation, output_activation=cfg.output_activation,
+        loss=cfg.loss, mode=cfg.mode, batch_size=cfg.batch_size, optimizer=optimizer, seed=rng, init=cfg.init,
+        dtype=cfg.dtype, standardize=cfg.standardize, validation=val_ds, early_stopping=cfg.early_stopping,
+        eval_every=cfg.eval_every, shuffle=cfg.shuffle, callbacks=cbs, on_divergence=cfg.on_divergence,
+        engine=cfg.engine)
+    if cfg.flat_spot:
+        use_flat_spot(model.network, cfg.flat_spot)
+    run = Run(cfg, ds, train_ds, val_ds, model, trainer, X, T, val, fingerprint, checkpointer)
+    if resume is not None:
+        net, state, info = resume
+        if info.get("data_fingerprint") != fingerprint:
+            raise ConfigError(f"the data of {cfg.data} differ from those the checkpointed run trained on")
+        if net.to_config() != model.network.to_config():
+            raise ConfigError(f"{checkpoint}: the checkpoint's network does not match its settings")
+        trainer.load_state_dict(state)
+        run.resumed_from = checkpoint
+    return run

@@ -1,0 +1,178 @@
+"""The one table of settings (deltaprop.config): everything that names a setting derives from it,
+and files the first release wrote still load and give the same results."""
+
+import dataclasses
+import inspect
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import deltaprop as dp
+from deltaprop.cli import build_parser, main
+from deltaprop.config import DEFAULTS, SETTINGS, TrainConfig, read_toml, resolve, resume_config
+from deltaprop.errors import ConfigError
+from deltaprop.model import build_training
+from deltaprop.runs import data_fingerprint, load_resume, prepare_run
+from deltaprop.training import Trainer, train
+
+LEGACY = Path(__file__).parent / "legacy"
+
+
+def test_defaults_record_is_a_checked_config():
+    assert TrainConfig() == DEFAULTS
+    for name in SETTINGS:  # every default passes its own check
+        TrainConfig.from_dict({name: DEFAULTS.to_dict()[name]})
+
+
+def _train_parser():
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    return sub.choices["train"]
+
+
+def test_every_setting_has_a_flag_and_help_shows_each_default():
+    parser = _train_parser()
+    dests = {a.dest for a in parser._actions}
+    assert set(SETTINGS) <= dests
+    help_text = " ".join(parser.format_help().split())
+    for name in ("hidden", "epochs", "lr", "mode", "batch_size", "activation", "seed", "val_split", "init",
+                 "dtype"):
+        assert f"(default: {DEFAULTS.to_dict()[name]})" in help_text, name
+
+
+def test_library_defaults_come_from_the_table():
+    def defaults(fn):
+        return {k: p.default for k, p in inspect.signature(fn).parameters.items()
+                if p.default is not inspect.Parameter.empty}
+
+    for fn, names in ((Trainer.__init__, ("lr", "mode", "batch_size", "shuffle", "eval_every", "engine",
+                                          "on_divergence")),
+                      (train, ("lr", "mode", "batch_size", "optimizer")),
+                      (build_training, ("activation", "mode", "batch_size", "lr", "optimizer", "seed", "init",
+                                        "dtype", "standardize", "eval_every", "shuffle", "engine"))):
+        d = defaults(fn)
+        for name in names:
+            assert d[name] == getattr(DEFAULTS, name), (fn, name)
+    assert tuple(defaults(build_training)["hidden"]) == DEFAULTS.hidden
+    pytest.importorskip("sklearn")
+    from deltaprop.sklearn import BackpropClassifier
+
+    d = defaults(BackpropClassifier.__init__)
+    assert tuple(d["hidden_layer_sizes"]) == DEFAULTS.hidden
+    for name in ("activation", "mode", "lr", "optimizer", "dtype", "engine", "shuffle", "init"):
+        assert d[name] == getattr(DEFAULTS, name), name
+
+
+@pytest.mark.parametrize("name,value,range_text", [
+    ("lr", -1.0, "a number > 0"), ("seed", -1, "an integer >= 0"), ("epochs", 0, "an integer >= 1"),
+    ("print_every", -1, "an integer >= 0"), ("early_stopping", 0, "an integer >= 1"),
+    ("val_split", 1.0, "a number in [0, 1)"), ("momentum", 1.0, "a number in [0, 1)"),
+    ("mode", "online", "one of stochastic, minibatch, batch"),
+])
+def test_one_message_for_a_bad_value_from_python_toml_and_cli(tmp_path, capsys, name, value, range_text):
+    """(argparse itself refuses a bad choice on the command line, with its own words.)"""
+    tail = f"must be {range_text}, got {value!r}"
+    with pytest.raises(ConfigError) as py:
+        TrainConfig(**{name: value})
+    assert str(py.value) == f"{name} {tail}"
+    toml = tmp_path / "run.toml"
+    toml.write_text(f"{name} = {value!r}\n".replace("'", '"'))
+    with pytest.raises(ConfigError) as file:
+        read_toml(toml)
+    assert str(file.value) == f"{toml}: key {name!r} {tail}"
+    if SETTINGS[name].kind == "choice":
+        return
+    flag = "--" + name.replace("_", "-")
+    assert main(["train", flag, str(value)]) == 2
+    assert capsys.readouterr().err == f"deltaprop: error: {flag} {tail}\n"
+
+
+def test_unknown_and_mistyped_settings_are_refused():
+    with pytest.raises(ConfigError, match="unknown setting 'lrate'; valid: "):
+        TrainConfig.from_dict({"lrate": 0.1})
+    with pytest.raises(ConfigError, match=r"hidden must be positive integers separated by commas"):
+        TrainConfig(hidden="4,x")
+    with pytest.raises(ConfigError, match="hidden widths must be positive"):
+        TrainConfig(hidden=(4, 0))
+    with pytest.raises(ConfigError, match="shuffle must be true or false, got 1"):
+        TrainConfig(shuffle=1)
+    with pytest.raises(ConfigError, match="schedule_param needs schedule"):
+        TrainConfig(schedule_param=("gamma=0.5",))
+
+
+def test_toml_round_trip(tmp_path):
+    cfg = TrainConfig(data="my.csv", target="t", hidden=(3, 2), categorical=("a", "b"), opt_param=("beta1=0.8",),
+                      optimizer="adam", schedule="step", schedule_param=("step_size=3",), momentum=0.5,
+                      flat_spot=0.1, out="m.npz", force=True)
+    path = tmp_path / "run.toml"
+    path.write_text(cfg.to_toml())
+    assert "force" not in read_toml(path)  # a repeated run never replaces files silently
+    assert resolve({}, read_toml(path)) == cfg.replace(force=False)
+
+
+def test_precedence_flags_file_builtin_defaults():
+    assert resolve({"data": "my.csv"}).hidden == DEFAULTS.hidden
+    assert resolve({}).data == DEFAULTS.data
+    assert resolve({"data": "xor"}).hidden == (2,)  # the built-in set's recommendation
+    assert resolve({"data": "xor"}, {"hidden": "5"}).hidden == (5,)
+    assert resolve({"data": "xor", "hidden": "7"}, {"hidden": "5"}).hidden == (7,)
+
+
+def test_resume_rules():
+    saved = TrainConfig(data="xor", epochs=5).to_dict()
+    assert resume_config(saved, {"epochs": 9, "quiet": True}).epochs == 9
+    assert resume_config(saved, {"hidden": "16"}).hidden == (16,)  # the same value is no change
+    with pytest.raises(ConfigError, match="these settings cannot change: --lr, --hidden"):
+        resume_config(saved, {"lr": 0.3, "hidden": "8"})
+
+
+def test_first_release_config_file_repeats_its_run_bit_for_bit(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(LEGACY / "full.npz.config.toml", "run.toml")
+    assert main(["train", "--config", "run.toml", "--out", "again.npz", "--checkpoint", "again.ckpt"]) == 0
+    old, _ = dp.load_model(LEGACY / "full.npz")
+    new, _ = dp.load_model("again.npz")
+    assert old.to_config() == new.to_config()
+    np.testing.assert_array_equal(new.flat, old.flat)
+
+
+def test_first_release_checkpoint_resumes_to_the_same_weights(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(LEGACY / "iris-epoch3.ckpt", "r.ckpt")
+    assert main(["train", "--resume", "r.ckpt", "--epochs", "6", "--out", "resumed.npz", "--quiet"]) == 0
+    old, info = dp.load_model(LEGACY / "full.npz")
+    new, _ = dp.load_model("resumed.npz")
+    np.testing.assert_array_equal(new.flat, old.flat)
+    # and through the library alone
+    cfg, resume = load_resume("r.ckpt", {"epochs": 6})
+    run = prepare_run(cfg, checkpoint="r2.ckpt", resume=resume)
+    run.fit()
+    np.testing.assert_array_equal(run.model.network.flat, old.flat)
+    assert info["training"]["seed"] == cfg.seed == 3
+
+
+def test_first_release_model_file_predicts_the_same():
+    model = dp.Model.load(LEGACY / "full.npz")
+    X = np.array([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]])
+    assert list(model.predict(X)) == ["setosa", "virginica"]
+
+
+def test_prepare_run_matches_the_cli(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = resolve({"data": "iris", "hidden": "4", "epochs": 3, "seed": 1})  # the CLI's precedence
+    assert cfg.batch_size == 16  # iris's recommendation
+    run = prepare_run(cfg)
+    run.fit()
+    assert main(["train", "--data", "iris", "--hidden", "4", "--epochs", "3", "--seed", "1", "--out", "m.npz",
+                 "--quiet"]) == 0
+    net, info = dp.load_model("m.npz")
+    np.testing.assert_array_equal(net.flat, run.model.network.flat)
+    assert TrainConfig.from_dict({k: v for k, v in info["training"].items() if k != "epochs_run"}) \
+        == cfg.replace(out="m.npz", checkpoint="m.npz.ckpt", quiet=True)
+    assert run.fingerprint == data_fingerprint(run.train.X, run.train.T)
+
+
+def test_record_is_immutable():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        DEFAULTS.lr = 1.0
