@@ -377,29 +377,8 @@ NOT_QUICK = {"torch_compile": "left out of --quick (inductor compiles for second
                               "name it in --systems to run it"}
 
 
-def machine_facts() -> dict:
-    import platform
-
-    import numpy as np
-
-    facts = {"python": platform.python_version(), "numpy": np.__version__, "cpu": platform.processor()}
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    facts["cpu"] = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    facts["cores"] = os.cpu_count()
-    for mod in ("numba", "torch", "jax", "sklearn", "threadpoolctl"):
-        try:
-            facts[mod] = __import__(mod).__version__
-        except Exception:
-            facts[mod] = None
-    facts["fann"] = "2.2 (libfann)" if __import__("ctypes.util").util.find_library("floatfann") else None
-    facts["OPENBLAS_CORETYPE"] = os.environ.get("OPENBLAS_CORETYPE")
-    return facts
+#: The peers' modules whose versions the results record beside the machine.
+PEER_MODULES = ("numba", "torch", "jax", "sklearn", "threadpoolctl")
 
 
 def run_threads(threads: int, cells: list[Cell], systems: list[str], repeats: int, quick: bool,
@@ -536,7 +515,11 @@ def main(argv=None) -> int:
         if args.json:
             print(json.dumps(obj), flush=True)
 
-    facts = machine_facts()
+    # Imported here, not at the top: the workers (this file with --worker) stay free of it.
+    from deltaprop.machine import machine_facts
+
+    facts = machine_facts(PEER_MODULES)
+    facts["fann"] = "2.2 (libfann)" if __import__("ctypes.util").util.find_library("floatfann") else None
     emit({"machine": facts})
     out = [f"# deltaprop benchmark ({'quick' if args.quick else 'full'}), samples/s, median of {repeats}",
            "", "machine: " + ", ".join(f"{k} {v}" for k, v in facts.items()), ""]
