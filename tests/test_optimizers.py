@@ -19,6 +19,7 @@ from deltaprop.errors import ConfigError
 from deltaprop.io import pack, unpack
 from deltaprop.optimizers import (OPTIMIZERS, SGD, Adam, IRpropMinus, IRpropPlus, Quickprop, RpropMinus,
                                   RpropPlus, Sarprop, get_optimizer)
+from deltaprop.transforms import AddDecayedWeights, AddNoise
 
 from conftest import worst
 
@@ -292,9 +293,10 @@ ALL = [("sgd", {"lr": 1e-3}), ("sgd", {"lr": 1e-3, "momentum": 0.9}),
        ("sgd", {"lr": 1e-3, "momentum": 0.9, "nesterov": True}),
        ("sgd", {"lr": 1e-3, "grad_noise": 0.1, "weight_decay": 1e-3, "seed": 1}), ("adam", {"lr": 0.01}),
        ("rprop-", {}), ("rprop+", {}), ("irprop-", {}), ("irprop+", {}), ("quickprop", {"lr": 0.01}),
-       ("sarprop", {"seed": 4, "k3": 0.1})]
+       ("sarprop", {"seed": 4, "k3": 0.1}),
+       ("sarprop", {"seed": 4, "k3": 0.1, "transforms": [AddDecayedWeights(1e-3), AddNoise(0.01)]})]
 ALL_IDS = ["sgd", "momentum", "nesterov", "sgd-noise-decay", "adam", "rprop-", "rprop+", "irprop-", "irprop+",
-           "quickprop", "sarprop"]
+           "quickprop", "sarprop", "sarprop-chain"]
 
 
 def _through_a_file(state):
