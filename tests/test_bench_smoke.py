@@ -1,11 +1,20 @@
 """bench/run.py --quick runs end to end (no peer needs to be installed) and reports every
-kind of result. Speed is never asserted: it lives in the benchmark, not in tests."""
+kind of result; bench/cost_page.py writes the gradient-cost page and its plot. Speed is never
+asserted: it lives in the benchmark, not in tests."""
 
+import importlib.util
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+import numpy as np
+import pytest
+
+from deltaprop.gradcheck_report import CostTable
+from deltaprop.machine import machine_facts
+from test_cli_gradcheck import _synthetic_rows  # made-up timings, the same as the text table's test
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,3 +52,82 @@ def test_quick_table():
     assert out.returncode == 0, out.stderr
     assert "| W1a-256 |" in out.stdout and "| W3-worked |" in out.stdout
     assert "of GEMM limit" in out.stdout
+
+
+# --------------------------------------------------------------------------- bench/cost_page.py
+def _cost_page():
+    """bench/cost_page.py as a module (bench/ is no package; this leaves sys.path alone)."""
+    spec = importlib.util.spec_from_file_location("cost_page", ROOT / "bench" / "cost_page.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _synthetic_table():
+    return CostTable(_synthetic_rows(), seconds=7.0, machine=machine_facts(), repeats=7)
+
+
+def test_cost_page_markdown(monkeypatch):
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    table = _synthetic_table()
+    md = _cost_page().cost_markdown(table, command="python bench/cost_page.py --markdown docs/x.md",
+                                    plot="docs/x.png", markdown="docs/x.md")
+    assert "env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/cost_page.py --markdown docs/x.md" in md
+    assert "![time of one gradient against the number of parameters, log-log](x.png)" in md
+    assert "| 100000-1 | 100,000 |" in md and "has slope **1.00**" in md
+    assert f"NumPy {np.__version__}" in md and table.machine["cpu"] in md
+
+
+def test_cost_page_plot_renders_a_png(tmp_path):
+    pytest.importorskip("matplotlib")
+    path = tmp_path / "cost.png"
+    _cost_page().plot_cost(_synthetic_table().rows, path, title="synthetic")
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+
+
+def test_cost_page_defaults_to_the_docs_page():
+    opts, rest = _cost_page()._parser().parse_known_args(["--repeats", "1"])
+    assert Path(opts.markdown) == ROOT / "docs" / "gradient-cost.md" and rest == ["--repeats", "1"]
+    assert Path(opts.plot) == ROOT / "docs" / "gradient-cost.png" and not opts.force
+
+
+def test_cost_page_writes_table_markdown_and_plot(capsys, tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    # Only what the page reports: a thread setting found would be repeated in its command.
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    main = _cost_page().main
+    md, png = tmp_path / "cost.md", tmp_path / "cost.png"
+    argv = ["--table-sizes", "1,2;8,8,2", "--batch", "4", "--repeats", "1", "--budget", "0",
+            "--plot", str(png), "--markdown", str(md)]
+    assert main(argv) == 0
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    assert lines[1].startswith("1-2 ") and "measured: all 4" in lines[1]
+    assert lines[2].startswith("8-8-2 ") and "estimated: 50 of 90 parameters timed" in lines[2]
+    assert "the ratio grows as P^" in out and f"wrote {png}" in out and f"wrote {md}" in out
+    text = md.read_text(encoding="utf-8")
+    assert (f"env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/cost_page.py --table-sizes '1,2;8,8,2' "
+            f"--batch 4 --repeats 1 --budget 0 --plot {png} --markdown {md}\n") in text
+    assert "| 8-8-2 | 90 |" in text and "(cost.png)" in text
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    # the files exist now: refused without --force, before anything is measured
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("cost_page: error: ") and "already exists; use --force" in err
+    assert main([*argv, "--force"]) == 0
+
+
+@pytest.mark.parametrize("argv,fragment", [
+    (["--markdown", "no-such-folder/x.md"], "does not exist"),
+    (["--model", "m.npz"], "takes no --model"),
+    (["--table-sizes", "3,x"], "--table-sizes must be comma-separated integers"),
+    (["--order", "3"], "--order must be 2 or 4"),
+])
+def test_cost_page_bad_input_gives_one_line_and_exit_2(capsys, tmp_path, argv, fragment):
+    code = _cost_page().main(["--plot", str(tmp_path / "x.png"), "--markdown", str(tmp_path / "x.md"), *argv])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("cost_page: error: ") and len(err.strip().splitlines()) == 1
+    assert fragment in err

@@ -1,6 +1,7 @@
 """`deltaprop gradcheck`: the check from the command line, and the cost table of backprop
-against numerical differentiation (library function, text, Markdown, plot). No test asserts a
-time: timings are only checked for being positive and consistently derived."""
+against numerical differentiation (library function, text). The Markdown page and plot that
+bench/cost_page.py writes are tested in test_bench_smoke. No test asserts a time: timings are
+only checked for being positive and consistently derived."""
 
 import json
 import math
@@ -13,10 +14,11 @@ import pytest
 
 from deltaprop import Dense, Network
 from deltaprop.cli import main
-from deltaprop.cli_gradcheck import cost_markdown, format_cost_table, machine_facts, plot_cost, run_check
+from deltaprop.gradcheck_report import CostTable, cost_table, format_cost_table, run_check
 from deltaprop.gradcheck import (DEFAULT_COST_SIZES, CostRow, _time_call, cost_slope, gradcheck, gradient_cost,
                                  random_problem)
 from deltaprop.data import Standardizer, load_builtin
+from deltaprop.machine import machine_facts
 from deltaprop.model import Model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -172,10 +174,12 @@ def test_float32_model_is_checked_in_float64(capsys, tmp_path):
     (["--model", "no-such-model.npz", "--data", "iris"], "no-such-model.npz: no such file"),
     (["--model", "no-such-model.npz"], "--model needs --data"),
     (["--data", "iris"], "--data and --target go with --model"),
-    (["--plot", "x.png"], "--plot goes with --cost-table"),
+    (["--repeats", "3"], "--repeats goes with --cost-table"),
+    (["--table-sizes", "2,2"], "--table-sizes goes with --cost-table"),
     (["--cost-table", "--table-sizes", "3,x"], "--table-sizes must be comma-separated integers"),
     (["--cost-table", "--model", "m.npz"], "takes no --model"),
-    (["--cost-table", "--markdown", "no-such-folder/x.md"], "does not exist"),
+    (["--cost-table", "--order", "3"], "--order must be 2 or 4"),
+    (["--cost-table", "--batch", "0"], "--batch must be at least 1"),
 ])
 def test_bad_input_gives_one_line_and_exit_2(capsys, argv, fragment):
     code, out, err = run(capsys, "gradcheck", *argv)
@@ -262,59 +266,51 @@ def _synthetic_rows():
     return rows
 
 
-def test_text_and_markdown_rendering(monkeypatch):
-    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
-    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+def test_text_rendering():
     rows = _synthetic_rows()
     text = format_cost_table(rows).splitlines()
     assert text[0].split()[:3] == ["network", "parameters", "P"] and len(text) == 4
     assert "measured: all 12" in text[1] and "estimated: 500 of 100,000 parameters timed" in text[3]
-    facts = machine_facts()
-    md = cost_markdown(rows, facts, command="deltaprop gradcheck --cost-table --markdown docs/x.md",
-                       plot="docs/x.png", markdown="docs/x.md")
-    assert "env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE deltaprop gradcheck --cost-table --markdown docs/x.md" in md
-    assert "![time of one gradient against the number of parameters, log-log](x.png)" in md
-    assert "| 100000-1 | 100,000 |" in md and "has slope **1.00**" in md
-    assert f"NumPy {np.__version__}" in md and facts["cpu"] in md
+    table = CostTable(rows, seconds=1.5, machine=machine_facts(), repeats=3)
+    assert table.slope == cost_slope(rows) and table.slope == pytest.approx(1.0, abs=0.01)
+    out = table.text().splitlines()
+    assert out[:4] == text and out[-1] == "measured in 1.5 s"
+    assert "over 32 samples (float64), median of 3; numerical: central differences of order 2 = 2 " in out[4]
+    assert CostTable(rows[:1], 1.0, {}, 1).slope is None and "the ratio grows" not in CostTable(rows[:1], 1.0, {}, 1).text()
 
 
-def test_plot_renders_a_png(tmp_path):
-    pytest.importorskip("matplotlib")
-    path = tmp_path / "cost.png"
-    plot_cost(_synthetic_rows(), path, title="synthetic")
-    data = path.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+def test_machine_facts_with_package_versions():
+    facts = machine_facts(["numpy", "no_such_module_here"])
+    assert facts["numpy"] == np.__version__ and facts["no_such_module_here"] is None
+    assert facts["logical_cpus"] >= 1 and facts["python"] == sys.version.split()[0]
+    assert set(facts["env"]) == {"OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"}
 
 
-def test_cost_table_command_writes_table_markdown_and_plot(capsys, tmp_path, monkeypatch):
-    pytest.importorskip("matplotlib")
-    # Only what the page reports: a thread setting found would be repeated in its command.
-    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
-    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    md, png = tmp_path / "cost.md", tmp_path / "cost.png"
+def test_cost_table_library_function_times_and_records_the_machine():
+    table = cost_table([(1, 2), (3, 4, 2)], batch=3, repeats=1, min_time=0.0, numeric_budget=0.0, min_sample=5)
+    assert [r.n_params for r in table.rows] == [4, 26] and table.repeats == 1
+    assert table.seconds > 0 and table.machine["numpy"] == np.__version__
+    d = table.to_dict()
+    assert list(d) == ["rows", "slope", "seconds", "machine"] and d["rows"][1]["estimated"] is True
+
+
+def test_cost_table_command_prints_the_table_and_json(capsys):
     argv = ["gradcheck", "--cost-table", "--table-sizes", "1,2;8,8,2", "--repeats", "1", "--budget", "0",
-            "--batch", "4", "--markdown", md, "--plot", png]
+            "--batch", "4"]
     code, out, err = run(capsys, *argv)
     assert code == 0, err
     lines = out.splitlines()
     assert lines[1].startswith("1-2 ") and "measured: all 4" in lines[1]
     assert lines[2].startswith("8-8-2 ") and "estimated: 50 of 90 parameters timed" in lines[2]
-    assert "the ratio grows as P^" in out and f"wrote {png}" in out
-    text = md.read_text(encoding="utf-8")
-    assert (f"env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE deltaprop gradcheck --cost-table --table-sizes '1,2;8,8,2' "
-            f"--batch 4 --repeats 1 --budget 0 --plot {png} --markdown {md}\n") in text
-    assert "| 8-8-2 | 90 |" in text and "(cost.png)" in text
-    assert png.read_bytes()[:4] == b"\x89PNG"
-    # the files exist now: refused without --force
-    code, _, err = run(capsys, *argv)
-    assert code == 2 and "already exists; use --force" in err
-    code, out, _ = run(capsys, *argv, "--force", "--json")
+    assert "the ratio grows as P^" in out and lines[-1].startswith("measured in ")
+    code, out, _ = run(capsys, *argv, "--json")
     res = json.loads(out)
     assert [r["estimated"] for r in res["rows"]] == [False, True] and res["machine"]["numpy"] == np.__version__
 
 
 def test_matplotlib_is_not_imported_by_the_modules():
-    code = ("import argparse, sys, deltaprop.gradcheck, deltaprop.cli_gradcheck; "
+    code = ("import argparse, sys, deltaprop.gradcheck, deltaprop.gradcheck_report, deltaprop.machine, "
+            "deltaprop.cli_gradcheck; "
             "deltaprop.cli_gradcheck.register(argparse.ArgumentParser().add_subparsers()); "
             "print('matplotlib' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
@@ -324,8 +320,9 @@ def test_matplotlib_is_not_imported_by_the_modules():
 def test_docs_hold_the_table_for_the_default_sizes_and_the_command():
     text = (ROOT / "docs" / "gradient-cost.md").read_text(encoding="utf-8")
     command = [line for line in text.splitlines() if line.startswith("env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE ")]
-    assert len(command) == 1 and " deltaprop gradcheck --cost-table " in command[0]
-    assert "--plot docs/gradient-cost.png --markdown docs/gradient-cost.md" in command[0]
+    # bench/cost_page.py writes the page; without --markdown and --plot it writes these two files
+    assert len(command) == 1 and command[0].endswith(" python bench/cost_page.py --force")
+    assert "--plot" not in command[0] and "--markdown" not in command[0]
     for sizes in DEFAULT_COST_SIZES:
         assert f"| {'-'.join(map(str, sizes))} | {Network(sizes).n_params:,} |" in text
     assert "](gradient-cost.png)" in text
