@@ -23,24 +23,29 @@ class Names:
     total = ("E_total", "E_{total}")
     lr = ("eta", r"\eta")
 
+    def _of_unit(self, symbol, l, j):
+        """Unit j of layer l's ``symbol`` (text, tex). Net, out, delta and bias differ only in
+        the symbol, so a scheme names its units here, once."""
+        return f"{symbol[0]}{l}[{j}]", f"{symbol[1]}^{{({l})}}_{{{j}}}"
+
     def input(self, i):
         return f"x[{i}]", f"x_{{{i}}}"
 
     def net(self, l, j):
-        return f"net{l}[{j}]", f"net^{{({l})}}_{{{j}}}"
+        return self._of_unit(("net", "net"), l, j)
 
     def out(self, l, j):
         """Output of unit j of layer l; layer 0 is the input."""
-        return self.input(j) if l == 0 else (f"out{l}[{j}]", f"out^{{({l})}}_{{{j}}}")
+        return self.input(j) if l == 0 else self._of_unit(("out", "out"), l, j)
 
     def delta(self, l, j):
-        return f"delta{l}[{j}]", rf"\delta^{{({l})}}_{{{j}}}"
+        return self._of_unit(("delta", r"\delta"), l, j)
 
     def weight(self, l, i, j):
         return f"W{l}[{i},{j}]", f"W^{{({l})}}_{{{i},{j}}}"
 
     def bias(self, l, j):
-        return f"b{l}[{j}]", f"b^{{({l})}}_{{{j}}}"
+        return self._of_unit(("b", "b"), l, j)
 
     def shared_bias(self, l):
         return f"b{l}", f"b^{{({l})}}"
@@ -58,27 +63,16 @@ class MazurNames(Names):
 
     scheme = "mazur"
 
-    def _unit(self, l, j):
-        return f"{'ho'[l - 1]}{j + 1}"
+    def _of_unit(self, symbol, l, j):
+        unit = f"{'ho'[l - 1]}{j + 1}"
+        return f"{symbol[0]}_{unit}", f"{symbol[1]}_{{{unit}}}"
 
     def input(self, i):
         return f"i{i + 1}", f"i_{{{i + 1}}}"
 
-    def net(self, l, j):
-        return f"net_{self._unit(l, j)}", f"net_{{{self._unit(l, j)}}}"
-
-    def out(self, l, j):
-        return self.input(j) if l == 0 else (f"out_{self._unit(l, j)}", f"out_{{{self._unit(l, j)}}}")
-
-    def delta(self, l, j):
-        return f"delta_{self._unit(l, j)}", rf"\delta_{{{self._unit(l, j)}}}"
-
     def weight(self, l, i, j):
         n = 4 * (l - 1) + 2 * j + i + 1
         return f"w{n}", f"w_{{{n}}}"
-
-    def bias(self, l, j):
-        return f"b_{self._unit(l, j)}", f"b_{{{self._unit(l, j)}}}"
 
     def shared_bias(self, l):
         return f"b{l}", f"b_{{{l}}}"
