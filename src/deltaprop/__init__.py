@@ -23,6 +23,7 @@ from .network import Network
 from .optimizers import (OPTIMIZERS, SGD, Adam, IRpropMinus, IRpropPlus, Optimizer, Quickprop, RpropMinus,
                          RpropPlus, Sarprop, get_optimizer)
 from .training import MODES, Callback, EarlyStopping, History, Trainer, train
+from .transforms import AddDecayedWeights, AddNoise, GradientTransform
 
 # Imported on first use (PEP 562), so that `import deltaprop` stays fast.
 _LAZY = {
@@ -52,8 +53,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ACTIVATIONS", "LOSSES", "MODES", "OPTIMIZERS", "SCHEDULES",
-    "Adam", "BoldDriver", "Callback", "ConfigError", "DataError", "Dense", "DeltapropError", "EarlyStopping",
-    "ExponentialDecay", "History", "IRpropMinus", "IRpropPlus", "InverseScaling", "Model", "ModelFileError",
+    "AddDecayedWeights", "AddNoise", "Adam", "BoldDriver", "Callback", "ConfigError", "DataError", "Dense", "DeltapropError", "EarlyStopping",
+    "ExponentialDecay", "GradientTransform", "History", "IRpropMinus", "IRpropPlus", "InverseScaling", "Model", "ModelFileError",
     "Network", "Optimizer", "Quickprop", "RpropMinus", "RpropPlus", "SGD", "Sarprop", "StallDetector",
     "StepDecay", "Trainer",
     "explain_model", "explain_worked_example", "fit_dataset", "get_activation", "get_loss", "get_optimizer",
