@@ -31,7 +31,7 @@ def test_round_trip_predicts_exactly(net, rng, tmp_path):
 def test_never_overwrites_unless_asked(net, tmp_path):
     path = tmp_path / "m.npz"
     path.write_bytes(b"precious")
-    with pytest.raises(ModelFileError, match="already exists; refusing to overwrite"):
+    with pytest.raises(ModelFileError, match="already exists; use --force to overwrite it"):
         save_model(path, net)
     assert path.read_bytes() == b"precious"
     save_model(path, net, overwrite=True)

@@ -1,10 +1,13 @@
 """Escaping plateaus and poor basins: the flat-spot fix, stall detection with its remedies, and
 random restarts. Trainers use the NumPy engine (the reference)."""
 
+import json
 import math
 
 import numpy as np
 import pytest
+
+import deltaprop as dp
 
 from deltaprop import Network, Trainer, load_model, save_model
 from deltaprop.activations import Sigmoid
@@ -263,3 +266,34 @@ def test_a_solved_run_is_not_a_stall():
     tr.fit(X, T, 500)
     assert tr.history.loss[-1] < 1e-20
     assert [e for e in tr.history.events if e["event"].startswith("stall")] == []
+
+
+def test_flat_spot_leaves_a_sigmoid_output_fused_with_bce_alone():
+    """The fused delta o - t has no flat spot; adding c to sigma' there would scale the loss's
+    own (o - t)/(o(1 - o)) into about c/eps for a saturated wrong output (issue 13)."""
+    net = Network([3, 4, 2], "sigmoid", "sigmoid", "binary_cross_entropy", seed=0)
+    assert use_flat_spot(net, 0.1) == 1
+    assert net.layers[0].activation.flat_spot == 0.1
+    assert net.layers[-1].activation.flat_spot == 0.0 and net.loss.is_fused_with(net.layers[-1].activation)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 3)) * 5
+    T = (rng.random((64, 2)) > 0.5).astype(float)
+    h = dp.train(net, X, T, mode="batch", epochs=300, lr=0.5, optimizer=dp.SGD(lr=0.5, momentum=0.9), seed=0)
+    assert np.isfinite(net.flat).all() and np.abs(net.flat).max() < 1e3
+    assert h.loss[-1] < h.loss[0]
+
+
+def test_flat_spot_on_an_output_only_sigmoid_with_bce_is_refused():
+    net = Network([2, 3, 1], "tanh", "sigmoid", "binary_cross_entropy", seed=0)
+    with pytest.raises(ConfigError, match="no sigmoid layer but its output, whose fused delta o - t"):
+        use_flat_spot(net)
+
+
+def test_cli_flat_spot_with_bce_and_momentum_converges(capsys):
+    from deltaprop.cli import main
+
+    code = main(["train", "--data", "xor", "--loss", "binary_cross_entropy", "--flat-spot", "--momentum", "0.9",
+                 "--lr", "0.5", "--epochs", "300", "--json"])
+    out = capsys.readouterr().out
+    final = json.loads(out.strip().splitlines()[-1])["final"]
+    assert code == 0 and final["train_loss"] < 1.0  # was 5e13 when the fix touched the fused output

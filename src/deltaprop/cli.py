@@ -16,6 +16,7 @@ import warnings
 from . import __version__
 from .data import builtin_info, data_format, load_data
 from .errors import ConfigError, DeltapropError
+from .io import check_writable, write_text_atomic
 from .model import Model
 
 
@@ -95,6 +96,8 @@ def _load_for_model(model: Model, source: str, target, labels=None):
 
 
 def cmd_predict(args) -> int:
+    if args.out:
+        check_writable(args.out, overwrite=args.force)
     model = Model.load(args.model)
     ds = _load_for_model(model, args.data, args.target, args.labels)
     out = model.predict_outputs(ds.X)
@@ -113,10 +116,7 @@ def cmd_predict(args) -> int:
         lines += [",".join(f"{v:.8g}" for v in row) for row in out]
     text = "\n".join(lines) + "\n"
     if args.out:
-        if os.path.exists(args.out) and not args.force:
-            raise ConfigError(f"{args.out} already exists; use --force to overwrite it")
-        with open(args.out, "w") as f:
-            f.write(text)
+        write_text_atomic(args.out, text, overwrite=args.force)
     else:
         sys.stdout.write(text)
     return 0
@@ -160,10 +160,18 @@ def main(argv=None) -> int:
     except DeltapropError as exc:
         print(f"deltaprop: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("deltaprop: interrupted", file=sys.stderr)
-        return 130
     except BrokenPipeError:  # e.g. `deltaprop predict ... | head`: the reader left, which is fine
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except OSError as exc:  # a file that cannot be written or read after all the checks: one line
+        where = exc.filename if exc.filename is not None else "a file"
+        print(f"deltaprop: error: {where}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("deltaprop: error: out of memory; use a smaller network, --batch-size or data set",
+              file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("deltaprop: interrupted", file=sys.stderr)
+        return 130

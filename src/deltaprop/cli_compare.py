@@ -10,6 +10,7 @@ from .experiments import (PROBLEMS, TECHNIQUES, applicable, result_dicts, run_gr
                           write_report)
 from .experiments.registry import PRESETS
 from .experiments.runner import parse_success
+from .io import check_writable_folder
 from .training import MODES
 
 
@@ -97,8 +98,10 @@ def cmd_compare(args) -> int:
         parse_success(args.success)
     if args.jobs < 0:
         raise ConfigError(f"--jobs must be >= 0, got {args.jobs}")
-    if args.out_dir and os.path.exists(os.path.join(args.out_dir, "compare.json")) and not args.force:
-        raise ConfigError(f"{args.out_dir} already holds a comparison; use --force to replace it")
+    if args.out_dir:
+        if os.path.exists(os.path.join(args.out_dir, "compare.json")) and not args.force:
+            raise ConfigError(f"{args.out_dir} already holds a comparison; use --force to replace it")
+        check_writable_folder(args.out_dir, ("compare.md", "compare.csv"), overwrite=args.force)
     skipped = [(p, m, t) for ps, ts, _ in grids for p in ps for m in modes for t in ts if not applicable(p, m, t)]
     rates = _rates(args.lr) if args.lr else None
     kw = {"epochs": args.epochs, "init_range": args.init_range, "success": args.success, "lr": rates}

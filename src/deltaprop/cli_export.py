@@ -62,11 +62,11 @@ def _check(model, path: str, dtype: str) -> tuple[float, float]:
 
 
 def cmd(args) -> int:
+    from .io import check_writable
     from .export import export_onnx, float32_input_loss
     from .model import Model
 
-    if os.path.exists(args.out) and not args.force:  # before loading anything: the cheap check first
-        raise ConfigError(f"{args.out} already exists; use --force to overwrite it")
+    check_writable(args.out, overwrite=args.force)  # before loading anything: the cheap check first
     model = Model.load(args.model)
     proto = export_onnx(model, args.out, dtype=args.dtype, overwrite=args.force)
     net = model.network

@@ -97,14 +97,13 @@ def _describe(path: str, model, info: dict) -> str:
 
 def cmd(args) -> int:
     from .data import BUILTIN, load_data
-    from .io import load_model
+    from .io import check_writable, load_model
     from .model import Model
     from .plot import (history_path, load_history, plot_history, plot_network, plot_regions, regions_bounds,
                        save_figure, thinning_notes)
 
     out = args.out or default_out(args.model, args.kind)
-    if os.path.exists(out) and not args.force:  # before any work: the cheap check first
-        raise ConfigError(f"{out} already exists; use --force to overwrite it")
+    check_writable(out, overwrite=args.force)  # before any work: the cheap check first
     model = Model.load(args.model)
     _, info = load_model(args.model)
     title = args.title or _describe(args.model, model, info)

@@ -79,22 +79,22 @@ def _write_atomic(path, write, *, overwrite: bool, binary: bool = True) -> None:
     it, rename it over ``path`` and fsync the folder: a crash leaves the old file or the new
     one, never half of one. An existing ``path`` is only replaced with ``overwrite``."""
     path = os.fspath(path)
-    if os.path.exists(path) and not overwrite:
-        raise ModelFileError(f"{path}: already exists; refusing to overwrite it (use --force / overwrite=True)")
+    check_writable(path, overwrite=overwrite)
     folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise ModelFileError(f"{path}: folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=".deltaprop-", suffix=".tmp", dir=folder)
-    _ordinary_mode(fd)
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=".deltaprop-", suffix=".tmp", dir=folder)
+        _ordinary_mode(fd)
         with os.fdopen(fd, "wb" if binary else "w") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+    except BaseException as exc:
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(exc, OSError):  # disk full, file size limit, a folder gone read-only
+            raise ModelFileError(f"{path}: cannot be written ({exc.strerror or exc})") from None
         raise
     try:  # make the rename itself durable
         dfd = os.open(folder, os.O_RDONLY)
@@ -136,8 +136,31 @@ def check_writable(path, *, overwrite: bool = False) -> None:
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise ModelFileError(f"{path}: folder {folder} does not exist")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise ModelFileError(f"{path}: folder {folder} is not writable")
+    try:  # the one sure test (permissions, read-only mounts, /proc): make a file there
+        fd, probe = tempfile.mkstemp(prefix=".deltaprop-", suffix=".probe", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ModelFileError(f"{path}: folder {folder} is not writable ({exc.strerror or exc})") from None
+
+
+def check_writable_folder(folder, names=(), *, overwrite: bool = False) -> None:
+    """Raise ModelFileError unless the files ``names`` could be written into ``folder`` now
+    (it is made if missing, so its nearest existing parent must be writable)."""
+    folder = os.fspath(folder)
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise ModelFileError(f"{folder}: is a file, not a folder")
+    probe = os.path.abspath(folder)
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    try:
+        check_writable(os.path.join(probe, ".deltaprop-check"), overwrite=True)
+    except ModelFileError:
+        raise ModelFileError(f"{folder}: folder {probe} is not writable") from None
+    for name in names:
+        path = os.path.join(folder, name)
+        if os.path.exists(path) and not overwrite:
+            raise ModelFileError(f"{path} already exists; use --force to overwrite it (overwrite=True in Python)")
 
 
 def read_npz(path, expected_format: str = FORMAT, max_version: int = FORMAT_VERSION) -> tuple[dict, dict]:
@@ -147,6 +170,12 @@ def read_npz(path, expected_format: str = FORMAT, max_version: int = FORMAT_VERS
         raise ModelFileError(f"{path}: no such file")
     if os.path.getsize(path) == 0:
         raise ModelFileError(f"{path}: the file is empty")
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if len(magic) > 1 and magic[0] == 0x80 and 2 <= magic[1] <= 5:  # a pickle's protocol header
+        raise ModelFileError(f"{path}: contains pickled objects, which deltaprop never loads")
+    if not (magic.startswith(b"PK\x03\x04") or magic.startswith(b"\x93NUMPY")):
+        raise ModelFileError(f"{path}: not a deltaprop model file (not an .npz archive)")
     try:
         with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:
             if not hasattr(z, "files"):

@@ -27,7 +27,7 @@ from .checkpoint import Checkpointer, load_checkpoint
 from .config import TrainConfig, resume_config
 from .data import BUILTIN, data_format, load_data, split
 from .data.dataset import Dataset
-from .errors import ConfigError
+from .errors import ConfigError, DataError
 from .io import write_text_atomic
 from .model import Model, build_training
 from .techniques import build_callbacks, use_flat_spot
@@ -74,6 +74,9 @@ def load_config_data(cfg: TrainConfig) -> Dataset:
     if cfg.data in BUILTIN:
         return load_data(cfg.data)
     fmt = data_format(cfg.data)
+    if not os.path.exists(cfg.data):
+        raise DataError(f"{cfg.data}: no such file, and no built-in data set of that name "
+                        f"({', '.join(BUILTIN)})")
     if fmt in ("csv", "arrays") and cfg.target in (None, ""):
         raise ConfigError("--target is required with a CSV file (the name of the target column)" if fmt == "csv"
                           else "--target is required with an array file (.npz: the array's name, .npy: the column)")

@@ -56,20 +56,29 @@ def use_flat_spot(network: Network, value: float = 0.1) -> int:
 
     The gradient is then deliberately inexact (gradcheck will disagree by about ``c`` times the
     upstream gradient). An output sigmoid fused with ``binary_cross_entropy`` has delta
-    :math:`o - t` and no flat spot to fix; its setting does nothing there. ``value=0`` turns
-    the fix off. The setting is part of the activation, so model files keep it.
-    Returns the number of layers changed; raises ConfigError if there is no sigmoid layer.
+    :math:`o - t`, which never vanishes, so it has no flat spot to fix and is left as it is:
+    with the fix, the loss's own derivative :math:`(o - t)/(o(1-o))` would be multiplied by
+    :math:`o(1-o) + c` instead of :math:`o(1-o)`, and a saturated wrong output would get a
+    gradient of about :math:`c/\epsilon`. ``value=0`` turns the fix off. The setting is part of
+    the activation, so model files keep it. Returns the number of layers changed; raises
+    ConfigError if there is no sigmoid layer the fix applies to.
     """
     value = float(value)
     if not (np.isfinite(value) and value >= 0):
         raise ConfigError(f"flat spot must be a number >= 0, got {value}")
-    changed = 0
+    changed, skipped = 0, False
+    last = network.layers[-1]
     for layer in network.layers:
         if isinstance(layer.activation, Sigmoid):
+            if layer is last and network.loss.is_fused_with(Sigmoid()):
+                skipped = True
+                continue
             layer.activation = Sigmoid(flat_spot=value)
             changed += 1
     if not changed:
-        raise ConfigError("the flat-spot fix applies to sigmoid units, and this network has no sigmoid layer")
+        raise ConfigError("the flat-spot fix applies to sigmoid units, and this network has no sigmoid layer"
+                          + (" but its output, whose fused delta o - t with binary cross-entropy has no flat "
+                             "spot" if skipped else ""))
     return changed
 
 
