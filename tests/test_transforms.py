@@ -68,9 +68,10 @@ def test_noise_keeps_the_dtype():
     assert out.dtype == np.float32
 
 
-@pytest.mark.parametrize("make,match", [(lambda: AddDecayedWeights(-1), "weight decay must be a number >= 0"),
-                                        (lambda: AddNoise(float("nan")), "gradient noise must be a number >= 0"),
-                                        (lambda: AddNoise(0.1, gamma=-1), "noise decay must be a number >= 0")])
+@pytest.mark.parametrize("make,match", [
+    (lambda: AddDecayedWeights(-1), "weight decay must be a number >= 0"),
+    (lambda: AddNoise(float("nan")), "gradient noise must be a number >= 0"),
+    (lambda: AddNoise(0.1, gamma=-1), "noise decay must be a number >= 0")])
 def test_bad_transform_hyperparameters(make, match):
     with pytest.raises(ConfigError, match=match):
         make()
@@ -166,7 +167,8 @@ def test_an_explicit_chain_resumes_bitwise_and_a_different_one_is_refused():
 
     def trainer(chain):
         net = Network([2, 3, 1], "sigmoid", loss="half_sse", seed=2)
-        return Trainer(net, SGD(0.5, transforms=chain), mode="minibatch", batch_size=3, seed=5, engine="numpy")
+        opt = SGD(0.5, transforms=chain)
+        return Trainer(net, opt, mode="minibatch", batch_size=3, seed=5, engine="numpy")
 
     chain = [AddDecayedWeights(0.01), AddNoise(0.05)]
     a = trainer(chain)
@@ -181,7 +183,8 @@ def test_an_explicit_chain_resumes_bitwise_and_a_different_one_is_refused():
     c.load_state_dict(state)
     c.fit(ds.X, ds.T, 18)
     np.testing.assert_array_equal(c.network.flat, a.network.flat)
-    for other in (trainer([AddNoise(0.05)]), Trainer(Network([2, 3, 1], seed=2), SGD(0.5, grad_noise=0.05))):
+    options = Trainer(Network([2, 3, 1], seed=2), SGD(0.5, grad_noise=0.1))
+    for other in (trainer([AddNoise(0.05)]), options):
         with pytest.raises(ConfigError, match="optimizer state was saved with transforms"):
             other.optimizer.load_state_dict(state["optimizer"])
 

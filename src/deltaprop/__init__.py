@@ -53,10 +53,10 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ACTIVATIONS", "LOSSES", "MODES", "OPTIMIZERS", "SCHEDULES",
-    "AddDecayedWeights", "AddNoise", "Adam", "BoldDriver", "Callback", "ConfigError", "DataError", "Dense", "DeltapropError", "EarlyStopping",
-    "ExponentialDecay", "GradientTransform", "History", "IRpropMinus", "IRpropPlus", "InverseScaling", "Model", "ModelFileError",
-    "Network", "Optimizer", "Quickprop", "RpropMinus", "RpropPlus", "SGD", "Sarprop", "StallDetector",
-    "StepDecay", "Trainer",
+    "AddDecayedWeights", "AddNoise", "Adam", "BoldDriver", "Callback", "ConfigError", "DataError", "Dense",
+    "DeltapropError", "EarlyStopping", "ExponentialDecay", "GradientTransform", "History", "IRpropMinus",
+    "IRpropPlus", "InverseScaling", "Model", "ModelFileError", "Network", "Optimizer", "Quickprop",
+    "RpropMinus", "RpropPlus", "SGD", "Sarprop", "StallDetector", "StepDecay", "Trainer",
     "explain_model", "explain_worked_example", "fit_dataset", "get_activation", "get_loss", "get_optimizer",
     "get_schedule", "gradcheck", "load_checkpoint", "load_model", "save_checkpoint", "save_model", "train",
     "train_with_restarts", "use_flat_spot",
