@@ -89,7 +89,7 @@ def test_divergence_is_reported_and_weights_stay_finite(capsys, tmp_path):
     code, out, err = run(capsys, "train", "--data", str(csv), "--target", "y", "--lr", "50",
                          "--no-standardize", "--epochs", "300", "--out", str(model))
     assert code == 1
-    assert "training diverged" in err and "weights of the last finite epoch were kept" in err
+    assert "training diverged" in err and "weights of the last good epoch were kept" in err
     assert "Traceback" not in err
     from deltaprop import load_model
 

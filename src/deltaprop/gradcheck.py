@@ -47,6 +47,7 @@ import numpy as np
 
 from .errors import ConfigError
 from .network import Network
+from .validation import as_generator
 
 __all__ = ["CostRow", "DEFAULT_COST_SIZES", "GradcheckResult", "cost_slope", "gradcheck", "gradient_cost",
            "numerical_gradient", "random_problem", "relative_error"]
@@ -142,8 +143,9 @@ def gradcheck(network: Network, X, T, *, indices=None, max_params: int | None = 
     ``seconds_backprop`` is the median time of a warm forward + backward pass (5 repeats, see
     :func:`_time_call`); ``seconds_numeric`` the one sweep over the checked parameters.
     """
-    X = network.check_input(X)
-    T = np.asarray(T, dtype=network.dtype).reshape(len(X), -1)
+    from .training import check_data  # training imports the engines, which gradcheck's users may not need
+
+    X, T = check_data(X, T, network, "gradcheck data")
     n = network.n_params
     if indices is None:
         if max_params is not None and max_params < n:
@@ -197,7 +199,7 @@ def random_problem(sizes: Sequence[int], activation="tanh", output_activation="s
     """
     if int(samples) < 1:
         raise ConfigError(f"the number of samples must be at least 1, got {samples}")
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    rng = as_generator(seed)
     net = Network(sizes, activation, output_activation, loss, dtype=dtype, init=init)
     net.reset_parameters(rng, init)
     k = net.n_outputs

@@ -17,7 +17,7 @@ from .network import Network
 from .config import DEFAULTS
 from .techniques import build_callbacks
 from .training import Trainer, accuracy, reports_accuracy
-from .validation import as_float_array, require_finite
+from .validation import as_float_array, as_generator, require_finite
 
 __all__ = ["Model", "build_training", "default_head", "fit_dataset", "model_parts"]
 
@@ -158,7 +158,7 @@ def build_training(train: Dataset, *, hidden=_D.hidden, activation=_D.activation
     if len(train) == 0:
         raise DataError("the training data set is empty")
     out_act, loss = default_head(train.task, train.n_outputs, loss, output_activation)
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    rng = as_generator(seed)
     std = Standardizer().fit(train.X) if standardize else None
     Xtr = std.transform(train.X) if std else train.X
     sizes = [train.n_features, *[int(h) for h in hidden], train.n_outputs]

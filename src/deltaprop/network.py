@@ -20,6 +20,7 @@ optimizer updates; frozen biases sit after them and are never touched.
 
 from __future__ import annotations
 
+import numbers
 from typing import Sequence
 
 import numpy as np
@@ -29,7 +30,8 @@ from .errors import ConfigError, DataError
 from .initializers import initialize_layer
 from .layers import Dense
 from .losses import Loss, get_loss
-from .validation import require_finite
+from .memory import require_memory
+from .validation import as_generator, require_finite
 
 __all__ = ["Network"]
 
@@ -69,13 +71,23 @@ class Network:
     def __init__(self, sizes: Sequence[int], activation="sigmoid", output_activation=None,
                  loss="half_sse", *, dtype="float64", bias=True, train_bias=True,
                  init="glorot_uniform", seed=None):
-        sizes = [int(s) for s in sizes]
+        try:
+            given = list(sizes)
+        except TypeError:
+            raise ConfigError(f"layer sizes must be a sequence of positive integers, got {sizes!r}") from None
+        if not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in given):
+            raise ConfigError(f"layer sizes must be positive integers, got {given!r}")
+        sizes = [int(s) for s in given]
         if len(sizes) < 2:
             raise ConfigError(f"a network needs at least an input and an output size, got {sizes}")
         if any(s <= 0 for s in sizes):
             raise ConfigError(f"layer sizes must be positive, got {sizes}")
         out_act = activation if output_activation is None else output_activation
         dt = _as_dtype(dtype)
+        n_params = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
+        # The layers' own arrays, the flat vector and its gradient: refuse before allocating.
+        require_memory(3 * n_params * dt.itemsize,
+                       f"a network of {n_params:,} parameters ({'-'.join(map(str, sizes))}, {dt.name})")
         layers = []
         for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
             act = out_act if i == len(sizes) - 2 else activation
@@ -188,7 +200,7 @@ class Network:
     # ----------------------------------------------------------------- weights
     def reset_parameters(self, rng=None, init=None) -> None:
         """Draw fresh weights from ``init`` with ``rng`` (a Generator or an int seed)."""
-        rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
+        rng = as_generator(rng)
         init = self.init if init is None else init
         self.init = init
         for layer in self.layers:

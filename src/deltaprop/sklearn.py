@@ -48,6 +48,7 @@ from .network import Network
 from .optimizers import OPTIMIZERS, get_optimizer
 from .techniques import build_callbacks
 from .training import Callback, History, Trainer
+from .validation import as_generator
 
 __all__ = ["BackpropClassifier", "BackpropRegressor"]
 
@@ -220,7 +221,7 @@ class _BackpropBase(BaseEstimator):
 
     def _start(self, n_features: int, n_outputs: int) -> None:
         """Fresh network, optimizer, generator and records (fit, or a first partial_fit)."""
-        self._rng = np.random.default_rng(self.random_state)
+        self._rng = as_generator(self.random_state, "random_state")
         out_act, loss = default_head(self._task, n_outputs, self.loss, self.output_activation)
         net = Network([n_features, *self._hidden(), n_outputs], self.activation, out_act, loss,
                       dtype=self.dtype, init=self.init)

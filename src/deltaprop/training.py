@@ -34,9 +34,10 @@ from .config import DEFAULTS
 from .engines import select_engine
 from .errors import ConfigError, DataError
 from .losses import BinaryCrossEntropy, CrossEntropy
+from .memory import require_memory
 from .network import Network
 from .optimizers import Optimizer, get_optimizer
-from .validation import as_float_array, require_finite
+from .validation import as_float_array, as_generator, require_finite
 
 __all__ = ["MODES", "Trainer", "History", "Callback", "EarlyStopping", "accuracy", "train", "check_data",
            "reports_accuracy"]
@@ -214,10 +215,14 @@ class Trainer:
         Which engine runs the updates; ``"auto"`` picks the fastest one that supports the
         set-up. All give the same weights.
     on_divergence : ``"stop"`` or ``"halve-lr"``
-        When the loss (or the weights) turn NaN or inf, the weights and optimizer state of the
-        last finite epoch are restored; then either training stops, or the learning rate is
+        When the loss (or the weights) turn NaN or inf, or the loss grows more than
+        :attr:`DIVERGENCE_GROWTH` times above its value at the starting weights, the weights and optimizer state
+        of the last good epoch are restored; then either training stops, or the learning rate is
         halved and the epoch is run again, at most ``max_halvings`` times.
     """
+
+    #: A finite loss this many times the first epoch's counts as diverging.
+    DIVERGENCE_GROWTH = 1e6
 
     def __init__(self, network: Network, optimizer=DEFAULTS.optimizer, *, lr: float = DEFAULTS.lr,
                  mode: str = DEFAULTS.mode, batch_size: int = DEFAULTS.batch_size, shuffle: bool = DEFAULTS.shuffle,
@@ -241,7 +246,7 @@ class Trainer:
         self.mode = mode
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
-        self.rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        self.rng = as_generator(seed)
         self.chunk_size = int(chunk_size)
         self.eval_every = int(eval_every)
         self.accuracy = reports_accuracy(network) if accuracy is None else bool(accuracy)
@@ -252,6 +257,7 @@ class Trainer:
         self.engine = engine
         self.engine_used = None
         self.history = History()
+        self.initial_loss = None  # loss at the weights training started from (set by fit)
         self.epoch = 0
         self.stop_training = False
         self.diverged = False
@@ -280,6 +286,11 @@ class Trainer:
         if validation_data is not None:
             val = check_data(*validation_data, net, what="validation data")
         k = self.effective_batch_size(len(X))  # warns when k > N
+        self._check_memory(min(k, self.chunk_size))
+        if self.initial_loss is None:  # the yardstick for a loss that explodes (first rows: no randomness used)
+            rows = min(len(X), self.chunk_size)
+            with np.errstate(over="ignore", invalid="ignore"):
+                self.initial_loss = float(net.evaluate(X[:rows], T[:rows], self.chunk_size)[0])
         self.stop_training = False
         self.optimizer.attach(self, X, T)
         for cb in self.callbacks:
@@ -323,6 +334,11 @@ class Trainer:
                     if self._diverged(good, None):
                         continue
                     break
+            grown = self._explosion(row)
+            if grown:
+                if self._diverged(good, None, grown):
+                    continue
+                break
             good = self._snapshot()
             if validation_data is not None:
                 row.update(self._evaluate(*validation_data, "val_", keep_accuracy=self.accuracy))
@@ -332,6 +348,28 @@ class Trainer:
                 cb.on_epoch_end(self, row)
             if self.stop_training:
                 break
+
+    def _check_memory(self, rows: int) -> None:
+        """Refuse before the first update when the optimizer state, the roll-back snapshot and
+        the per-chunk buffers (see :mod:`deltaprop.memory`) would not fit."""
+        net = self.network
+        n_state = len(getattr(self.optimizer, "_state_names", ()))
+        widths = net.n_inputs + sum(layer.n_out for layer in net.layers)
+        need = net.dtype.itemsize * (net.flat.size * (2 * n_state + 1) + 3 * rows * widths)
+        require_memory(need, f"training this {net.flat.size:,}-parameter network ({rows} rows at a time)")
+
+    def _explosion(self, row: dict) -> str | None:
+        """Why this epoch counts as diverging although its loss is finite: it grew more than
+        :attr:`DIVERGENCE_GROWTH` times above the loss at the starting weights (a run heading
+        for overflow gets there within a few epochs; waiting for inf would keep weights of 1e150)."""
+        first = self.initial_loss
+        if first is None or not (math.isfinite(first) and first > 0):
+            return None
+        for key in ("loss_running", "loss"):
+            v = row.get(key, math.nan)
+            if math.isfinite(v) and v > self.DIVERGENCE_GROWTH * first:
+                return f"the loss grew from {first:.4g} at the start to {v:.4g}"
+        return None
 
     def _evaluate(self, X, T, prefix: str, keep_accuracy: bool) -> dict:
         loss, out = self.network.evaluate(X, T, self.chunk_size)
@@ -343,20 +381,22 @@ class Trainer:
     def _snapshot(self) -> tuple[np.ndarray, dict]:
         return self.network.flat.copy(), self.optimizer.state_dict()
 
-    def _diverged(self, good, update) -> bool:
-        """Roll back to ``good``; return True when training goes on with a halved learning rate."""
+    def _diverged(self, good, update, why: str | None = None) -> bool:
+        """Roll back to ``good``; return True when training goes on with a halved learning rate.
+        ``why``: what happened, when it was not a NaN or inf."""
         params, opt_state = good
         lr = self.optimizer.lr  # may already have been halved since the snapshot
         self.network.flat[...] = params
         self.optimizer.load_state_dict(opt_state)
         self.optimizer.lr = lr
         where = f"at update {update} of epoch {self.epoch}" if update else f"after epoch {self.epoch}"
+        what = f"{why} after epoch {self.epoch}" if why else f"the loss became NaN or inf {where}"
         if self.on_divergence == "halve-lr" and self.halvings < self.max_halvings:
             self.halvings += 1
             self.optimizer.lr = lr / 2.0
             self.history.events.append({
                 "epoch": self.epoch, "event": "lr_halved",
-                "detail": f"the loss became NaN or inf {where}; rolled back to the last finite epoch "
+                "detail": f"{what}; rolled back to the last good epoch "
                           f"and halved the learning rate to {self.optimizer.lr:g} "
                           f"({self.halvings} of at most {self.max_halvings} halvings)",
             })
@@ -366,9 +406,10 @@ class Trainer:
         self.stop_training = True
         self.history.events.append({
             "epoch": self.epoch, "event": "divergence",
-            "detail": f"the loss became NaN or inf {where}; training stopped and the weights "
-                      f"of the last finite epoch were kept (try a smaller learning rate"
-                      + (", or --on-divergence halve-lr" if self.on_divergence == "stop" else "") + ")",
+            "detail": f"{what}; training stopped and the weights of the last good epoch were kept "
+                      "(try a smaller learning rate"
+                      + (", or on_divergence='halve-lr' (--on-divergence halve-lr)"
+                         if self.on_divergence == "stop" else "") + ")",
         })
         self.epoch -= 1  # the failed epoch does not count
         return False
@@ -386,6 +427,7 @@ class Trainer:
             "callbacks": [cb.state_dict() for cb in self.callbacks],
             "halvings": self.halvings,
             "diverged": self.diverged,
+            "initial_loss": self.initial_loss,
             "settings": {"mode": self.mode, "batch_size": self.batch_size, "shuffle": self.shuffle,
                          "chunk_size": self.chunk_size, "eval_every": self.eval_every},
         }
@@ -417,6 +459,9 @@ class Trainer:
             cb.load_state_dict(cb_state)
         self.halvings = int(state["halvings"])
         self.diverged = bool(state["diverged"])
+        # Checkpoints of the first release have none; fit then measures it at the resumed weights.
+        init = state.get("initial_loss")
+        self.initial_loss = None if init is None else float(init)
 
 
 def train(network: Network, X, T, *, epochs: int = 10, mode: str = DEFAULTS.mode,

@@ -4,9 +4,22 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import DataError
+from .errors import ConfigError, DataError
 
-__all__ = ["as_float_array", "require_finite"]
+__all__ = ["as_float_array", "require_finite", "as_generator"]
+
+
+def as_generator(seed, what: str = "seed") -> np.random.Generator:
+    """``seed`` (None, a non-negative integer, a sequence of them, or a Generator itself) as a
+    ``numpy.random.Generator``; ConfigError for anything else."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if isinstance(seed, bool):
+        raise ConfigError(f"{what} must be a non-negative integer or a numpy Generator, got {seed!r}")
+    try:
+        return np.random.default_rng(seed)
+    except (ValueError, TypeError):
+        raise ConfigError(f"{what} must be a non-negative integer or a numpy Generator, got {seed!r}") from None
 
 
 def as_float_array(A, what: str, dtype=np.float64) -> np.ndarray:

@@ -1,0 +1,89 @@
+"""Memory checked before it is spent: an estimate of what a network or a training run will
+allocate, against what the machine (or the process's limit) has available.
+
+A network of ``P`` parameters holds them and their gradient (``2P`` numbers) and, while it is
+built, one more copy; training adds the optimizer's state (``k P`` for ``k`` state arrays), a
+snapshot of weights and state for the divergence roll-back (``(1 + k) P``) and, per chunk of
+``r`` rows, the forward values and deltas of every layer (about ``3 r sum(widths)``), plus a
+converted copy of the data when its dtype differs from the network's.
+"""
+
+from __future__ import annotations
+
+import os
+
+from .errors import DeltapropError
+
+__all__ = ["MemoryCheckError", "available_bytes", "require_memory", "format_bytes"]
+
+
+class MemoryCheckError(DeltapropError, MemoryError):
+    """The work would need more memory than is available; nothing was allocated."""
+
+
+def format_bytes(n: float) -> str:
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{int(n)} bytes"
+
+
+def _meminfo_available() -> int | None:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _rlimit_left() -> int | None:
+    """What RLIMIT_AS still allows this process to map (None: no limit, or not knowable)."""
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft == resource.RLIM_INFINITY:
+            return None
+        with open("/proc/self/statm") as f:
+            mapped = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        return max(soft - mapped, 0)
+    except (ImportError, OSError, ValueError, IndexError):
+        return None
+
+
+def _cgroup_left() -> int | None:
+    try:
+        with open("/sys/fs/cgroup/memory.max") as f:
+            limit = f.read().strip()
+        if limit == "max":
+            return None
+        with open("/sys/fs/cgroup/memory.current") as f:
+            used = int(f.read().strip())
+        return max(int(limit) - used, 0)
+    except (OSError, ValueError):
+        return None
+
+
+def available_bytes() -> int | None:
+    """The least of: the machine's available memory, the cgroup's room and the address-space
+    limit's room; None where none of them can be read (then nothing is refused)."""
+    known = [v for v in (_meminfo_available(), _rlimit_left(), _cgroup_left()) if v is not None]
+    return min(known) if known else None
+
+
+def require_memory(nbytes: float, what: str) -> None:
+    """Raise :class:`MemoryCheckError` ("WHAT needs N GB; M GB available") when ``nbytes``
+    exceed what is available. ``DELTAPROP_MEMORY_LIMIT`` (bytes) caps the available amount,
+    for tests and shared machines."""
+    avail = available_bytes()
+    cap = os.environ.get("DELTAPROP_MEMORY_LIMIT")
+    if cap:
+        try:
+            avail = min(int(float(cap)), avail) if avail is not None else int(float(cap))
+        except ValueError:
+            pass
+    if avail is not None and nbytes > avail:
+        raise MemoryCheckError(f"{what} needs {format_bytes(nbytes)}; {format_bytes(avail)} available")
