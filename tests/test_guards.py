@@ -121,3 +121,23 @@ def test_initial_loss_survives_a_checkpoint():
     del state["initial_loss"]  # a first-release checkpoint
     b.load_state_dict(state)
     assert b.initial_loss is None
+
+
+def test_values_near_the_float64_limit_are_standardised_without_overflow(recwarn):
+    from deltaprop.data.dataset import Standardizer
+
+    X = np.array([[1.7e308, 2.0], [-1.7e308, 4.0], [1.7e308, 6.0]])
+    std = Standardizer().fit(X)
+    Z = std.transform(X)
+    assert np.isfinite(Z).all() and not recwarn.list
+    np.testing.assert_allclose(Z.mean(axis=0), 0, atol=1e-12)
+    np.testing.assert_allclose(Z.std(axis=0), 1, rtol=1e-12)
+    np.testing.assert_array_equal(Z[:, 1], (X[:, 1] - 4.0) / np.std([2.0, 4.0, 6.0]))  # other columns: as before
+
+
+def test_csv_with_huge_values_trains_without_numpy_warnings(capsys, tmp_path):
+    path = tmp_path / "big.csv"
+    path.write_text("a,b,t\n1e308,2,0\n-1e308,4,1\n3,4,1\n1,1,0\n")
+    assert main(["train", "--data", str(path), "--target", "t", "--epochs", "2", "--val-split", "0",
+                 "--mode", "batch"]) == 0
+    assert "warning" not in capsys.readouterr().err

@@ -150,8 +150,19 @@ class Standardizer:
 
     def fit(self, X) -> "Standardizer":
         X = np.asarray(X, float)
-        self.mean = X.mean(axis=0)
-        sd = X.std(axis=0)
+        with np.errstate(over="ignore", invalid="ignore"):
+            self.mean = X.mean(axis=0)
+            sd = X.std(axis=0)
+        bad = ~(np.isfinite(self.mean) & np.isfinite(sd))
+        if bad.any():
+            # Sums of values near the float64 limit (1e308) overflow although the mean and the
+            # spread do not; computed on columns divided by their largest magnitude, they fit.
+            # Only those columns: every other column keeps the plain formula, bit for bit.
+            cols = X[:, bad]
+            big = np.abs(cols).max(axis=0)
+            big = np.where(big > 0, big, 1.0)
+            self.mean[bad] = (cols / big).mean(axis=0) * big
+            sd[bad] = (cols / big).std(axis=0) * big
         self.scale = np.where(sd > 0, sd, 1.0)
         return self
 
@@ -160,7 +171,13 @@ class Standardizer:
         if X.shape[1] != len(self.mean):
             raise DataError(f"data has {X.shape[1]} columns but the standardisation was fitted on "
                             f"{len(self.mean)}")
-        return ((X - self.mean) / self.scale).astype(X.dtype if X.dtype.kind == "f" else float)
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = (X - self.mean) / self.scale
+        bad = ~np.isfinite(out) & np.isfinite(X)
+        if bad.any():  # x - mean overflowed near the float64 limit; dividing first cannot
+            cols = bad.any(axis=0)
+            out[:, cols] = X[:, cols] / self.scale[cols] - self.mean[cols] / self.scale[cols]
+        return out.astype(X.dtype if X.dtype.kind == "f" else float)
 
     def to_dict(self) -> dict:
         return {"mean": self.mean.tolist(), "scale": self.scale.tolist()}
