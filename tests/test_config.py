@@ -46,11 +46,11 @@ def test_library_defaults_come_from_the_table():
         return {k: p.default for k, p in inspect.signature(fn).parameters.items()
                 if p.default is not inspect.Parameter.empty}
 
-    for fn, names in ((Trainer.__init__, ("lr", "mode", "batch_size", "shuffle", "eval_every", "engine",
-                                          "on_divergence")),
+    for fn, names in ((Trainer.__init__, ("lr", "mode", "batch_size", "shuffle", "eval_every", "eval_rows",
+                                          "engine", "on_divergence")),
                       (train, ("lr", "mode", "batch_size", "optimizer")),
                       (build_training, ("activation", "mode", "batch_size", "lr", "optimizer", "seed", "init",
-                                        "dtype", "standardize", "eval_every", "shuffle", "engine"))):
+                                        "dtype", "standardize", "eval_every", "eval_rows", "shuffle", "engine"))):
         d = defaults(fn)
         for name in names:
             assert d[name] == getattr(DEFAULTS, name), (fn, name)
@@ -60,8 +60,9 @@ def test_library_defaults_come_from_the_table():
 
     d = defaults(BackpropClassifier.__init__)
     assert tuple(d["hidden_layer_sizes"]) == DEFAULTS.hidden
-    for name in ("activation", "mode", "lr", "optimizer", "dtype", "engine", "shuffle", "init"):
+    for name in ("activation", "mode", "lr", "optimizer", "engine", "shuffle", "init"):
         assert d[name] == getattr(DEFAULTS, name), name
+    assert d["dtype"] == "float64"  # as scikit-learn's MLP computes (the documented exception)
 
 
 @pytest.mark.parametrize("name,value,range_text", [

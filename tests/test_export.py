@@ -222,9 +222,20 @@ def _run(capsys, *argv):
 @pytest.fixture
 def iris_model(tmp_path, capsys):
     path = tmp_path / "iris.npz"
-    code, _, err = _run(capsys, "train", "--data", "iris", "--epochs", "3", "--engine", "numpy", "--out", path)
+    # float64, so that a float64 graph can be held to float64's tolerance
+    code, _, err = _run(capsys, "train", "--data", "iris", "--epochs", "3", "--engine", "numpy", "--dtype", "float64",
+                        "--out", path)
     assert code == 0, err
     return path
+
+
+def test_cli_export_of_a_float32_model_checks_at_float32_tolerance(tmp_path, capsys):
+    model = tmp_path / "iris32.npz"
+    assert _run(capsys, "train", "--data", "iris", "--epochs", "3", "--out", model)[0] == 0  # float32 by default
+    code, out, err = _run(capsys, "export", model, tmp_path / "g64.onnx", "--dtype", "float64", "--check")
+    assert code == 0, err
+    tol = float(out.split("(tolerance ")[1].split(")")[0])
+    assert TOL64 < tol < 1e-4
 
 
 def test_cli_export_matches_predict(tmp_path, capsys, iris_model):
@@ -291,7 +302,7 @@ def test_cli_export_warns_about_float32_inputs_and_categories(tmp_path, capsys):
     (tmp_path / "years.csv").write_text("\n".join(lines) + "\n")
     model = tmp_path / "years.npz"
     code, _, err = _run(capsys, "train", "--data", tmp_path / "years.csv", "--target", "y", "--categorical",
-                        "colour", "--epochs", "2", "--engine", "numpy", "--out", model)
+                        "colour", "--epochs", "2", "--engine", "numpy", "--dtype", "float64", "--out", model)
     assert code == 0, err
     code, out, err = _run(capsys, "export", model, tmp_path / "y32.onnx")
     assert code == 0, err

@@ -51,8 +51,8 @@ def test_a_network_too_big_for_memory_is_refused_before_allocation(capsys):
     code = main(["train", "--hidden", "100000000"])
     err = capsys.readouterr().err
     assert code == 2
-    assert err.startswith("deltaprop: error: a network of 7,500,000,010 parameters (64-100000000-10, float64) "
-                          "needs 180.0 GB; ") and err.rstrip().endswith("available")
+    assert err.startswith("deltaprop: error: a network of 7,500,000,010 parameters (64-100000000-10, float32) "
+                          "needs 90.0 GB; ") and err.rstrip().endswith("available")
 
 
 def test_memory_limit_is_taken_from_the_environment(monkeypatch):

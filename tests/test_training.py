@@ -7,6 +7,7 @@ from deltaprop import EarlyStopping, Network, Trainer, train
 from deltaprop.data import load_builtin
 from deltaprop.errors import ConfigError, DataError
 from deltaprop.optimizers import SGD
+from deltaprop.training import Callback
 
 
 class CountingSGD(SGD):
@@ -185,3 +186,40 @@ def test_bad_data(X, T, match):
     net = Network([3, 2, 1], seed=0)
     with pytest.raises(DataError, match=match):
         train(net, X, T, epochs=1)
+
+
+def test_per_epoch_evaluation_uses_a_fixed_subsample_and_the_full_set_at_the_end():
+    rng = np.random.default_rng(0)
+    n = 5000
+    Xb = rng.normal(size=(n, 4))
+    Tb = (Xb[:, :1] > 0).astype(float)
+    net = Network([4, 6, 1], "tanh", "sigmoid", "binary_cross_entropy", seed=0)
+    trainer = Trainer(net, lr=0.1, mode="minibatch", batch_size=100, seed=0)
+    assert trainer.eval_rows_for(n) == max(Trainer.EVAL_ROWS_MIN, n // 16) == 1024
+    assert trainer.eval_rows_for(800) == 800 and trainer.eval_rows_for(10**6) == Trainer.EVAL_ROWS_MAX
+
+    seen = []
+
+    class Spy(Callback):
+        def on_epoch_end(self, tr, logs):
+            seen.append((logs["loss"], tr.network.copy()))
+
+    trainer.callbacks.append(Spy())
+    trainer.fit(Xb, Tb, 3)
+    idx = (np.arange(1024) * n) // 1024  # evenly spaced rows, no random numbers drawn
+    for loss, snap in seen[:-1]:
+        assert loss == snap.evaluate(Xb[idx], Tb[idx])[0]
+    assert seen[-1][0] == seen[-1][1].evaluate(Xb, Tb)[0]  # the last epoch: every row
+
+    # The subsample changes what is recorded, never the training: same weights without evaluation.
+    plain = Network([4, 6, 1], "tanh", "sigmoid", "binary_cross_entropy", seed=0)
+    Trainer(plain, lr=0.1, mode="minibatch", batch_size=100, seed=0, eval_every=0).fit(Xb, Tb, 3)
+    np.testing.assert_array_equal(plain.flat, net.flat)
+
+
+def test_eval_rows_setting():
+    net = Network([2, 2, 1], seed=0)
+    assert Trainer(net, eval_rows=10).eval_rows_for(4) == 4
+    assert Trainer(net, eval_rows=3).eval_rows_for(100) == 3
+    with pytest.raises(ConfigError, match="eval_rows must be None or a positive integer"):
+        Trainer(net, eval_rows=0)

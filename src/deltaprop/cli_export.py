@@ -96,7 +96,9 @@ def cmd(args) -> int:
               f"{6e-8 * ratio:.1g}; --dtype float64 avoids this", file=sys.stderr)
     if args.check:
         diff, scale = _check(model, args.out, args.dtype)
-        tol = CHECK_TOL[args.dtype] * max(1.0, scale)
+        # A float32 model cannot be matched more closely than float32 allows, whatever the graph.
+        tol_dtype = "float32" if "float32" in (args.dtype, net.dtype.name) else "float64"
+        tol = CHECK_TOL[tol_dtype] * max(1.0, scale)
         print(f"checked with onnxruntime on 256 random inputs: largest |difference| from deltaprop "
               f"{diff:.2g} (tolerance {tol:.2g})")
         if not diff <= tol:

@@ -136,7 +136,8 @@ class TrainConfig:
                                 group="network")
     init: str = _setting("glorot_uniform", "glorot_uniform, glorot_normal, he_uniform, he_normal or uniform:R",
                          group="network")
-    dtype: str = _setting("float64", "floating-point type of weights and arithmetic", kind="choice",
+    dtype: str = _setting("float32", "floating-point type of weights and arithmetic (float64: exact digits at "
+                                     "about half the speed)", kind="choice",
                           choices=("float32", "float64"), group="network")
     # --- training
     mode: str = _setting("minibatch", "stochastic: update per sample; batch: once per epoch; minibatch: "
@@ -154,6 +155,9 @@ class TrainConfig:
                                           optional=True, metavar="PATIENCE")
     eval_every: int = _setting(1, "re-evaluate the training loss every N epochs (0: never; the final "
                                   "metrics are always computed)", kind="int", lo=0)
+    eval_rows: int | None = _setting(None, "training rows the per-epoch re-evaluation uses (left out: all up to "
+                                           "1024, else N/16, at most 8192; the last epoch always uses all)",
+                                     kind="int", lo=1, optional=True, metavar="N")
     on_divergence: str = _setting("stop", "when the loss turns NaN/inf or explodes: roll back and stop, or "
                                           "roll back, halve the learning rate and go on (at most 10 times)",
                                   kind="choice", choices=("stop", "halve-lr"))

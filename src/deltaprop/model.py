@@ -146,7 +146,8 @@ def build_training(train: Dataset, *, hidden=_D.hidden, activation=_D.activation
                    output_activation=_D.output_activation, loss=_D.loss, mode=_D.mode, batch_size=_D.batch_size,
                    lr=_D.lr, optimizer=_D.optimizer, seed=_D.seed, init=_D.init, dtype=_D.dtype,
                    standardize=_D.standardize, validation: Dataset | None = None,
-                   early_stopping: int | None = _D.early_stopping, eval_every=_D.eval_every, shuffle=_D.shuffle,
+                   early_stopping: int | None = _D.early_stopping, eval_every=_D.eval_every, eval_rows=_D.eval_rows,
+                   shuffle=_D.shuffle,
                    train_bias=True, callbacks=(), on_divergence=_D.on_divergence, engine=_D.engine):
     """Set up, without training, what :func:`fit_dataset` trains (defaults:
     :data:`deltaprop.config.DEFAULTS`; a whole record: :func:`deltaprop.runs.prepare_run`).
@@ -171,7 +172,7 @@ def build_training(train: Dataset, *, hidden=_D.hidden, activation=_D.activation
         raise ConfigError("early stopping watches the validation loss: give a validation split")
     cbs = build_callbacks([("early_stopping", {"patience": early_stopping})] if early_stopping else [])
     trainer = Trainer(net, optimizer, lr=lr, mode=mode, batch_size=batch_size, shuffle=shuffle, seed=rng,
-                      eval_every=eval_every, accuracy=reports_accuracy(net, train.task),
+                      eval_every=eval_every, eval_rows=eval_rows, accuracy=reports_accuracy(net, train.task),
                       callbacks=[*cbs, *callbacks], on_divergence=on_divergence, engine=engine)
     model = Model(net, task=train.task, classes=train.classes, feature_names=train.feature_names,
                   target_names=train.target_names, standardizer=std, categories=train.categories)

@@ -170,8 +170,8 @@ def prepare_run(cfg: TrainConfig, *, callbacks=(), checkpoint: str | None = None
         train_ds, hidden=cfg.hidden, activation=cfg.activation, output_activation=cfg.output_activation,
         loss=cfg.loss, mode=cfg.mode, batch_size=cfg.batch_size, optimizer=optimizer, seed=rng, init=cfg.init,
         dtype=cfg.dtype, standardize=cfg.standardize, validation=val_ds, early_stopping=cfg.early_stopping,
-        eval_every=cfg.eval_every, shuffle=cfg.shuffle, callbacks=cbs, on_divergence=cfg.on_divergence,
-        engine=cfg.engine)
+        eval_every=cfg.eval_every, eval_rows=cfg.eval_rows, shuffle=cfg.shuffle, callbacks=cbs,
+        on_divergence=cfg.on_divergence, engine=cfg.engine)
     if cfg.flat_spot:
         use_flat_spot(model.network, cfg.flat_spot)
     run = Run(cfg, ds, train_ds, val_ds, model, trainer, X, T, val, fingerprint, checkpointer)

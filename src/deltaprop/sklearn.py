@@ -78,12 +78,13 @@ class _BackpropBase(BaseEstimator):
 
     # The library's defaults (deltaprop.config.DEFAULTS), except where scikit-learn's MLP has a
     # parameter of its own: those keep its names and defaults (max_iter, validation_fraction,
-    # n_iter_no_change, tol, batch_size="auto"), so that its code and grids carry over.
+    # n_iter_no_change, tol, batch_size="auto"), so that its code and grids carry over; and
+    # dtype, float64 as scikit-learn's MLP computes, so that results match it (float32: faster).
     def __init__(self, hidden_layer_sizes=_D.hidden, *, activation=_D.activation,
                  output_activation=_D.output_activation, loss=_D.loss, init=_D.init, mode=_D.mode,
                  batch_size="auto", lr=_D.lr, optimizer=_D.optimizer, optimizer_params=None, schedule=_D.schedule,
                  schedule_params=None, max_iter=200, shuffle=_D.shuffle, early_stopping=False,
-                 validation_fraction=0.1, n_iter_no_change=10, tol=1e-4, dtype=_D.dtype, engine=_D.engine,
+                 validation_fraction=0.1, n_iter_no_change=10, tol=1e-4, dtype="float64", engine=_D.engine,
                  random_state=None):
         # scikit-learn rule: store the parameters unmodified; validate them in fit.
         self.hidden_layer_sizes = hidden_layer_sizes

@@ -15,8 +15,10 @@ own seeded Generator (``shuffle=False`` keeps the data order).
 
 The history records two losses per epoch, named for what they are:
 
-* ``loss``: the loss re-evaluated over the whole training set *after* the epoch's updates
-  (thinned with ``eval_every``; NaN on the epochs it is skipped);
+* ``loss``: the loss re-evaluated *after* the epoch's updates (thinned with ``eval_every``;
+  NaN on the epochs it is skipped), over the whole training set after the last epoch and
+  where N is small, else over a fixed, evenly spaced subsample (``eval_rows``), so that it
+  costs about a tenth of an epoch or less;
 * ``loss_running``: the mean of the batch losses seen *before* each update during the epoch,
   which is what FANN, scikit-learn and Keras report as "the" training loss.
 """
@@ -208,6 +210,12 @@ class Trainer:
         Rows per forward/backward pass inside one update's batch.
     eval_every : int
         Re-evaluate the training loss every this many epochs and after the last one (0: never).
+    eval_rows : int or None
+        How many training rows that re-evaluation uses: a fixed, evenly spaced subsample (no
+        random numbers drawn), the whole set after the last epoch of each ``fit``. ``None``:
+        all rows up to :attr:`EVAL_ROWS_MIN`, else N/16 of them, at most
+        :attr:`EVAL_ROWS_MAX`, which keeps the evaluation near or below a tenth of an epoch's
+        cost; a number: that many (N or more: every row, every time).
     accuracy : bool or None
         Record accuracy; ``None`` means "when the loss is a cross-entropy".
     callbacks : list of Callback
@@ -223,10 +231,13 @@ class Trainer:
 
     #: A finite loss this many times the first epoch's counts as diverging.
     DIVERGENCE_GROWTH = 1e6
+    #: The automatic evaluation subsample (see ``eval_rows``): every row up to the minimum.
+    EVAL_ROWS_MIN, EVAL_ROWS_MAX = 1024, 8192
 
     def __init__(self, network: Network, optimizer=DEFAULTS.optimizer, *, lr: float = DEFAULTS.lr,
                  mode: str = DEFAULTS.mode, batch_size: int = DEFAULTS.batch_size, shuffle: bool = DEFAULTS.shuffle,
-                 seed=None, chunk_size: int = 4096, eval_every: int = DEFAULTS.eval_every, accuracy=None,
+                 seed=None, chunk_size: int = 4096, eval_every: int = DEFAULTS.eval_every,
+                 eval_rows: int | None = DEFAULTS.eval_rows, accuracy=None,
                  callbacks=(), engine=DEFAULTS.engine, on_divergence: str = DEFAULTS.on_divergence,
                  max_halvings: int = 10):
         if mode not in MODES:
@@ -249,6 +260,9 @@ class Trainer:
         self.rng = as_generator(seed)
         self.chunk_size = int(chunk_size)
         self.eval_every = int(eval_every)
+        if eval_rows is not None and (isinstance(eval_rows, bool) or int(eval_rows) != eval_rows or eval_rows < 1):
+            raise ConfigError(f"eval_rows must be None or a positive integer, got {eval_rows!r}")
+        self.eval_rows = None if eval_rows is None else int(eval_rows)
         self.accuracy = reports_accuracy(network) if accuracy is None else bool(accuracy)
         if on_divergence not in ("stop", "halve-lr"):
             raise ConfigError(f"unknown on_divergence {on_divergence!r}; valid: stop, halve-lr")
@@ -309,6 +323,7 @@ class Trainer:
         engine = select_engine(self.engine, self)
         self.engine_used = engine.name
         end = self.epoch + epochs
+        Xe, Te = self._eval_subset(X, T)
         good = self._snapshot()  # the last weights (and optimizer state) known to be finite
         while self.epoch < end:
             t0 = time.perf_counter()
@@ -329,7 +344,8 @@ class Trainer:
                 break
             last = self.epoch == end
             if self.eval_every and (self.epoch % self.eval_every == 0 or last):
-                row.update(self._evaluate(X, T, "", keep_accuracy=self.accuracy))
+                row.update(self._evaluate(X, T, "", keep_accuracy=self.accuracy) if last
+                           else self._evaluate(Xe, Te, "", keep_accuracy=self.accuracy))
                 if not math.isfinite(row["loss"]):
                     if self._diverged(good, None):
                         continue
@@ -348,6 +364,24 @@ class Trainer:
                 cb.on_epoch_end(self, row)
             if self.stop_training:
                 break
+
+    def eval_rows_for(self, n: int) -> int:
+        """How many of ``n`` training rows the per-epoch re-evaluation uses (see ``eval_rows``)."""
+        if self.eval_rows is not None:
+            return min(n, self.eval_rows)
+        if n <= self.EVAL_ROWS_MIN:
+            return n
+        return min(max(self.EVAL_ROWS_MIN, math.ceil(n / 16)), self.EVAL_ROWS_MAX)
+
+    def _eval_subset(self, X, T):
+        """The fixed, evenly spaced rows the per-epoch evaluation uses (a copy of at most
+        EVAL_ROWS_MAX rows; X itself when every row is used)."""
+        n = len(X)
+        m = self.eval_rows_for(n)
+        if m >= n:
+            return X, T
+        idx = (np.arange(m) * n) // m
+        return X[idx], T[idx]
 
     def _check_memory(self, rows: int) -> None:
         """Refuse before the first update when the optimizer state, the roll-back snapshot and
