@@ -147,7 +147,18 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
     print(f"deltaprop: warning: {message}", file=sys.stderr)
 
 
+def _tolerant_output() -> None:
+    """A path from the file system may hold bytes the terminal's encoding cannot show (a
+    non-UTF-8 name arrives as surrogates); print those escaped rather than fail."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(errors="backslashreplace")
+        except (AttributeError, ValueError, OSError):
+            pass
+
+
 def main(argv=None) -> int:
+    _tolerant_output()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

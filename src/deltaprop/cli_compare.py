@@ -101,7 +101,8 @@ def cmd_compare(args) -> int:
     if args.out_dir:
         if os.path.exists(os.path.join(args.out_dir, "compare.json")) and not args.force:
             raise ConfigError(f"{args.out_dir} already holds a comparison; use --force to replace it")
-        check_writable_folder(args.out_dir, ("compare.md", "compare.csv"), overwrite=args.force)
+        plots = [f"{kind}-{p}.png" for p in dict.fromkeys(problems) for kind in ("curves", "success")]
+        check_writable_folder(args.out_dir, ("compare.md", "compare.csv", *plots), overwrite=args.force)
     skipped = [(p, m, t) for ps, ts, _ in grids for p in ps for m in modes for t in ts if not applicable(p, m, t)]
     rates = _rates(args.lr) if args.lr else None
     kw = {"epochs": args.epochs, "init_range": args.init_range, "success": args.success, "lr": rates}

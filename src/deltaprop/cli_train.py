@@ -72,7 +72,7 @@ def cmd_train(args) -> int:
     else:
         cfg = resolve(given, read_toml(args.config) if args.config else None, label=_flag)
     cfg = cfg.replace(checkpoint=default_checkpoint(cfg))
-    check_outputs(cfg, resuming=resume is not None)
+    check_outputs(cfg, resumed_from=args.resume)
     out = sys.stdout
     printer = EpochPrinter(cfg.epochs, cfg.print_every, cfg.json, out, cfg.quiet,
                            want_progress_bar(cfg.progress, out, quiet=cfg.quiet, as_json=cfg.json))

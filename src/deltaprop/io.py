@@ -131,7 +131,7 @@ def check_writable(path, *, overwrite: bool = False) -> None:
     path = os.fspath(path)
     if os.path.isdir(path):
         raise ModelFileError(f"{path}: is a directory; give a file name")
-    if os.path.exists(path) and not overwrite:
+    if os.path.lexists(path) and not overwrite:  # lexists: a dangling link is the user's too
         raise ModelFileError(f"{path} already exists; use --force to overwrite it (overwrite=True in Python)")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
@@ -159,7 +159,7 @@ def check_writable_folder(folder, names=(), *, overwrite: bool = False) -> None:
         raise ModelFileError(f"{folder}: folder {probe} is not writable") from None
     for name in names:
         path = os.path.join(folder, name)
-        if os.path.exists(path) and not overwrite:
+        if os.path.lexists(path) and not overwrite:
             raise ModelFileError(f"{path} already exists; use --force to overwrite it (overwrite=True in Python)")
 
 

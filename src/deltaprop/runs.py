@@ -55,15 +55,16 @@ def output_paths(cfg: TrainConfig) -> list[str]:
     return [cfg.out, cfg.out + ".config.toml", cfg.out + ".history.json"] if cfg.out else []
 
 
-def check_outputs(cfg: TrainConfig, *, resuming: bool = False) -> None:
+def check_outputs(cfg: TrainConfig, *, resumed_from: str | None = None) -> None:
     """Before anything is trained: every output can be written, and nothing that exists is
-    replaced without ``force`` (a resumed run may replace its own checkpoint)."""
+    replaced without ``force`` (a resumed run may replace the checkpoint it resumed from)."""
     from .io import check_writable
 
     ckpt = default_checkpoint(cfg)
     for path in output_paths(cfg):
         check_writable(path, overwrite=cfg.force)
-    if not resuming and os.path.exists(ckpt) and not cfg.force and not os.path.isdir(ckpt):
+    own = resumed_from is not None and os.path.abspath(ckpt) == os.path.abspath(resumed_from)
+    if not own and os.path.lexists(ckpt) and not cfg.force and not os.path.isdir(ckpt):
         raise ConfigError(f"checkpoint file {ckpt} already exists; resume from it with --resume {ckpt}, "
                           f"or use --force to start afresh and replace it")
     check_writable(ckpt, overwrite=True)
