@@ -291,3 +291,12 @@ def test_optimizer_schedule_and_techniques_from_the_cli(capsys, tmp_path):
 def test_bad_optimizer_settings(capsys, args, message):
     code, _, err = run(capsys, "train", "--data", "xor", "--epochs", "2", *args)
     assert code == 2 and message in err, err
+
+
+def test_opening_lines_name_network_mode_optimizer_dtype_and_engine(capsys):
+    code, out, _ = run(capsys, "train", "--data", "xor", "--epochs", "1", "--momentum", "0.9", "--engine", "numpy")
+    assert code == 0
+    line = out.splitlines()[1]
+    assert line == ("network: 2-2-1 sigmoid, loss half_sse, float32; stochastic, sgd lr 0.5, momentum 0.9; "
+                    "engine numpy")
+    assert out.splitlines()[-2].endswith("4 updates in 1 epoch")

@@ -82,6 +82,7 @@ def cmd_train(args) -> int:
         print(f"data: {ds.name} ({len(run.train)} training, {len(run.validation) if run.validation else 0} "
               f"held-out samples, {ds.n_features} features, {ds.task}"
               + (f", {len(ds.classes)} classes" if ds.classes else "") + ")", file=out)
+        print(run.describe(), file=out)
         if resume is not None:
             print(f"resumed from {args.resume} after epoch {trainer.epoch}", file=out)
     with _StopOnSignal(trainer) as stop:

@@ -89,5 +89,6 @@ def final_line(summary: dict) -> str:
         line.append(f"held-out loss {format_number(summary['heldout_loss'])}")
         if summary["heldout_accuracy"] is not None:
             line.append(f"held-out accuracy {summary['heldout_accuracy']:.2%}")
-    line.append(f"{summary['updates']} updates in {summary['epochs']} epochs")
+    u, e = summary["updates"], summary["epochs"]
+    line.append(f"{u} update{'' if u == 1 else 's'} in {e} epoch{'' if e == 1 else 's'}")
     return ", ".join(line)

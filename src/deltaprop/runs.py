@@ -118,6 +118,21 @@ class Run:
     resumed_from: str | None = None
     extra: dict = field(default_factory=dict)
 
+    def describe(self) -> str:
+        """The set-up in one line: network, mode, optimizer, dtype and the engine path that will
+        run the updates."""
+        from .engines import select_engine
+
+        net, tr, opt = self.model.network, self.trainer, self.trainer.optimizer
+        acts = "/".join(dict.fromkeys(layer.activation.name for layer in net.layers))
+        mode = f"minibatch k={tr.batch_size}" if tr.mode == "minibatch" else tr.mode
+        extras = ", ".join(f"{k} {v:g}" for k, v in opt.hyperparameters().items()
+                           if k not in ("lr", "noise_decay") and not isinstance(v, bool) and v)
+        engine = select_engine(tr.engine, tr)
+        path = getattr(engine, "path", None) or engine.name
+        return (f"network: {'-'.join(map(str, net.sizes))} {acts}, loss {net.loss.name}, {net.dtype.name}; "
+                f"{mode}, {opt.name} lr {opt.lr:g}{', ' + extras if extras else ''}; engine {path}")
+
     def fit(self) -> None:
         """Train to ``config.epochs`` epochs in all (a resumed run continues where it stopped)."""
         remaining = self.config.epochs - self.trainer.epoch
