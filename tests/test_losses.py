@@ -60,4 +60,96 @@ def test_probability_losses_refuse_unbounded_outputs(loss):
 def test_unknown_loss():
     with pytest.raises(ConfigError, match="unknown loss 'hinge'; valid: binary_cross_entropy, cross_entropy"):
         get_loss("hinge")
-    assert set(LOSSES) == {"half_sse", "mse", "binary_cross_entropy", "cross_entropy"}
+    assert set(LOSSES) == {"half_sse", "mse", "binary_cross_entropy", "cross_entropy", "huber"}
+
+
+def test_huber_by_hand_on_two_outputs():
+    a, t = np.array([[1.0, 3.0]]), np.array([[0.5, 0.0]])  # residuals 0.5 and 3
+    # delta 1: 0.5 * 0.5^2 + 1 * (3 - 0.5) = 0.125 + 2.5
+    assert get_loss("huber").value(a, t)[0] == pytest.approx(2.625, abs=1e-15)
+    np.testing.assert_array_equal(get_loss("huber").grad(a, t), [[0.5, 1.0]])
+    # delta 0.5: the first residual sits exactly on the threshold, 0.125; then 0.5 * (3 - 0.25)
+    h = get_loss({"name": "huber", "delta": 0.5})
+    assert h.value(a, t)[0] == pytest.approx(0.125 + 1.375, abs=1e-15)
+    np.testing.assert_array_equal(h.grad(a, t), [[0.5, 0.5]])
+    # within the threshold it is half_sse itself, not mse (no division by the outputs)
+    small = np.array([[0.7, 0.9]])  # residuals 0.2 and 0.9
+    assert get_loss("huber").value(small, t)[0] == pytest.approx(get_loss("half_sse").value(small, t)[0], rel=1e-15)
+    np.testing.assert_array_equal(get_loss("huber").grad(small, t), get_loss("half_sse").grad(small, t))
+
+
+def test_huber_is_continuous_at_the_threshold():
+    d = 0.75
+    h = get_loss({"name": "huber", "delta": d})
+    t = np.zeros((1, 1))
+    for sign in (1.0, -1.0):
+        at = h.value(np.array([[sign * d]]), t)[0]
+        assert at == 0.5 * d * d
+        for eps in (1e-9, -1e-9):  # both branches meet the same value and slope
+            assert h.value(np.array([[sign * (d + eps)]]), t)[0] == pytest.approx(at, abs=1e-8)
+        assert h.grad(np.array([[sign * d]]), t)[0, 0] == sign * d
+        assert h.grad(np.array([[sign * 5 * d]]), t)[0, 0] == sign * d
+
+
+def _loss_case(name, rng):
+    """Outputs and targets in the range each loss takes; huber's include residuals of exactly
+    +-delta and both sides of it."""
+    a = rng.uniform(0.2, 0.8, (4, 3))
+    if name == "cross_entropy":
+        return a, np.eye(3)[rng.integers(0, 3, 4)]
+    if name == "binary_cross_entropy":
+        return a, rng.integers(0, 2, (4, 3)).astype(float)
+    t = a + rng.normal(scale=2.0, size=a.shape)
+    if name == "huber":
+        t[0, 0], t[1, 1] = a[0, 0] - 1.0, a[1, 1] + 1.0  # r = +delta, -delta
+    return a, t
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_grad_is_the_derivative_of_value(name, rng):
+    L = get_loss(name)
+    a, t = _loss_case(name, rng)
+    h = 1e-6
+    num = np.zeros_like(a)
+    for i in np.ndindex(a.shape):
+        up, dn = a.copy(), a.copy()
+        up[i] += h
+        dn[i] -= h
+        num[i] = (L.value(up, t).sum() - L.value(dn, t).sum()) / (2 * h)
+    # huber's second derivative jumps at +-delta: central differences there are off by h/4
+    np.testing.assert_allclose(L.grad(a, t), num, rtol=1e-6, atol=1e-6)
+    if name == "huber":
+        assert L.grad(a, t)[0, 0] == 1.0 and L.grad(a, t)[1, 1] == -1.0
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_unknown_key_is_rejected_for_every_loss(name):
+    valid = ", ".join(("name",) + LOSSES[name].params)
+    with pytest.raises(ConfigError, match=f"loss '{name}' takes no key 'typo'; valid keys: {valid}$"):
+        get_loss({"name": name, "typo": 1})
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_config_round_trip_for_every_loss(name):
+    loss = get_loss(name)
+    cfg = loss.to_config()
+    assert cfg["name"] == name and set(cfg) == {"name", *LOSSES[name].params}
+    again = get_loss(cfg)
+    assert type(again) is type(loss) and again.to_config() == cfg
+    assert get_loss(loss) is loss
+
+
+def test_huber_config_keeps_delta_and_checks_it():
+    h = get_loss({"name": "huber", "delta": 0.25})
+    assert h.to_config() == {"name": "huber", "delta": 0.25} and repr(h) == "Huber(delta=0.25)"
+    assert get_loss("huber").to_config() == {"name": "huber", "delta": 1.0}  # the default is saved too
+    assert get_loss({"name": "huber", "delta": 2}).threshold == 2.0
+    for bad in (-1, 0, 0.0, float("nan"), float("inf"), True, "1", None):
+        with pytest.raises(ConfigError, match=f"huber delta must be a finite number > 0, got {bad!r}$"):
+            get_loss({"name": "huber", "delta": bad})
+
+
+def test_a_bad_name_in_a_config_dict_lists_the_losses():
+    for spec in ({"delta": 1.0}, {"name": "hinge"}, {"name": ["mse"]}):
+        with pytest.raises(ConfigError, match="unknown loss .*; valid: binary_cross_entropy"):
+            get_loss(spec)

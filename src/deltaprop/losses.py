@@ -17,6 +17,15 @@ Fusion is explicit: :class:`CrossEntropy` after a softmax output and
 :math:`\partial E/\partial z = a - t` directly, and compute their value from the
 pre-activation :math:`z` (log-sum-exp / softplus form), so saturated outputs stay finite and
 exact. With any other output activation they back-propagate through it like any loss.
+
+Settings follow the activations' protocol: :func:`get_loss` takes a name, a config dict
+``{"name": ..., **params}`` or an instance; :meth:`Loss.to_config` gives the dict back, with
+every parameter, so a model file keeps them. A key the loss does not take and a parameter
+out of range are a :class:`~deltaprop.errors.ConfigError`.
+
+To add a loss: subclass :class:`Loss`, set ``name`` (and ``params``, the keywords of
+``__init__``, with :meth:`Loss.param_values` where an attribute's name differs from its
+key), and add it to ``LOSSES``.
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ __all__ = [
     "MeanSquaredError",
     "BinaryCrossEntropy",
     "CrossEntropy",
+    "Huber",
     "LOSSES",
     "get_loss",
 ]
@@ -43,6 +53,8 @@ class Loss(ABC):
     name = ""
     #: Output activations whose range the loss cannot take (checked when a network is built).
     needs_probabilities = False
+    #: Config keys besides ``"name"``: the keywords of ``__init__``.
+    params: tuple[str, ...] = ()
 
     @abstractmethod
     def value(self, a, t, z=None, activation=None) -> np.ndarray:
@@ -70,11 +82,28 @@ class Loss(ABC):
                     "on the output layer"
                 )
 
+    def param_values(self) -> dict:
+        """The parameters by config key (the attributes of those names, by default)."""
+        return {p: getattr(self, p) for p in self.params}
+
     def to_config(self) -> dict:
-        return {"name": self.name}
+        # every parameter, defaults included: a file then means the same loss even if a
+        # later release changes a default
+        return {"name": self.name, **self.param_values()}
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
+        args = ", ".join(f"{k}={v!r}" for k, v in self.param_values().items())
+        return f"{type(self).__name__}({args})"
+
+
+def _positive_number(loss: str, param: str, value) -> float:
+    """``value`` as a float when it is a finite number > 0, else the ConfigError saying so."""
+    # bool is an int to Python, but True for a width is a slip, not a setting
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)):
+        number = float(value)
+        if np.isfinite(number) and number > 0.0:
+            return number
+    raise ConfigError(f"{loss} {param} must be a finite number > 0, got {value!r}")
 
 
 class HalfSquaredError(Loss):
@@ -177,16 +206,65 @@ class CrossEntropy(Loss):
         return super().delta(z, a, t, activation)
 
 
+class Huber(Loss):
+    r"""Huber loss, summed over the outputs like ``half_sse``: with the residual
+    :math:`r_k = a_k - t_k` and the threshold :math:`\delta > 0` (config key ``delta``,
+    attribute ``threshold``),
+
+    .. math::
+
+        E_s = \sum_k h(r_k), \qquad
+        h(r) = \begin{cases} \tfrac12 r^2 & |r| \le \delta \\
+                             \delta\,(|r| - \tfrac12 \delta) & |r| > \delta \end{cases}
+
+    and :math:`\partial E_s/\partial a_k = \operatorname{clip}(r_k, -\delta, \delta)`.
+
+    Within :math:`\pm\delta` of the target it is ``half_sse`` exactly (not divided by the
+    number of outputs, unlike ``mse``); beyond, it grows linearly, so an outlier pulls with
+    at most :math:`\delta`. Value and slope are continuous at :math:`|r| = \delta`
+    (:math:`\tfrac12\delta^2` and :math:`\pm\delta` from both sides); the second derivative
+    jumps there.
+    """
+
+    name = "huber"
+    params = ("delta",)
+
+    def __init__(self, delta: float = 1.0):
+        # kept as ``threshold``: ``delta`` is already the output-delta method of every loss
+        self.threshold = _positive_number(self.name, "delta", delta)
+
+    def param_values(self):
+        return {"delta": self.threshold}
+
+    def value(self, a, t, z=None, activation=None):
+        r = np.abs(a - t)
+        # q (r - q/2) with q = min(r, delta) is both branches of h in one expression
+        q = np.minimum(r, self.threshold)
+        return (q * (r - 0.5 * q)).sum(axis=1)
+
+    def grad(self, a, t):
+        return np.clip(a - t, -self.threshold, self.threshold)
+
+
 LOSSES: dict[str, type[Loss]] = {
-    cls.name: cls for cls in (HalfSquaredError, MeanSquaredError, BinaryCrossEntropy, CrossEntropy)
+    cls.name: cls for cls in (HalfSquaredError, MeanSquaredError, BinaryCrossEntropy, CrossEntropy, Huber)
 }
 
 
 def get_loss(spec) -> Loss:
-    """Return a loss from a name, a config dict or an instance."""
+    """Return a loss from a name, a config dict (``{"name": ..., **params}``) or an instance."""
     if isinstance(spec, Loss):
         return spec
-    name = spec.get("name") if isinstance(spec, dict) else spec
-    if name not in LOSSES:
+    if isinstance(spec, dict):
+        params = dict(spec)
+        name = params.pop("name", None)
+    else:
+        name, params = spec, {}
+    if not isinstance(name, str) or name not in LOSSES:
         raise unknown_name("loss", str(name), LOSSES)
-    return LOSSES[name]()
+    cls = LOSSES[name]
+    unknown = [key for key in params if key not in cls.params]
+    if unknown:
+        keys = ", ".join(map(repr, unknown))
+        raise ConfigError(f"loss {name!r} takes no key {keys}; valid keys: {', '.join(('name',) + cls.params)}")
+    return cls(**params)

@@ -56,8 +56,9 @@ class Network:
         Hidden-layer activation.
     output_activation : str, optional
         Output-layer activation; defaults to ``activation``.
-    loss : str or Loss
-        Loss name from :data:`deltaprop.losses.LOSSES`.
+    loss : str, dict or Loss
+        Loss name from :data:`deltaprop.losses.LOSSES`, or its config with parameters,
+        e.g. ``{"name": "huber", "delta": 0.5}`` (see :func:`deltaprop.losses.get_loss`).
     dtype : float32 or float64
     bias, train_bias : bool
         Biases present / trained (one setting for every layer; use :meth:`from_layers` to mix).
