@@ -102,6 +102,38 @@ def test_blocked_stochastic_updates_give_the_numpy_weights(needs_numba, setup, m
                                        tr_ref.optimizer.state["velocity"], rtol=0, atol=1e-10)
 
 
+@pytest.mark.parametrize("path", ["tiny", "general", "blocked", "batch"])
+def test_changes_between_fits_are_seen(needs_numba, path, monkeypatch):
+    # the engine keeps one plan per network across fits; a plan is what the network is, so
+    # the flat spot, a new activation and a new loss set between fits (same arrays) must
+    # reach the kernels: each fit's weights equal the NumPy engine's after the same changes
+    from deltaprop.activations import Tanh
+    from deltaprop.losses import get_loss
+    from deltaprop.techniques import use_flat_spot
+    from deltaprop.engines import stochastic_blocks, tiny_kernels
+
+    if path != "tiny":
+        monkeypatch.setattr(tiny_kernels, "MAX_WEIGHTS", 0)
+    if path == "blocked":
+        monkeypatch.setattr(stochastic_blocks, "MIN_WEIGHTS", 0)
+        monkeypatch.setattr(stochastic_blocks, "BLOCK", 4)
+        monkeypatch.setattr(stochastic_blocks, "BLOCK_THREADED", 4)
+    mode, k = ("minibatch", 5) if path == "batch" else ("stochastic", 1)
+    X, T = _data("half_sse")
+    changes = [lambda n: None, lambda n: use_flat_spot(n, 0.25),
+               lambda n: setattr(n.layers[0], "activation", Tanh()),
+               lambda n: setattr(n, "loss", get_loss("binary_cross_entropy"))]
+    nets = {e: Network([4, 6, 3], "sigmoid", "sigmoid", "half_sse", seed=1) for e in ("numpy", "numba")}
+    trainers = {e: Trainer(n, lr=0.3, mode=mode, batch_size=k, seed=3, engine=e) for e, n in nets.items()}
+    for i, change in enumerate(changes):
+        for e in nets:
+            change(nets[e])
+            trainers[e].fit(X, T, 2)
+        np.testing.assert_allclose(nets["numba"].flat, nets["numpy"].flat, rtol=0, atol=1e-10,
+                                   err_msg=f"after change {i}: {worst(nets['numba'].flat, nets['numpy'].flat)}")
+    assert not np.allclose(nets["numba"].flat, Network([4, 6, 3], seed=1).flat)
+
+
 @pytest.mark.parametrize("sizes", [(4, 3), (4, 7, 5, 3)], ids=["one-layer", "three-layers"])
 @pytest.mark.parametrize("mode,k", [("stochastic", 1), ("minibatch", 4)])
 def test_any_depth(needs_numba, sizes, mode, k):

@@ -95,6 +95,9 @@ class _Plan:
         from . import _numba_kernels as K
 
         self.K = K
+        # what the network is: every code and parameter below derives from it (activations,
+        # flat spots, loss, fusion, biases, dtype), so a change between fits means a new plan
+        self.config = net.to_config()
         dt = net.dtype
         self.lay = np.array([[int(layer.bias), int(layer.train_bias),
                               _ACT_CODES[type(layer.activation)]] for layer in net.layers], np.int64)
@@ -137,7 +140,13 @@ class _Plan:
         return self.tiny[kind]
 
     def valid_for(self, net) -> bool:
-        return self.flat is net.flat and all(a is layer.W for a, layer in zip(self.Ws, net.layers))
+        """Whether this plan still describes ``net``: the same arrays (the kernels write into
+        its views) and the same configuration (``use_flat_spot``, a new activation or loss
+        change the codes and parameters the kernels take, and not the arrays)."""
+        return (self.flat is net.flat and len(self.layers) == len(net.layers)
+                and all(a is b for a, b in zip(self.layers, net.layers))
+                and all(a is layer.W for a, layer in zip(self.Ws, net.layers))
+                and self.config == net.to_config())
 
     def velocity_views(self, vel):
         """Per-layer views of the optimizer's velocity (aligned with the trainable params)."""
