@@ -106,7 +106,7 @@ def test_same_training_step_as_mlpclassifier():
     MLPClassifier and ours perform the same updates: the batch loss is the mean over the
     batch, the output delta of softmax + cross-entropy is o - t. Only float rounding differs."""
     X, y = iris()
-    ours = BackpropClassifier((5,), lr=0.1, batch_size=16, shuffle=False, random_state=0)
+    ours = BackpropClassifier((5,), lr=0.1, batch_size=16, shuffle=False, standardize=False, random_state=0)
     mlp = MLPClassifier((5,), activation="tanh", solver="sgd", learning_rate="constant", learning_rate_init=0.1,
                         momentum=0.0, nesterovs_momentum=False, alpha=0.0, batch_size=16, shuffle=False,
                         random_state=0)

@@ -123,6 +123,9 @@ class TrainConfig:
                                 lo=0.0, hi=1.0, hi_open=True, group="data")
     standardize: bool = _setting(True, "standardise the inputs with the training split's statistics",
                                  kind="bool", flag="negate", group="data")
+    standardize_target: bool = _setting(True, "regression: train on standardised targets (the training split's "
+                                              "statistics, saved with the model; predictions are in the "
+                                              "targets' units)", kind="bool", flag="negate", group="data")
     # --- network
     hidden: tuple = _setting((16,), "hidden layer widths, comma separated ('' for none)", kind="widths",
                              group="network")

@@ -6,7 +6,9 @@ raw feature columns that ``deltaprop predict`` takes:
 .. code-block:: text
 
     input (N, d) --Sub mean--Div scale-->            the saved Standardizer, when there is one
-        --MatMul W1--Add b1--f1--> ... --MatMul WL--Add bL--fL--> output (N, k)
+        --MatMul W1--Add b1--f1--> ... --MatMul WL--Add bL--fL-->
+        --Mul target_scale--Add target_mean-->       the target scaling, when there is one
+        output (N, k)
     output --ArgMax / (> 0.5)--> class_index (N,)    classification models only
 
 ``W[i, j]`` connects input *i* to unit *j*, as in :mod:`deltaprop.layers`, so each layer is one
@@ -175,11 +177,18 @@ def to_onnx(model, *, dtype="float32", name: str = "deltaprop"):
         a = g.node("Div", [g.node("Sub", [a, g.const("mean", std.mean)], "centred"), g.const("scale", std.scale)],
                    "standardized")
     last = len(net.layers)
+    tsc = getattr(model, "target_scaler", None)
     for i, layer in enumerate(net.layers, start=1):
         z = g.node("MatMul", [a, g.const(f"W{i}", layer.W)], f"z{i}" if not layer.bias else f"xW{i}")
         if layer.bias:
             z = g.node("Add", [z, g.const(f"b{i}", layer.b)], f"z{i}")
-        a = _activation(g, layer.activation, z, "output" if i == last else f"a{i}")
+        final = "output" if tsc is None else "scaled_output"
+        a = _activation(g, layer.activation, z, final if i == last else f"a{i}")
+    if tsc is not None:
+        # A regression model trained on standardised targets: the same un-scaling as
+        # Model.unscale (o * scale + mean), so that the graph gives predict's values.
+        g.node("Add", [g.node("Mul", [a, g.const("target_scale", tsc.scale)], "unscaled"),
+                       g.const("target_mean", tsc.mean)], "output")
 
     outputs = [helper.make_tensor_value_info("output", elem, ["N", net.n_outputs])]
     classes = info.get("classes")
@@ -211,6 +220,9 @@ def to_onnx(model, *, dtype="float32", name: str = "deltaprop"):
                                       {"folded_into_graph": True, "mean": std.mean.tolist(),
                                        "scale": std.scale.tolist()}),
         "categories": json.dumps(info.get("categories")),
+        "target_scaling": json.dumps(None if tsc is None else
+                                     {"folded_into_graph": True, "mean": tsc.mean.tolist(),
+                                      "scale": tsc.scale.tolist()}),
         "network": json.dumps(net.to_config()),
         "deltaprop_version": __version__,
     }

@@ -19,7 +19,7 @@ from .techniques import build_callbacks
 from .training import Trainer, accuracy, reports_accuracy
 from .validation import as_float_array, as_generator, require_finite
 
-__all__ = ["Model", "build_training", "default_head", "fit_dataset", "model_parts"]
+__all__ = ["Model", "build_training", "default_head", "fit_dataset", "model_parts", "target_scaling"]
 
 
 def model_parts(model) -> tuple:
@@ -51,17 +51,23 @@ def default_head(task: str, n_outputs: int, loss: str | None, output_activation:
 
 
 class Model:
-    """A network plus its preprocessing and labels.
+    r"""A network plus its preprocessing and labels.
 
     ``categories`` maps each one-hot encoded CSV column to its categories as learned from the
     training file (see :func:`deltaprop.data.load_csv`); pass it back to the loader so new data
     is encoded the same way.
+
+    ``target_scaler`` (regression): the network was trained on standardised targets
+    :math:`(t - \mu_t)/\sigma_t`; :meth:`predict` and :meth:`predict_outputs` return
+    :math:`o\,\sigma_t + \mu_t`, in the targets' own units, and :meth:`evaluate` reports the
+    loss in those units too. Model files of earlier releases have none (predictions unchanged).
     """
 
     def __init__(self, network: Network, *, task: str = "regression", classes=None,
                  feature_names=None, target_names=None, standardizer: Standardizer | None = None,
-                 categories: dict | None = None):
+                 categories: dict | None = None, target_scaler: Standardizer | None = None):
         self.network = network
+        self.target_scaler = target_scaler
         self.categories = dict(categories) if categories else None
         self.task = task
         self.classes = classes
@@ -82,8 +88,15 @@ class Model:
         return X
 
     def predict_outputs(self, X) -> np.ndarray:
-        """Raw network outputs (probabilities for classification), shape ``(n, n_outputs)``."""
-        return self.network.predict(self.prepare(X))
+        """Network outputs (probabilities for classification; values in the targets' units for
+        regression, un-scaled by ``target_scaler``), shape ``(n, n_outputs)``."""
+        return self.unscale(self.network.predict(self.prepare(X)))
+
+    def unscale(self, out) -> np.ndarray:
+        """Network outputs -> the targets' units (the identity without a ``target_scaler``)."""
+        if self.target_scaler is None:
+            return out
+        return (out * self.target_scaler.scale + self.target_scaler.mean).astype(out.dtype)
 
     def predict(self, X) -> np.ndarray:
         """Class labels for classification, values for regression."""
@@ -97,7 +110,14 @@ class Model:
         T = np.asarray(ds.T, dtype=net.dtype)
         if T.shape != (len(X), net.n_outputs):
             raise DataError(f"targets have shape {T.shape}, the model gives {net.n_outputs} outputs")
-        loss, out = net.evaluate(X, T)
+        if self.target_scaler is None:
+            loss, out = net.evaluate(X, T)
+        else:
+            # The loss in the targets' own units (what a user compares with other models), from
+            # the un-scaled outputs; target scaling is only used with an identity output, so
+            # the output is its own pre-activation.
+            out = self.unscale(net.predict(X))
+            loss = float(np.mean(net.loss.value(out, T, z=out, activation=net.output_activation)))
         res = {"samples": len(X), "loss": loss}
         if self.task == "classification":
             res["accuracy"] = accuracy(net, out, T)
@@ -118,7 +138,8 @@ class Model:
         return {"task": self.task, "classes": self.classes, "feature_names": self.feature_names,
                 "target_names": self.target_names,
                 "standardizer": self.standardizer.to_dict() if self.standardizer else None,
-                "categories": self.categories}
+                "categories": self.categories,
+                "target_scaler": self.target_scaler.to_dict() if self.target_scaler else None}
 
     def save(self, path, *, overwrite: bool = False, extra: dict | None = None) -> None:
         save_model(path, self.network, info=self.info() | (extra or {}), overwrite=overwrite)
@@ -128,13 +149,15 @@ class Model:
         net, info = load_model(path)
         try:
             std = info.get("standardizer")
+            tsc = info.get("target_scaler")  # absent from files of earlier releases
             cats = info.get("categories")
             if cats is not None and not (isinstance(cats, dict) and all(
                     isinstance(v, list) and all(isinstance(c, str) for c in v) for v in cats.values())):
                 raise ValueError(f"categories must map column names to lists of strings, got {cats!r}")
             return cls(net, task=info.get("task", "regression"), classes=info.get("classes"),
                        feature_names=info.get("feature_names"), target_names=info.get("target_names"),
-                       standardizer=Standardizer.from_dict(std) if std else None, categories=cats)
+                       standardizer=Standardizer.from_dict(std) if std else None, categories=cats,
+                       target_scaler=Standardizer.from_dict(tsc) if tsc else None)
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFileError(f"{path}: bad model info ({exc})") from None
 
@@ -145,7 +168,7 @@ _D = DEFAULTS
 def build_training(train: Dataset, *, hidden=_D.hidden, activation=_D.activation,
                    output_activation=_D.output_activation, loss=_D.loss, mode=_D.mode, batch_size=_D.batch_size,
                    lr=_D.lr, optimizer=_D.optimizer, seed=_D.seed, init=_D.init, dtype=_D.dtype,
-                   standardize=_D.standardize, validation: Dataset | None = None,
+                   standardize=_D.standardize, standardize_target=_D.standardize_target, validation: Dataset | None = None,
                    early_stopping: int | None = _D.early_stopping, eval_every=_D.eval_every, eval_rows=_D.eval_rows,
                    shuffle=_D.shuffle,
                    train_bias=True, callbacks=(), on_divergence=_D.on_divergence, engine=_D.engine):
@@ -153,7 +176,8 @@ def build_training(train: Dataset, *, hidden=_D.hidden, activation=_D.activation
     :data:`deltaprop.config.DEFAULTS`; a whole record: :func:`deltaprop.runs.prepare_run`).
 
     Returns ``(model, trainer, (X, T), validation or None)`` with the inputs already
-    standardised. All randomness (initial weights, then shuffling) comes from one Generator
+    standardised, and, with ``standardize_target``, regression targets too (see
+    :func:`target_scaling`; the model un-scales its predictions). All randomness (initial weights, then shuffling) comes from one Generator
     seeded with ``seed`` (or ``seed`` itself when it is a Generator).
     """
     if len(train) == 0:
@@ -165,9 +189,12 @@ def build_training(train: Dataset, *, hidden=_D.hidden, activation=_D.activation
     sizes = [train.n_features, *[int(h) for h in hidden], train.n_outputs]
     net = Network(sizes, activation, out_act, loss, dtype=dtype, train_bias=train_bias, init=init)
     net.reset_parameters(rng, init)
+    tsc = target_scaling(train, net) if standardize_target else None
+    Ttr = tsc.transform(train.T) if tsc else train.T
     val = None
     if validation is not None and len(validation):
-        val = (std.transform(validation.X) if std else validation.X, validation.T)
+        val = (std.transform(validation.X) if std else validation.X,
+               tsc.transform(validation.T) if tsc else validation.T)
     if early_stopping and val is None:
         raise ConfigError("early stopping watches the validation loss: give a validation split")
     cbs = build_callbacks([("early_stopping", {"patience": early_stopping})] if early_stopping else [])
@@ -175,8 +202,22 @@ def build_training(train: Dataset, *, hidden=_D.hidden, activation=_D.activation
                       eval_every=eval_every, eval_rows=eval_rows, accuracy=reports_accuracy(net, train.task),
                       callbacks=[*cbs, *callbacks], on_divergence=on_divergence, engine=engine)
     model = Model(net, task=train.task, classes=train.classes, feature_names=train.feature_names,
-                  target_names=train.target_names, standardizer=std, categories=train.categories)
-    return model, trainer, (Xtr, train.T), val
+                  target_names=train.target_names, standardizer=std, categories=train.categories,
+                  target_scaler=tsc)
+    return model, trainer, (Xtr, Ttr), val
+
+
+def target_scaling(train: Dataset, net: Network) -> Standardizer | None:
+    """The target standardisation for training ``net`` on ``train``, or None where it does not
+    apply: only regression with an unbounded (identity-like) output is scaled. Raw targets of
+    size 100 or 1e6 make the first updates of an identity output huge (the gradient grows with
+    the target), which saturates tanh units or diverges; standardised, every target column
+    has mean 0 and spread 1, and the defaults fit whatever the units. A bounded output (e.g.
+    sigmoid for targets in [0, 1]) keeps the targets as they are: scaled, they would leave its
+    range."""
+    if train.task != "regression" or tuple(net.output_activation.output_range) != (-np.inf, np.inf):
+        return None
+    return Standardizer().fit(train.T)
 
 
 def fit_dataset(train: Dataset, *, epochs=_D.epochs, **kwargs) -> tuple[Model, Trainer]:

@@ -95,7 +95,9 @@ def load_resume(path, given: dict) -> tuple[TrainConfig, tuple]:
     net, state, info = load_checkpoint(path)
     if not info.get("config"):
         raise ConfigError(f"{path}: the checkpoint holds no training settings")
-    cfg = resume_config(info["config"], given, str(path))
+    # Checkpoints from before target scaling trained on raw targets: resume them that way.
+    saved = {"standardize_target": False} | dict(info["config"])
+    cfg = resume_config(saved, given, str(path))
     cfg = cfg.replace(checkpoint=given.get("checkpoint") or str(path))
     return cfg, (net, state, info)
 
@@ -185,7 +187,8 @@ def prepare_run(cfg: TrainConfig, *, callbacks=(), checkpoint: str | None = None
     model, trainer, (X, T), val = build_training(
         train_ds, hidden=cfg.hidden, activation=cfg.activation, output_activation=cfg.output_activation,
         loss=cfg.loss, mode=cfg.mode, batch_size=cfg.batch_size, optimizer=optimizer, seed=rng, init=cfg.init,
-        dtype=cfg.dtype, standardize=cfg.standardize, validation=val_ds, early_stopping=cfg.early_stopping,
+        dtype=cfg.dtype, standardize=cfg.standardize, standardize_target=cfg.standardize_target,
+        validation=val_ds, early_stopping=cfg.early_stopping,
         eval_every=cfg.eval_every, eval_rows=cfg.eval_rows, shuffle=cfg.shuffle, callbacks=cbs,
         on_divergence=cfg.on_divergence, engine=cfg.engine)
     if cfg.flat_spot:

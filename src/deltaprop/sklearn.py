@@ -26,8 +26,15 @@ Conventions (the library's, see the README):
   in this order: initial weights, the validation split (``early_stopping=True``), then the
   sample order of every epoch. The same integer gives the same model.
 
-Inputs are used as given: standardise them in a ``Pipeline`` with ``StandardScaler`` (fitted
-on each training fold only), as the examples do.
+Scaling is part of the model (a difference from scikit-learn's ``MLPClassifier`` and
+``MLPRegressor``, which use inputs as given and need a ``StandardScaler`` in front):
+``standardize=True`` (the default) standardises every input column with the mean and spread of
+the data ``fit`` sees (the fitted attributes ``input_mean_`` and ``input_scale_``; a constant
+column is only centred), and the regressor also trains on standardised targets
+(``target_mean_``, ``target_scale_``) and un-scales its predictions. Raw columns of size 1e-3
+and 1e3 then train with the same defaults. ``standardize=False`` uses inputs and targets as
+given (the attributes are None). The statistics are fitted by ``fit`` and the first
+``partial_fit`` call, and kept by later ``partial_fit`` calls.
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .config import DEFAULTS as _D
+from .data.dataset import Standardizer
 from .errors import ConfigError
 from .model import Model, default_head
 from .network import Network
@@ -67,7 +75,7 @@ class _ValidationScore(Callback):
         self.scores: list[float] = []
 
     def on_epoch_end(self, trainer, logs):
-        out = trainer.network.predict(self.X_val)
+        out = self.estimator._unscale(trainer.network.predict(self.X_val))
         self.scores.append(self.estimator._score_outputs(out, self.y_val))
 
 
@@ -85,7 +93,7 @@ class _BackpropBase(BaseEstimator):
                  batch_size="auto", lr=_D.lr, optimizer=_D.optimizer, optimizer_params=None, schedule=_D.schedule,
                  schedule_params=None, max_iter=200, shuffle=_D.shuffle, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=10, tol=1e-4, dtype="float64", engine=_D.engine,
-                 random_state=None):
+                 standardize=True, random_state=None):
         # scikit-learn rule: store the parameters unmodified; validate them in fit.
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -107,6 +115,7 @@ class _BackpropBase(BaseEstimator):
         self.tol = tol
         self.dtype = dtype
         self.engine = engine
+        self.standardize = standardize
         self.random_state = random_state
 
     # ----------------------------------------------------------------- public API
@@ -121,14 +130,16 @@ class _BackpropBase(BaseEstimator):
         self._check_settings()
         X, y = self._validate(X, y, reset=True)
         T = self._targets(y, fitting=True)
+        self._fit_scaling(X, T)
+        X, T = self._scale(X, T)
         self._start(X.shape[1], T.shape[1])
         val, scorer, stopper = None, None, None
         callbacks = list(self._schedule)
         if self.early_stopping:
             train_idx, val_idx = self._split(y, self._rng)
             Xv, yv = X[val_idx], y[val_idx]
+            val = (Xv, T[val_idx])
             X, T = X[train_idx], T[train_idx]
-            val = (Xv, self._targets(yv))
             scorer = _ValidationScore(self, Xv, yv)
             stopper, = build_callbacks([("early_stopping", {"patience": self.n_iter_no_change,
                                                              "min_delta": self.tol, "restore_best": True})])
@@ -152,12 +163,14 @@ class _BackpropBase(BaseEstimator):
         X, y = self._validate(X, y, reset=first)
         if first:
             T = self._targets(y, fitting=True, classes=classes)
+            self._fit_scaling(X, T)
             self._start(X.shape[1], T.shape[1])
             self.validation_scores_ = None
             self.best_validation_score_ = None
         else:
             self._check_classes(classes)
             T = self._targets(y)
+        X, T = self._scale(X, T)
         # One epoch over the given samples; early stopping needs a whole data set, so it is
         # not used here (as in scikit-learn's MLP).
         self._run(X, T, 1, None, list(self._schedule))
@@ -171,7 +184,11 @@ class _BackpropBase(BaseEstimator):
         classes = None
         if self._task == "classification":
             classes = [c.item() if isinstance(c, np.generic) else c for c in self.classes_]
-        return Model(self.network_, task=self._task, classes=classes, feature_names=names)
+        std = None if self.input_mean_ is None else Standardizer(self.input_mean_, self.input_scale_)
+        tsc = None if self._target_scaler is None else Standardizer(self._target_scaler.mean,
+                                                                    self._target_scaler.scale)
+        return Model(self.network_, task=self._task, classes=classes, feature_names=names, standardizer=std,
+                     target_scaler=tsc)
 
     @property
     def coefs_(self) -> list[np.ndarray]:
@@ -277,7 +294,38 @@ class _BackpropBase(BaseEstimator):
     def _outputs(self, X) -> np.ndarray:
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
-        return self.network_.predict(X)
+        if self.input_mean_ is not None:
+            X = self._input_scaler.transform(X)
+        return self._unscale(self.network_.predict(X))
+
+    # ----------------------------------------------------------------- scaling
+    def _fit_scaling(self, X, T) -> None:
+        """Fit the input (and, for the regressor, target) standardisation on the data of fit
+        or of the first partial_fit call; the fitted attributes are None when it is off."""
+        self._input_scaler = Standardizer().fit(X) if self.standardize else None
+        self.input_mean_ = None if self._input_scaler is None else self._input_scaler.mean.copy()
+        self.input_scale_ = None if self._input_scaler is None else self._input_scaler.scale.copy()
+        self._target_scaler = None
+        if self._task == "regression" and self.standardize:
+            self._target_scaler = Standardizer().fit(T)
+        if self._task == "regression":
+            self.target_mean_ = None if self._target_scaler is None else self._target_scaler.mean.copy()
+            self.target_scale_ = None if self._target_scaler is None else self._target_scaler.scale.copy()
+
+    def _scale(self, X, T):
+        """Inputs and targets in the units the network trains on."""
+        if self._input_scaler is not None:
+            X = self._input_scaler.transform(X)
+        if self._target_scaler is not None:
+            T = self._target_scaler.transform(T)
+        return X, T
+
+    def _unscale(self, out) -> np.ndarray:
+        """Network outputs -> the targets' units (the regressor's target scaling undone)."""
+        tsc = getattr(self, "_target_scaler", None)
+        if tsc is None:
+            return out
+        return (out * tsc.scale + tsc.mean).astype(out.dtype)
 
     # ----------------------------------------------------------------- pickling
 
@@ -320,6 +368,10 @@ class BackpropClassifier(ClassifierMixin, _BackpropBase):
         watches the validation accuracy instead); ``validation_scores_`` records the accuracy.
     dtype : "float64" or "float32"; engine : str, default "auto"
         Arithmetic precision and the engine that runs the updates (:mod:`deltaprop.engines`).
+    standardize : bool, default True
+        Standardise the inputs (and the regressor's targets) with the training data's
+        statistics, as part of the model; see the module docstring. scikit-learn's MLP has no
+        such parameter and uses inputs as given.
     random_state : None, int or numpy.random.Generator
         Seed of the one Generator behind weights, validation split and shuffling.
 
@@ -340,6 +392,9 @@ class BackpropClassifier(ClassifierMixin, _BackpropBase):
     best_validation_score_ : float or None
         That accuracy for the epoch whose weights are kept (the lowest validation loss).
     coefs_, intercepts_ : lists of arrays, ``coefs_[i]`` of shape (n_in, n_out)
+    input_mean_, input_scale_ : ndarray of shape (n_features_in_,) or None
+        The input standardisation (None with ``standardize=False``); the regressor also has
+        ``target_mean_`` and ``target_scale_``, shape (n_outputs_,).
     """
 
     _task = "classification"
