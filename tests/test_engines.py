@@ -9,6 +9,7 @@ import pytest
 from conftest import worst
 from deltaprop import SGD, Network, Trainer
 from deltaprop.engines import ENGINES, numba_engine, select_engine
+from deltaprop.engines import codes as C
 from deltaprop.errors import ConfigError
 
 # (hidden activation, output activation, loss): every activation and loss with a kernel,
@@ -67,7 +68,8 @@ def test_numba_engine_gives_the_numpy_weights(needs_numba, setup, mode, k, monke
         monkeypatch.setattr(tiny_kernels, "MAX_WEIGHTS", 0 if path == "general" else 64)
         ref, tr_ref, h_ref = _train("numpy", setup, mode, k, opt)
         net, tr, h = _train("numba", setup, mode, k, opt)
-        assert tr.engine_used == "numba" and tr_ref.engine_used == "numpy"
+        expected = {"tiny": "numba/tiny", "general": "numba/per-sample"}.get(path, "numba/batch-blas")
+        assert tr.engine_used == expected and tr_ref.engine_used == "numpy"
         tiny_used = any(f is not None for f in numba_engine._PLANS[net].tiny.values())
         assert tiny_used == (path == "tiny"), path
         np.testing.assert_allclose(net.flat, ref.flat, rtol=0, atol=1e-10,
@@ -245,7 +247,7 @@ def test_divergence_stops_at_the_same_update(needs_numba, path, opt, monkeypatch
 def test_float32_stays_float32(needs_numba, mode, k):  # each dtype is a compile of several s)
     ref, _, _ = _train("numpy", SETUPS[0], mode, k, {}, dtype="float32")
     net, tr, h = _train("numba", SETUPS[0], mode, k, {}, dtype="float32")
-    assert net.flat.dtype == np.float32 and tr.engine_used == "numba"
+    assert net.flat.dtype == np.float32 and tr.engine_used == "numba/batch-blas"
     np.testing.assert_allclose(net.flat, ref.flat, rtol=0, atol=1e-5)
 
 
@@ -270,7 +272,7 @@ def test_auto_prefers_numba_and_falls_back(needs_numba, monkeypatch):
     net = Network([4, 3], "sigmoid", seed=0)
     tr = Trainer(net, lr=0.1, mode="stochastic")
     tr.fit(X, T, 1)
-    assert tr.engine_used == "numba"
+    assert tr.engine_used == "numba/tiny"
 
     class MySGD(SGD):  # a subclass may change step(): only the NumPy engine calls it
         pass
@@ -306,16 +308,42 @@ def test_unknown_engine_lists_the_names():
     assert list(ENGINES) == ["numba", "numpy"]
 
 
-def test_kernel_codes_agree(needs_numba):
-    # numba_engine keeps its own copy of the codes so that it never imports numba
-    from deltaprop.engines import _numba_kernels as K
+def test_codes_name_the_registry_classes():
+    # one table of codes (engines/codes.py): each row names a class of the registry, and only
+    # that exact class has the code (a subclass may change the formulas)
+    from deltaprop.activations import ACTIVATIONS, Sigmoid
+    from deltaprop.losses import LOSSES
 
-    for cls, code in numba_engine._ACT_CODES.items():
-        assert code == getattr(K, cls.name.upper()), cls.name
-    for cls, code in numba_engine._LOSS_CODES.items():
-        assert code == {"half_sse": K.HALF_SSE, "mse": K.MSE, "binary_cross_entropy": K.BCE,
-                        "cross_entropy": K.CE}[cls.name]
-    assert numba_engine._MAX_LAYERS == K.MAX_LAYERS
+    for code, (const, name, param) in enumerate(C.ACTIVATIONS):
+        assert getattr(C, const) == code and C.activation_code(ACTIVATIONS[name]()) == code
+        assert param is None or hasattr(ACTIVATIONS[name](), param)
+    for code, (const, name) in enumerate(C.LOSSES):
+        assert getattr(C, const) == code and C.loss_code(LOSSES[name]()) == code
+
+    class MySigmoid(Sigmoid):
+        pass
+
+    assert C.activation_code(MySigmoid()) is None
+
+
+def test_the_table_of_paths_says_what_runs(needs_numba, monkeypatch):
+    # each numba path of the table runs the set-ups its row names, and is recorded as run
+    from deltaprop.engines import paths, stochastic_blocks
+
+    seen = {}
+    cases = [("tiny", (4, 3, 2), "stochastic", {}), ("per-sample", (4, 30, 3), "stochastic", {}),
+             ("batch-blas", (4, 6, 3), "minibatch", {"momentum": 0.5}),
+             ("batch-blas", (4, 6, 3), "batch", {})]
+    for want, sizes, mode, opt in cases:
+        net, tr, _ = _train("numba", SETUPS[0], mode, 5, opt, sizes=sizes, epochs=1)
+        seen[want] = tr.engine_used
+        row = paths.PATHS[tr.engine_used]
+        assert mode in row.modes and ("momentum" if opt else "sgd") in row.rules
+    monkeypatch.setattr(stochastic_blocks, "MIN_WEIGHTS", 0)
+    _, tr, _ = _train("numba", SETUPS[0], "stochastic", 1, {}, epochs=1)
+    seen["blocked"] = tr.engine_used
+    assert seen == {name: f"numba/{name}" for name in seen}
+    assert "| `numba/blocked` |" in paths.markdown_table()
 
 
 def test_import_does_not_import_numba():
@@ -348,7 +376,7 @@ def test_every_blas_route_gives_the_numpy_weights(needs_numba, source, monkeypat
         for mode, k, opt in (("minibatch", 5, {}), ("batch", 23, {"momentum": 0.9})):
             ref, _, _ = _train("numpy", SETUPS[0], mode, k, opt)
             net, tr, _ = _train("numba", SETUPS[0], mode, k, opt)
-            assert tr.engine_used == "numba"
+            assert tr.engine_used == ("numba/batch-matmul" if source == "none" else "numba/batch-blas")
             np.testing.assert_allclose(net.flat, ref.flat, rtol=0, atol=1e-10)
         for setup in (SETUPS[0], SETUPS[2]):  # sigmoid (vectorised exp) and ReLU hidden units
             ref, _, h_ref = _train("numpy", setup, "stochastic", 1, {})
@@ -460,13 +488,13 @@ def test_tiny_kernel_three_layers(needs_numba, opt):
 def test_tiny_kernel_bounds(needs_numba):
     from deltaprop.engines import tiny_kernels as TK
 
-    lay = [(1, 1, TK.SIGMOID)] * 2
-    assert TK.spec_for([4, 8, 4], lay, [0, 0], TK.HALF_SSE, False, TK.PLAIN) is not None  # 64
-    assert TK.spec_for([4, 8, 5], lay, [0, 0], TK.HALF_SSE, False, TK.PLAIN) is None  # 72
-    assert TK.spec_for([2, 2, 2, 2, 2], [(1, 1, TK.SIGMOID)] * 4, [0] * 4, TK.HALF_SSE, False,
-                       TK.PLAIN) is None  # four layers
-    softmax_hidden = [(1, 1, TK.SOFTMAX), (1, 1, TK.SIGMOID)]
-    assert TK.spec_for([2, 2, 1], softmax_hidden, [0, 0], TK.HALF_SSE, False, TK.PLAIN) is None
+    lay = [(1, 1, C.SIGMOID)] * 2
+    assert TK.spec_for([4, 8, 4], lay, C.HALF_SSE, False, C.PLAIN) is not None  # 64
+    assert TK.spec_for([4, 8, 5], lay, C.HALF_SSE, False, C.PLAIN) is None  # 72
+    assert TK.spec_for([2, 2, 2, 2, 2], [(1, 1, C.SIGMOID)] * 4, C.HALF_SSE, False,
+                       C.PLAIN) is None  # four layers
+    softmax_hidden = [(1, 1, C.SOFTMAX), (1, 1, C.SIGMOID)]
+    assert TK.spec_for([2, 2, 1], softmax_hidden, C.HALF_SSE, False, C.PLAIN) is None
 
 
 def test_tiny_kernel_source_cache(needs_numba, tmp_path, monkeypatch):
@@ -475,7 +503,7 @@ def test_tiny_kernel_source_cache(needs_numba, tmp_path, monkeypatch):
 
     monkeypatch.setattr(TK, "_LOADED", {})
     monkeypatch.setenv("DELTAPROP_KERNEL_DIR", str(tmp_path / "k"))
-    spec = TK.spec_for([2, 3, 1], [(1, 1, TK.TANH), (1, 1, TK.SIGMOID)], [0, 0], TK.MSE, False, TK.PLAIN)
+    spec = TK.spec_for([2, 3, 1], [(1, 1, C.TANH), (1, 1, C.SIGMOID)], C.MSE, False, C.PLAIN)
     fn = TK.kernel_for(spec)
     assert TK.kernel_for(spec) is fn
     (path,) = (tmp_path / "k").glob("deltaprop_tiny_*.py")
@@ -568,8 +596,8 @@ def test_float32_kernels_do_float32_arithmetic(needs_numba, monkeypatch):
     from deltaprop.engines import tiny_kernels as TK
 
     # the generated tiny-net kernel, every optimizer kind
-    for kind in (TK.PLAIN, TK.MOMENTUM, TK.NESTEROV):
-        spec = TK.spec_for([2, 3, 1], [(1, 1, TK.TANH), (1, 1, TK.SIGMOID)], [0, 0], TK.HALF_SSE, False, kind)
+    for kind in (C.PLAIN, C.MOMENTUM, C.NESTEROV):
+        spec = TK.spec_for([2, 3, 1], [(1, 1, C.TANH), (1, 1, C.SIGMOID)], C.HALF_SSE, False, kind)
         ns = {}
         exec(TK.source_for(spec).replace("cache=True", "cache=False"), ns)
         f32 = np.float32

@@ -31,10 +31,12 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-from ._numba_kernels import (_INLINE, _OPTS, ACT, C_LR, C_MU, C_ONE, C_SCALE_FULL, C_SCALE_LAST,
-                             C_ZERO, HAS_BIAS, MOMENTUM, NESTEROV, PLAIN, SIGMOID, TRAIN_BIAS,
-                             _activate, _hidden_delta, _output_loss_delta, _unowned, _update,
-                             gather_rows, rows_bias_activate, rows_hidden, rows_output, _unowned_tuple)
+from ._maths import sgd_step, sigmoid_from
+from ._numba_kernels import (_INLINE, _OPTS, _hidden_delta, _output_loss_delta, _unowned,
+                             _unowned_tuple, _update, gather_rows, rows_bias_activate, rows_hidden,
+                             rows_output)
+from .codes import (ACT, C_LR, C_MU, C_ONE, C_SCALE_FULL, C_SCALE_LAST, C_ZERO, HAS_BIAS, MOMENTUM,
+                    PLAIN, SIGMOID, TRAIN_BIAS)
 
 
 @intrinsic
@@ -172,12 +174,12 @@ def exp_nonpositive(x, out, ce, ci):
 
 @njit(**_OPTS)
 def bias_sigmoid(z, a, b, has_bias, m, c, ex):
-    """Rows 0..m-1 of a hidden layer: z += b, a = sigmoid(z) as activations.Sigmoid
-    (from exp(-|z|), a select on the sign), in one vectorised pass. ``ex``: the constants
+    """Rows 0..m-1 of a hidden layer: z += b, a = sigmoid(z) (_maths.sigmoid_from, with
+    exp(-|z|) from the vectorised exp), in one vectorised pass. ``ex``: the constants
     of :func:`exp_nonpositive`."""
     w = z.shape[1]
     k = _exp_load(ex[0], ex[1])
-    one, zero = c[C_ONE], c[C_ZERO]
+    one = c[C_ONE]
     z, a, b = _unowned(z), _unowned(a), _unowned(b)
     for s in range(m):
         zs, as_ = z[s], a[s]
@@ -185,13 +187,11 @@ def bias_sigmoid(z, a, b, has_bias, m, c, ex):
             for j in range(w):
                 v = zs[j] + b[j]
                 zs[j] = v
-                e = _exp_np(-abs(v), k)
-                as_[j] = (one if v >= zero else e) / (one + e)
+                as_[j] = sigmoid_from(_exp_np(-abs(v), k), v, one)
         else:
             for j in range(w):
                 v = zs[j]
-                e = _exp_np(-abs(v), k)
-                as_[j] = (one if v >= zero else e) / (one + e)
+                as_[j] = sigmoid_from(_exp_np(-abs(v), k), v, one)
 
 
 @njit(**_OPTS)
@@ -257,12 +257,11 @@ def batch_epoch(X, T, order, shuffled, n, k, chunk, Ws, Bs, GWs, GBs, params, ve
             bad = u
             break
         running += batch_loss * nb
-        if direct:
+        if direct:  # the weights took their step in the gradient product; the biases now
             for li in range(nl):
                 if lay[li, TRAIN_BIAS]:
-                    b, g = _unowned(Bs[li]), _unowned(GBs[li])
-                    for j in range(b.shape[0]):
-                        b[j] = b[j] - lr * g[j]
+                    b = _unowned(Bs[li])
+                    _update(b, b[:0], _unowned(GBs[li]), lr, lr, PLAIN)
         else:
             _update(_unowned(params), _unowned(vel), _unowned(grads), lr, c[C_MU], kind)
         applied += 1
@@ -357,7 +356,6 @@ def block_epoch(X, T, order, n, B, Ws, Bs, VWs, VBs, WTs, VTs, kind, lay, actp, 
     lr, mu = c[C_LR], c[C_MU]
     one, zero = c[C_ONE], c[C_ZERO]
     plain = kind == PLAIN
-    nesterov = kind == NESTEROV
     _block_coefficients(coef, mu, kind, one, zero)
     nl = lay.shape[0]
     lo = nl - 1
@@ -427,20 +425,19 @@ def block_epoch(X, T, order, n, B, Ws, Bs, VWs, VBs, WTs, VTs, kind, lay, actp, 
                 for j in range(d_l.shape[0]):
                     d = d_l[j]
                     w = WT[j]
-                    if plain:
+                    if plain:  # (sgd_step's velocity argument unused: lr stands in)
                         for i in range(da.shape[0]):
                             wi = w[i]
                             da[i] += wi * d
-                            w[i] = wi - lr * (ap[i] * d)
+                            w[i] = sgd_step(wi, lr, ap[i] * d, lr, mu, PLAIN)[0]
                     else:
                         v = VTs[l][j]
                         for i in range(da.shape[0]):
                             wi = w[i]
                             da[i] += wi * d
-                            g = ap[i] * d
-                            vi = mu * v[i] - lr * g
-                            v[i] = vi
-                            w[i] = wi + (mu * vi - lr * g if nesterov else vi)
+                            wn, vn = sgd_step(wi, v[i], ap[i] * d, lr, mu, kind)
+                            v[i] = vn
+                            w[i] = wn
                 if lay[l, TRAIN_BIAS]:
                     _update(Bs[l], VBs[l], d_l, lr, mu, kind)
                 _hidden_delta(lay[l - 1, ACT], actp[l - 1], Zr[l - 1][0], ap, da, c)
@@ -470,8 +467,8 @@ def block_epoch(X, T, order, n, B, Ws, Bs, VWs, VBs, WTs, VTs, kind, lay, actp, 
                         gb += coef[1, done - s] * D0[s, j]
                         gv += coef[2, done - 1 - s] * D0[s, j]
                     if plain:
-                        b0[j] = b0[j] - lr * gb
-                    else:
+                        b0[j] = sgd_step(b0[j], lr, gb, lr, mu, PLAIN)[0]
+                    else:  # the block's closed form of the momentum rule (_block_coefficients)
                         vold = vb0[j]
                         b0[j] = b0[j] + coef[0, done] * vold - lr * gb
                         vb0[j] = coef[2, done] * vold - lr * gv

@@ -33,20 +33,14 @@ from numba import njit
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from . import codes
+from ._maths import (activation, activation_vjp, log_sum_exp, loss_delta, loss_term, loss_value,
+                     sgd_step, sigmoid_from, softmax_term, softmax_vjp)
+from .codes import (ACT, C_EPS, C_HALF, C_LR, C_MSE, C_MU, C_ONE, C_ZERO, CE, HAS_BIAS, PLAIN,
+                    SOFTMAX, TRAIN_BIAS)
+
 #: Deepest network the kernels take (the tuples below are padded to this length).
-MAX_LAYERS = 8
-# activation codes
-IDENTITY, SIGMOID, TANH, RELU, LEAKY_RELU, SOFTPLUS, SOFTMAX = range(7)
-# loss codes
-HALF_SSE, MSE, BCE, CE = range(4)
-# columns of ``lay``
-HAS_BIAS, TRAIN_BIAS, ACT = range(3)
-N_LAY_COLS = 3
-# entries of ``c``
-C_LR, C_MU, C_ONE, C_ZERO, C_HALF, C_EPS, C_MSE, C_SCALE_FULL, C_SCALE_LAST = range(9)
-N_CONSTS = 9
-# optimizer kinds
-PLAIN, MOMENTUM, NESTEROV = range(3)
+MAX_LAYERS = codes.MAX_LAYERS
 
 _OPTS = dict(cache=True, nogil=True, error_model="numpy")
 # The two-layer kernel inlines its helpers (see _inlined): in a small net a call costs more
@@ -97,139 +91,75 @@ def _unowned_tuple(typingctx, tup):
 
 
 @njit(**_OPTS)
-def _sigmoid(z, one):
-    # exp(-|z|) never overflows; both branches as in activations.Sigmoid.forward
-    # (one select, not two returns: LLVM then emits a blend instead of a branch, which the
-    # random signs of a shuffled epoch would mispredict half of the time)
-    e = math.exp(-abs(z))
-    return (one if z >= 0 else e) / (one + e)
-
-
-@njit(**_OPTS)
 def _activate(code, p, z, a, c):
-    """a = f(z) for one row of units (elementwise activation or softmax)."""
+    """a = f(z) for one row of units (_maths.activation, or softmax over the row)."""
     one = c[C_ONE]
     zero = c[C_ZERO]
     n = z.shape[0]
-    if code == SIGMOID:
-        for j in range(n):
-            a[j] = _sigmoid(z[j], one)
-    elif code == TANH:
-        for j in range(n):
-            a[j] = math.tanh(z[j])
-    elif code == RELU:
-        for j in range(n):
-            v = z[j]
-            a[j] = zero if v < zero else v  # NaN passes through, as np.maximum
-    elif code == LEAKY_RELU:
-        for j in range(n):
-            v = z[j]
-            a[j] = v if v > zero else p * v
-    elif code == SOFTPLUS:
-        for j in range(n):
-            v = z[j]
-            a[j] = (v if v > zero else zero) + math.log1p(math.exp(-abs(v)))
-    elif code == SOFTMAX:
+    if code == SOFTMAX:
         m = z[0]
         for j in range(1, n):
             if z[j] > m:
                 m = z[j]
         s = zero
         for j in range(n):
-            e = math.exp(z[j] - m)
+            e = softmax_term(z[j], m)
             a[j] = e
             s += e
         for j in range(n):
             a[j] /= s
     else:
         for j in range(n):
-            a[j] = z[j]
+            a[j] = activation(code, z[j], p, one, zero)
 
 
 @njit(**_OPTS)
 def _hidden_delta(code, p, z, a, d, c):
-    r"""d (holding dE/da on entry) becomes dE/dz = dE/da * f'(z) for one row of units."""
+    r"""d (holding dE/da on entry) becomes dE/dz for one row of units (_maths.activation_vjp,
+    or softmax's vector-Jacobian product)."""
     one = c[C_ONE]
     zero = c[C_ZERO]
     n = z.shape[0]
-    if code == SIGMOID:
-        if p != zero:  # flat spot
-            for j in range(n):
-                d[j] = d[j] * (a[j] * (one - a[j]) + p)
-        else:
-            for j in range(n):
-                d[j] = d[j] * (a[j] * (one - a[j]))
-    elif code == TANH:
-        for j in range(n):
-            d[j] = d[j] * (one - a[j] * a[j])
-    elif code == RELU:
-        for j in range(n):
-            d[j] = d[j] if z[j] > zero else zero
-    elif code == LEAKY_RELU:
-        for j in range(n):
-            d[j] = d[j] * (one if z[j] > zero else p)
-    elif code == SOFTPLUS:
-        for j in range(n):
-            d[j] = d[j] * _sigmoid(z[j], one)
-    elif code == SOFTMAX:
+    if code == SOFTMAX:
         s = zero
         for j in range(n):
             s += d[j] * a[j]
         for j in range(n):
-            d[j] = a[j] * (d[j] - s)
-    # identity: d unchanged
+            d[j] = softmax_vjp(a[j], d[j], s)
+    else:
+        for j in range(n):
+            d[j] = activation_vjp(code, z[j], a[j], d[j], p, one, zero)
 
 
 @njit(**_OPTS)
 def _output_loss_delta(loss, fused, code, p, z, a, d, T, r, c):
-    """Per-sample loss of row r of T (returned as float64) and its output delta into d.
-    (T and r rather than a row view: a view per sample costs a reference count update.)"""
+    """Per-sample loss of row r of T (returned as float64) and its output delta into d
+    (_maths.loss_term, loss_value, loss_delta; then the activation's backward step unless
+    fused). T and r rather than a row view: a view per sample costs a reference count update."""
     one = c[C_ONE]
     zero = c[C_ZERO]
+    eps = c[C_EPS]
     n = z.shape[0]
-    value = 0.0
-    if loss == HALF_SSE or loss == MSE:
-        s = zero
-        for j in range(n):
-            e = a[j] - T[r, j]
-            s += e * e
-            d[j] = e if loss == HALF_SSE else c[C_MSE] * e
-        value = float(c[C_HALF] * s) if loss == HALF_SSE else float(s / n)
-    elif loss == BCE:
-        eps = c[C_EPS]
-        s = zero
-        for j in range(n):
-            if code == SIGMOID:  # the value from the logits, as losses.BinaryCrossEntropy
-                v = z[j]
-                s += (v if v > zero else zero) - v * T[r, j] + math.log1p(math.exp(-abs(v)))
-            q = min(max(a[j], eps), one - eps)
-            if code != SIGMOID:
-                s -= T[r, j] * math.log(q) + (one - T[r, j]) * math.log1p(-q)
-            d[j] = (a[j] - T[r, j]) if fused else (q - T[r, j]) / (q * (one - q))
-        value = float(s)
-    else:  # CE
-        eps = c[C_EPS]
-        ts = zero
+    ts = zero  # sum of the targets: the fused softmax + CE delta
+    lse = zero  # logsumexp(z): the CE value after softmax
+    if loss == CE:
         for j in range(n):
             ts += T[r, j]
-        s = zero
-        if code == SOFTMAX:  # the value from the logits: sum t (logsumexp(z) - z)
+        if code == SOFTMAX:
             m = z[0]
             for j in range(1, n):
                 if z[j] > m:
                     m = z[j]
             se = zero
             for j in range(n):
-                se += math.exp(z[j] - m)
-            lse = m + math.log(se)
-            for j in range(n):
-                s += T[r, j] * (lse - z[j])
-        for j in range(n):
-            q = min(max(a[j], eps), one - eps)
-            if code != SOFTMAX:
-                s -= T[r, j] * math.log(q)
-            d[j] = (a[j] * ts - T[r, j]) if fused else -T[r, j] / q
-        value = float(s)
+                se += softmax_term(z[j], m)
+            lse = log_sum_exp(m, se)
+    s = zero
+    for j in range(n):
+        t = T[r, j]
+        s += loss_term(loss, code, z[j], a[j], t, lse, eps, one, zero)
+        d[j] = loss_delta(loss, fused, a[j], t, ts, c[C_MSE], eps, one)
+    value = loss_value(loss, s, n, c[C_HALF])
     if not fused:
         _hidden_delta(code, p, z, a, d, c)
     return value
@@ -237,40 +167,26 @@ def _output_loss_delta(loss, fused, code, p, z, a, d, T, r, c):
 
 @njit(**_OPTS)
 def _update(w, v, g, lr, mu, kind):
-    """w -= update(g) elementwise, the rule of optimizers.SGD (v: velocity, same shape)."""
+    """w takes the update for the gradient g elementwise (_maths.sgd_step; v: velocity, same
+    shape, or empty under plain SGD)."""
     n = g.shape[0]
     if kind == PLAIN:
         for j in range(n):
-            w[j] = w[j] - lr * g[j]
-    elif kind == MOMENTUM:
-        for j in range(n):
-            vj = mu * v[j] - lr * g[j]
-            v[j] = vj
-            w[j] = w[j] + vj
+            w[j] = sgd_step(w[j], lr, g[j], lr, mu, PLAIN)[0]  # (no velocity: lr stands in)
     else:
         for j in range(n):
-            vj = mu * v[j] - lr * g[j]
+            wj, vj = sgd_step(w[j], v[j], g[j], lr, mu, kind)
             v[j] = vj
-            w[j] = w[j] + (mu * vj - lr * g[j])
+            w[j] = wj
 
 
 @njit(**_OPTS)
 def _update_row_g(W, V, i, g, lr, mu, kind):
     """Row i of W takes the update for the gradient row g."""
-    n = W.shape[1]
     if kind == PLAIN:
-        for j in range(n):
-            W[i, j] = W[i, j] - lr * g[j]
-    elif kind == MOMENTUM:
-        for j in range(n):
-            vj = mu * V[i, j] - lr * g[j]
-            V[i, j] = vj
-            W[i, j] = W[i, j] + vj
+        _update(W[i], W[i, :0], g, lr, mu, kind)
     else:
-        for j in range(n):
-            vj = mu * V[i, j] - lr * g[j]
-            V[i, j] = vj
-            W[i, j] = W[i, j] + (mu * vj - lr * g[j])
+        _update(W[i], V[i], g, lr, mu, kind)
 
 
 @njit(**_OPTS)
@@ -313,7 +229,7 @@ def _loss_rows(lay, actp, loss, fused, Zs, As, Ds, T, order, start, nb, c):
 @njit(**_OPTS)
 def _backward_one(W, V, d, a, da, lr, mu, kind, zero):
     """One sample through a layer above the first: da = W d with the old weights and the
-    update W -= lr a d^T, fused in one pass over W (kind branches outside the loops)."""
+    update for the gradient a d^T, fused in one pass over W (kind branches outside the loops)."""
     n_in, n_out = W.shape[0], W.shape[1]
     if kind == PLAIN:
         for i in range(n_in):
@@ -322,18 +238,7 @@ def _backward_one(W, V, d, a, da, lr, mu, kind, zero):
             for j in range(n_out):
                 w = W[i, j]
                 acc += w * d[j]
-                W[i, j] = w - lr * (ai * d[j])
-            da[i] = acc
-    elif kind == MOMENTUM:
-        for i in range(n_in):
-            ai = a[i]
-            acc = zero
-            for j in range(n_out):
-                w = W[i, j]
-                acc += w * d[j]
-                v = mu * V[i, j] - lr * (ai * d[j])
-                V[i, j] = v
-                W[i, j] = w + v
+                W[i, j] = sgd_step(w, lr, ai * d[j], lr, mu, PLAIN)[0]
             da[i] = acc
     else:
         for i in range(n_in):
@@ -342,10 +247,9 @@ def _backward_one(W, V, d, a, da, lr, mu, kind, zero):
             for j in range(n_out):
                 w = W[i, j]
                 acc += w * d[j]
-                g = ai * d[j]
-                v = mu * V[i, j] - lr * g
-                V[i, j] = v
-                W[i, j] = w + (mu * v - lr * g)
+                wn, vn = sgd_step(w, V[i, j], ai * d[j], lr, mu, kind)
+                V[i, j] = vn
+                W[i, j] = wn
             da[i] = acc
 
 
@@ -419,16 +323,17 @@ def _first_layer_pass(W0, V0, X, r, rn, d0, z0, lr, mu, kind, zero):
         z0[j] = zero
     i = 0
     if kind == PLAIN:
-        # four rows at a time: one load and store of z0 per four weight rows
+        # four rows at a time: one load and store of z0 per four weight rows (the velocity
+        # argument of sgd_step is unused under plain SGD: lr stands in)
         while i + 4 <= n_in0:
             x0, x1, x2, x3 = X[r, i], X[r, i + 1], X[r, i + 2], X[r, i + 3]
             n0, n1, n2, n3 = X[rn, i], X[rn, i + 1], X[rn, i + 2], X[rn, i + 3]
             for j in range(n_out0):
                 dj = d0[j]
-                w0 = W0[i, j] - lr * (x0 * dj)
-                w1 = W0[i + 1, j] - lr * (x1 * dj)
-                w2 = W0[i + 2, j] - lr * (x2 * dj)
-                w3 = W0[i + 3, j] - lr * (x3 * dj)
+                w0 = sgd_step(W0[i, j], lr, x0 * dj, lr, mu, PLAIN)[0]
+                w1 = sgd_step(W0[i + 1, j], lr, x1 * dj, lr, mu, PLAIN)[0]
+                w2 = sgd_step(W0[i + 2, j], lr, x2 * dj, lr, mu, PLAIN)[0]
+                w3 = sgd_step(W0[i + 3, j], lr, x3 * dj, lr, mu, PLAIN)[0]
                 W0[i, j] = w0
                 W0[i + 1, j] = w1
                 W0[i + 2, j] = w2
@@ -439,28 +344,21 @@ def _first_layer_pass(W0, V0, X, r, rn, d0, z0, lr, mu, kind, zero):
             xi = X[r, i]
             xni = X[rn, i]
             for j in range(n_out0):
-                wj = W0[i, j] - lr * (xi * d0[j])
+                wj = sgd_step(W0[i, j], lr, xi * d0[j], lr, mu, PLAIN)[0]
                 W0[i, j] = wj
                 z0[j] += xni * wj
             i += 1
     else:
+        # two rows at a time (a velocity row more to stream)
         while i + 2 <= n_in0:
             x0, x1 = X[r, i], X[r, i + 1]
             n0, n1 = X[rn, i], X[rn, i + 1]
             for j in range(n_out0):
                 dj = d0[j]
-                g0 = x0 * dj
-                g1 = x1 * dj
-                v0 = mu * V0[i, j] - lr * g0
-                v1 = mu * V0[i + 1, j] - lr * g1
+                w0, v0 = sgd_step(W0[i, j], V0[i, j], x0 * dj, lr, mu, kind)
+                w1, v1 = sgd_step(W0[i + 1, j], V0[i + 1, j], x1 * dj, lr, mu, kind)
                 V0[i, j] = v0
                 V0[i + 1, j] = v1
-                if kind == MOMENTUM:
-                    w0 = W0[i, j] + v0
-                    w1 = W0[i + 1, j] + v1
-                else:
-                    w0 = W0[i, j] + (mu * v0 - lr * g0)
-                    w1 = W0[i + 1, j] + (mu * v1 - lr * g1)
                 W0[i, j] = w0
                 W0[i + 1, j] = w1
                 z0[j] += n0 * w0 + n1 * w1
@@ -469,10 +367,8 @@ def _first_layer_pass(W0, V0, X, r, rn, d0, z0, lr, mu, kind, zero):
             xi = X[r, i]
             xni = X[rn, i]
             for j in range(n_out0):
-                gj = xi * d0[j]
-                vj = mu * V0[i, j] - lr * gj
+                wj, vj = sgd_step(W0[i, j], V0[i, j], xi * d0[j], lr, mu, kind)
                 V0[i, j] = vj
-                wj = W0[i, j] + (vj if kind == MOMENTUM else mu * vj - lr * gj)
                 W0[i, j] = wj
                 z0[j] += xni * wj
             i += 1
@@ -618,6 +514,17 @@ def rows_bias_activate(z, a, b, has_bias, code, p, m, c):
 
 
 @njit(**_OPTS)
+def rows_sigmoid_of_exp(z, a, m, c):
+    """Rows 0..m-1: a, holding exp(-|z|) on entry (NumPy's vectorised exp, where no BLAS can
+    be called from compiled code), becomes sigmoid(z) (_maths.sigmoid_from)."""
+    z, a, c = _unowned(z), _unowned(a), _unowned(c)
+    one = c[C_ONE]
+    for s in range(m):
+        for j in range(z.shape[1]):
+            a[s, j] = sigmoid_from(a[s, j], z[s, j], one)
+
+
+@njit(**_OPTS)
 def rows_output(z, a, d, T, b, has_bias, train_bias, db, accumulate, loss, fused, code, p, scale,
                 m, c):
     """The output layer of rows 0..m-1: bias and activation, the per-sample losses (their
@@ -672,7 +579,7 @@ def add_into(out, x):
 
 
 @njit(**_OPTS)
-def sgd_step(params, vel, grads, lr, mu, kind):
+def flat_update(params, vel, grads, lr, mu, kind):
     """One update of the flat trainable parameters: optimizers.SGD in one pass."""
     _update(_unowned(params), _unowned(vel), _unowned(grads), lr, mu, kind)
 
@@ -731,14 +638,15 @@ def block_sample_updates(Zb, Gm, D0, tb, Ws, Bs, VWs, VBs, lay, actp, loss, fuse
 
 @njit(**_OPTS)
 def block_first_layer_update(W, gW, b, D0, m, train_bias, lr):
-    """W -= lr gW (gW = X_B^T D_B) and b -= lr (sum of the block's first-layer deltas)."""
+    """The plain SGD step for the gradients gW = X_B^T D_B and (biases) the sum of the
+    block's first-layer deltas (the velocity argument of sgd_step, unused, is lr)."""
     W, gW, b, D0 = _unowned(W), _unowned(gW), _unowned(b), _unowned(D0)
     for i in range(W.shape[0]):
         for j in range(W.shape[1]):
-            W[i, j] = W[i, j] - lr * gW[i, j]
+            W[i, j] = sgd_step(W[i, j], lr, gW[i, j], lr, lr, PLAIN)[0]
     if train_bias:
         for j in range(b.shape[0]):
             g = D0[0, j]
             for s in range(1, m):
                 g += D0[s, j]
-            b[j] = b[j] - lr * g
+            b[j] = sgd_step(b[j], lr, g, lr, lr, PLAIN)[0]

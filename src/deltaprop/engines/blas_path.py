@@ -21,31 +21,29 @@ import math
 
 import numpy as np
 
+from . import codes
 from .blas_lib import gemm_for
 from .numba_engine import _padded, sgd_done, sgd_state
 
 __all__ = ["BlasPath", "CHUNK_ROWS"]
 
 
-def _sigmoid(z, a):
+def _sigmoid(z, a, K, c):
     # numba's exp is a scalar libm call; NumPy's is vectorised, which matters at 128 units x
-    # 60,000 rows. 1/(1+exp(-z)) differs from activations.Sigmoid (exp(-|z|)) only in the
-    # last bit; exp(-z) may overflow to inf for very negative z, giving exactly 0 (the
-    # training loop silences that warning).
-    np.negative(z, out=a)
+    # 60,000 rows: exp(-|z|) here, the rest of the formula (_maths.sigmoid_from) compiled
+    np.abs(z, out=a)
+    np.negative(a, out=a)
     np.exp(a, out=a)
-    a += 1
-    np.reciprocal(a, out=a)
+    K.rows_sigmoid_of_exp(z, a, len(z), c)
 
 
-def _tanh(z, a):
+def _tanh(z, a, K, c):
     np.tanh(z, out=a)
 
 
-# activation code -> in-place NumPy forward, for hidden layers (codes as in _numba_kernels):
-# those with a transcendental function, which NumPy vectorises and numba does not; the
-# others run as one compiled pass with the bias
-_UFUNC_ACTS = {1: _sigmoid, 2: _tanh}
+# activation code -> in-place forward for hidden layers whose transcendental function NumPy
+# vectorises and numba does not; the others run as one compiled pass with the bias
+_UFUNC_ACTS = {codes.SIGMOID: _sigmoid, codes.TANH: _tanh}
 
 #: Rows per chunk: larger chunks spill the first layer's operands out of the L2 cache and
 #: run the products slower (measured on 784-128-10 float32, see docs/performance.md).
@@ -94,8 +92,8 @@ class BlasPath:
         self._buffers(chunk)
         c = plan.c
         lr = c.dtype.type(opt.lr)
-        kind, vel, fresh = sgd_state(opt, net.params, K)
-        mu = c.dtype.type(opt.momentum if kind != K.PLAIN else 0)
+        kind, vel, fresh = sgd_state(opt, net.params)
+        mu = c.dtype.type(opt.momentum if kind != codes.PLAIN else 0)
         if self.gemm is not None:
             running, bad, applied = self._compiled_epoch(X, T, order, k, chunk, kind, lr, mu, vel)
         else:
@@ -108,8 +106,8 @@ class BlasPath:
 
         plan, net, c = self.plan, self.net, self.plan.c
         K, n = self.K, len(X)
-        c[K.C_LR], c[K.C_MU] = lr, mu
-        c[K.C_SCALE_FULL], c[K.C_SCALE_LAST] = 1.0 / k, 1.0 / (n % k or k)
+        c[codes.C_LR], c[codes.C_MU] = lr, mu
+        c[codes.C_SCALE_FULL], c[codes.C_SCALE_LAST] = 1.0 / k, 1.0 / (n % k or k)
         m = self.rows
         Zs, As, Ds = self.padded
         shuffled = order is not None
@@ -142,7 +140,7 @@ class BlasPath:
                 bad = u
                 break
             running += batch_loss * nb
-            K.sgd_step(params, vel, grads, lr, mu, kind)
+            K.flat_update(params, vel, grads, lr, mu, kind)
             applied += 1
         return running, bad, applied
 
@@ -162,11 +160,11 @@ class BlasPath:
             layer = layers[li]
             z, a = self.Z[li][:m], self.A[li][:m]
             np.matmul(a_prev, layer.W, out=z)
-            code = plan.lay[li, K.ACT]
+            code = plan.lay[li, codes.ACT]
             if code in _UFUNC_ACTS:
                 if layer.bias:
                     np.add(z, layer.b, out=z)
-                _UFUNC_ACTS[code](z, a)
+                _UFUNC_ACTS[code](z, a, K, c)
             else:
                 K.rows_bias_activate(z, a, layer.b, layer.bias, code, plan.actp[li], m, c)
             a_prev = a
@@ -174,7 +172,7 @@ class BlasPath:
         z, d = self.Z[lo][:m], self.D[lo][:m]
         np.matmul(a_prev, out.W, out=z)
         total = K.rows_output(z, self.A[lo][:m], d, t, out.b, out.bias, out.train_bias, out.db,
-                              accumulate, plan.loss, plan.fused, plan.lay[lo, K.ACT], plan.actp[lo],
+                              accumulate, plan.loss, plan.fused, plan.lay[lo, codes.ACT], plan.actp[lo],
                               scale, m, c)
         for li in range(lo, -1, -1):
             layer = layers[li]
@@ -189,6 +187,6 @@ class BlasPath:
                 below = layers[li - 1]
                 d_below = self.D[li - 1][:m]
                 np.matmul(d, layer.W.T, out=d_below)
-                K.rows_hidden(self.Z[li - 1][:m], a_below, d_below, plan.lay[li - 1, K.ACT],
+                K.rows_hidden(self.Z[li - 1][:m], a_below, d_below, plan.lay[li - 1, codes.ACT],
                               plan.actp[li - 1], below.train_bias, below.db, accumulate, m, c)
         return total

@@ -4,21 +4,11 @@ Installed with the ``fast`` extra (``pip install "deltaprop[fast]"``). numba is 
 when this engine first runs an epoch, so ``import deltaprop`` stays light and, without numba,
 the engine reports itself unsupported and ``engine="auto"`` falls back to NumPy.
 
-Three paths, all giving the NumPy engine's weights up to rounding:
-
-* stochastic updates with a wide first layer (plain SGD, momentum, Nesterov): blocks of
-  samples whose first-layer products run in BLAS, exactly as per-sample SGD up to rounding
-  (:mod:`.stochastic_blocks`);
-* stochastic updates of tiny nets (at most :data:`.tiny_kernels.MAX_WEIGHTS` weights, as
-  XOR): one call per epoch of a kernel written out for the net's exact shape
-  (:mod:`.tiny_kernels`);
-* other stochastic updates (small nets, momentum): one compiled call per epoch
-  (:mod:`._numba_kernels`);
-* mini-batch and batch: one compiled call per epoch that calls BLAS for the products
-  (:mod:`._numba_batch`), or where no BLAS can be called from compiled code, NumPy's
-  ``matmul`` into preallocated buffers with compiled steps between them (:mod:`.blas_path`).
-
-docs/performance.md has the measurements.
+Its paths, what each supports and how it runs, are the rows of :data:`.paths.PATHS` whose
+name starts with ``numba/``; :meth:`NumbaEngine.path_for` picks one per epoch and the trainer
+records it (``trainer.engine_used``). All give the NumPy engine's weights up to rounding. The
+maths of every path is :mod:`._maths`, with the codes of :mod:`.codes`; docs/performance.md
+has the measurements.
 """
 
 from __future__ import annotations
@@ -29,9 +19,8 @@ import weakref
 
 import numpy as np
 
-from ..activations import Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Softplus, Tanh
-from ..losses import BinaryCrossEntropy, CrossEntropy, HalfSquaredError, MeanSquaredError
 from ..optimizers import SGD
+from . import codes
 
 __all__ = ["NumbaEngine", "COMPILED_MAX_BATCH"]
 
@@ -40,38 +29,31 @@ __all__ = ["NumbaEngine", "COMPILED_MAX_BATCH"]
 #: product is a matrix product that BLAS runs faster than any loop numba emits.
 COMPILED_MAX_BATCH = 1
 
-# Codes shared with _numba_kernels (kept here too so that this module never imports numba).
-_ACT_CODES = {Identity: 0, Sigmoid: 1, Tanh: 2, ReLU: 3, LeakyReLU: 4, Softplus: 5, Softmax: 6}
-_LOSS_CODES = {HalfSquaredError: 0, MeanSquaredError: 1, BinaryCrossEntropy: 2, CrossEntropy: 3}
-
-
-_MAX_LAYERS = 8  # _numba_kernels.MAX_LAYERS (not imported here: that would import numba)
-
 
 def _numba_available() -> bool:
     return importlib.util.find_spec("numba") is not None
 
 
-def _act_param(act) -> float:
-    if isinstance(act, Sigmoid):
-        return act.flat_spot
-    if isinstance(act, LeakyReLU):
-        return act.alpha
-    return 0.0
-
-
 _PLANS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
-def sgd_state(opt, params: np.ndarray, K) -> tuple:
+def sgd_kind(opt) -> int:
+    """The code (codes.RULES) of an SGD optimizer's rule: plain, momentum or Nesterov."""
+    if not opt.momentum:
+        return codes.PLAIN
+    return codes.NESTEROV if opt.nesterov else codes.MOMENTUM
+
+
+def sgd_state(opt, params: np.ndarray) -> tuple:
     """(kind, velocity, fresh) of an SGD optimizer for the kernels: the velocity is the
     optimizer's own, or zeros when it has none yet (the state ``Optimizer.step`` would create
     on its first update; ``fresh``), or an empty slice for plain SGD."""
-    if not opt.momentum:
-        return K.PLAIN, params[:0], False
+    kind = sgd_kind(opt)
+    if kind == codes.PLAIN:
+        return kind, params[:0], False
     vel = opt.state.get("velocity")
     fresh = vel is None
-    return (K.NESTEROV if opt.nesterov else K.MOMENTUM), (np.zeros_like(params) if fresh else vel), fresh
+    return kind, (np.zeros_like(params) if fresh else vel), fresh
 
 
 def sgd_done(opt, applied: int, vel: np.ndarray, fresh: bool) -> None:
@@ -83,9 +65,7 @@ def sgd_done(opt, applied: int, vel: np.ndarray, fresh: bool) -> None:
 
 def _padded(arrays, empty_shape, dtype) -> tuple:
     """A tuple of MAX_LAYERS arrays: the given ones, then empty ones (one kernel per dtype)."""
-    from ._numba_kernels import MAX_LAYERS
-
-    return tuple(arrays) + tuple(np.zeros(empty_shape, dtype) for _ in range(MAX_LAYERS - len(arrays)))
+    return tuple(arrays) + tuple(np.zeros(empty_shape, dtype) for _ in range(codes.MAX_LAYERS - len(arrays)))
 
 
 class _Plan:
@@ -100,8 +80,8 @@ class _Plan:
         self.config = net.to_config()
         dt = net.dtype
         self.lay = np.array([[int(layer.bias), int(layer.train_bias),
-                              _ACT_CODES[type(layer.activation)]] for layer in net.layers], np.int64)
-        self.actp = np.array([_act_param(layer.activation) for layer in net.layers], dt)
+                              codes.activation_code(layer.activation)] for layer in net.layers], np.int64)
+        self.actp = np.array([codes.activation_param(layer.activation) for layer in net.layers], dt)
         # views into net.flat: the kernels update the network's parameters in place
         self.Ws = _padded([layer.W for layer in net.layers], (0, 0), dt)
         self.Bs = _padded([layer.b for layer in net.layers], (0,), dt)
@@ -110,12 +90,12 @@ class _Plan:
         self.pos = {(id(layer), attr): (pos, size) for layer, attr, pos, size in net._slots}
         self.layers = net.layers
         out = net.layers[-1]
-        self.loss = _LOSS_CODES[type(net.loss)]
+        self.loss = codes.loss_code(net.loss)
         self.fused = bool(net.loss.is_fused_with(out.activation))
-        self.c = np.zeros(K.N_CONSTS, dt)
-        self.c[K.C_ONE], self.c[K.C_HALF] = 1.0, 0.5
-        self.c[K.C_EPS] = np.finfo(dt).eps
-        self.c[K.C_MSE] = 2.0 / out.n_out
+        self.c = np.zeros(codes.N_CONSTS, dt)
+        self.c[codes.C_ONE], self.c[codes.C_HALF] = 1.0, 0.5
+        self.c[codes.C_EPS] = np.finfo(dt).eps
+        self.c[codes.C_MSE] = 2.0 / out.n_out
         self.flat = net.flat
         self.blas = self.blocks = None  # the batch and blocked-stochastic paths, made on demand
         self.arange = None
@@ -130,7 +110,7 @@ class _Plan:
         if kind not in self.tiny:
             from . import tiny_kernels as TK
 
-            spec = TK.spec_for(self.sizes, self.lay, self.actp, self.loss, self.fused, kind)
+            spec = TK.spec_for(self.sizes, self.lay, self.loss, self.fused, kind)
             try:
                 self.tiny[kind] = None if spec is None else TK.kernel_for(spec)
             except Exception as exc:  # noqa: BLE001 (the general kernel runs the same updates)
@@ -173,16 +153,15 @@ class _Plan:
 
 
 class NumbaEngine:
-    """SGD (plain, momentum, Nesterov) on the built-in activations and losses, compiled.
+    """SGD (plain, momentum, Nesterov) on the built-in activations and losses, compiled, in
+    the paths of :data:`.paths.PATHS` whose name starts with ``numba/``; the one that runs an
+    epoch is recorded as ``trainer.engine_used``.
 
     Counts every applied update in ``optimizer.t`` exactly as the NumPy engine does and stops
     at the first update whose batch loss is not finite, without applying it.
     """
 
     name = "numba"
-
-    def __init__(self):
-        pass
 
     def unsupported(self, trainer) -> str | None:
         """None when this engine can run ``trainer``'s set-up, else the reason it cannot."""
@@ -194,12 +173,12 @@ class NumbaEngine:
         if opt.transforms:  # the kernels apply the rule to the raw gradient
             return f"SGD with {', '.join(tf.name for tf in opt.transforms)} runs on the NumPy engine"
         net = trainer.network
-        if len(net.layers) > _MAX_LAYERS:
-            return f"more than {_MAX_LAYERS} layers"
+        if len(net.layers) > codes.MAX_LAYERS:
+            return f"more than {codes.MAX_LAYERS} layers"
         for i, layer in enumerate(net.layers, start=1):
-            if type(layer.activation) not in _ACT_CODES:
+            if codes.activation_code(layer.activation) is None:
                 return f"layer {i}: activation {type(layer.activation).__name__} has no compiled kernel"
-        if type(net.loss) not in _LOSS_CODES:
+        if codes.loss_code(net.loss) is None:
             return f"loss {type(net.loss).__name__} has no compiled kernel"
         return None
 
@@ -215,6 +194,26 @@ class NumbaEngine:
             plan = _PLANS[net] = _Plan(net)
         return plan
 
+    @staticmethod
+    def path_for(plan, net, kind, k) -> str:
+        """The name of the path (a row of :data:`.paths.PATHS`) that runs an epoch of batches of
+        ``k`` rows under the SGD ``kind``: the first whose conditions hold."""
+        if k > COMPILED_MAX_BATCH:
+            from .blas_lib import gemm_for
+
+            return "numba/batch-blas" if gemm_for(net.dtype) is not None else "numba/batch-matmul"
+        from . import stochastic_blocks as SB
+
+        first = net.layers[0]
+        if len(net.layers) > 1 and first.n_in * first.n_out >= SB.MIN_WEIGHTS:
+            if plan.blocks is None:
+                plan.blocks = SB.StochasticBlocks(net, plan)
+            if plan.blocks.handles(kind):
+                return "numba/blocked" if plan.blocks.gemm is not None else "numba/blocked-matmul"
+        if plan.tiny_kernel(kind) is not None:
+            return "numba/tiny"
+        return "numba/per-sample"
+
     def run_epoch(self, trainer, X: np.ndarray, T: np.ndarray, order: np.ndarray | None,
                   k: int) -> tuple[float, int | None]:
         """Apply the epoch's updates in place; returns as :meth:`NumpyEngine.run_epoch`."""
@@ -223,8 +222,10 @@ class NumbaEngine:
         K = plan.K
         T = np.ascontiguousarray(T)  # check_data's T may be a strided view
         n = len(X)
-        if k > COMPILED_MAX_BATCH:
-            # BLAS products for batches (see blas_path)
+        kind = sgd_kind(opt)
+        path = self.path_for(plan, net, kind, k)
+        trainer.engine_used = path
+        if path.startswith("numba/batch"):
             from .blas_path import BlasPath
 
             if plan.blas is None:
@@ -234,29 +235,21 @@ class NumbaEngine:
             if plan.arange is None or len(plan.arange) != n:
                 plan.arange = np.arange(n, dtype=np.int64)
             order = plan.arange
-        from . import stochastic_blocks as SB
-
         c = plan.c
-        c[K.C_LR] = opt.lr
-        kind, vel, fresh = sgd_state(opt, net.params, K)
-        if kind == K.PLAIN:
+        c[codes.C_LR] = opt.lr
+        kind, vel, fresh = sgd_state(opt, net.params)
+        if kind == codes.PLAIN:
             VWs, VBs = plan.no_velocity
         else:
-            c[K.C_MU] = opt.momentum
+            c[codes.C_MU] = opt.momentum
             VWs, VBs = plan.velocity_views(vel)
-        first = net.layers[0]
-        if len(net.layers) > 1 and first.n_in * first.n_out >= SB.MIN_WEIGHTS:
-            if plan.blocks is None:
-                plan.blocks = SB.StochasticBlocks(net, plan)
-        blocked = plan.blocks is not None and plan.blocks.handles(kind)
-        tiny = None if blocked else plan.tiny_kernel(kind)
-        if blocked:
+        if path.startswith("numba/blocked"):
             running, bad, applied = plan.blocks.run_epoch(trainer, X, T, order, kind, VWs, VBs)
-        elif tiny is not None:
+        elif path == "numba/tiny":
             args = [X, T, order]
             for l in range(len(net.layers)):
                 args += (plan.Ws[l], plan.Bs[l], VWs[l], VBs[l])
-            running, bad, applied = tiny(*args, plan.actp, c, n)
+            running, bad, applied = plan.tiny_kernel(kind)(*args, plan.actp, c, n)
         elif len(net.layers) == 2:
             W0, W1 = plan.Ws[0], plan.Ws[1]
             if not hasattr(plan, "units2"):
@@ -271,3 +264,4 @@ class NumbaEngine:
                                                    kind, c, Zs, As, Ds, G, n)
         sgd_done(opt, applied, vel, fresh)
         return running, (bad or None)
+

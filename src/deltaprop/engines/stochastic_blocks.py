@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import codes
 from .blas_lib import gemm_for
 
 __all__ = ["StochasticBlocks", "BLOCK", "BLOCK_THREADED", "MIN_WEIGHTS"]
@@ -87,7 +88,7 @@ class StochasticBlocks:
 
     def handles(self, kind) -> bool:
         """Whether this path runs the optimizer ``kind`` (momentum needs the compiled epoch)."""
-        return kind == self.K.PLAIN or self.gemm is not None
+        return kind == codes.PLAIN or self.gemm is not None
 
     def block_size(self) -> int:
         """:data:`BLOCK`, or :data:`BLOCK_THREADED` where the BLAS runs several threads."""
@@ -99,7 +100,7 @@ class StochasticBlocks:
         K, plan, net = self.K, self.plan, self.net
         first = net.layers[0]
         c = plan.c
-        lr = c[K.C_LR]
+        lr = c[codes.C_LR]
         B = self.block_size()
         if self.gemm is not None:
             from ._numba_batch import block_epoch

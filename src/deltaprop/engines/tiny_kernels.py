@@ -8,9 +8,11 @@ epoch), every sum is written out, and every branch on the set-up (activation, lo
 optimizer, biases) is taken while the source is written, not per sample. XOR 2-2-1 runs at
 about twice the general kernel's updates per second (docs/performance.md).
 
-The arithmetic is the general kernel's, formula by formula (:mod:`._numba_kernels`), so the
-weights equal the NumPy engine's up to the rounding of the summation order, and the same
-tests hold it to that.
+The formulas are not written here: the generated source calls the compiled scalar functions of
+:mod:`._maths` (activation, loss and update rule, each with its code as a constant, so that
+numba inlines it and LLVM drops the other branches), in the general kernel's order of
+summation, so the weights equal the NumPy engine's up to that rounding, and the same tests
+hold it to that.
 
 The source for one set-up is written to a per-user cache directory and imported from there,
 so that numba can cache the compiled code on disk like any other kernel (numba caches only
@@ -27,6 +29,10 @@ import os
 import sys
 import tempfile
 import threading
+from functools import lru_cache
+
+from .codes import (C_EPS, C_HALF, C_LR, C_MSE, C_MU, C_ONE, C_ZERO, CE, HALF_SSE, PLAIN, SIGMOID,
+                    SOFTMAX)
 
 __all__ = ["MAX_WEIGHTS", "spec_for", "kernel_for", "source_for"]
 
@@ -37,18 +43,13 @@ __all__ = ["MAX_WEIGHTS", "spec_for", "kernel_for", "source_for"]
 MAX_WEIGHTS = 64
 MAX_LAYERS = 3
 
-# codes of _numba_kernels (not imported here: that would import numba)
-IDENTITY, SIGMOID, TANH, RELU, LEAKY_RELU, SOFTPLUS, SOFTMAX = range(7)
-HALF_SSE, MSE, BCE, CE = range(4)
-PLAIN, MOMENTUM, NESTEROV = range(3)
-C_LR, C_MU, C_ONE, C_ZERO, C_HALF, C_EPS, C_MSE = range(7)
 
-
-def spec_for(sizes, lay, actp, loss, fused, kind):
+def spec_for(sizes, lay, loss, fused, kind):
     """The hashable set-up a kernel is written for, or None if the net is not tiny.
 
-    ``sizes``: units per layer, input first; ``lay``: rows (has_bias, train_bias, act code);
-    ``actp``: activation parameters (only whether a sigmoid has a flat spot shapes the code).
+    ``sizes``: units per layer, input first; ``lay``: rows (has_bias, train_bias, act code).
+    (The activations' parameters, as the flat spot, are arguments of the kernel, not part of
+    its code.)
     """
     n_layers = len(sizes) - 1
     weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
@@ -59,8 +60,7 @@ def spec_for(sizes, lay, actp, loss, fused, kind):
         has_b, train_b, act = (int(v) for v in lay[l])
         if act == SOFTMAX and l < n_layers - 1:
             return None  # a softmax hidden layer: rare, left to the general kernel
-        flat = bool(act == SIGMOID and actp[l] != 0)
-        layers.append((has_b, train_b, act, flat))
+        layers.append((has_b, train_b, act))
     return (tuple(int(s) for s in sizes), tuple(layers), int(loss), bool(fused), int(kind))
 
 
@@ -78,111 +78,82 @@ class _Src:
         return "\n".join(self.lines) + "\n"
 
 
-def _sigmoid(o, z, out):
-    """Lines ``out = sigmoid(z)`` as _numba_kernels._sigmoid: exp(-|z|) never overflows; a
-    select, not a branch (the signs of a shuffled epoch would mispredict it)."""
-    o(f"e = math.exp(-abs({z}))")
-    o(f"{out} = (one if {z} >= zero else e) / (one + e)")
+def _sum(terms) -> str:
+    """A sum written out left to right (the general kernel's order of summation)."""
+    return " + ".join(terms)
 
 
 def _activation(o, act, z, a, n, p):
-    """Lines computing a[j] = f(z[j]) (names a_j) for one layer of n units."""
-    for j in range(n):
-        zj, aj = f"{z}{j}", f"{a}{j}"
-        if act == SIGMOID:
-            _sigmoid(o, zj, aj)
-        elif act == TANH:
-            o(f"{aj} = math.tanh({zj})")
-        elif act == RELU:
-            o(f"{aj} = zero if {zj} < zero else {zj}")  # NaN passes through, as np.maximum
-        elif act == LEAKY_RELU:
-            o(f"{aj} = {zj} if {zj} > zero else {p} * {zj}")
-        elif act == SOFTPLUS:
-            o(f"{aj} = ({zj} if {zj} > zero else zero) + math.log1p(math.exp(-abs({zj})))")
-        elif act == IDENTITY:
-            o(f"{aj} = {zj}")
+    """Lines computing a_j = f(z_j) for one layer of n units (_maths.activation, or the
+    softmax from _maths.softmax_term; ``m`` and ``sm``, the row's maximum and sum of terms,
+    stay for the loss)."""
     if act == SOFTMAX:
         o(f"m = {z}0")
         for j in range(1, n):
             o(f"m = {z}{j} if {z}{j} > m else m")
         for j in range(n):
-            o(f"{a}{j} = math.exp({z}{j} - m)")
-        o("sm = " + " + ".join(f"{a}{j}" for j in range(n)))
+            o(f"{a}{j} = softmax_term({z}{j}, m)")
+        o("sm = " + _sum(f"{a}{j}" for j in range(n)))
         for j in range(n):
             o(f"{a}{j} = {a}{j} / sm")
-
-
-def _derivative(o, act, flat, z, a, d, n, p):
-    """Lines turning d_j = dE/da_j into dE/dz_j (as _numba_kernels._hidden_delta)."""
-    if act == SOFTMAX:
-        o("sd = " + " + ".join(f"{d}{j} * {a}{j}" for j in range(n)))
-        for j in range(n):
-            o(f"{d}{j} = {a}{j} * ({d}{j} - sd)")
         return
     for j in range(n):
-        zj, aj, dj = f"{z}{j}", f"{a}{j}", f"{d}{j}"
-        if act == SIGMOID:
-            o(f"{dj} = {dj} * ({aj} * (one - {aj}) + {p})" if flat else f"{dj} = {dj} * ({aj} * (one - {aj}))")
-        elif act == TANH:
-            o(f"{dj} = {dj} * (one - {aj} * {aj})")
-        elif act == RELU:
-            o(f"{dj} = {dj} if {zj} > zero else zero")
-        elif act == LEAKY_RELU:
-            o(f"{dj} = {dj} * (one if {zj} > zero else {p})")
-        elif act == SOFTPLUS:  # softplus' = sigmoid
-            _sigmoid(o, zj, "sg")
-            o(f"{dj} = {dj} * sg")
+        o(f"{a}{j} = activation({act}, {z}{j}, {p}, one, zero)")
 
 
-def _loss(o, loss, fused, act, flat, n, p, L):
-    """Lines for the per-sample loss ``value`` (a float) and the output deltas d{L}_j."""
+def _derivative(o, act, z, a, d, n, p):
+    """Lines turning d_j = dE/da_j into dE/dz_j (as _numba_kernels._hidden_delta)."""
+    if act == SOFTMAX:
+        o("sd = " + _sum(f"{d}{j} * {a}{j}" for j in range(n)))
+        for j in range(n):
+            o(f"{d}{j} = softmax_vjp({a}{j}, {d}{j}, sd)")
+        return
+    for j in range(n):
+        o(f"{d}{j} = activation_vjp({act}, {z}{j}, {a}{j}, {d}{j}, {p}, one, zero)")
+
+
+def _loss(o, loss, fused, act, n, p, L):
+    """Lines for the per-sample loss ``value`` (a float) and the output deltas d{L}_j
+    (as _numba_kernels._output_loss_delta)."""
     z, a, d = f"z{L}_", f"a{L}_", f"d{L}_"
     for j in range(n):
         o(f"t{j} = T[r, {j}]")
-    if loss in (HALF_SSE, MSE):
-        for j in range(n):
-            o(f"e{j} = {a}{j} - t{j}")
-        o("sq = " + " + ".join(f"e{j} * e{j}" for j in range(n)))
-        for j in range(n):
-            o(f"{d}{j} = e{j}" if loss == HALF_SSE else f"{d}{j} = cmse * e{j}")
-        o("value = float(half * sq)" if loss == HALF_SSE else f"value = float(sq / {n})")
-    elif loss == BCE:
-        terms = []
-        for j in range(n):
-            if act == SIGMOID:  # from the logits, as losses.BinaryCrossEntropy
-                terms.append(f"(({z}{j} if {z}{j} > zero else zero) - {z}{j} * t{j}"
-                             f" + math.log1p(math.exp(-abs({z}{j}))))")
-            if not fused or act != SIGMOID:
-                o(f"q{j} = min(max({a}{j}, eps), one - eps)")
-            if act != SIGMOID:
-                terms.append(f"-(t{j} * math.log(q{j}) + (one - t{j}) * math.log1p(-q{j}))")
-            o(f"{d}{j} = {a}{j} - t{j}" if fused else f"{d}{j} = (q{j} - t{j}) / (q{j} * (one - q{j}))")
-        o("value = float(" + " + ".join(terms) + ")")
-    else:  # CE
-        o("ts = " + " + ".join(f"t{j}" for j in range(n)))
-        terms = []
-        if act == SOFTMAX:  # from the logits: sum t (logsumexp(z) - z); m and sm from forward
-            o("lse = m + math.log(sm)")
-            terms += [f"t{j} * (lse - {z}{j})" for j in range(n)]
-        for j in range(n):
-            if not fused:
-                o(f"q{j} = min(max({a}{j}, eps), one - eps)")
-            if act != SOFTMAX:
-                terms.append(f"-(t{j} * math.log(q{j}))")
-            o(f"{d}{j} = {a}{j} * ts - t{j}" if fused else f"{d}{j} = -t{j} / q{j}")
-        o("value = float(" + " + ".join(terms) + ")")
+    ts = lse = "zero"
+    if loss == CE:
+        o("ts = " + _sum(f"t{j}" for j in range(n)))
+        ts = "ts"
+        if act == SOFTMAX:  # m and sm from the forward pass
+            o("lse = log_sum_exp(m, sm)")
+            lse = "lse"
+    o("s = " + _sum(f"loss_term({loss}, {act}, {z}{j}, {a}{j}, t{j}, {lse}, eps, one, zero)"
+                    for j in range(n)))
+    o(f"value = loss_value({loss}, s, {n}, half)")
+    for j in range(n):
+        o(f"{d}{j} = loss_delta({loss}, {fused}, {a}{j}, t{j}, {ts}, cmse, eps, one)")
     if not fused:
-        _derivative(o, act, flat, z, a, d, n, p)
+        _derivative(o, act, z, a, d, n, p)
 
 
 def _step(o, w, v, g, kind):
-    """Lines for one parameter's update with gradient expression g (optimizers.SGD)."""
+    """Lines for one parameter's update with gradient expression g (_maths.sgd_step; under
+    plain SGD no velocity exists and ``zero`` stands in)."""
     if kind == PLAIN:
-        o(f"{w} = {w} - lr * ({g})")
+        o(f"{w}, _ = sgd_step({w}, zero, {g}, lr, mu, {kind})")
     else:
-        o(f"g = {g}")
-        o(f"{v} = mu * {v} - lr * g")
-        o(f"{w} = {w} + {v}" if kind == MOMENTUM else f"{w} = {w} + (mu * {v} - lr * g)")
+        o(f"{w}, {v} = sgd_step({w}, {v}, {g}, lr, mu, {kind})")
+
+
+@lru_cache(maxsize=None)
+def _maths_stamp() -> str:
+    """A hash of the files whose code a generated kernel inlines: numba checks only a
+    kernel's own file before it loads a cached compile, so the stamp goes into the source
+    (and so into the file's name) and an edit of the maths makes a new file."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    digest = hashlib.sha1()
+    for name in ("_maths.py", "codes.py"):
+        with open(os.path.join(here, name), "rb") as f:
+            digest.update(f.read())
+    return digest.hexdigest()[:16]
 
 
 def source_for(spec) -> str:
@@ -191,8 +162,12 @@ def source_for(spec) -> str:
     L = len(layers)
     o = _Src()
     o(f"# deltaprop tiny-net kernel, generated by deltaprop.engines.tiny_kernels for {spec!r}")
+    o(f"# maths: deltaprop.engines._maths and codes, {_maths_stamp()}")
     o("import math")
     o("from numba import njit")
+    o("from deltaprop.engines._maths import (activation, activation_vjp, log_sum_exp, loss_delta,")
+    o("                                     loss_term, loss_value, sgd_step, softmax_term,")
+    o("                                     softmax_vjp)")
     o()
     o()
     args = ["X", "T", "order"]
@@ -201,13 +176,13 @@ def source_for(spec) -> str:
     o("@njit(cache=True, nogil=True, error_model='numpy')")
     o(f"def epoch({', '.join(args)}, actp, c, n_updates):")
     o.ind = 1
-    o("lr, mu, one, zero, half = c[0], c[1], c[2], c[3], c[4]")
-    o("eps, cmse = c[5], c[6]")
+    o(f"lr, mu, one, zero, half = c[{C_LR}], c[{C_MU}], c[{C_ONE}], c[{C_ZERO}], c[{C_HALF}]")
+    o(f"eps, cmse = c[{C_EPS}], c[{C_MSE}]")
     o("running = 0.0")
     o("bad = 0")
     o("done = n_updates")
     params = []  # (local, array expression) of every parameter loaded into a local
-    for l, (has_b, train_b, act, flat) in enumerate(layers):
+    for l, (has_b, train_b, act) in enumerate(layers):
         o(f"p{l} = actp[{l}]")
         for i in range(sizes[l]):
             for j in range(sizes[l + 1]):
@@ -227,16 +202,16 @@ def source_for(spec) -> str:
     for i in range(sizes[0]):
         o(f"a_{i} = X[r, {i}]")  # the input is layer -1's activation
     prev = "a_"
-    for l, (has_b, train_b, act, flat) in enumerate(layers):
+    for l, (has_b, train_b, act) in enumerate(layers):
         for j in range(sizes[l + 1]):
             # z = x W then z += b, as layers.Dense
-            o(f"z{l}_{j} = " + " + ".join(f"{prev}{i} * w{l}_{i}_{j}" for i in range(sizes[l])))
+            o(f"z{l}_{j} = " + _sum(f"{prev}{i} * w{l}_{i}_{j}" for i in range(sizes[l])))
             if has_b:
                 o(f"z{l}_{j} = z{l}_{j} + b{l}_{j}")
         _activation(o, act, f"z{l}_", f"a{l}_", sizes[l + 1], f"p{l}")
         prev = f"a{l}_"
     top = layers[-1]
-    _loss(o, loss, fused, top[2], top[3], sizes[-1], f"p{L - 1}", L - 1)
+    _loss(o, loss, fused, top[2], sizes[-1], f"p{L - 1}", L - 1)
     o("if not math.isfinite(value):")
     o("    bad = k + 1")
     o("    done = k")
@@ -244,12 +219,12 @@ def source_for(spec) -> str:
     o("running += value")
     # deltas of the lower layers, with the old weights
     for l in range(L - 1, 0, -1):
-        has_b, train_b, act, flat = layers[l - 1]
+        act = layers[l - 1][2]
         for i in range(sizes[l]):
-            o(f"d{l - 1}_{i} = " + " + ".join(f"w{l}_{i}_{j} * d{l}_{j}" for j in range(sizes[l + 1])))
-        _derivative(o, act, flat, f"z{l - 1}_", f"a{l - 1}_", f"d{l - 1}_", sizes[l], f"p{l - 1}")
+            o(f"d{l - 1}_{i} = " + _sum(f"w{l}_{i}_{j} * d{l}_{j}" for j in range(sizes[l + 1])))
+        _derivative(o, act, f"z{l - 1}_", f"a{l - 1}_", f"d{l - 1}_", sizes[l], f"p{l - 1}")
     # then every update
-    for l, (has_b, train_b, act, flat) in enumerate(layers):
+    for l, (has_b, train_b, act) in enumerate(layers):
         below = "a_" if l == 0 else f"a{l - 1}_"
         for i in range(sizes[l]):
             for j in range(sizes[l + 1]):
@@ -371,7 +346,7 @@ def _load(spec):
 def _main(argv):  # python -m deltaprop.engines.tiny_kernels 2,2,1: print a kernel's source
     sizes = [int(v) for v in (argv[1] if len(argv) > 1 else "2,2,1").split(",")]
     lay = [(1, 1, SIGMOID)] * (len(sizes) - 1)
-    print(source_for(spec_for(sizes, lay, [0.0] * len(lay), HALF_SSE, False, PLAIN)))
+    print(source_for(spec_for(sizes, lay, HALF_SSE, False, PLAIN)))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,78 @@
+"""The table of paths: every way an epoch's updates can run, what each supports and how.
+
+An engine runs an epoch through one path; the trainer records its name
+(``trainer.engine_used``, e.g. ``"numba/blocked"``). The NumPy engine has one path and runs
+every set-up; the numba engine picks the first of its paths whose conditions hold
+(:meth:`.numba_engine.NumbaEngine.path_for`, in the order below). Every path gives the NumPy
+engine's weights to 1e-10 in float64 (tests/test_engines.py runs each row).
+
+This module imports no numba: the table can be read (and printed) anywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Path", "PATHS", "markdown_table"]
+
+#: what every numba path takes, unless its row says less
+_COMPILED_ACTS = "every activation in engines/codes.py (softmax on the output layer)"
+_COMPILED_LOSSES = "every loss in engines/codes.py"
+_SGD = ("sgd", "momentum", "nesterov")
+
+
+@dataclass(frozen=True)
+class Path:
+    """One row: what the path supports (modes, rules, activations, losses, dtypes, sizes)
+    and how it runs."""
+
+    name: str
+    modes: tuple[str, ...]
+    rules: tuple[str, ...]
+    activations: str
+    losses: str
+    dtypes: str
+    limits: str
+    how: str
+
+
+PATHS: dict[str, Path] = {p.name: p for p in (
+    Path("numba/tiny", ("stochastic",), _SGD, _COMPILED_ACTS + ", none in a hidden layer",
+         _COMPILED_LOSSES, "float32, float64",
+         "at most 64 weights and 3 layers (tiny_kernels.MAX_WEIGHTS, MAX_LAYERS)",
+         "tiny_kernels.py: one call per epoch of a kernel written out for the net's exact shape, "
+         "every weight a local variable (a register), source cached per user"),
+    Path("numba/blocked", ("stochastic",), _SGD, _COMPILED_ACTS, _COMPILED_LOSSES,
+         "float32, float64",
+         "2 to 8 layers, first layer of at least 16,384 weights (stochastic_blocks.MIN_WEIGHTS), "
+         "a ?gemm callable from compiled code (blas_lib.py); rules linear in the gradient",
+         "stochastic_blocks.py: blocks of 24 (64 with threaded BLAS) samples, the first layer's "
+         "products X_B W, X_B X_B^T, X_B^T D_B as BLAS calls with the exact per-sample "
+         "correction; one compiled call per epoch (_numba_batch.block_epoch)"),
+    Path("numba/blocked-matmul", ("stochastic",), ("sgd",), _COMPILED_ACTS, _COMPILED_LOSSES,
+         "float32, float64", "as numba/blocked, where no ?gemm can be called from compiled code",
+         "stochastic_blocks.py: the same blocks from Python, np.matmul for the products, "
+         "compiled per-sample steps between them"),
+    Path("numba/per-sample", ("stochastic",), _SGD, _COMPILED_ACTS, _COMPILED_LOSSES,
+         "float32, float64", "up to 8 layers (codes.MAX_LAYERS)",
+         "_numba_kernels.sample_epoch_2 / sample_epoch: one compiled call per epoch; the update "
+         "of sample s and the forward sums of sample s+1 share one pass over the first layer"),
+    Path("numba/batch-blas", ("minibatch", "batch"), _SGD, _COMPILED_ACTS, _COMPILED_LOSSES,
+         "float32, float64", "up to 8 layers; a ?gemm callable from compiled code (blas_lib.py)",
+         "_numba_batch.batch_epoch: one compiled call per epoch, every product a ?gemm call "
+         "from compiled code, elementwise steps compiled between them, chunks of 512 rows"),
+    Path("numba/batch-matmul", ("minibatch", "batch"), _SGD, _COMPILED_ACTS, _COMPILED_LOSSES,
+         "float32, float64", "up to 8 layers; where no ?gemm can be called from compiled code",
+         "blas_path.py: np.matmul into preallocated buffers, compiled elementwise steps"),
+    Path("numpy", ("stochastic", "minibatch", "batch"), ("every optimizer",), "every activation",
+         "every loss", "any float", "none",
+         "numpy_engine.py: Network.loss_and_gradient and Optimizer.step per update (the reference)"),
+)}
+
+
+def markdown_table() -> str:
+    """The table as Markdown (docs/performance.md shows it)."""
+    rows = ["| path | modes | rules | limits | how it runs |", "|---|---|---|---|---|"]
+    for p in PATHS.values():
+        rows.append(f"| `{p.name}` | {', '.join(p.modes)} | {', '.join(p.rules)} | {p.limits} | {p.how} |")
+    return "\n".join(rows)
