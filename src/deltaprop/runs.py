@@ -130,8 +130,14 @@ class Run:
         mode = f"minibatch k={tr.batch_size}" if tr.mode == "minibatch" else tr.mode
         extras = ", ".join(f"{k} {v:g}" for k, v in opt.hyperparameters().items()
                            if k not in ("lr", "noise_decay") and not isinstance(v, bool) and v)
-        engine = select_engine(tr.engine, tr)
-        path = getattr(engine, "path", None) or engine.name
+        engine = select_engine(tr.engine, tr, epochs=self.config.epochs - tr.epoch)
+        path = engine.name
+        if path == "auto":  # the choice the first epoch will make, by the same estimate
+            from .engines import worth_compiling
+
+            k = tr.effective_batch_size(len(self.X)) if tr.mode == "minibatch" else None
+            k = 1 if tr.mode == "stochastic" else (len(self.X) if k is None else k)
+            path = "auto: " + ("numba" if worth_compiling(net, len(self.X), k, self.config.epochs - tr.epoch) else "numpy")
         return (f"network: {'-'.join(map(str, net.sizes))} {acts}, loss {net.loss.name}, {net.dtype.name}; "
                 f"{mode}, {opt.name} lr {opt.lr:g}{', ' + extras if extras else ''}; engine {path}")
 

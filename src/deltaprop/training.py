@@ -320,7 +320,7 @@ class Trainer:
     def _run_epochs(self, X, T, epochs, k, validation_data):
         net, opt = self.network, self.optimizer
         n = len(X)
-        engine = select_engine(self.engine, self)
+        engine = select_engine(self.engine, self, epochs=epochs)
         self.engine_used = engine.name
         end = self.epoch + epochs
         Xe, Te = self._eval_subset(X, T)
