@@ -86,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
 # --------------------------------------------------------------------------- predict / evaluate
 def _load_for_model(model: Model, source: str, target, labels=None):
     """Load ``source`` with the model's columns, classes and categories; the target is optional."""
-    target = target if target is not None else (model.target_names[0] if model.target_names else None)
+    # Several target columns (a multi-output regression) are read back by their joined names.
+    target = target if target is not None else (",".join(model.target_names) if model.target_names else None)
     if data_format(source) == "builtin":
         return model.align(load_data(source))
     ds = load_data(source, target, labels=labels, require_target=False,

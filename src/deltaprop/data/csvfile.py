@@ -169,10 +169,16 @@ def load_csv(path, target: str | None, *, delimiter: str | None = None, task: st
     header, rows, line_nos = read_csv(path, delimiter)
     if not rows:
         raise DataError(f"{path}: no data rows after the header")
-    if target is not None and target not in header:
+    targets = _target_names(header, target)
+    missing = [t for t in targets if t not in header]
+    if missing:
         if require_target:
-            raise DataError(f"{path}: no target column {target!r}; columns are: {', '.join(header)}")
-        target = None
+            raise DataError(f"{path}: no target column {missing[0]!r}; columns are: {', '.join(header)}")
+        targets = []
+    if len(targets) > 1:
+        return _load_multi_target(path, header, rows, line_nos, targets, task, name, features,
+                                  categorical, categories)
+    target = targets[0] if targets else None
     t_idx = header.index(target) if target is not None else None
     cat_cols = _categorical_columns(path, header, target, categorical, categories)
     if features is not None:
@@ -181,6 +187,39 @@ def load_csv(path, target: str | None, *, delimiter: str | None = None, task: st
         feat_idx = [i for i in range(len(header)) if i != t_idx]
     if not feat_idx:
         raise DataError(f"{path}: no feature columns besides the target {target!r}")
+    X, names, learned = _features(path, header, rows, line_nos, feat_idx, cat_cols, categories)
+    if t_idx is None:
+        T, task_out, cls = np.zeros((len(rows), 0)), "unknown", classes
+    else:
+        raw = [row[t_idx].strip() for row in rows]
+        for value, ln in zip(raw, line_nos):
+            if not value:
+                raise DataError(f"{path}: line {ln}, column {target!r}: the target cell is empty")
+        y = _numeric_or_strings(raw, path, line_nos, target)
+        if task == "auto" and y.dtype.kind == "f" and classes is None:
+            task = "regression"  # written with decimals somewhere ("3.5", "3.0"): a quantity
+        T, task_out, cls = encode_labels(y, task, classes)
+        if task_out == "regression" and not np.all(np.isfinite(T)):
+            r = int(np.argwhere(~np.isfinite(T))[0][0])
+            raise DataError(f"{path}: line {line_nos[r]}, column {target!r}: target is not a finite number")
+    return Dataset(X, T, task_out, name or os.path.basename(os.fspath(path)), names,
+                   [target] if target else [], cls, categories=learned or None)
+
+
+def _target_names(header, target) -> list[str]:
+    """The target columns: ``target`` itself when the header has a column of that name, else
+    its comma-separated names (``"a,b,c"``: several regression targets); a list is taken as is."""
+    if target is None:
+        return []
+    if isinstance(target, (list, tuple)):
+        return [str(t) for t in target]
+    if target in header or "," not in target:
+        return [target]
+    return [t.strip() for t in target.split(",") if t.strip()]
+
+
+def _features(path, header, rows, line_nos, feat_idx, cat_cols, categories):
+    """``(X, names, learned categories)`` of the feature columns ``feat_idx``."""
     blocks, names, learned = [], [], {}
     numeric = [i for i in feat_idx if header[i] not in cat_cols]
     Xnum = np.empty((len(rows), len(numeric)))
@@ -198,21 +237,43 @@ def load_csv(path, target: str | None, *, delimiter: str | None = None, task: st
         else:
             blocks.append(Xnum[:, [numeric.index(i)]])
             names.append(col)
-    X = np.concatenate(blocks, axis=1)
-    if t_idx is None:
-        T, task_out, cls = np.zeros((len(rows), 0)), "unknown", classes
+    return np.concatenate(blocks, axis=1), names, learned
+
+
+def _load_multi_target(path, header, rows, line_nos, targets, task, name, features, categorical,
+                       categories) -> Dataset:
+    """Several target columns: regression with one output per column, in the order given."""
+    if task == "classification":
+        raise DataError(f"{path}: several target columns ({', '.join(targets)}) are regression targets; "
+                        f"classification takes one label column")
+    dup = sorted({t for t in targets if targets.count(t) > 1})
+    if dup:
+        raise DataError(f"{path}: target column {dup[0]!r} is named twice")
+    t_idx = [header.index(t) for t in targets]
+    cat_cols = _categorical_columns(path, header, None, categorical, categories)
+    for t in targets:
+        if t in cat_cols:
+            raise DataError(f"{path}: column {t!r} is a target; it cannot also be a categorical input")
+    if features is not None:
+        feat_idx = _raw_feature_columns(path, header, features, cat_cols)
     else:
-        raw = [row[t_idx].strip() for row in rows]
-        for value, ln in zip(raw, line_nos):
-            if not value:
-                raise DataError(f"{path}: line {ln}, column {target!r}: the target cell is empty")
-        y = _numeric_or_strings(raw, path, line_nos, target)
-        T, task_out, cls = encode_labels(y, task, classes)
-        if task_out == "regression" and not np.all(np.isfinite(T)):
-            r = int(np.argwhere(~np.isfinite(T))[0][0])
-            raise DataError(f"{path}: line {line_nos[r]}, column {target!r}: target is not a finite number")
-    return Dataset(X, T, task_out, name or os.path.basename(os.fspath(path)), names,
-                   [target] if target else [], cls, categories=learned or None)
+        feat_idx = [i for i in range(len(header)) if i not in t_idx]
+    if not feat_idx:
+        raise DataError(f"{path}: no feature columns besides the targets {', '.join(targets)}")
+    X, names, learned = _features(path, header, rows, line_nos, feat_idx, cat_cols, categories)
+    T = np.empty((len(rows), len(targets)))
+    for r, (row, ln) in enumerate(zip(rows, line_nos)):
+        for j, i in enumerate(t_idx):
+            s = row[i].strip()
+            try:
+                T[r, j] = float(s)
+            except ValueError:
+                what = "the target cell is empty" if not s else f"{s!r} is not a number (several targets are regression targets)"
+                raise DataError(f"{path}: line {ln}, column {header[i]!r}: {what}") from None
+            if not math.isfinite(T[r, j]):
+                raise DataError(f"{path}: line {ln}, column {header[i]!r}: target is not a finite number")
+    return Dataset(X, T, "regression", name or os.path.basename(os.fspath(path)), names, list(targets), None,
+                   categories=learned or None)
 
 
 def _numeric_or_strings(raw, path, line_nos, col):
@@ -220,5 +281,9 @@ def _numeric_or_strings(raw, path, line_nos, col):
         vals = np.array([float(v) for v in raw])
     except ValueError:
         return np.array(raw, dtype=object)
-    vals_int = vals.astype(np.int64) if np.all(np.isfinite(vals)) and np.all(vals == np.round(vals)) else None
-    return vals_int if vals_int is not None else vals
+    # Integers only where every cell is written as one ("3", not "3.0" or "3e0"): a column
+    # written with decimals holds a quantity, which task "auto" reads as regression.
+    try:
+        return np.array([int(v) for v in raw], dtype=np.int64)
+    except (ValueError, OverflowError):
+        return vals

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -14,6 +15,10 @@ __all__ = ["Dataset", "Standardizer", "encode_labels", "require_file", "split"]
 #: Numeric targets with at most this many distinct integer values count as class labels
 #: when the task is "auto".
 MAX_AUTO_CLASSES = 20
+#: ... and task "auto" warns when they are more than this share of the rows: with nearly one
+#: class per row, nothing is left to learn a class from (a quantity, more likely). Only from 10
+#: distinct values on: a toy file of 3 labels in 4 rows is a classification as meant.
+NEARLY_ONE_PER_ROW = 0.5
 
 
 def require_file(path, kind: str) -> str:
@@ -80,19 +85,27 @@ def encode_labels(y, task: str = "auto", classes=None):
 
     Classification: sorted distinct labels; two classes give one column of 0/1 (the second
     class is 1), more give one-hot columns. ``task="auto"`` picks classification for
-    non-numeric labels or integer labels with at most ``MAX_AUTO_CLASSES`` values.
+    non-numeric labels or integer labels with at most ``MAX_AUTO_CLASSES`` values (and warns
+    when they are more than ``NEARLY_ONE_PER_ROW`` of the rows).
     """
     y = np.asarray(y)
     if task not in ("auto", "classification", "regression"):
         raise ConfigError(f"unknown task {task!r}; valid: auto, classification, regression")
     numeric = y.dtype.kind in "fiub"
     if task == "auto":
+        # Whole numbers with few distinct values are class labels. (A CSV reader that sees
+        # them written with decimals, "3.0", asks for regression itself: a quantity.)
         if not numeric:
             task = "classification"
         else:
             yf = y.astype(float)
+            n_values = len(np.unique(yf))
             task = ("classification" if np.all(np.isfinite(yf)) and np.all(yf == np.round(yf))
-                    and len(np.unique(yf)) <= MAX_AUTO_CLASSES else "regression")
+                    and n_values <= MAX_AUTO_CLASSES else "regression")
+            if task == "classification" and n_values >= 10 and n_values > NEARLY_ONE_PER_ROW * len(y):
+                warnings.warn(f"the target's {n_values} distinct integer values in {len(y)} rows are read as "
+                              f"{n_values} classes; if it is a quantity, use task='regression' "
+                              f"(--task regression)", UserWarning, stacklevel=2)
     if task == "regression":
         if not numeric:
             raise DataError("a regression target must be numeric")
