@@ -1,0 +1,87 @@
+"""The Dask engine against a LocalCluster of 2 single-threaded worker processes: the weights
+of every optimizer equal the single-process NumPy engine's (float64), because the driver adds
+the shards' gradient sums in a fixed order (see deltaprop.distributed)."""
+
+import os
+
+import numpy as np
+import pytest
+
+pytest.importorskip("distributed")
+
+from distributed import Client, LocalCluster  # noqa: E402
+
+from deltaprop import Network  # noqa: E402
+from deltaprop.distributed import DaskEngine, shard_bounds  # noqa: E402
+from deltaprop.training import Trainer  # noqa: E402
+
+# dask's own servers leave sockets for the garbage collector and warn about them: noise here
+pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning",
+                                        "ignore::pytest.PytestUnraisableExceptionWarning")
+
+PIN = {v: "1" for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+                           host="127.0.0.1", env=PIN)
+    with cluster, Client(cluster) as c:
+        yield c
+
+
+def _data(n=300, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 4))
+    T = (X[:, :1] * X[:, 1:2] > 0).astype(float)
+    return X, T
+
+
+def _fit(engine, optimizer, mode, epochs=4, chunk=64, **kw):
+    X, T = _data()
+    net = Network([4, 5, 1], "tanh", "sigmoid", loss="binary_cross_entropy", dtype="float64", seed=1)
+    tr = Trainer(net, optimizer, lr=0.05, mode=mode, batch_size=50, seed=3, chunk_size=chunk,
+                 engine=engine, **kw)
+    tr.fit(X, T, epochs)
+    return net.flat.copy(), tr
+
+
+def test_shard_bounds_fall_on_chunks():
+    # chunks never straddle two shards, whatever the number of parts asked for
+    assert shard_bounds(300, 64, 2) == [(0, 192), (192, 300)]
+    assert shard_bounds(300, 64, shard_rows=64)[-1] == (256, 300)
+
+
+@pytest.mark.parametrize("optimizer,mode", [("sgd", "batch"), ("adam", "batch"), ("rprop+", "batch"),
+                                            ("irprop+", "batch"), ("quickprop", "batch"),
+                                            ("sarprop", "batch"), ("sgd", "minibatch"),
+                                            ("adam", "minibatch")])
+def test_same_weights_as_one_process(client, optimizer, mode):
+    ref, _ = _fit("numpy", optimizer, mode)
+    got, tr = _fit(DaskEngine(client), optimizer, mode)
+    assert tr.engine_used == "dask"
+    # 2 shards of 3 chunks: only the grouping of the sum differs (relative ~1e-16 per step)
+    np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-14)
+
+
+def test_one_chunk_per_shard_is_bitwise(client):
+    # with shard_rows = chunk_size the driver adds the same chunk sums in the same order as the
+    # NumPy engine: the same additions, so the same bits
+    ref, _ = _fit("numpy", "sgd", "batch")
+    got, _ = _fit(DaskEngine(client, shard_rows=64), "sgd", "batch")
+    assert np.array_equal(got, ref)
+
+
+def test_independent_of_worker_count(client):
+    # the shards are fixed by shard_rows, not by the workers: one worker gives the same bits
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0") as one, \
+            Client(one) as c1:
+        a, _ = _fit(DaskEngine(c1, shard_rows=128), "adam", "minibatch")
+    b, _ = _fit(DaskEngine(client, shard_rows=128), "adam", "minibatch")
+    assert np.array_equal(a, b)
+
+
+def test_stochastic_refused(client):
+    from deltaprop.errors import ConfigError
+    with pytest.raises(ConfigError, match="sequential"):
+        _fit(DaskEngine(client), "sgd", "stochastic")
