@@ -85,3 +85,28 @@ def test_stochastic_refused(client):
     from deltaprop.errors import ConfigError
     with pytest.raises(ConfigError, match="sequential"):
         _fit(DaskEngine(client), "sgd", "stochastic")
+
+
+def _cli_weights(tmp_path, name, *extra):
+    from deltaprop.cli import main
+    from deltaprop.io import load_model
+
+    out = str(tmp_path / f"{name}.npz")
+    assert main(["train", "--data", "iris", "--mode", "batch", "--epochs", "4", "--dtype", "float64",
+                 "--optimizer", "adam", "--quiet", "--out", out, *extra]) == 0
+    return load_model(out)[0].flat.copy()
+
+
+def test_cli_dask_local_same_weights(tmp_path):
+    # --dask local:2 starts its own cluster, trains on it and shuts it down; same weights
+    ref = _cli_weights(tmp_path, "one")
+    got = _cli_weights(tmp_path, "two", "--dask", "local:2")
+    np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-14)
+
+
+def test_cli_dask_bad_spec(tmp_path, capsys):
+    from deltaprop.cli import main
+
+    assert main(["train", "--data", "iris", "--epochs", "1", "--dask", "local:zero",
+                 "--checkpoint", str(tmp_path / "c.npz")]) != 0
+    assert "local:N" in capsys.readouterr().err

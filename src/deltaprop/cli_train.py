@@ -4,6 +4,7 @@ adds: precedence of flags over a --config file, and signals."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import sys
@@ -73,11 +74,18 @@ def cmd_train(args) -> int:
         cfg = resolve(given, read_toml(args.config) if args.config else None, label=_flag)
     cfg = cfg.replace(checkpoint=default_checkpoint(cfg))
     check_outputs(cfg, resumed_from=args.resume)
+    with _cluster(cfg) as engine:
+        return _run(args, cfg, resume, engine)
+
+
+def _run(args, cfg, resume, engine) -> int:
     out = sys.stdout
     printer = EpochPrinter(cfg.epochs, cfg.print_every, cfg.json, out, cfg.quiet,
                            want_progress_bar(cfg.progress, out, quiet=cfg.quiet, as_json=cfg.json))
     run = prepare_run(cfg, callbacks=[printer], checkpoint=cfg.checkpoint, resume=resume)
     trainer, ds = run.trainer, run.dataset
+    if engine is not None:
+        trainer.engine = engine
     if not cfg.json and not cfg.quiet:
         print(f"data: {ds.name} ({len(run.train)} training, {len(run.validation) if run.validation else 0} "
               f"held-out samples, {ds.n_features} features, {ds.task}"
@@ -110,6 +118,19 @@ def cmd_train(args) -> int:
         print(f"deltaprop: training diverged: {ev['detail']}", file=sys.stderr)
         return 1
     return 0
+
+
+@contextlib.contextmanager
+def _cluster(cfg):
+    """With --dask: the engine that runs the updates data-parallel on that cluster
+    (deltaprop.distributed), the cluster shut down (local:N) or left (tcp://) at the end."""
+    if not cfg.dask:
+        yield None
+        return
+    from .distributed import DaskEngine, connect
+
+    with connect(cfg.dask) as client:
+        yield DaskEngine(client)
 
 
 class _StopOnSignal:

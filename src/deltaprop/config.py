@@ -167,6 +167,9 @@ class TrainConfig:
     engine: str = _setting("auto", "what runs the updates: auto picks the fastest installed engine that "
                                    "supports the set-up (all give the same weights)", kind="choice",
                            choices=_names("engines", "ENGINES", extra=("auto",)), resumable=True)
+    dask: str | None = _setting(None, "train on a Dask cluster: local:N (N local worker processes) or "
+                                      "tcp://HOST:PORT (a running scheduler); needs deltaprop[dask]",
+                                optional=True, resumable=True, metavar="local:N|tcp://HOST:PORT")
     # --- optimizer and techniques
     optimizer: str = _setting("sgd", "update rule; rprop-, rprop+, irprop-, irprop+, quickprop and sarprop "
                                      "need mode batch", kind="choice",

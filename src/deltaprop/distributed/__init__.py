@@ -18,13 +18,14 @@ many workers there are or which worker holds a shard, so the result is the same 
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
 
 from ..errors import ConfigError, DeltapropError
 
-__all__ = ["DaskEngine", "ClusterError", "shard_bounds"]
+__all__ = ["DaskEngine", "ClusterError", "shard_bounds", "connect"]
 
 
 class ClusterError(DeltapropError, RuntimeError):
@@ -41,6 +42,38 @@ def shard_bounds(n: int, chunk: int, shards: int | None = None, shard_rows: int 
     if shard_rows % chunk:
         raise DeltapropError(f"shard_rows {shard_rows} must be a multiple of chunk_size {chunk}")
     return [(lo, min(n, lo + shard_rows)) for lo in range(0, n, shard_rows)]
+
+
+#: BLAS and OpenMP pinned to one thread in each worker: the workers are the parallelism.
+PINNED = {v: "1" for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+
+
+@contextlib.contextmanager
+def connect(spec: str):
+    """A Dask client for ``spec``: ``local:N`` starts a LocalCluster of N single-threaded worker
+    processes on 127.0.0.1 (shut down on leaving); ``tcp://HOST:PORT`` joins a running scheduler."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise ClusterError("--dask needs the dask extra: pip install 'deltaprop[dask]'") from None
+    if spec.startswith("local:"):
+        try:
+            n = int(spec[6:])
+            assert n >= 1
+        except (ValueError, AssertionError):
+            raise ConfigError(f"--dask local:N needs a positive worker count N, got {spec!r}") from None
+        with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+                          dashboard_address=":0", env=PINNED) as cluster, Client(cluster) as client:
+            yield client
+        return
+    if not spec.startswith("tcp://"):
+        raise ConfigError(f"--dask takes local:N or tcp://HOST:PORT, got {spec!r}")
+    try:
+        client = Client(spec, timeout=10)
+    except OSError as exc:
+        raise ClusterError(f"cannot reach the Dask scheduler at {spec}: {exc}") from None
+    with client:
+        yield client
 
 
 def _shard_gradient(shard, flat, rows, scale, chunk):
