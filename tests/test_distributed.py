@@ -110,3 +110,39 @@ def test_cli_dask_bad_spec(tmp_path, capsys):
     assert main(["train", "--data", "iris", "--epochs", "1", "--dask", "local:zero",
                  "--checkpoint", str(tmp_path / "c.npz")]) != 0
     assert "local:N" in capsys.readouterr().err
+
+
+def _free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_real_scheduler_and_worker_processes(tmp_path):
+    # what the README tells a user to run: `dask scheduler` and `dask worker` as separate
+    # processes on 127.0.0.1; --dask tcp://... joins them and gives the same weights
+    import subprocess
+    import sys
+
+    dask = os.path.join(os.path.dirname(sys.executable), "dask")
+    addr = f"tcp://127.0.0.1:{_free_port()}"
+    env = os.environ | PIN
+    procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", addr.rsplit(":", 1)[1],
+                               "--dashboard-address", ":0"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        for _ in range(2):
+            procs.append(subprocess.Popen([dask, "worker", addr, "--nthreads", "1", "--host", "127.0.0.1",
+                                           "--dashboard-address", ":0"], env=env,
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        with Client(addr, timeout=60) as c:
+            c.wait_for_workers(2, timeout=60)
+        ref = _cli_weights(tmp_path, "one")
+        got = _cli_weights(tmp_path, "two", "--dask", addr)
+        np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-14)
+    finally:
+        for p in reversed(procs):  # workers first, then the scheduler
+            p.terminate()
+            p.wait(timeout=30)
