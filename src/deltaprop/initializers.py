@@ -9,7 +9,8 @@ For a layer with fan-in :math:`n_{in}` and fan-out :math:`n_{out}`:
 * ``uniform``: :math:`U(-r, r)` with a fixed ``scale`` r (the classic choice, e.g. 0.5 or 1),
   biases drawn from the same range.
 
-Glorot and He schemes start biases at zero.
+Glorot and He schemes start biases at zero. ``zeros`` starts everything at zero: only for
+weights set by hand (a network of equal units stays symmetric under backpropagation).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ INITIALIZERS = {
     "he_uniform": _he_uniform,
     "he_normal": _he_normal,
     "uniform": None,  # needs a scale; handled in initialize_layer
+    "zeros": lambda rng, n_in, n_out, shape: np.zeros(shape),  # only when asked for (hand-set weights)
 }
 
 

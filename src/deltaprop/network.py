@@ -63,10 +63,11 @@ class Network:
     bias, train_bias : bool
         Biases present / trained (one setting for every layer; use :meth:`from_layers` to mix).
     init : str
-        Initialisation scheme (see :mod:`deltaprop.initializers`), used when ``rng`` or ``seed``
-        is given; otherwise parameters start at zero until :meth:`reset_parameters` or
-        :meth:`set_weights`.
+        Initialisation scheme (see :mod:`deltaprop.initializers`); ``"zeros"`` starts every
+        weight and bias at zero (for weights set by hand with :meth:`set_weights`).
     seed : int or numpy.random.Generator, optional
+        Seed of the initial weights; without it they come from a fresh Generator (different
+        on every call).
     """
 
     def __init__(self, sizes: Sequence[int], activation="sigmoid", output_activation=None,
@@ -95,7 +96,9 @@ class Network:
             layers.append(Dense(n_in, n_out, act, bias=bias, train_bias=train_bias, dtype=dt))
         self._build(layers, loss, dt)
         self.init = init
-        if seed is not None:
+        # Random weights by default (a fresh Generator without a seed): all-zero weights keep
+        # every hidden unit of a layer identical, so XOR and the like never break symmetry.
+        if init != "zeros":
             self.reset_parameters(seed, init)
 
     @classmethod
