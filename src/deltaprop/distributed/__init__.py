@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import time
 
 import numpy as np
 
@@ -109,6 +110,7 @@ class DaskEngine:
         self.client, self.shard_rows = client, shard_rows
         self._data = None  # (X, T) the shards were made from
         self.bounds, self.shards = [], []
+        self.recoveries = 0  # updates recomputed after a worker was lost
 
     @property
     def path(self) -> str:
@@ -125,14 +127,17 @@ class DaskEngine:
         except Exception as exc:  # the scheduler is gone
             raise ClusterError(f"lost the Dask scheduler: {exc}") from None
 
-    def _place(self, trainer, X, T) -> None:
-        """Send each shard to one worker, once (again only for other data)."""
-        if self._data is not None and self._data[0] is X and self._data[1] is T:
+    def _place(self, trainer, X, T, again: bool = False) -> None:
+        """Send each shard to one worker, once (again for other data, or ``again`` after a
+        worker was lost: the same shard boundaries on the workers there are now)."""
+        same = self._data is not None and self._data[0] is X and self._data[1] is T
+        if same and not again:
             return
         workers = self._workers()
         if not workers:
-            raise ClusterError("the Dask cluster has no workers")
-        self.bounds = shard_bounds(len(X), trainer.chunk_size, len(workers), self.shard_rows)
+            raise ClusterError("the Dask cluster has no workers left")
+        if not same:
+            self.bounds = shard_bounds(len(X), trainer.chunk_size, len(workers), self.shard_rows)
         config = trainer.network.to_config()
         self.shards = []
         for i, (lo, hi) in enumerate(self.bounds):
@@ -153,17 +158,15 @@ class DaskEngine:
         for u, start in enumerate(range(0, n, k), start=1):
             idx = np.arange(start, min(n, start + k)) if order is None else order[start:start + k]
             m = len(idx)
-            flat = self.client.scatter(net.flat.copy(), broadcast=True)
             which = np.searchsorted(starts, idx, side="right") - 1
-            futures = []
+            parts = []
             for s in np.unique(which):  # shard order: the fixed reduction order
                 lo, hi = self.bounds[s]
                 local = idx[which == s] - lo
-                rows = None if (order is None and len(local) == hi - lo) else local
-                futures.append(self.client.submit(_shard_gradient, self.shards[s], flat, rows, 1.0 / m, chunk,
-                                                  pure=False))
+                parts.append((s, None if (order is None and len(local) == hi - lo) else local))
+            results = self._gradients(trainer, X, T, net.flat.copy(), parts, 1.0 / m)
             total, grad = 0.0, None
-            for t, g in self.client.gather(futures):
+            for t, g in results:
                 total += t
                 if grad is None:
                     grad = g
@@ -175,3 +178,30 @@ class DaskEngine:
             running += batch_loss * m
             opt.step(params, grad, loss=batch_loss)
         return running, None
+
+    #: How often one update is recomputed after losing workers before giving up.
+    RETRIES = 5
+
+    def _gradients(self, trainer, X, T, flat, parts, scale):
+        """The shards' (loss sum, gradient sum) at ``flat``, in the order of ``parts``. A lost
+        worker loses its shards: they are sent again (same boundaries) to the workers left and
+        the update is recomputed from the same weights, so the result does not change."""
+        lost = False
+        for attempt in range(self.RETRIES + 1):
+            try:
+                if lost:  # inside the try: the scheduler may still list a worker that just died
+                    self._place(trainer, X, T, again=True)
+                w = self.client.scatter(flat, broadcast=True)
+                futures = [self.client.submit(_shard_gradient, self.shards[s], w, rows, scale,
+                                              trainer.chunk_size, pure=False) for s, rows in parts]
+                return self.client.gather(futures)
+            except DeltapropError:
+                raise
+            except Exception as exc:  # a worker (or the scheduler) went away mid-update
+                self._workers()  # raises ClusterError when the scheduler itself is gone
+                if attempt == self.RETRIES:
+                    raise ClusterError(f"an update failed {self.RETRIES + 1} times on the cluster: "
+                                       f"{type(exc).__name__}: {exc}") from None
+                self.recoveries += 1
+                lost = True
+                time.sleep(0.5 * attempt)  # give the scheduler time to notice the loss
