@@ -1,7 +1,8 @@
 """Throughput of deltaprop against its peers: PyTorch (eager and torch.compile), scikit-learn,
 plain NumPy, JAX, FANN.
 
-    python bench/run.py                      # the full table, 1 thread (about 15 minutes)
+    python bench/run.py                      # the full table, 1 thread (W1-W3 took about 15
+                                             # minutes; W4-W7 and the defaults rows add to it)
     python bench/run.py --threads 1,2        # ... at 1 and at 2 threads
     python bench/run.py --quick              # a smoke run of a few seconds (CI runs it; it leaves
                                              # out torch_compile unless --systems names it)
@@ -16,7 +17,20 @@ Workloads (the registry ``CELLS``; fixed seeds, synthetic data):
   one epoch of 100,000 updates (a whole epoch is one call, so the per-call cost of any
   system is paid once per 100,000 updates); plus deltaprop's ``Trainer.fit`` on the real
   four-sample set, 2,500 epochs, where the per-epoch Python bookkeeping shows;
-* W3: the worked example (2-2-2, biases fixed, lr 0.5), 10,000 updates of its one sample.
+* W3: the worked example (2-2-2, biases fixed, lr 0.5), 10,000 updates of its one sample;
+* W4: Adam (lr 0.001) on 784-256-128-10 ReLU + softmax cross-entropy, mini-batch 32 and 256,
+  on the W1 data (peers: torch.optim.Adam, optax.adam in JAX's scan epoch, a plain NumPy Adam
+  loop, scikit-learn's solver="adam");
+* W5: a wide layer, 784-512-10 tanh + softmax cross-entropy, momentum 0.9, mini-batch 64;
+* W6: tabular regression, 13-64-64-1 ReLU + MSE (linear output), mini-batch 32, 100,000 rows;
+* W7: the RPROP family (Rprop-, Rprop+, iRprop-, iRprop+; initial step 0.01) in batch mode
+  on 784-128-10 sigmoid + half-SSE (peers: torch.optim.Rprop, optax.rprop, FANN's iRprop-).
+
+deltaprop runs the W1 and W4-W7 cells twice, as two systems timed in turn like any peer:
+``deltaprop`` names everything (the cell's dtype, ``eval_every=0``), and
+``deltaprop_defaults`` (the rows ``<cell> defaults``) is what a user gets who names only the
+network, mode, batch size, optimizer and learning rate: ``deltaprop.model.build_training``
+with the library's defaults (``deltaprop.config.DEFAULTS``: its dtype, evaluation and engine).
 
 Each system runs in its own worker process per thread count (pinned to that many cores, BLAS
 threads set with threadpoolctl, ``torch.set_num_threads``), kept alive across cells; for
@@ -28,9 +42,12 @@ model building, warm-up and JIT compilation (numba, JAX, torch.compile) are outs
 region. A missing peer skips its rows with a note.
 
 Also measured: a large float32 GEMM in the deltaprop worker (its FLOP rate gives the
-"GEMM limit" of 784-128-10: rate / 409,088 FLOP per sample), the peak memory of one
+"GEMM limit" of 784-128-10: rate / 409,088 FLOP per sample), the products of full-batch
+epochs alone (the ceiling of W1's batch-256 and full-batch cells), the peak memory of one
 full-batch epoch over the data (a child process's peak RSS above its RSS before the epoch),
-and the time of ``import deltaprop`` in fresh interpreters.
+the time of ``import deltaprop`` in fresh interpreters, and start-up: the whole command
+``deltaprop train`` with its defaults against ``deltaprop train --engine numpy``, in fresh
+processes, alternating.
 """
 
 from __future__ import annotations
@@ -43,6 +60,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,29 +98,63 @@ class Cell:
     worked_example: bool = False
     only: list = field(default_factory=list)  # systems limited to these (empty: all)
     label: str = ""
+    data: str = "images"  # make_data's kind: images (784 -> 10 classes), tabular, xor, worked
+    output: str = ""  # output activation; "": softmax under cross-entropy, else the hidden one
+    optimizer: str = "sgd"  # a name in deltaprop.optimizers.OPTIMIZERS
+    opt_kw: dict = field(default_factory=dict)  # its other hyper-parameters (momentum=0.9)
+    defaults: bool = False  # also timed as deltaprop_defaults (what a user gets)
+
+    @property
+    def out_activation(self) -> str:
+        return self.output or ("softmax" if self.loss == "cross_entropy" else self.activation)
+
+    @property
+    def mode(self) -> str:
+        return "stochastic" if self.batch == 1 else ("batch" if self.batch >= self.n else "minibatch")
+
+    @property
+    def is_784(self) -> bool:
+        """784-128-10: the net whose GEMM limit and products ceiling the run measures."""
+        return self.sizes == [784, 128, 10]
 
 
 def make_cells(quick: bool) -> list[Cell]:
     N = 2000 if quick else 60000
     n1 = 200 if quick else 5000
+    epochs = 1 if quick else W1_EPOCHS
     cells = []
     for tag, act, loss in (("a", "sigmoid", "half_sse"), ("b", "relu", "cross_entropy")):
         what = "sigmoid+half-SSE" if tag == "a" else "ReLU+softmax-CE"
         for batch, n, name in ((1, n1, "stochastic"), (32, N, "mini-batch 32"),
                                (256, N, "mini-batch 256"), (N, N, "full batch")):
             cells.append(Cell(f"W1{tag}-{batch if batch < N else 'full'}", "W1", [784, 128, 10],
-                              act, loss, batch, n, epochs=1 if quick else W1_EPOCHS,
+                              act, loss, batch, n, epochs=epochs, defaults=True,
                               label=f"W1 784-128-10 {what}, {name}"))
     nx = 2000 if quick else 100000
     cells.append(Cell("W2-xor", "W2", [2, 2, 1], "sigmoid", "half_sse", 1, nx, lr=0.5,
-                      label=f"W2 XOR 2-2-1, {nx:,} per-sample updates (one epoch)"))
+                      label=f"W2 XOR 2-2-1, {nx:,} per-sample updates (one epoch)", data="xor"))
     cells.append(Cell("W2-xor-fit4", "W2", [2, 2, 1], "sigmoid", "half_sse", 1, 4, lr=0.5,
-                      epochs=50 if quick else 2500, only=["deltaprop"],
+                      epochs=50 if quick else 2500, only=["deltaprop"], data="xor",
                       label="W2 XOR via Trainer.fit on the 4 patterns, 2,500 epochs"))
     nw = 500 if quick else 10000
     cells.append(Cell("W3-worked", "W3", [2, 2, 2], "sigmoid", "half_sse", 1, nw, dtype="float64",
                       lr=0.5, shuffle=False, worked_example=True,
-                      label=f"W3 worked example 2-2-2, {nw:,} updates"))
+                      label=f"W3 worked example 2-2-2, {nw:,} updates", data="worked"))
+    for batch in (32, 256):
+        cells.append(Cell(f"W4-adam-{batch}", "W4", [784, 256, 128, 10], "relu", "cross_entropy", batch, N,
+                          lr=0.001, epochs=epochs, optimizer="adam", defaults=True,
+                          label=f"W4 784-256-128-10 ReLU+softmax-CE, Adam, mini-batch {batch}"))
+    cells.append(Cell("W5-wide", "W5", [784, 512, 10], "tanh", "cross_entropy", 64, N, epochs=epochs,
+                      opt_kw={"momentum": 0.9}, defaults=True,
+                      label="W5 784-512-10 tanh+softmax-CE, momentum 0.9, mini-batch 64"))
+    nt = 2000 if quick else 100000
+    cells.append(Cell("W6-tabular", "W6", [13, 64, 64, 1], "relu", "mse", 32, nt, epochs=epochs,
+                      output="identity", data="tabular", defaults=True,
+                      label=f"W6 13-64-64-1 ReLU+MSE regression, mini-batch 32, {nt:,} rows"))
+    for rule in ("rprop-", "rprop+", "irprop-", "irprop+"):
+        cells.append(Cell(f"W7-{rule}", "W7", [784, 128, 10], "sigmoid", "half_sse", N, N, epochs=epochs,
+                          optimizer=rule, defaults=True,
+                          label=f"W7 784-128-10 sigmoid+half-SSE, {rule}, batch"))
     return cells
 
 
@@ -110,14 +162,20 @@ def make_data(cell: Cell):
     import numpy as np
 
     dt = np.dtype(cell.dtype)
-    if cell.workload == "W1":
-        rng = np.random.default_rng(1234)
-        n = cell.n
+    rng = np.random.default_rng(1234)
+    n = cell.n
+    if cell.data == "images":
         X = rng.standard_normal((n, 784), dtype=np.float32).astype(dt, copy=False)
         labels = rng.integers(0, 10, n)
         T = np.eye(10, dtype=dt)[labels]
         return X, T
-    if cell.workload == "W2":
+    if cell.data == "tabular":
+        # a smooth target of all 13 columns plus noise, so that the net has something to fit
+        X = rng.standard_normal((n, 13), dtype=np.float32)
+        a, b = rng.standard_normal(13) / np.sqrt(13), rng.standard_normal(13) / np.sqrt(13)
+        y = np.tanh(X @ a) + 0.5 * (X @ b) ** 2 + 0.1 * rng.standard_normal(n)
+        return X.astype(dt, copy=False), y.reshape(n, 1).astype(dt)
+    if cell.data == "xor":
         X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dt)
         T = np.array([[0], [1], [1], [0]], dt)
         reps = -(-cell.n // 4)
@@ -216,7 +274,7 @@ def worker(system_name: str, threads: int, quick: bool) -> None:
                 cell = cells[req["cell"]]
                 why = system.supports(cell)
                 if why is None:
-                    key = (cell.workload, cell.n, cell.dtype)
+                    key = (cell.data, cell.n, cell.dtype)
                     if key not in data_cache:
                         data_cache.clear()
                         data_cache[key] = make_data(cell)
@@ -368,7 +426,32 @@ def measure_import(repeats: int) -> dict:
             "numpy_ms_median": 1000 * statistics.median(times["numpy"])}
 
 
+def measure_startup(repeats: int, quick: bool) -> dict:
+    """Wall time of the whole command ``deltaprop train`` with its defaults (the built-in data
+    set, ``engine="auto"``) against the same command with ``--engine numpy``: fresh processes,
+    alternating, the first of each pair swapped every repeat. Start-up counts here (imports, the
+    engine's kernels loaded), which the cells leave out. A temporary working directory: the
+    command writes no file without ``--out``, and none lands in the checkout if it ever does."""
+    base = [sys.executable, "-m", "deltaprop", "train"] + (["--epochs", "2"] if quick else [])
+    commands = {"defaults": base, "numpy": base + ["--engine", "numpy"]}
+    times = {k: [] for k in commands}
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(repeats):
+            for k in list(commands)[:: 1 if r % 2 == 0 else -1]:
+                t = time.perf_counter()
+                out = subprocess.run(commands[k], capture_output=True, text=True, cwd=tmp)
+                times[k].append(time.perf_counter() - t)
+                if out.returncode:
+                    last = out.stderr.strip().splitlines()[-1:] or [f"exit {out.returncode}"]
+                    return {"error": f"{' '.join(commands[k][2:])}: {last[0]}"}
+    return {"command": " ".join(base[2:]), "repeats": repeats,
+            **{f"{k}_s_median": statistics.median(v) for k, v in times.items()},
+            **{f"{k}_s_min": min(v) for k, v in times.items()}}
+
+
 # --------------------------------------------------------------------------- main
+#: deltaprop's two systems: everything named (evaluation off), and what a user gets by default
+OURS = ["deltaprop", "deltaprop_defaults"]
 PEERS = ["numpy", "torch", "torch_compile", "sklearn", "jax", "fann"]
 
 #: Peers left out of ``--quick`` unless ``--systems`` names them: torch.compile spends seconds
@@ -439,7 +522,7 @@ def run_threads(threads: int, cells: list[Cell], systems: list[str], repeats: in
         w = workers["deltaprop"]
         with _only_running(w, list(workers.values())):
             gemm.append(w.ask(op="gemm", size=gemm_size)["gflops"])
-            if any(c.workload == "W1" for c in cells):
+            if any(c.is_784 for c in cells):
                 products = w.ask(op="products", n=2048 if quick else 60000).get("samples_per_s")
     for w in workers.values():
         w.close()
@@ -451,22 +534,24 @@ def run_threads(threads: int, cells: list[Cell], systems: list[str], repeats: in
     return results, summary
 
 
-def table(results, summary, cells, systems) -> str:
-    by = {(r["cell"], r["system"]): r for r in results}
-    peers = [s for s in systems if s != "deltaprop"]
-    limit = summary["gemm_limit_samples_per_s"]
+def table(by: dict, cells, peers, limit: float) -> str:
+    """The Markdown table of one thread count, ``by[(cell id, system)]`` being a result: a row
+    per cell deltaprop ran and, under it, a ``<cell> defaults`` row where deltaprop_defaults
+    ran, each with the peers' rates and its ratio to each (the peers' runs of that cell, which
+    alternated with both). The GEMM-limit column is for the 784-128-10 cells."""
     head = ["cell", "deltaprop"] + peers + [f"x {p}" for p in peers] + ["of GEMM limit"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for c in cells:
-        d = by.get((c.id, "deltaprop"))
-        if d is None:
-            continue
-        row = [c.id, _fmt(d["samples_per_s"])]
-        row += [_fmt(by[(c.id, p)]["samples_per_s"]) if (c.id, p) in by else "-" for p in peers]
-        row += [f"{d['samples_per_s'] / by[(c.id, p)]['samples_per_s']:.2f}" if (c.id, p) in by else "-"
-                for p in peers]
-        row.append(f"{d['samples_per_s'] / limit:.0%}" if c.workload == "W1" else "-")
-        lines.append("| " + " | ".join(row) + " |")
+        for ours, name in zip(OURS, (c.id, f"{c.id} defaults")):
+            d = by.get((c.id, ours))
+            if d is None:
+                continue
+            row = [name, _fmt(d["samples_per_s"])]
+            row += [_fmt(by[(c.id, p)]["samples_per_s"]) if (c.id, p) in by else "-" for p in peers]
+            row += [f"{d['samples_per_s'] / by[(c.id, p)]['samples_per_s']:.2f}" if (c.id, p) in by else "-"
+                    for p in peers]
+            row.append(f"{d['samples_per_s'] / limit:.0%}" if c.is_784 else "-")
+            lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
 
@@ -485,7 +570,7 @@ def main(argv=None) -> int:
     p.add_argument("--threads", default="1", help="comma-separated thread counts, e.g. 1,2")
     p.add_argument("--repeats", type=int, default=None, help="timed runs per cell and system (5)")
     p.add_argument("--systems", default=None,
-                   help="comma-separated systems (default: " + ",".join(["deltaprop"] + PEERS) + ")")
+                   help="comma-separated systems (default: " + ",".join(OURS + PEERS) + ")")
     p.add_argument("--cells", default="", help="comma-separated cell ids (default: all)")
     p.add_argument("--skip-extras", action="store_true",
                    help="leave out the memory and import measurements")
@@ -505,13 +590,16 @@ def main(argv=None) -> int:
         left_out = {}
     else:
         left_out = NOT_QUICK if args.quick else {}
-        systems = [s for s in ["deltaprop"] + PEERS if s not in left_out]
+        systems = [s for s in OURS + PEERS if s not in left_out]
     cells = make_cells(args.quick)
     if args.cells:
         wanted = set(args.cells.split(","))
         cells = [c for c in cells if c.id in wanted]
 
+    rows = []  # everything emitted: the text output ends with report.py's targets from them
+
     def emit(obj):
+        rows.append(obj)
         if args.json:
             print(json.dumps(obj), flush=True)
 
@@ -536,7 +624,8 @@ def main(argv=None) -> int:
                 + (f"; a full-batch epoch's products alone: {summary['products_samples_per_s'] / 1e3:.0f}k"
                    f" ({summary['products_samples_per_s'] / summary['gemm_limit_samples_per_s']:.0%})"
                    if summary.get("products_samples_per_s") else ""), "",
-                table(results, summary, cells, systems), ""]
+                table({(r["cell"], r["system"]): r for r in results}, cells,
+                      [s for s in systems if s not in OURS], summary["gemm_limit_samples_per_s"]), ""]
     n_mem = 4000 if args.quick else 60000
     for engine in () if args.skip_extras else ("auto", "numpy"):
         mem = measure_memory(n_mem, engine)
@@ -551,8 +640,15 @@ def main(argv=None) -> int:
         emit({"import": imp})
         out.append(f"import deltaprop: {imp['import_ms_median']:.0f} ms, import numpy alone "
                    f"{imp['numpy_ms_median']:.0f} ms (medians over fresh interpreters)")
+        start = measure_startup(2 if args.quick else 5, args.quick)
+        emit({"startup": start})
+        out.append(f"start-up: {start['error']}" if "error" in start else
+                   f"start-up, the whole command `{start['command']}`: defaults {start['defaults_s_median']:.2f} s, "
+                   f"--engine numpy {start['numpy_s_median']:.2f} s (medians of {start['repeats']})")
     if not args.json:
-        print("\n".join(out))
+        from report import targets  # a module beside this one that imports it: loaded only here
+
+        print("\n".join(out + ["", targets(rows)]))
     return 0
 
 

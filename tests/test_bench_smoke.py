@@ -25,6 +25,18 @@ def _run(*args, hide=""):
                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
 
 
+def _bench_module(name):
+    """A module of bench/ (no package; this leaves sys.path as it was)."""
+    saved = list(sys.path)
+    try:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path[:] = saved
+    return module
+
+
 def test_quick_json_run_reports_results_skips_memory_and_import():
     # cells whose compiled kernels the engine tests compile too (a first run compiles each
     # kernel and dtype for seconds): float32 batches, the float64 worked example
@@ -45,22 +57,59 @@ def test_quick_json_run_reports_results_skips_memory_and_import():
     memory = [r["memory"] for r in rows if "memory" in r]
     assert len(memory) == 2 and all(m.get("extra_mb", -1) >= 0 for m in memory), memory
     assert [r for r in rows if "import" in r][0]["import"]["import_ms_median"] > 0
+    startup = [r["startup"] for r in rows if "startup" in r][0]
+    assert startup["command"] == "deltaprop train --epochs 2" and startup["repeats"] == 2, startup
+    assert startup["defaults_s_median"] > 0 and startup["numpy_s_median"] > 0
+    targets = _bench_module("report").targets(rows)
+    assert "| import deltaprop <= 100 ms |" in targets
+    assert "| `deltaprop train` with defaults no slower than `--engine numpy` |" in targets
+
+
+def test_quick_new_cells_defaults_and_their_targets():
+    # the cells of the performance issue's "what users get" list, each beside its defaults
+    # cell (deltaprop_defaults: the library's defaults through build_training), at tiny sizes
+    cells = ("W1b-256", "W4-adam-32", "W4-adam-256", "W5-wide", "W6-tabular", "W7-irprop-")
+    out = _run("--json", "--systems", "deltaprop,deltaprop_defaults,numpy,torch", "--cells", ",".join(cells),
+               "--skip-extras", hide="torch")
+    assert out.returncode == 0, out.stderr
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    results = {(r["cell"], r["system"]): r for r in rows if "samples_per_s" in r}
+    # the NumPy loop has Adam and momentum but no RPROP rule: a note, not a row
+    assert set(results) == {(c, s) for c in cells for s in ("deltaprop", "deltaprop_defaults")} | {
+        (c, "numpy") for c in cells[:-1]}
+    assert all(r["samples_per_s"] > 0 for r in results.values())
+    assert any(r.get("cell") == "W7-irprop-" and r.get("system") == "numpy" and "no irprop-" in r.get("skipped", "")
+               for r in rows)
+    from deltaprop.config import DEFAULTS
+
+    for c in cells:
+        named, defaults = results[(c, "deltaprop")]["info"], results[(c, "deltaprop_defaults")]["info"]
+        assert named["eval_every"] == 0 and named["dtype"] == "float32"
+        assert defaults["eval_every"] == DEFAULTS.eval_every and defaults["dtype"] == DEFAULTS.dtype
+        assert np.isfinite(named["final_loss"]) and np.isfinite(defaults["final_loss"])
+    assert [r for r in rows if "gemm_gflops" in r][0]["products_samples_per_s"] > 0
+    text = _bench_module("report").render(rows)
+    assert "| W4-adam-256 defaults |" in text and "| W6-tabular |" in text
+    for row in ("| W4-adam-32 defaults >= 1.1x the best peer, 1 thread | ",
+                "| W7-irprop- >= 1.1x the best peer, 1 thread | no peer measured | - |",
+                "| W4-adam-256 defaults >= 1.2x PyTorch, 1 thread | torch not measured | - |",
+                "| W1b-256 evaluation off >= 92% of the products-alone ceiling, 1 thread | ",
+                "| W5-wide defaults within 10% of evaluation off, 1 thread | "):
+        assert row in text, row
 
 
 def test_quick_table():
-    out = _run("--systems", "deltaprop,numpy", "--cells", "W1a-256,W3-worked", "--skip-extras")
+    out = _run("--systems", "deltaprop,deltaprop_defaults,numpy", "--cells", "W1a-256,W3-worked", "--skip-extras")
     assert out.returncode == 0, out.stderr
-    assert "| W1a-256 |" in out.stdout and "| W3-worked |" in out.stdout
-    assert "of GEMM limit" in out.stdout
+    assert "| W1a-256 |" in out.stdout and "| W1a-256 defaults |" in out.stdout and "| W3-worked |" in out.stdout
+    assert "| W3-worked defaults |" not in out.stdout  # fixed weights and frozen biases: no defaults cell
+    assert "of GEMM limit" in out.stdout and "| target | measured | met |" in out.stdout
+    assert "| W1a-256 defaults >= 1.1x the best peer, 1 thread | " in out.stdout
 
 
 # --------------------------------------------------------------------------- bench/cost_page.py
 def _cost_page():
-    """bench/cost_page.py as a module (bench/ is no package; this leaves sys.path alone)."""
-    spec = importlib.util.spec_from_file_location("cost_page", ROOT / "bench" / "cost_page.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return _bench_module("cost_page")
 
 
 def _synthetic_table():
