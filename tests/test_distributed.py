@@ -171,3 +171,46 @@ def test_worker_killed_mid_epoch_same_weights():
         got, _ = _fit(engine, "adam", "minibatch")
     assert engine.recoveries >= 1  # the kill did hit an update in flight
     assert np.array_equal(got, ref)
+
+
+def test_scheduler_lost_is_one_clear_error():
+    # the scheduler process dies mid-epoch: a ClusterError (a DeltapropError: the CLI shows it as
+    # one line, and the checkpoint of the last finished epoch stays as it was), not a hang
+    import subprocess
+    import sys
+
+    from deltaprop.distributed import ClusterError
+
+    dask = os.path.join(os.path.dirname(sys.executable), "dask")
+    addr = f"tcp://127.0.0.1:{_free_port()}"
+    env = os.environ | PIN
+    sched = subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", addr.rsplit(":", 1)[1],
+                              "--dashboard-address", ":0"], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen([dask, "worker", addr, "--nthreads", "1", "--host", "127.0.0.1",
+                               "--dashboard-address", ":0"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    class KillScheduler(DaskEngine):
+        calls = 0
+
+        def _gradients(self, *a):
+            KillScheduler.calls += 1
+            if KillScheduler.calls == 5:
+                sched.kill()
+                sched.wait(timeout=30)
+            return super()._gradients(*a)
+
+    import dask as dask_module
+
+    try:
+        # short reconnect timeouts: the default 30 s each would make this the slowest test
+        with dask_module.config.set({"distributed.comm.timeouts.connect": "3s"}), \
+                Client(addr, timeout=60) as c:
+            c.wait_for_workers(1, timeout=60)
+            with pytest.raises(ClusterError, match="lost the Dask scheduler"):
+                _fit(KillScheduler(c), "sgd", "minibatch")
+    finally:
+        for p in (worker, sched):
+            p.kill()
+            p.wait(timeout=30)

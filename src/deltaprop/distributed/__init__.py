@@ -123,9 +123,13 @@ class DaskEngine:
 
     def _workers(self) -> list:
         try:
+            if self.client.status != "running":
+                raise OSError(f"client {self.client.status}")
             return sorted(self.client.scheduler_info()["workers"])
         except Exception as exc:  # the scheduler is gone
-            raise ClusterError(f"lost the Dask scheduler: {exc}") from None
+            where = getattr(self.client.scheduler, "address", "")
+            raise ClusterError(f"lost the Dask scheduler {where} ({type(exc).__name__}: {exc}); training "
+                               "stopped, the last checkpoint is kept") from None
 
     def _place(self, trainer, X, T, again: bool = False) -> None:
         """Send each shard to one worker, once (again for other data, or ``again`` after a
