@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from conftest import central_differences
 
 from deltaprop.activations import ACTIVATIONS, Sigmoid, Softmax, get_activation
 from deltaprop.errors import ConfigError
@@ -36,13 +37,7 @@ def test_backward_matches_central_differences(name, rng):
     z[np.abs(z) < 1e-3] = 0.5  # keep clear of the ReLU kink
     g = rng.normal(size=z.shape)
     analytic = act.backward(z, act.forward(z), g)
-    h = 1e-6
-    numeric = np.zeros_like(z)
-    for idx in np.ndindex(z.shape):
-        zp, zm = z.copy(), z.copy()
-        zp[idx] += h
-        zm[idx] -= h
-        numeric[idx] = ((act.forward(zp) - act.forward(zm)) * g).sum() / (2 * h)
+    numeric = central_differences(lambda x: (act.forward(x) * g).sum(), z, h=1e-6)
     np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-8)
 
 

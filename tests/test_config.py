@@ -90,7 +90,7 @@ def test_one_message_for_a_bad_value_from_python_toml_and_cli(tmp_path, capsys, 
 
 
 def test_unknown_and_mistyped_settings_are_refused():
-    with pytest.raises(ConfigError, match="unknown setting 'lrate'; valid: "):
+    with pytest.raises(ConfigError, match="unknown setting 'lrate'; valid keys: "):
         TrainConfig.from_dict({"lrate": 0.1})
     with pytest.raises(ConfigError, match=r"hidden must be positive integers separated by commas"):
         TrainConfig(hidden="4,x")

@@ -153,8 +153,8 @@ def test_divergence_stops_and_keeps_the_last_finite_weights(rng):
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    ({"batch_size": 0}, "batch size must be a positive integer, got 0"),
-    ({"batch_size": -3}, "batch size must be a positive integer"),
+    ({"batch_size": 0}, "batch_size must be an integer >= 1, got 0"),
+    ({"batch_size": -3}, "batch_size must be an integer >= 1, got -3"),
     ({"lr": 0.0}, "learning rate must be a positive number, got 0.0"),
     ({"lr": -1}, "learning rate must be a positive number"),
     ({"lr": float("nan")}, "learning rate must be a positive number"),
@@ -221,5 +221,5 @@ def test_eval_rows_setting():
     net = Network([2, 2, 1], seed=0)
     assert Trainer(net, eval_rows=10).eval_rows_for(4) == 4
     assert Trainer(net, eval_rows=3).eval_rows_for(100) == 3
-    with pytest.raises(ConfigError, match="eval_rows must be None or a positive integer"):
+    with pytest.raises(ConfigError, match=r"eval_rows must be an integer >= 1, got 0"):
         Trainer(net, eval_rows=0)

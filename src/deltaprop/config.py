@@ -233,18 +233,8 @@ class TrainConfig:
         """Build from a plain dict (a file's, a checkpoint's); unknown keys are errors.
         ``where`` prefixes messages (e.g. the file name); ``label(name)`` names a setting in
         them instead (e.g. as its flag)."""
-        values = {str(k).replace("-", "_"): v for k, v in values.items()}
-        unknown = sorted(set(values) - set(SETTINGS))
-        if unknown:
-            raise ConfigError(f"{where + ': ' if where else ''}unknown setting {unknown[0]!r}; valid: "
-                              f"{', '.join(sorted(SETTINGS))}")
-        checked = {}
-        for k, v in values.items():
-            try:
-                checked[k] = check_value(k, v)
-            except ConfigError as exc:
-                raise relabel(exc, k, label(k) if label else (f"{where}: key {k!r}" if where else k)) from None
-        return cls(**checked)
+        return cls(**check_values(values, label or ((lambda k: f"{where}: key {k!r}") if where else str),
+                                  f"{where + ': ' if where else ''}unknown setting"))
 
     def replace(self, **changes) -> "TrainConfig":
         return dataclasses.replace(self, **changes)
@@ -371,6 +361,21 @@ def check_value(name: str, value):
     return value
 
 
+def check_values(values: dict, label: Callable[[str], str], unknown: str) -> dict:
+    """``values`` (keys with dashes or underscores) checked and normalised by :func:`check_value`;
+    an unknown key is ``"UNKNOWN 'key'; valid keys: ..."``, a bad value names it as ``label(name)``."""
+    out = {}
+    for key, value in values.items():
+        k = str(key).replace("-", "_")
+        if k not in SETTINGS:
+            raise ConfigError(f"{unknown} {key!r}; valid keys: {', '.join(sorted(SETTINGS))}")
+        try:
+            out[k] = check_value(k, value)
+        except ConfigError as exc:
+            raise relabel(exc, k, label(k)) from None
+    return out
+
+
 def relabel(exc: ConfigError, name: str, label: str) -> ConfigError:
     """``exc`` (which names setting ``name``) reworded to name it as ``label``."""
     msg = str(exc.args[0]) if exc.args else ""
@@ -453,16 +458,7 @@ def read_toml(path) -> dict:
         raise ConfigError(f"{path}: cannot be read ({exc})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
-    out = {}
-    for key, value in raw.items():
-        k = key.replace("-", "_")
-        if k not in SETTINGS:
-            raise ConfigError(f"{path}: unknown key {key!r}; valid keys: {', '.join(sorted(SETTINGS))}")
-        try:
-            out[k] = check_value(k, value)
-        except ConfigError as exc:
-            raise relabel(exc, k, f"{path}: key {key!r}") from None
-    return out
+    return check_values(raw, lambda k: f"{path}: key {k!r}", f"{path}: unknown key")
 
 
 def resolve(given: dict, from_file: dict | None = None, label: Callable[[str], str] | None = None) -> TrainConfig:

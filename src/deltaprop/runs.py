@@ -4,7 +4,9 @@ the model and trainer built, resumed from a checkpoint, trained, summarised and 
 This is what ``deltaprop train`` does, as library functions, so that other front ends (the
 playground, a cluster driver, a notebook) run the same run from the same record::
 
-    cfg = TrainConfig(data="iris", epochs=100)
+    from deltaprop.config import resolve
+
+    cfg = resolve({"data": "iris", "epochs": 100})   # the CLI's precedence: iris's own settings
     run = prepare_run(cfg)
     run.fit()
     print(run.summary())
@@ -19,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -118,7 +120,6 @@ class Run:
     fingerprint: str
     checkpointer: Checkpointer | None = None
     resumed_from: str | None = None
-    extra: dict = field(default_factory=dict)
 
     def describe(self) -> str:
         """The set-up in one line: network, mode, optimizer, dtype and the engine path that will
@@ -131,13 +132,9 @@ class Run:
         extras = ", ".join(f"{k} {v:g}" for k, v in opt.hyperparameters().items()
                            if k not in ("lr", "noise_decay") and not isinstance(v, bool) and v)
         engine = select_engine(tr.engine, tr, epochs=self.config.epochs - tr.epoch)
-        path = engine.name
-        if path == "auto":  # the choice the first epoch will make, by the same estimate
-            from .engines import worth_compiling
-
-            k = tr.effective_batch_size(len(self.X)) if tr.mode == "minibatch" else None
-            k = 1 if tr.mode == "stochastic" else (len(self.X) if k is None else k)
-            path = "auto: " + ("numba" if worth_compiling(net, len(self.X), k, self.config.epochs - tr.epoch) else "numpy")
+        path = getattr(engine, "path", engine.name)
+        if hasattr(engine, "choose"):  # auto: the choice the first epoch will make
+            path = "auto: " + engine.choose(net, len(self.X), tr.batch_rows(len(self.X))).name
         return (f"network: {'-'.join(map(str, net.sizes))} {acts}, loss {net.loss.name}, {net.dtype.name}; "
                 f"{mode}, {opt.name} lr {opt.lr:g}{', ' + extras if extras else ''}; engine {path}")
 
@@ -161,12 +158,11 @@ class Run:
         """Write the model with the effective settings and its two side files (the settings as
         TOML, the history as JSON). Existing files are replaced only with ``config.force``."""
         cfg = self.config if path is None else self.config.replace(out=path)
-        overwrite = cfg.force
-        self.model.save(cfg.out, overwrite=overwrite,
+        self.model.save(cfg.out, overwrite=cfg.force,
                         extra={"training": cfg.to_dict() | {"epochs_run": self.trainer.epoch}})
         write_text_atomic(cfg.out + ".history.json", json.dumps(self.trainer.history.to_dict()),
-                          overwrite=overwrite)
-        write_text_atomic(cfg.out + ".config.toml", cfg.to_toml(), overwrite=overwrite)
+                          overwrite=cfg.force)
+        write_text_atomic(cfg.out + ".config.toml", cfg.to_toml(), overwrite=cfg.force)
         return cfg.out
 
 

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .config import DEFAULTS
+from .config import DEFAULTS, check_value
 from .engines import select_engine
 from .errors import ConfigError, DataError
 from .losses import BinaryCrossEntropy, CrossEntropy
@@ -229,7 +229,7 @@ class Trainer:
         halved and the epoch is run again, at most ``max_halvings`` times.
     """
 
-    #: A finite loss this many times the first epoch's counts as diverging.
+    #: A finite loss this many times the loss at the starting weights counts as diverging.
     DIVERGENCE_GROWTH = 1e6
     #: The automatic evaluation subsample (see ``eval_rows``): every row up to the minimum.
     EVAL_ROWS_MIN, EVAL_ROWS_MAX = 1024, 8192
@@ -242,12 +242,11 @@ class Trainer:
                  max_halvings: int = 10):
         if mode not in MODES:
             raise ConfigError(f"unknown mode {mode!r}; valid: {', '.join(MODES)}")
-        if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size <= 0:
-            raise ConfigError(f"batch size must be a positive integer, got {batch_size}")
+        # The settings of the table are checked by the table, so every front end says the same.
+        batch_size, eval_every = check_value("batch_size", batch_size), check_value("eval_every", eval_every)
+        on_divergence = check_value("on_divergence", on_divergence)
         if int(chunk_size) <= 0:
             raise ConfigError(f"chunk size must be a positive integer, got {chunk_size}")
-        if int(eval_every) < 0:
-            raise ConfigError(f"eval_every must be >= 0, got {eval_every}")
         self.network = network
         self.optimizer: Optimizer = (optimizer if isinstance(optimizer, Optimizer)
                                      else get_optimizer(optimizer, lr=lr))
@@ -260,12 +259,8 @@ class Trainer:
         self.rng = as_generator(seed)
         self.chunk_size = int(chunk_size)
         self.eval_every = int(eval_every)
-        if eval_rows is not None and (isinstance(eval_rows, bool) or int(eval_rows) != eval_rows or eval_rows < 1):
-            raise ConfigError(f"eval_rows must be None or a positive integer, got {eval_rows!r}")
-        self.eval_rows = None if eval_rows is None else int(eval_rows)
+        self.eval_rows = check_value("eval_rows", eval_rows)
         self.accuracy = reports_accuracy(network) if accuracy is None else bool(accuracy)
-        if on_divergence not in ("stop", "halve-lr"):
-            raise ConfigError(f"unknown on_divergence {on_divergence!r}; valid: stop, halve-lr")
         self.on_divergence, self.max_halvings, self.halvings = on_divergence, int(max_halvings), 0
         self.callbacks = list(callbacks)
         self.engine = engine
@@ -276,16 +271,16 @@ class Trainer:
         self.stop_training = False
         self.diverged = False
 
+    def batch_rows(self, n: int) -> int:
+        """Rows per update for ``n`` training rows: 1, ``min(k, n)`` or ``n`` by mode."""
+        return {"stochastic": 1, "batch": n}.get(self.mode, min(self.batch_size, n))
+
     def effective_batch_size(self, n: int) -> int:
-        if self.mode == "stochastic":
-            return 1
-        if self.mode == "batch":
-            return n
-        if self.batch_size > n:
+        """:meth:`batch_rows`, warning when a mini-batch size above ``n`` is clipped."""
+        if self.mode == "minibatch" and self.batch_size > n:
             warnings.warn(f"batch size {self.batch_size} is larger than the {n} training samples; "
                           f"using {n}", stacklevel=3)
-            return n
-        return self.batch_size
+        return self.batch_rows(n)
 
     def updates_per_epoch(self, n: int) -> int:
         return math.ceil(n / self.effective_batch_size(n))

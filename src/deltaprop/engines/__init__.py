@@ -69,10 +69,14 @@ class AutoEngine:
     def unsupported(self, trainer) -> str | None:
         return None
 
-    def run_epoch(self, trainer, X, T, order, k):
+    def choose(self, network, n: int, k: int):
+        """The engine this fit runs on (decided once, at the first call)."""
         if self.chosen is None:
-            compiled = worth_compiling(trainer.network, len(X), k, self.epochs)
-            self.chosen = NumbaEngine() if compiled else NumpyEngine()
+            self.chosen = NumbaEngine() if worth_compiling(network, n, k, self.epochs) else NumpyEngine()
+        return self.chosen
+
+    def run_epoch(self, trainer, X, T, order, k):
+        self.choose(trainer.network, len(X), k)
         trainer.engine_used = self.chosen.name
         return self.chosen.run_epoch(trainer, X, T, order, k)
 
