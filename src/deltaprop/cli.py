@@ -30,6 +30,11 @@ def _command_modules() -> list[str]:
                   if m.name.startswith("cli_") and m.name != "cli_train")  # train is registered first
 
 
+def one_line(text) -> str:
+    """A message as one line: line breaks from file names or arguments shown escaped."""
+    return str(text).replace("\r", "\\r").replace("\n", "\\n")
+
+
 def int_arg(text: str) -> int:
     """argparse type: an integer (range checks are the command's, with its own message)."""
     try:
@@ -51,7 +56,7 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message):
         self.print_usage(sys.stderr)
-        self.exit(2, f"deltaprop: error: {message}\n")
+        self.exit(2, f"deltaprop: error: {one_line(message)}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -158,10 +163,20 @@ def _tolerant_output() -> None:
             pass
 
 
+def _check_single_positionals(parser, args) -> None:
+    """Python 3.11's argparse can hand a one-value positional an empty list (``export m.npz --
+    --``); say so as a usage error rather than fail later on a list where a path goes."""
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for action in sub.choices[args.command]._actions:
+        if not action.option_strings and action.nargs is None and isinstance(getattr(args, action.dest, None), list):
+            sub.choices[args.command].error(f"argument {action.metavar or action.dest}: expected one argument")
+
+
 def main(argv=None) -> int:
     _tolerant_output()
     parser = build_parser()
     args = parser.parse_args(argv)
+    _check_single_positionals(parser, args)
     try:
         with warnings.catch_warnings():
             # The library warns through `warnings` (e.g. a batch size clipped to N); the
@@ -170,7 +185,7 @@ def main(argv=None) -> int:
             warnings.showwarning = _show_warning
             return args.func(args)
     except DeltapropError as exc:
-        print(f"deltaprop: error: {exc}", file=sys.stderr)
+        print(f"deltaprop: error: {one_line(exc)}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. `deltaprop predict ... | head`: the reader left, which is fine
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -178,7 +193,7 @@ def main(argv=None) -> int:
         return 0
     except OSError as exc:  # a file that cannot be written or read after all the checks: one line
         where = exc.filename if exc.filename is not None else "a file"
-        print(f"deltaprop: error: {where}: {exc.strerror or exc}", file=sys.stderr)
+        print(f"deltaprop: error: {one_line(where)}: {one_line(exc.strerror or exc)}", file=sys.stderr)
         return 2
     except MemoryError:
         print("deltaprop: error: out of memory; use a smaller network, --batch-size or data set",

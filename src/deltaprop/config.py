@@ -267,6 +267,8 @@ class TrainConfig:
     # ----------------------------------------------------------------- derived objects
     def optimizer_params(self) -> dict:
         params = key_values(self.opt_param, "opt_param")
+        if "lr" in params:
+            raise ConfigError("opt_param may not set lr: give the learning rate as lr (--lr)")
         for key in ("momentum", "nesterov", "weight_decay", "grad_noise"):
             if getattr(self, key) is not None:
                 params[key] = getattr(self, key)

@@ -136,6 +136,13 @@ def check_writable(path, *, overwrite: bool = False) -> None:
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise ModelFileError(f"{path}: folder {folder} does not exist")
+    try:
+        longest = os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        longest = 255
+    name = len(os.fsencode(os.path.basename(path)))
+    if name > longest:
+        raise ModelFileError(f"{path}: file name too long ({name} bytes; at most {longest} here)")
     try:  # the one sure test (permissions, read-only mounts, /proc): make a file there
         fd, probe = tempfile.mkstemp(prefix=".deltaprop-", suffix=".probe", dir=folder)
         os.close(fd)

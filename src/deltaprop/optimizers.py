@@ -623,5 +623,5 @@ def get_optimizer(spec, **kwargs) -> Optimizer:
         raise unknown_name("optimizer", str(spec), OPTIMIZERS)
     try:
         return OPTIMIZERS[spec](**kwargs)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:  # an unknown keyword; a text value where a number goes
         raise ConfigError(f"optimizer {spec!r}: {exc}") from None

@@ -186,7 +186,7 @@ def plot_history(history: History, *, title: str | None = None):
     for a in axes:
         a.grid(True, which="both", alpha=0.3)
         a.legend(fontsize=8)
-    fig.suptitle(title or "training history", fontsize=10)
+    fig.suptitle(title or "training history", fontsize=10, parse_math=False)
     return fig
 
 
@@ -373,7 +373,7 @@ def plot_network(model, *, max_units: int = MAX_UNITS, max_edges: int = MAX_EDGE
     if segments[True]:
         handles.append(Line2D([], [], color="0.3", lw=1.5, linestyle="--", label="frozen bias (not trained)"))
     fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=8, frameon=False)
-    fig.suptitle(title or f"network {'-'.join(map(str, sizes))}", fontsize=10)
+    fig.suptitle(title or f"network {'-'.join(map(str, sizes))}", fontsize=10, parse_math=False)
     return fig
 
 
@@ -531,7 +531,8 @@ def plot_regions(model, data=None, *, bounds=None, resolution: int = 250, output
         ax.set_aspect("equal", adjustable="box")
     if legend:
         fig.legend(handles=legend, fontsize=8, loc="outside lower center", ncol=2, frameon=False)
-    ax.set_title(title or ("decision regions" if classes else "the model's output over the plane"), fontsize=10)
+    ax.set_title(title or ("decision regions" if classes else "the model's output over the plane"), fontsize=10,
+                 parse_math=False)
     return fig
 
 

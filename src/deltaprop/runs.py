@@ -64,6 +64,8 @@ def check_outputs(cfg: TrainConfig, *, resumed_from: str | None = None) -> None:
 
     ckpt = default_checkpoint(cfg)
     for path in output_paths(cfg):
+        if os.path.abspath(path) == os.path.abspath(ckpt):
+            raise ConfigError(f"the checkpoint {ckpt} would take the name of an output; give another --checkpoint")
         check_writable(path, overwrite=cfg.force)
     own = resumed_from is not None and os.path.abspath(ckpt) == os.path.abspath(resumed_from)
     if not own and os.path.lexists(ckpt) and not cfg.force and not os.path.isdir(ckpt):

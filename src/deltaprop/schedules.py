@@ -226,5 +226,5 @@ def get_schedule(name: str, **kwargs) -> Callback:
         raise unknown_name("schedule", str(name), SCHEDULES)
     try:
         return SCHEDULES[name](**kwargs)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:  # an unknown keyword; a text value where a number goes
         raise ConfigError(f"schedule {name!r}: {exc}") from None
