@@ -30,6 +30,7 @@ from .config import TrainConfig, resume_config
 from .data import BUILTIN, data_format, load_data, split
 from .data.dataset import Dataset
 from .errors import ConfigError, DataError
+from .i18n import gettext as _
 from .io import write_text_atomic
 from .model import Model, build_training
 from .techniques import build_callbacks, use_flat_spot
@@ -137,8 +138,11 @@ class Run:
         path = getattr(engine, "path", engine.name)
         if hasattr(engine, "choose"):  # auto: the choice the first epoch will make
             path = "auto: " + engine.choose(net, len(self.X), tr.batch_rows(len(self.X))).name
-        return (f"network: {'-'.join(map(str, net.sizes))} {acts}, loss {net.loss.name}, {net.dtype.name}; "
-                f"{mode}, {opt.name} lr {opt.lr:g}{', ' + extras if extras else ''}; engine {path}")
+        return _("network: {sizes} {activations}, loss {loss}, {dtype}; {mode}, {optimizer} lr {lr}; "
+                 "engine {path}").format(sizes="-".join(map(str, net.sizes)), activations=acts,
+                                         loss=net.loss.name, dtype=net.dtype.name, mode=mode,
+                                         optimizer=opt.name, lr=f"{opt.lr:g}" + (", " + extras if extras else ""),
+                                         path=path)
 
     def fit(self) -> None:
         """Train to ``config.epochs`` epochs in all (a resumed run continues where it stopped)."""
