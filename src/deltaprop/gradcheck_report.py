@@ -92,15 +92,20 @@ def _report(res: GradcheckResult, max_params, seed) -> list[str]:
                 n=f"{res.forward_passes:,}"))
         + ("; " + _("all {n} would take about {time} (estimated)").format(
             n=f"{n:,}", time=format_seconds(res.seconds_numeric_full)) if res.sampled else "")
-        + ("; " + _("{ratio}x the backprop time").format(ratio=f"{res.seconds_numeric_full / res.seconds_backprop:,.0f}")
-           if res.seconds_backprop > 0 else ""),
+        + ("; " + _times(res.seconds_numeric_full / res.seconds_backprop) if res.seconds_backprop > 0 else ""),
     ]
     if res.near_kink:
         lines.append(_("note: {what}").format(what=_KINK(res.near_kink)))
     return lines
 
 
+def _times(ratio: float) -> str:
+    n = round(ratio)
+    return ngettext("{ratio}x the backprop time", "{ratio}x the backprop time", n).format(ratio=f"{ratio:,.0f}")
+
+
 def _KINK(n: int) -> str:
+
     return ngettext("{n} pre-activations lie within a step of a ReLU kink, where finite differences are unreliable",
                     "{n} pre-activations lie within a step of a ReLU kink, where finite differences are unreliable",
                     n).format(n=n)
