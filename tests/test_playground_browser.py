@@ -180,7 +180,9 @@ def test_play_step_mode_switch_and_explain_match_the_cli(browser, server, shots,
     from selenium.webdriver.support.ui import Select
 
     d = browser
-    s = _open(d, server, "data=spirals")
+    # the timing case, 2-8-8-1 (the page's default for spirals is 2-16-16-1); it plays
+    # for seconds and must not finish meanwhile
+    s = _open(d, server, "data=spirals&hidden=8,8&activation=tanh&init=glorot_uniform&lr=0.01&epochs=50000")
     assert s.setup()["sizes"] == [2, 8, 8, 1]
     assert _update(d) == 0
     _click(d, "step")
@@ -199,7 +201,7 @@ def test_play_step_mode_switch_and_explain_match_the_cli(browser, server, shots,
     _wait(d, lambda: not s.gate.playing, what="pause")
     fps = float(np.median([x["fps"] for x in samples[1:]]))
     ups = float(np.median([x["ups"] for x in samples[1:]]))
-    timings = {"data": "spirals 2-8-8-1 tanh, adam, minibatch 16", "frames_per_second": fps,
+    timings = {"data": "spirals 2-8-8-1 tanh, adam lr 0.01, minibatch 16", "frames_per_second": fps,
                "updates_per_second_reaching_the_page": ups, "samples": samples}
     with open(os.path.join(shots, "playground-timings.json"), "w") as f:
         json.dump(timings, f, indent=1)

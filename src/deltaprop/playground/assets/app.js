@@ -344,7 +344,8 @@ function updateNetwork(f) {
 
 // ------------------------------------------------------------------ charts
 function drawChart(cv, series, opts = {}) {
-  const ctx = cv.getContext("2d"), W = cv.width, H = cv.height, L = 48, B = 22, T = 8, R = 8;
+  const labels = series.filter((s) => s.label).length;
+  const ctx = cv.getContext("2d"), W = cv.width, H = cv.height, L = 48, B = 22, T = 8 + 13 * labels, R = 8;
   ctx.clearRect(0, 0, W, H);
   const tx = opts.logX ? (v) => Math.log10(Math.max(v, 1)) : (v) => v;
   const ty = opts.logY ? (v) => Math.log10(Math.max(v, 1e-12)) : (v) => v;
@@ -371,7 +372,7 @@ function drawChart(cv, series, opts = {}) {
       if (started) ctx.lineTo(px, py); else { ctx.moveTo(px, py); started = true; }
     }
     ctx.stroke();
-    if (s.label) { ctx.fillStyle = s.color; ctx.fillText(s.label, L + 6, T + 12 + 12 * series.indexOf(s)); }
+    if (s.label) { ctx.fillStyle = s.color; ctx.font = "11px sans-serif"; ctx.fillText(s.label, L + 6, 12 + 13 * series.indexOf(s)); }
   }
 }
 // Every k-th point, so that a long run costs a frame no more than about n points do.
@@ -415,7 +416,16 @@ async function explainSelected() {
     renderWorksheet(sel.param, r);
   } catch (e) { showError(e.message); }
 }
-function argText(a) { return `${a.name} = ${fmtFull(a.value)}`; }
+// A row's formula with its arguments filled in: by name, or by value (negative ones in brackets).
+function fill(row, show) {
+  return row.formula.replace(/\$(\d+)/g, (_, i) => {
+    const a = row.args[+i];
+    if (!a) return "?";
+    const t = show(a);
+    return typeof a.value === "number" && a.value < 0 && show !== nameOf ? `(${t})` : t;
+  });
+}
+const nameOf = (a) => a.name;
 function renderWorksheet(param, r) {
   const rows = {}, order = [];
   for (const sec of r.trace.sections) for (const row of sec.rows) { rows[row.name] = { ...row, section: sec.title }; order.push(row.name); }
@@ -436,12 +446,12 @@ function renderWorksheet(param, r) {
   html += `<p>The next update uses <b>${r.batch === 1 ? "sample" : "a batch of " + r.batch + " samples; shown: its first,"} #${r.sample}</b>: input ` +
     `(${r.input.map((v) => fmt(v, 5)).join(", ")}), target (${r.target.map((v) => fmt(v, 5)).join(", ")}).</p>`;
   if (grad) {
-    html += `<div class="chain" id="ws-chain">${esc(grad.name)} = ${grad.args.map((a) => esc(a.name)).join(" &times; ")}<br>` +
-      `&nbsp;= ${grad.args.map((a) => fmtFull(a.value)).join(" &times; ")} = <b data-name="${esc(grad.name)}" data-value="${grad.value}">${fmtFull(grad.value)}</b></div>`;
+    html += `<div class="chain" id="ws-chain">${esc(grad.name)} = ${esc(fill(grad, nameOf))}<br>` +
+      `&nbsp;= ${esc(fill(grad, (a) => fmtFull(a.value)))} = <b data-name="${esc(grad.name)}" data-value="${grad.value}">${fmtFull(grad.value)}</b></div>`;
   }
   if (upd) {
-    html += `<div class="chain">gradient descent on this one sample: ${esc(upd.name)} = ${esc(param)} &minus; &eta; &times; ${esc(grad ? grad.name : "")}` +
-      ` = ${upd.args.map((a) => fmtFull(a.value)).join(" &minus; ")} &hellip; = <b>${fmtFull(upd.value)}</b></div>`;
+    html += `<div class="chain">gradient descent on this one sample (what explain shows): ${esc(upd.name)} = ${esc(fill(upd, nameOf))}` +
+      `<br>&nbsp;= ${esc(fill(upd, (a) => fmtFull(a.value)))} = <b>${fmtFull(upd.value)}</b></div>`;
   }
   const a = r.actual, k = a.names.indexOf(param);
   if (k >= 0) {
@@ -460,8 +470,8 @@ function renderWorksheet(param, r) {
     if (!keep.has(n)) continue;
     const row = rows[n];
     if (row.section !== section) { section = row.section; html += `<tr class="section"><td colspan="3">${esc(section)}</td></tr>`; }
-    const formula = row.formula ? row.formula.replace(/\$(\d+)/g, (_, i) => row.args[+i] ? row.args[+i].name : "?") : "";
-    const nums = row.formula ? row.formula.replace(/\$(\d+)/g, (_, i) => row.args[+i] ? fmtFull(row.args[+i].value) : "?") : "";
+    const formula = row.formula ? fill(row, nameOf) : "";
+    const nums = row.formula ? fill(row, (a) => fmtFull(a.value)) : "";
     html += `<tr class="${focus.has(n) ? "focus" : ""}" data-name="${esc(n)}" data-value="${row.value}"><td>${esc(n)}</td>` +
       `<td class="v">${fmtFull(row.value)}</td><td>${formula ? esc(formula) + "<br><span class=help>= " + esc(nums) + "</span>" : ""}` +
       `${row.note ? ` <span class="help">[${esc(row.note)}]</span>` : ""}</td></tr>`;
