@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -350,8 +351,10 @@ def test_stream_two_tabs_and_a_closed_tab(server):
     assert events[1][1]["update"] == u
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process")
-def test_cli_prints_the_url_and_stops_cleanly_on_ctrl_c(tmp_path):
+@pytest.mark.skipif(sys.platform == "win32", reason="signals to a child process")
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_cli_prints_the_url_and_stops_cleanly_on_ctrl_c_or_sigterm(tmp_path, sig):
+    before = _session_folders()
     p = subprocess.Popen([sys.executable, "-m", "deltaprop", "playground", "--port", "0", "--no-browser"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -364,7 +367,7 @@ def test_cli_prints_the_url_and_stops_cleanly_on_ctrl_c(tmp_path):
         _post(url + "api/session/t/control", {"action": "play"})
         stream = urllib.request.urlopen(url + "api/session/t/events", timeout=10)
         stream.readline()
-        p.send_signal(signal.SIGINT)
+        p.send_signal(sig)
         out, err = p.communicate(timeout=15)
         stream.close()
     finally:
@@ -372,6 +375,11 @@ def test_cli_prints_the_url_and_stops_cleanly_on_ctrl_c(tmp_path):
             p.kill()
     assert p.returncode == 0, err
     assert "stopped" in out and "Traceback" not in err
+    assert _session_folders() == before  # the session's folder (its data files) went with it
+
+
+def _session_folders():
+    return {f for f in os.listdir(tempfile.gettempdir()) if f.startswith("deltaprop-playground-")}
 
 
 def test_cli_refuses_a_port_in_use():

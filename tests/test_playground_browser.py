@@ -294,3 +294,34 @@ def test_a_link_restores_the_settings_and_bad_settings_show_an_error(browser, se
     _click(d, "apply")
     _wait(d, lambda: "at most 32 per layer" in _text(d, "error"), what="the cap's message")
     assert s.setup()["sizes"] == [2, 3, 1]  # the run that was there is kept
+
+
+def test_upload_a_csv_and_choose_two_columns(browser, server, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    d = browser
+    rows = [f"{150 + i % 40};{50 + (i * 7) % 45};{20 + i % 50};{'f' if (i * 7) % 45 + i % 40 < 40 else 'm'}"
+            for i in range(120)]
+    path = tmp_path / "people.csv"
+    path.write_text("height;weight;age;sex\n" + "\n".join(rows) + "\n")
+    s = _open(d, server, "data=xor")
+    Select(d.find_element(By.ID, "s-data")).select_by_value("csv")
+    d.find_element(By.ID, "csv-file").send_keys(str(path))
+    _wait(d, lambda: len(Select(d.find_element(By.ID, "csv-y")).options) == 4, what="the CSV's columns")
+    Select(d.find_element(By.ID, "csv-y")).select_by_value("weight")
+    assert Select(d.find_element(By.ID, "csv-target")).first_selected_option.text == "sex"
+    _click(d, "apply")
+    _wait(d, lambda: s.data_name == "csv", what="the CSV run")
+    assert s.setup()["feature_names"] == ["height", "weight"] and s.setup()["classes"] == ["f", "m"]
+    assert "blue: m, orange: f" in _text(d, "regions-caption")
+    _click(d, "step-epoch")
+    _wait(d, lambda: s.frame()["epoch"] == 1, what="epoch 1")
+    # a CSV whose chosen column holds text: the reader's message, naming the file, line and column
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b,label\n1,2,x\n3,oops,y\n")
+    d.find_element(By.ID, "csv-file").send_keys(str(bad))
+    _wait(d, lambda: len(Select(d.find_element(By.ID, "csv-y")).options) == 3, what="the new columns")
+    Select(d.find_element(By.ID, "csv-y")).select_by_value("b")
+    _click(d, "apply")
+    _wait(d, lambda: "bad.csv: line 3, column 'b'" in _text(d, "error"), what="the CSV error")

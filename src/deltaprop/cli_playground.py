@@ -40,11 +40,18 @@ def cmd(args) -> int:
 
         if not webbrowser.open(server.url):
             print("deltaprop playground: no browser found; open the address above", file=sys.stderr)
+    import signal
+
+    def stop(signum, frame):  # SIGTERM (kill, a service manager) stops as cleanly as Ctrl-C
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
     try:
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:
         pass
     finally:
+        signal.signal(signal.SIGTERM, previous)
         server.close_all()
         server.server_close()
     print("deltaprop playground: stopped", flush=True)

@@ -163,7 +163,8 @@ function onSetup(setup) {
   buildNetwork();
   const two = setup.sizes[0] === 2;
   $("regions").style.display = two ? "" : "none";
-  $("regions-caption").textContent = two ? $("regions-caption").textContent
+  $("regions-caption").textContent = two ? `Decision regions: the network's output over the input plane (${legend(setup)}). ` +
+    "Dots: training samples (hollow: validation); ringed: the next update's batch."
     : `Decision regions need 2 inputs; this data set has ${setup.sizes[0]}.`;
   $("stat-acc-box").style.display = setup.classes ? "" : "none";
   $("ex-model").href = base() + "/export/model.npz";
@@ -176,6 +177,14 @@ function onSetup(setup) {
   st.dirty = true;
 }
 
+const COLOR_NAMES = ["orange", "blue", "green", "purple", "red", "teal", "olive", "grey"];
+function legend(setup) {
+  const c = setup.classes, outs = setup.sizes[setup.sizes.length - 1];
+  if (!c) return "blue: high output, orange: low";
+  if (outs === 1) return `blue: ${c[1]}, orange: ${c[0]}`;
+  return c.map((name, i) => `${COLOR_NAMES[i % COLOR_NAMES.length]}: ${name}`).join(", ");
+}
+
 function onFrame(f) {
   if (!f.ready) return;
   st.stats.events++;
@@ -186,6 +195,7 @@ function onFrame(f) {
   while (st.upsWindow.length > 2 && now - st.upsWindow[0][0] > 2000) st.upsWindow.shift();
   const [t0, u0] = st.upsWindow[0];
   st.stats.ups = now > t0 + 200 ? (f.update - u0) / ((now - t0) / 1000) : 0;
+  if (!f.playing) { st.upsWindow = [[now, f.update]]; st.stats.ups = 0; }
   st.stats.update = f.update;
   st.frame = f;
   st.dirty = true;
@@ -272,7 +282,7 @@ function drawRegions(f, s) {
     const col = s.classes && s.sizes[s.sizes.length - 1] > 1 ? CLASS_COLORS[lab % CLASS_COLORS.length]
       : (lab ? COLORS.pos : COLORS.neg);
     if (hollow) { ctx.strokeStyle = col; ctx.lineWidth = 1.5; ctx.stroke(); }
-    else { ctx.fillStyle = col; ctx.fill(); ctx.strokeStyle = "#fff"; ctx.lineWidth = 1; ctx.stroke(); }
+    else { ctx.fillStyle = col; ctx.fill(); ctx.strokeStyle = "#222"; ctx.lineWidth = 0.8; ctx.stroke(); }
   };
   s.points.forEach((p, i) => dot(p, s.labels[i], false));
   (s.val_points || []).forEach((p, i) => dot(p, s.val_labels[i], true));
