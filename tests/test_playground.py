@@ -283,6 +283,8 @@ def test_messages_are_checked_and_errors_are_clear(server):
     assert status == 400 and "lr must be a number > 0" in r["error"]
     status, r = _post(base + "configure", {"data": "mnist", "settings": {}})
     assert status == 400 and "unknown data set 'mnist'" in r["error"]
+    status, r = _post(base + "configure", {"data": "xor", "settings": {"lr": 0.1, "momentum": float("nan")}})
+    assert status == 400 and "momentum must be a number in [0, 1), got nan" in r["error"]
     status, r = _post(base + "configure", None, data=b"{not json")
     assert status == 400 and "not JSON" in r["error"]
     status, r = _post(base + "configure", None, data=b"[1, 2]")
@@ -299,11 +301,41 @@ def test_messages_are_checked_and_errors_are_clear(server):
     assert status == 400 and "updates per second" in r["error"]
 
 
+def _raw(server, method, path, headers, body=b""):
+    import http.client
+
+    c = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=10)
+    c.request(method, path, body=body, headers=headers)
+    r = c.getresponse()
+    out = r.status, r.read()
+    c.close()
+    return out
+
+
+def test_other_sites_pages_are_refused(server):
+    """A page of another site can post text/plain or a form to 127.0.0.1 without asking, and
+    reach it under its own DNS name (rebinding): both are refused."""
+    body = json.dumps({"data": "xor", "settings": {}}).encode()
+    status, reply = _raw(server, "POST", "/api/session/t/configure", {"Content-Type": "text/plain"}, body)
+    assert status == 400 and b"application/json" in reply
+    status, reply = _raw(server, "POST", "/api/session/t/configure",
+                         {"Content-Type": "application/x-www-form-urlencoded"}, body)
+    assert status == 400
+    status, reply = _raw(server, "GET", "/api/meta", {"Host": "evil.example:%d" % server.server_address[1]})
+    assert status == 403 and b"its own address" in reply
+    status, _ = _raw(server, "GET", "/api/meta", {"Host": "localhost:%d" % server.server_address[1]})
+    assert status == 200
+    status, _ = _raw(server, "HEAD", "/api/session/t/events", {})
+    assert status == 404  # no stream for HEAD
+    assert "t" not in server.sessions
+
+
 def test_request_bodies_are_capped(server):
     import http.client
 
     c = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=10)
     c.putrequest("POST", "/api/session/tab1/configure")
+    c.putheader("Content-Type", "application/json")
     c.putheader("Content-Length", str(MAX_BODY + 1))
     c.endheaders()
     r = c.getresponse()

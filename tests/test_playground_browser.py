@@ -137,11 +137,16 @@ _FIND_POINT = """
 const [name] = arguments;
 const line = document.querySelector(`#net line.hit[data-param="${name}"]`);
 const box = document.getElementById("net").getBoundingClientRect();
+const cx = box.left + box.width / 2, cy = box.top + box.height / 2;
+const mine = (x, y) => { const e = document.elementFromPoint(x, y); return e && e.dataset.param === name; };
 for (let t = 0.1; t <= 0.9; t += 0.02) {
   const x = +line.getAttribute("x1") + t * (line.getAttribute("x2") - line.getAttribute("x1"));
   const y = +line.getAttribute("y1") + t * (line.getAttribute("y2") - line.getAttribute("y1"));
-  const top = document.elementFromPoint(box.left + x, box.top + y);
-  if (top && top.dataset.param === name) return [x - box.width / 2, y - box.height / 2];
+  // whole-pixel offsets from the centre (what the click uses), free of other lines 1 px around
+  const dx = Math.round(box.left + x - cx), dy = Math.round(box.top + y - cy);
+  let free = true;
+  for (const ex of [-1, 0, 1]) for (const ey of [-1, 0, 1]) free = free && mine(cx + dx + ex, cy + dy + ey);
+  if (free) return [dx, dy];
 }
 return null;
 """
@@ -154,9 +159,10 @@ def _click_weight(driver, name):
 
     svg = driver.find_element(By.ID, "net")
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", svg)
+    time.sleep(1.1)  # past the status line's once-a-second refresh
     offset = driver.execute_script(_FIND_POINT, name)
     assert offset is not None, f"no point of {name}'s line is free to click"
-    ActionChains(driver).move_to_element_with_offset(svg, int(offset[0]), int(offset[1])).click().perform()
+    ActionChains(driver).move_to_element_with_offset(svg, offset[0], offset[1]).click().perform()
 
 
 def _cli_explain(session, tmp_path):
@@ -227,6 +233,13 @@ def test_play_step_mode_switch_and_explain_match_the_cli(browser, server, shots,
     k = s.run.model.network.param_names().index("W2[3,4]")
     before = float(s.run.model.network.params[k])
     d.save_screenshot(os.path.join(shots, "playground-explain.png"))
+    d.execute_script("document.getElementById('worksheet').scrollIntoView()")
+    d.save_screenshot(os.path.join(shots, "playground-worksheet.png"))
+    d.find_element(By.CSS_SELECTOR, '.tabs button[data-tab="optimizer"]').click()
+    _wait(d, lambda: d.find_elements(By.CSS_SELECTOR, '#opt-state tr[data-name="m"]'), what="Adam's moments")
+    d.execute_script("document.getElementById('more').scrollIntoView()")
+    d.save_screenshot(os.path.join(shots, "playground-optimizer.png"))
+    d.execute_script("window.scrollTo(0, 0)")
     _click(d, "step")
     _wait(d, lambda: s.frame()["update"] == _update(d) and s.pending is not None
           and float(s.run.model.network.params[k]) != before, what="the step")
@@ -249,6 +262,12 @@ def test_play_step_mode_switch_and_explain_match_the_cli(browser, server, shots,
     for name, value in page.items():
         assert value == cli[name], (name, value, cli[name])
     d.save_screenshot(os.path.join(shots, "playground-stochastic.png"))
+    # the same sheet from the list, for a weight too thin to hit with the mouse
+    Select(d.find_element(By.ID, "ws-param")).select_by_value("W1[1,6]")
+    _wait(d, lambda: "dE_total/dW1[1,6]" in _worksheet(d), what="the sheet of W1[1,6]")
+    page = _worksheet(d)
+    for name, value in page.items():
+        assert value == cli[name], (name, value, cli[name])
 
 
 def test_compare_tab_gradcheck_and_export_links(browser, server, shots):

@@ -16,6 +16,7 @@ comes back as ``{"error": "..."}`` with status 400, which the page shows.
 from __future__ import annotations
 
 import json
+import math
 import re
 import threading
 import time
@@ -47,6 +48,25 @@ _SID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 
 class _BadRequest(Exception):
     pass
+
+
+def _dumps(obj) -> str:
+    """JSON for the page: NaN and infinities (a diverging run's numbers) as null, which
+    JavaScript's JSON.parse reads; Python's default NaN is not JSON."""
+    try:
+        return json.dumps(obj, allow_nan=False, separators=(",", ":"))
+    except ValueError:
+        return json.dumps(_finite(obj), allow_nan=False, separators=(",", ":"))
+
+
+def _finite(obj):
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
 
 
 def _asset(name: str) -> bytes:
@@ -130,12 +150,18 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def _json(self, obj, status: int = 200) -> None:
-        self._send(status, json.dumps(obj, allow_nan=False).encode(), "application/json")
+        self._send(status, _dumps(obj).encode(), "application/json")
 
     def _error(self, message: str, status: int = 400) -> None:
         self._json({"error": message}, status)
 
     def _body(self) -> dict:
+        # JSON only: a form or text/plain post from another site's page (which a browser
+        # sends without asking) is refused; application/json from elsewhere needs a CORS
+        # preflight, which this server never grants.
+        ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if ctype != "application/json":
+            raise _BadRequest(f"requests must be application/json, not {ctype or 'untyped'}")
         length = self.headers.get("Content-Length")
         if length is None or not length.isdigit():
             raise _BadRequest("a request body needs a Content-Length")
@@ -153,9 +179,24 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ----------------------------------------------------------------- routes
     def do_HEAD(self):
-        self.do_GET()
+        if urlsplit(self.path).path in ASSETS and self._host_ok():
+            self.do_GET()
+        else:
+            self._send(404, b"", "text/plain")
+
+    def _host_ok(self) -> bool:
+        """A Host header naming this server: a page of another site that a DNS name was
+        pointed at 127.0.0.1 for (DNS rebinding) sends its own name and is refused."""
+        host = (self.headers.get("Host") or "").strip().lower()
+        port = self.server.server_address[1]
+        bound = self.server.server_address[0]
+        allowed = {f"{bound}:{port}", f"localhost:{port}", f"127.0.0.1:{port}", f"[::1]:{port}"}
+        return host in allowed or bound not in ("127.0.0.1", "localhost", "::1")
 
     def do_GET(self):
+        if not self._host_ok():
+            self._error(f"this server answers only to its own address ({self.server.url})", 403)
+            return
         try:
             self._route_get()
         except (_BadRequest, DeltapropError) as exc:
@@ -164,6 +205,9 @@ class _Handler(BaseHTTPRequestHandler):
             pass
 
     def do_POST(self):
+        if not self._host_ok():
+            self._error(f"this server answers only to its own address ({self.server.url})", 403)
+            return
         try:
             self._route_post()
         except (_BadRequest, DeltapropError) as exc:
@@ -303,7 +347,7 @@ class _Handler(BaseHTTPRequestHandler):
                 s.gate.set(playing=False)
 
     def _event(self, kind: str, obj) -> None:
-        data = json.dumps(obj, allow_nan=False, separators=(",", ":"))
+        data = _dumps(obj)
         self.wfile.write(f"event: {kind}\ndata: {data}\n\n".encode())
         self.wfile.flush()
 

@@ -161,6 +161,7 @@ function onSetup(setup) {
   st.hist = { epoch: [], loss: [], loss_running: [], val_loss: [], accuracy: [], val_accuracy: [], lr: [],
     updates: [], samples: [] };
   buildNetwork();
+  fillSelect("ws-param", setup.param_names, "(click one in the network)");
   const two = setup.sizes[0] === 2;
   $("regions").style.display = two ? "" : "none";
   $("regions-caption").textContent = two ? `Decision regions: the network's output over the input plane (${legend(setup)}). ` +
@@ -323,6 +324,8 @@ function buildNetwork() {
       const hit = el("line", { x1, y1, x2, y2, class: "hit", "data-param": name }, gHits);
       const t = el("title", {}, hit); t.textContent = name;
       hit.addEventListener("click", () => select(name));
+      hit.addEventListener("mouseenter", () => line.classList.add("hover"));
+      hit.addEventListener("mouseleave", () => line.classList.remove("hover"));
       st.lines.push([line, l, i, j]);
     }
   }
@@ -365,7 +368,8 @@ function drawChart(cv, series, opts = {}) {
   let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
   for (const v of xs) { if (v < x0) x0 = v; if (v > x1) x1 = v; }
   for (const v of ys) { if (v < y0) y0 = v; if (v > y1) y1 = v; }
-  if (x1 === x0) x1 = x0 + 1; if (y1 === y0) { y0 -= 0.5; y1 += 0.5; }
+  if (x1 === x0) x1 = x0 + 1;
+  if (y1 === y0) { const pad = Math.abs(y0) * 0.1 || 0.5; y0 -= pad; y1 += pad; } // a constant, e.g. a fixed learning rate
   const X = (v) => L + (tx(v) - x0) / (x1 - x0) * (W - L - R), Y = (v) => T + (y1 - ty(v)) / (y1 - y0) * (H - T - B);
   ctx.strokeStyle = "#ccc"; ctx.lineWidth = 1; ctx.strokeRect(L, T, W - L - R, H - T - B);
   ctx.fillStyle = "#555"; ctx.font = "10px sans-serif";
@@ -407,6 +411,7 @@ function drawLoss() {
 // ------------------------------------------------------------------ the worksheet
 function select(param) {
   st.selected = { param };
+  $("ws-param").value = param;
   document.querySelectorAll("#net .sel").forEach((e) => e.classList.remove("sel"));
   document.querySelectorAll(`#net [data-param="${CSS.escape(param)}"]`).forEach((e) => e.classList.add("sel"));
   explainSelected();
@@ -438,7 +443,7 @@ function fill(row, show) {
 const nameOf = (a) => a.name;
 function renderWorksheet(param, r) {
   const rows = {}, order = [];
-  for (const sec of r.trace.sections) for (const row of sec.rows) { rows[row.name] = { ...row, section: sec.title }; order.push(row.name); }
+  for (const sec of r.trace.sections) for (const row of sec.rows) { rows[row.name] = { ...row, section: sec.title, sectionId: sec.id }; order.push(row.name); }
   const isBias = param.startsWith("b");
   const unit = param.replace(/^[Wb](\d+)\[(?:\d+,)?(\d+)\]$/, "$1[$2]");
   const grad = rows[`dE_total/d${param}`], upd = rows[`${param}+`];
@@ -447,6 +452,9 @@ function renderWorksheet(param, r) {
   while (stack.length) {
     const n = stack.pop();
     if (keep.has(n) || !rows[n]) continue;
+    // Other parameters' values are in the formulas that use them: listing them all again
+    // would bury the chain.
+    if (rows[n].sectionId === "parameters" && n !== param) continue;
     keep.add(n);
     for (const a of rows[n].args || []) stack.push(a.name);
   }
@@ -474,6 +482,8 @@ function renderWorksheet(param, r) {
   const state = r.internals.state;
   const names = Object.keys(state).filter((n) => state[n].value !== undefined);
   if (names.length) html += `<p>Optimizer state of ${esc(param)}: ` + names.map((n) => `${esc(n)} = ${fmtFull(state[n].value)}`).join(", ") + "</p>";
+  html += `<p class="help">Below: every number that leads to ${esc(param)}'s gradient and update, in the order explain computes them ` +
+    `(highlighted: the unit's own values, its gradient and its update). Formulas are shown with names, then with the values.</p>`;
   html += `<table class="ws" id="ws-table">`;
   let section = null;
   for (const n of order) {
@@ -578,6 +588,7 @@ async function start() {
   $("speed").addEventListener("change", () => control("speed"));
   document.querySelectorAll(".tabs button").forEach((b) => b.addEventListener("click", () => showTab(b.dataset.tab)));
   $("cmp-run").addEventListener("click", runCompare);
+  $("ws-param").addEventListener("change", () => { if ($("ws-param").value) select($("ws-param").value); });
   $("gc-run").addEventListener("click", runGradcheck);
   setInterval(refreshInternals, 1500);
   window.addEventListener("hashchange", () => { const link = readHash(); if (link) applyLink(link); });
