@@ -86,6 +86,26 @@ def test_stepped_run_equals_prepare_run_with_the_numpy_engine_bit_for_bit(sessio
     assert [u for u, _, _ in session.updates] == list(range(1, session.run.trainer.optimizer.t + 1))
 
 
+@pytest.mark.parametrize("data, changes", [
+    ("gaussians", {"mode": "batch", "optimizer": "irprop+", "lr": 0.05}),
+    ("gaussians", {"mode": "batch", "schedule": "bold_driver", "lr": 5.0}),  # undoes worse epochs
+    ("xor", {"mode": "stochastic", "momentum": 0.9, "nesterov": True}),
+    ("circles", {"mode": "minibatch", "batch_size": 7, "optimizer": "adam", "lr": 0.01, "stall": 2}),
+    ("parity", {}),
+])
+def test_stepped_run_equals_the_library_run_for_other_set_ups(session, data, changes):
+    session.configure(data, _settings(data, **changes))
+    _steps(session, "step", 2)
+    _steps(session, "epoch", 6)
+    frame = session.frame()
+    epochs = frame["epoch"]
+    assert frame["pending"]["update_in_epoch"] == 1 and epochs >= 6  # at an epoch's start
+    ref = prepare_run(session.config.replace(epochs=epochs))
+    ref.fit()
+    np.testing.assert_array_equal(session.run.model.network.flat, ref.model.network.flat)
+    assert session.run.trainer.history.events == ref.trainer.history.events
+
+
 @pytest.mark.parametrize("data", ["circles", "xor"])
 def test_exported_config_repeats_the_run_through_deltaprop_train(session, tmp_path, data):
     session.configure(data, _settings(data, epochs=500))
