@@ -1,0 +1,58 @@
+"""``deltaprop playground``: a local page that trains a network and shows every number of every
+update (:mod:`deltaprop.playground`). This module only parses, starts the server and prints."""
+
+from __future__ import annotations
+
+import sys
+
+from .cli import int_arg
+from .errors import ConfigError
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "playground", help="a local page: watch a network learn, every number of every update one click away",
+        description="Start a local web page that trains a network with deltaprop (the same results as "
+                    "'deltaprop train --engine numpy' for the same settings and seed), draws the decision "
+                    "regions, loss curves and weights as it learns, and shows 'deltaprop explain's "
+                    "worksheet for any weight you click. Stop it with Ctrl-C.")
+    p.add_argument("--port", type=int_arg, default=8765, help="port to listen on (default 8765; 0: any free one)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this machine only; the page has no login, "
+                        "so listen elsewhere only on a network you trust)")
+    p.add_argument("--no-browser", action="store_true", help="print the address without opening a browser")
+    p.set_defaults(func=cmd)
+
+
+def cmd(args) -> int:
+    from .playground import make_server
+
+    if not 0 <= args.port <= 65535:
+        raise ConfigError(f"--port must be 0 to 65535, got {args.port}")
+    try:
+        server = make_server(args.host, args.port)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {args.host}:{args.port} ({exc.strerror or exc}); "
+                          "give another --port") from None
+    print(f"deltaprop playground: {server.url}  (Ctrl-C stops it)", flush=True)
+    if not args.no_browser:
+        import webbrowser
+
+        if not webbrowser.open(server.url):
+            print("deltaprop playground: no browser found; open the address above", file=sys.stderr)
+    import signal
+
+    def stop(signum, frame):  # SIGTERM (kill, a service manager) stops as cleanly as Ctrl-C
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        server.close_all()
+        server.server_close()
+    print("deltaprop playground: stopped", flush=True)
+    return 0
