@@ -81,10 +81,24 @@ def test_independent_of_worker_count(client):
     assert np.array_equal(a, b)
 
 
-def test_stochastic_refused(client):
-    from deltaprop.errors import ConfigError
-    with pytest.raises(ConfigError, match="sequential"):
-        _fit(DaskEngine(client), "sgd", "stochastic")
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_stochastic_moves_the_model_same_bits(client, shuffle):
+    # stochastic mode: the model visits the shards in the epoch's order (every sample when
+    # shuffled, each shard once when not); the worker runs the NumPy engine's own updates, so
+    # the weights and the optimizer's state equal one process's bit for bit
+    X, T = _data(n=40)
+    runs = []
+    for engine in ("numpy", DaskEngine(client, shard_rows=16)):
+        net = Network([4, 5, 1], "tanh", "sigmoid", loss="binary_cross_entropy", dtype="float64", seed=1)
+        tr = Trainer(net, "adam", lr=0.05, mode="stochastic", seed=3, chunk_size=8, shuffle=shuffle,
+                     engine=engine)
+        tr.fit(X, T, 2)
+        runs.append((net.flat.copy(), tr.optimizer.state_dict(), tr.history.loss_running))
+    (a, sa, la), (b, sb, lb) = runs
+    assert np.array_equal(a, b) and sa["t"] == sb["t"] == 80
+    assert all(np.array_equal(x, y) for x, y in zip(sa["state"].values(), sb["state"].values()))
+    # the running loss is summed per visit and then added: only the grouping of that sum differs
+    np.testing.assert_allclose(lb, la, rtol=1e-14, atol=0)
 
 
 def _cli_weights(tmp_path, name, *extra):
@@ -204,10 +218,12 @@ def test_scheduler_lost_is_one_clear_error():
     import dask as dask_module
 
     try:
-        # short reconnect timeouts: the default 30 s each would make this the slowest test
-        with dask_module.config.set({"distributed.comm.timeouts.connect": "3s"}), \
-                Client(addr, timeout=60) as c:
-            c.wait_for_workers(1, timeout=60)
+        with Client(addr, timeout=60) as probe:  # up, with its worker
+            probe.wait_for_workers(1, timeout=60)
+        # a client's reconnect attempts last its timeout (60 s above): a short one here, as the
+        # time the error takes is not what is tested
+        with dask_module.config.set({"distributed.comm.timeouts.connect": "2s"}), \
+                Client(addr, timeout=4) as c:
             with pytest.raises(ClusterError, match="lost the Dask scheduler"):
                 _fit(KillScheduler(c), "sgd", "minibatch")
     finally:
