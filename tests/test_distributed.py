@@ -230,3 +230,97 @@ def test_scheduler_lost_is_one_clear_error():
         for p in (worker, sched):
             p.kill()
             p.wait(timeout=30)
+
+
+def _csv_parts(folder, n=120, cuts=(40, 45, 90), seed=0):
+    # three classes; the second partition holds five rows of one class only
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 3)) * [1.0, 10.0, 100.0] + [5.0, -3.0, 1e4]
+    y = np.array(["a", "b", "c"])[(X[:, 0] > 5).astype(int) + (X[:, 1] > -3).astype(int)]
+    order = np.argsort(y, kind="stable")
+    X, y = X[order], y[order]
+    folder.mkdir()
+    for i, (a, b) in enumerate(zip([0, *cuts], [*cuts, n])):
+        (folder / f"p{i}.csv").write_text("u,v,w,label\n" + "".join(
+            ",".join(repr(float(v)) for v in X[r]) + f",{y[r]}\n" for r in range(a, b)))
+    return folder
+
+
+def test_partitions_read_by_the_workers(client, tmp_path, monkeypatch):
+    # the workers read their own partitions; the driver only ever gathers small sets of rows;
+    # the statistics (combined by Chan et al.'s formula) equal one process's to rounding, the
+    # split and the fingerprint exactly, the weights to 1e-12
+    from deltaprop.config import resolve
+    from deltaprop.distributed.data import ShardedData
+    from deltaprop.runs import prepare_run
+
+    cfg = resolve({"data": str(_csv_parts(tmp_path / "p")), "target": "label", "epochs": 3, "dtype": "float64",
+                   "mode": "minibatch", "batch_size": 16, "optimizer": "adam", "seed": 5})
+    one = prepare_run(cfg)
+    one.trainer.chunk_size = 8
+    one.fit()
+    gathered = []
+    take = ShardedData.take
+    monkeypatch.setattr(ShardedData, "take", lambda self, idx: gathered.append(len(idx)) or take(self, idx))
+    run = prepare_run(cfg, client=client)
+    run.trainer.engine, run.trainer.chunk_size = DaskEngine(client), 8
+    run.fit()
+    assert not isinstance(run.X, np.ndarray) and len(run.X) == len(one.X) == 96
+    assert gathered and max(gathered) <= 8  # the divergence yardstick's first chunk, no more
+    assert run.fingerprint == one.fingerprint
+    assert run.model.classes == one.model.classes == ["a", "b", "c"]
+    np.testing.assert_allclose(run.model.standardizer.mean, one.model.standardizer.mean, rtol=1e-15)
+    np.testing.assert_allclose(run.model.standardizer.scale, one.model.standardizer.scale, rtol=1e-13)
+    np.testing.assert_allclose(run.model.network.flat, one.model.network.flat, rtol=1e-12, atol=1e-14)
+    a, b = run.summary(), one.summary()
+    assert a.keys() == b.keys()
+    for k in a:
+        np.testing.assert_allclose(a[k], b[k], rtol=1e-12)
+    np.testing.assert_allclose(run.trainer.history.val_loss, one.trainer.history.val_loss, rtol=1e-12)
+
+
+def test_partitions_with_other_columns_on_the_workers(client, tmp_path):
+    from deltaprop.config import resolve
+    from deltaprop.errors import DataError
+    from deltaprop.runs import prepare_run
+
+    folder = _csv_parts(tmp_path / "p")
+    (folder / "p9.csv").write_text("u,v,label\n1,2,a\n2,3,b\n")
+    with pytest.raises(DataError, match="p9.csv: its feature columns differ"):
+        prepare_run(resolve({"data": str(folder), "target": "label"}), client=client)
+
+
+def test_dask_arrays_train_on_the_workers(client):
+    # dask.array inputs: one shard per block of rows, computed on the workers
+    import dask.array as da
+
+    X, T = _data()
+    ref, _ = _fit("numpy", "adam", "minibatch")
+    net = Network([4, 5, 1], "tanh", "sigmoid", loss="binary_cross_entropy", dtype="float64", seed=1)
+    tr = Trainer(net, "adam", lr=0.05, mode="minibatch", batch_size=50, seed=3, chunk_size=64,
+                 engine=DaskEngine(client))
+    tr.fit(da.from_array(X, chunks=(128, 4)), da.from_array(T[:, 0], chunks=100), 4)
+    np.testing.assert_allclose(net.flat, ref, rtol=1e-12, atol=1e-14)
+    with pytest.raises(Exception, match="DaskEngine"):
+        Trainer(net, "sgd").fit(da.from_array(X, chunks=128), da.from_array(T, chunks=128), 1)
+
+
+def test_resume_with_and_without_dask(client, tmp_path):
+    # a checkpoint written on the cluster resumes in one process, and the other way round,
+    # to the uninterrupted run's weights; partitions included (the same fingerprint both ways)
+    from deltaprop.cli import main
+    from deltaprop.io import load_model
+
+    addr = client.scheduler.address
+    parts = str(_csv_parts(tmp_path / "p"))
+    for data in (["--data", "iris"], ["--data", parts, "--target", "label"]):
+        common = [*data, "--mode", "minibatch", "--batch-size", "16", "--dtype", "float64", "--optimizer",
+                  "adam", "--quiet", "--force"]
+        ref = str(tmp_path / "ref.npz")
+        assert main(["train", *common, "--epochs", "4", "--out", ref]) == 0
+        for first, second in ((["--dask", addr], []), ([], ["--dask", addr])):
+            ck, out = str(tmp_path / "c.npz"), str(tmp_path / "r.npz")
+            assert main(["train", *common, "--epochs", "2", "--checkpoint", ck, "--checkpoint-every", "2", *first]) == 0
+            assert main(["train", "--resume", ck, "--epochs", "4", "--out", out, "--quiet", "--force",
+                         *second]) == 0
+            np.testing.assert_allclose(load_model(out)[0].flat, load_model(ref)[0].flat, rtol=1e-12, atol=1e-14)

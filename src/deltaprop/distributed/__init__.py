@@ -126,6 +126,8 @@ class DaskEngine:
     """
 
     name = "dask"
+    #: Trains on rows the workers hold (deltaprop.distributed.data.ShardedData), not only on arrays.
+    runs_sharded = True
 
     def __init__(self, client, shard_rows: int | None = None):
         self.client, self.shard_rows = client, shard_rows
@@ -155,6 +157,10 @@ class DaskEngine:
         worker was lost: the same shard boundaries on the workers there are now)."""
         same = self._data is not None and self._data[0] is X and self._data[1] is T
         if same and not again:
+            return
+        sharded = getattr(X, "sharded", None)
+        if sharded is not None:  # shards made on the workers; Dask recomputes a lost one itself
+            self.bounds, self.shards, self._data = sharded.bounds, sharded.shards, (X, T)
             return
         workers = self._workers()
         if not workers:
@@ -263,7 +269,7 @@ class DaskEngine:
             try:
                 if lost:  # inside the try: the scheduler may still list a worker that just died
                     self._place(trainer, X, T, again=True)
-                w = self.client.scatter(flat, broadcast=True)
+                w = self.client.scatter(flat, broadcast=True, hash=False)
                 futures = [self.client.submit(_shard_gradient, self.shards[s], w, rows, scale,
                                               trainer.chunk_size, pure=False) for s, rows in parts]
                 return self.client.gather(futures)
