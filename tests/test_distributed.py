@@ -324,3 +324,44 @@ def test_resume_with_and_without_dask(client, tmp_path):
             assert main(["train", "--resume", ck, "--epochs", "4", "--out", out, "--quiet", "--force",
                          *second]) == 0
             np.testing.assert_allclose(load_model(out)[0].flat, load_model(ref)[0].flat, rtol=1e-12, atol=1e-14)
+
+
+def test_compare_on_the_cluster_same_tables(client, capsys):
+    # seeds x techniques as independent runs (client.map): the same tables as one process
+    from deltaprop.cli import main
+
+    argv = ["compare", "--problems", "xor", "--seeds", "4", "--techniques", "gd,rprop-", "--modes", "batch,minibatch",
+            "--epochs", "150", "--no-timing"]
+    assert main([*argv, "--jobs", "1"]) == 0
+    local = capsys.readouterr().out
+    assert main([*argv, "--dask", client.scheduler.address]) == 0
+    assert capsys.readouterr().out == local
+    assert "rprop-" in local and "minibatch" in local
+
+
+def test_estimators_in_gridsearch_under_joblib_dask(client):
+    # GridSearchCV's fits run on the cluster through joblib's dask backend: the same scores
+    import joblib
+    from sklearn.model_selection import GridSearchCV
+
+    from deltaprop.sklearn import BackpropClassifier
+
+    X, T = _data(120)
+    y = T[:, 0].astype(int)
+    grid = {"hidden_layer_sizes": [(3,), (6,)], "lr": [0.1, 0.5]}
+
+    def search():
+        est = BackpropClassifier(max_iter=15, mode="batch", random_state=0)
+        return GridSearchCV(est, grid, cv=3, n_jobs=-1).fit(X, y).cv_results_["mean_test_score"]
+
+    def transitions():
+        return client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.transition_counter)
+
+    before = transitions()
+    with joblib.parallel_backend("dask"):
+        scores = search()
+    ran = transitions() - before
+    with joblib.parallel_backend("sequential"):
+        ref = search()
+    np.testing.assert_array_equal(scores, ref)
+    assert ran >= 12  # the 12 fits (and the refit) went through the scheduler
