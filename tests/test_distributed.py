@@ -365,3 +365,29 @@ def test_estimators_in_gridsearch_under_joblib_dask(client):
         ref = search()
     np.testing.assert_array_equal(scores, ref)
     assert ran >= 12  # the 12 fits (and the refit) went through the scheduler
+
+
+def test_bench_distributed_smoke(tmp_path):
+    # bench/distributed.py end to end on tiny sizes (its figures are not checked: a benchmark
+    # measures, a test does not); every part of the report is there
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    pytest.importorskip("matplotlib")
+    path = Path(__file__).resolve().parents[1] / "bench" / "distributed.py"
+    spec = importlib.util.spec_from_file_location("bench_distributed", path)
+    bench = importlib.util.module_from_spec(spec)
+    import sys
+
+    saved = list(sys.path)
+    try:
+        spec.loader.exec_module(bench)
+        assert bench.main(["--quick", "--json", str(tmp_path / "d.json"), "--plot", str(tmp_path / "d.png")]) == 0
+    finally:
+        sys.path[:] = saved
+    res = json.loads((tmp_path / "d.json").read_text())
+    assert set(res["reduction_s"]) == {"1", "2"} and all(v > 0 for r in res["reduction_s"].values() for v in r.values())
+    assert set(res["epoch_s"]) == {"dask 1 worker", "dask 2 workers", "numba, one process"}
+    assert res["gradient_s"]["b"] != 0 and set(res["model"]["T_ms"]) and res["crossover_rows"]
+    assert set(res["targets"]) and (tmp_path / "d.png").stat().st_size > 1000

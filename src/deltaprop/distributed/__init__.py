@@ -123,14 +123,16 @@ class DaskEngine:
 
     ``shard_rows``: rows per shard (a multiple of the trainer's chunk_size); left out, the
     rows are cut into as many shards as the cluster has workers when training starts.
+    ``workers``: the addresses of the workers to use (default: all of them).
     """
 
     name = "dask"
     #: Trains on rows the workers hold (deltaprop.distributed.data.ShardedData), not only on arrays.
     runs_sharded = True
 
-    def __init__(self, client, shard_rows: int | None = None):
+    def __init__(self, client, shard_rows: int | None = None, workers=None):
         self.client, self.shard_rows = client, shard_rows
+        self.use = None if workers is None else list(workers)
         self._data = None  # (X, T) the shards were made from
         self.bounds, self.shards = [], []
         self.recoveries = 0  # updates recomputed after a worker was lost
@@ -162,9 +164,10 @@ class DaskEngine:
         if sharded is not None:  # shards made on the workers; Dask recomputes a lost one itself
             self.bounds, self.shards, self._data = sharded.bounds, sharded.shards, (X, T)
             return
-        workers = self._workers()
+        workers = [w for w in self._workers() if self.use is None or w in self.use]
         if not workers:
-            raise ClusterError("the Dask cluster has no workers left")
+            raise ClusterError("the Dask cluster has no workers left" if self.use is None
+                               else f"none of the workers {', '.join(self.use)} is in the cluster")
         if not same:
             self.bounds = shard_bounds(len(X), trainer.chunk_size, len(workers), self.shard_rows)
         config = trainer.network.to_config()
