@@ -8,9 +8,9 @@ speed-up of batch mode.
 
 Measured, on a LocalCluster of single-threaded worker processes (BLAS pinned to one thread):
 
-1. the reduction round trip per step (weights broadcast to the workers, one task per worker
-   returning an array of the same size, gathered and added on the driver: what DaskEngine does
-   every update, without the arithmetic), for payloads from 1 KB to 8 MB at 1 and 2 workers;
+1. the reduction round trip per step (one task per worker carrying the weights and returning
+   an array of the same size, gathered and added on the driver: what DaskEngine does every
+   update, without the arithmetic), for payloads from 1 KB to 8 MB at 1 and 2 workers;
 2. the gradient time of a shard of n rows on one worker (the engine's own _shard_gradient),
    fitted as a + b n by least squares;
 3. batch mode on N x 784 synthetic rows (784-128-10, softmax + cross-entropy, float32, the
@@ -85,8 +85,7 @@ def reduction_times(client, workers, payloads_kb, repeats):
         times = []
         for r in range(repeats + 2):
             t0 = time.perf_counter()
-            w = client.scatter(flat, broadcast=True, hash=False)
-            futures = [client.submit(_echo, tok, w, pure=False, workers=[wk]) for tok, wk in zip(tokens, workers)]
+            futures = [client.submit(_echo, tok, flat, pure=False, workers=[wk]) for tok, wk in zip(tokens, workers)]
             total = None
             for g in client.gather(futures):
                 total = g if total is None else total + g

@@ -162,29 +162,53 @@ def test_real_scheduler_and_worker_processes(tmp_path):
             p.wait(timeout=30)
 
 
-def test_worker_killed_mid_epoch_same_weights():
+def test_worker_killed_mid_epoch_same_weights(tmp_path):
     # a worker process is SIGKILLed in the middle of epoch 2 (its shard is lost with it); the
     # update is recomputed from the same weights with the shards sent again, so the final
-    # weights equal an uninterrupted run's, bit for bit (same shard boundaries, same order)
+    # weights equal an uninterrupted run's, bit for bit (same shard boundaries, same order).
+    # Partitions read by the workers: Dask reads and computes the lost shards again itself.
     import signal
+
+    from deltaprop.config import resolve
+    from deltaprop.runs import prepare_run
 
     class KillOnce(DaskEngine):
         calls = 0
 
         def _gradients(self, *a):
-            KillOnce.calls += 1
-            if KillOnce.calls == 9:  # 6 updates per epoch: update 3 of epoch 2
-                pid = next(iter(self.client.run(os.getpid).values()))
+            type(self).calls += 1
+            if type(self).calls == 9:  # 6 updates per epoch: update 3 of epoch 2
+                self.killed, pid = next(iter(self.client.run(os.getpid).items()))
                 os.kill(pid, signal.SIGKILL)
             return super()._gradients(*a)
+
+    class KillOnceToo(KillOnce):
+        calls = 0
+
+    cfg = resolve({"data": str(_csv_parts(tmp_path / "p")), "target": "label", "epochs": 3, "dtype": "float64",
+                   "mode": "minibatch", "batch_size": 16, "optimizer": "adam", "seed": 5, "val_split": 0.0})
+
+    def partitioned(c, engine):
+        run = prepare_run(cfg, client=c)
+        run.trainer.engine = engine
+        run.fit()
+        return run.model.network.flat.copy()
 
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
                       host="127.0.0.1", env=PIN) as cluster, Client(cluster) as c:
         ref, _ = _fit(DaskEngine(c, shard_rows=128), "adam", "minibatch")
         engine = KillOnce(c, shard_rows=128)
         got, _ = _fit(engine, "adam", "minibatch")
+        c.wait_for_workers(2, timeout=60)  # the nanny restarts the killed worker
+        ref_parts = partitioned(c, DaskEngine(c))
+        engine_parts = KillOnceToo(c)
+        got_parts = partitioned(c, engine_parts)
+        assert engine_parts.killed not in c.scheduler_info()["workers"]
     assert engine.recoveries >= 1  # the kill did hit an update in flight
+    # partitions: the shards are tasks' results, which Dask itself computes again (reading the
+    # files) where the lost worker's tasks are rescheduled; the update goes through unretried
     assert np.array_equal(got, ref)
+    assert np.array_equal(got_parts, ref_parts)
 
 
 def test_scheduler_lost_is_one_clear_error():
@@ -339,8 +363,9 @@ def test_compare_on_the_cluster_same_tables(client, capsys):
     assert "rprop-" in local and "minibatch" in local
 
 
-def test_estimators_in_gridsearch_under_joblib_dask(client):
+def test_estimators_in_gridsearch_under_joblib_dask():
     # GridSearchCV's fits run on the cluster through joblib's dask backend: the same scores
+    # (workers in this process: processes are not the point, and fresh ones import scikit-learn)
     import joblib
     from sklearn.model_selection import GridSearchCV
 
@@ -357,10 +382,12 @@ def test_estimators_in_gridsearch_under_joblib_dask(client):
     def transitions():
         return client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.transition_counter)
 
-    before = transitions()
-    with joblib.parallel_backend("dask"):
-        scores = search()
-    ran = transitions() - before
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster, \
+            Client(cluster) as client:
+        before = transitions()
+        with joblib.parallel_backend("dask"):
+            scores = search()
+        ran = transitions() - before
     with joblib.parallel_backend("sequential"):
         ref = search()
     np.testing.assert_array_equal(scores, ref)

@@ -272,7 +272,9 @@ class DaskEngine:
             try:
                 if lost:  # inside the try: the scheduler may still list a worker that just died
                     self._place(trainer, X, T, again=True)
-                w = self.client.scatter(flat, broadcast=True, hash=False)
+                # The weights travel inside each task: a broadcast (scatter) to a worker that
+                # has just died is retried by the scheduler for minutes; a task is rescheduled.
+                w = flat
                 futures = [self.client.submit(_shard_gradient, self.shards[s], w, rows, scale,
                                               trainer.chunk_size, pure=False) for s, rows in parts]
                 return self.client.gather(futures)
