@@ -114,3 +114,11 @@ def test_partitions_need_a_target(tmp_path, capsys):
     write_csv_parts(tmp_path / "p", X, y, [10])
     assert main(["train", "--data", str(tmp_path / "p"), "--epochs", "1"]) == 2
     assert "--target is required with partitions" in capsys.readouterr().err
+
+
+def test_a_file_named_like_a_glob_is_that_file(tmp_path):
+    from deltaprop.data.partitions import is_partitioned
+
+    f = tmp_path / "day[1].csv"
+    f.write_text("x,y\n1,2\n")
+    assert not is_partitioned(f) and is_partitioned(tmp_path / "day*.csv") and is_partitioned(tmp_path)

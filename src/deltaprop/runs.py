@@ -28,9 +28,8 @@ import numpy as np
 from .checkpoint import Checkpointer, load_checkpoint
 from .config import TrainConfig, resume_config
 from .data import BUILTIN, data_format, load_data
-from .data.dataset import split_rows
+from .data.dataset import Dataset, split_rows
 from .data.partitions import is_partitioned, load_partitions, partitioned_fingerprint
-from .data.dataset import Dataset
 from .errors import ConfigError, DataError
 from .io import write_text_atomic
 from .model import Model, build_training

@@ -44,7 +44,8 @@ _SUFFIXES = {".npy": "npy", ".csv": "csv", ".csv.gz": "csv"}
 def is_partitioned(source) -> bool:
     """Whether ``--data`` names partitions: a folder or a glob pattern."""
     source = os.fspath(source)
-    return os.path.isdir(source) or any(c in source for c in _GLOB_CHARS)
+    # a file whose name holds a glob character is that file
+    return os.path.isdir(source) or (not os.path.exists(source) and any(c in source for c in _GLOB_CHARS))
 
 
 def _kind(path: str) -> str | None:
