@@ -418,3 +418,20 @@ def test_bench_distributed_smoke(tmp_path):
     assert set(res["epoch_s"]) == {"dask 1 worker", "dask 2 workers", "numba, one process"}
     assert res["gradient_s"]["b"] != 0 and set(res["model"]["T_ms"]) and res["crossover_rows"]
     assert set(res["targets"]) and (tmp_path / "d.png").stat().st_size > 1000
+
+
+def test_stochastic_on_partitions_read_by_the_workers(client, tmp_path):
+    # the model visits the partitions the workers read (unshuffled: each once per epoch); the
+    # statistics agree to rounding only, so the weights to 1e-12, not bit for bit
+    from deltaprop.config import resolve
+    from deltaprop.runs import prepare_run
+
+    cfg = resolve({"data": str(_csv_parts(tmp_path / "p")), "target": "label", "epochs": 2, "dtype": "float64",
+                   "mode": "stochastic", "shuffle": False, "optimizer": "sgd", "seed": 5, "engine": "numpy"})
+    one = prepare_run(cfg)
+    one.fit()
+    run = prepare_run(cfg, client=client)
+    run.trainer.engine = DaskEngine(client)
+    run.fit()
+    assert run.trainer.optimizer.t == one.trainer.optimizer.t == 2 * 96
+    np.testing.assert_allclose(run.model.network.flat, one.model.network.flat, rtol=1e-12, atol=1e-14)
