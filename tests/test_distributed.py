@@ -81,10 +81,24 @@ def test_independent_of_worker_count(client):
     assert np.array_equal(a, b)
 
 
-def test_stochastic_refused(client):
-    from deltaprop.errors import ConfigError
-    with pytest.raises(ConfigError, match="sequential"):
-        _fit(DaskEngine(client), "sgd", "stochastic")
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_stochastic_moves_the_model_same_bits(client, shuffle):
+    # stochastic mode: the model visits the shards in the epoch's order (every sample when
+    # shuffled, each shard once when not); the worker runs the NumPy engine's own updates, so
+    # the weights and the optimizer's state equal one process's bit for bit
+    X, T = _data(n=40)
+    runs = []
+    for engine in ("numpy", DaskEngine(client, shard_rows=16)):
+        net = Network([4, 5, 1], "tanh", "sigmoid", loss="binary_cross_entropy", dtype="float64", seed=1)
+        tr = Trainer(net, "adam", lr=0.05, mode="stochastic", seed=3, chunk_size=8, shuffle=shuffle,
+                     engine=engine)
+        tr.fit(X, T, 2)
+        runs.append((net.flat.copy(), tr.optimizer.state_dict(), tr.history.loss_running))
+    (a, sa, la), (b, sb, lb) = runs
+    assert np.array_equal(a, b) and sa["t"] == sb["t"] == 80
+    assert all(np.array_equal(x, y) for x, y in zip(sa["state"].values(), sb["state"].values()))
+    # the running loss is summed per visit and then added: only the grouping of that sum differs
+    np.testing.assert_allclose(lb, la, rtol=1e-14, atol=0)
 
 
 def _cli_weights(tmp_path, name, *extra):
@@ -148,29 +162,53 @@ def test_real_scheduler_and_worker_processes(tmp_path):
             p.wait(timeout=30)
 
 
-def test_worker_killed_mid_epoch_same_weights():
+def test_worker_killed_mid_epoch_same_weights(tmp_path):
     # a worker process is SIGKILLed in the middle of epoch 2 (its shard is lost with it); the
     # update is recomputed from the same weights with the shards sent again, so the final
-    # weights equal an uninterrupted run's, bit for bit (same shard boundaries, same order)
+    # weights equal an uninterrupted run's, bit for bit (same shard boundaries, same order).
+    # Partitions read by the workers: Dask reads and computes the lost shards again itself.
     import signal
+
+    from deltaprop.config import resolve
+    from deltaprop.runs import prepare_run
 
     class KillOnce(DaskEngine):
         calls = 0
 
         def _gradients(self, *a):
-            KillOnce.calls += 1
-            if KillOnce.calls == 9:  # 6 updates per epoch: update 3 of epoch 2
-                pid = next(iter(self.client.run(os.getpid).values()))
+            type(self).calls += 1
+            if type(self).calls == 9:  # 6 updates per epoch: update 3 of epoch 2
+                self.killed, pid = next(iter(self.client.run(os.getpid).items()))
                 os.kill(pid, signal.SIGKILL)
             return super()._gradients(*a)
+
+    class KillOnceToo(KillOnce):
+        calls = 0
+
+    cfg = resolve({"data": str(_csv_parts(tmp_path / "p")), "target": "label", "epochs": 3, "dtype": "float64",
+                   "mode": "minibatch", "batch_size": 16, "optimizer": "adam", "seed": 5, "val_split": 0.0})
+
+    def partitioned(c, engine):
+        run = prepare_run(cfg, client=c)
+        run.trainer.engine = engine
+        run.fit()
+        return run.model.network.flat.copy()
 
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
                       host="127.0.0.1", env=PIN) as cluster, Client(cluster) as c:
         ref, _ = _fit(DaskEngine(c, shard_rows=128), "adam", "minibatch")
         engine = KillOnce(c, shard_rows=128)
         got, _ = _fit(engine, "adam", "minibatch")
+        c.wait_for_workers(2, timeout=60)  # the nanny restarts the killed worker
+        ref_parts = partitioned(c, DaskEngine(c))
+        engine_parts = KillOnceToo(c)
+        got_parts = partitioned(c, engine_parts)
+        assert engine_parts.killed not in c.scheduler_info()["workers"]
     assert engine.recoveries >= 1  # the kill did hit an update in flight
+    # partitions: the shards are tasks' results, which Dask itself computes again (reading the
+    # files) where the lost worker's tasks are rescheduled; the update goes through unretried
     assert np.array_equal(got, ref)
+    assert np.array_equal(got_parts, ref_parts)
 
 
 def test_scheduler_lost_is_one_clear_error():
@@ -204,13 +242,196 @@ def test_scheduler_lost_is_one_clear_error():
     import dask as dask_module
 
     try:
-        # short reconnect timeouts: the default 30 s each would make this the slowest test
-        with dask_module.config.set({"distributed.comm.timeouts.connect": "3s"}), \
-                Client(addr, timeout=60) as c:
-            c.wait_for_workers(1, timeout=60)
+        with Client(addr, timeout=60) as probe:  # up, with its worker
+            probe.wait_for_workers(1, timeout=60)
+        # a client's reconnect attempts last its timeout (60 s above): a short one here, as the
+        # time the error takes is not what is tested
+        with dask_module.config.set({"distributed.comm.timeouts.connect": "2s"}), \
+                Client(addr, timeout=4) as c:
             with pytest.raises(ClusterError, match="lost the Dask scheduler"):
                 _fit(KillScheduler(c), "sgd", "minibatch")
     finally:
         for p in (worker, sched):
             p.kill()
             p.wait(timeout=30)
+
+
+def _csv_parts(folder, n=120, cuts=(40, 45, 90), seed=0):
+    # three classes; the second partition holds five rows of one class only
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 3)) * [1.0, 10.0, 100.0] + [5.0, -3.0, 1e4]
+    y = np.array(["a", "b", "c"])[(X[:, 0] > 5).astype(int) + (X[:, 1] > -3).astype(int)]
+    order = np.argsort(y, kind="stable")
+    X, y = X[order], y[order]
+    folder.mkdir()
+    for i, (a, b) in enumerate(zip([0, *cuts], [*cuts, n])):
+        (folder / f"p{i}.csv").write_text("u,v,w,label\n" + "".join(
+            ",".join(repr(float(v)) for v in X[r]) + f",{y[r]}\n" for r in range(a, b)))
+    return folder
+
+
+def test_partitions_read_by_the_workers(client, tmp_path, monkeypatch):
+    # the workers read their own partitions; the driver only ever gathers small sets of rows;
+    # the statistics (combined by Chan et al.'s formula) equal one process's to rounding, the
+    # split and the fingerprint exactly, the weights to 1e-12
+    from deltaprop.config import resolve
+    from deltaprop.distributed.data import ShardedData
+    from deltaprop.runs import prepare_run
+
+    cfg = resolve({"data": str(_csv_parts(tmp_path / "p")), "target": "label", "epochs": 3, "dtype": "float64",
+                   "mode": "minibatch", "batch_size": 16, "optimizer": "adam", "seed": 5})
+    one = prepare_run(cfg)
+    one.trainer.chunk_size = 8
+    one.fit()
+    gathered = []
+    take = ShardedData.take
+    monkeypatch.setattr(ShardedData, "take", lambda self, idx: gathered.append(len(idx)) or take(self, idx))
+    run = prepare_run(cfg, client=client)
+    run.trainer.engine, run.trainer.chunk_size = DaskEngine(client), 8
+    run.fit()
+    assert not isinstance(run.X, np.ndarray) and len(run.X) == len(one.X) == 96
+    assert gathered and max(gathered) <= 8  # the divergence yardstick's first chunk, no more
+    assert run.fingerprint == one.fingerprint
+    assert run.model.classes == one.model.classes == ["a", "b", "c"]
+    np.testing.assert_allclose(run.model.standardizer.mean, one.model.standardizer.mean, rtol=1e-15)
+    np.testing.assert_allclose(run.model.standardizer.scale, one.model.standardizer.scale, rtol=1e-13)
+    np.testing.assert_allclose(run.model.network.flat, one.model.network.flat, rtol=1e-12, atol=1e-14)
+    a, b = run.summary(), one.summary()
+    assert a.keys() == b.keys()
+    for k in a:
+        np.testing.assert_allclose(a[k], b[k], rtol=1e-12)
+    np.testing.assert_allclose(run.trainer.history.val_loss, one.trainer.history.val_loss, rtol=1e-12)
+
+
+def test_partitions_with_other_columns_on_the_workers(client, tmp_path):
+    from deltaprop.config import resolve
+    from deltaprop.errors import DataError
+    from deltaprop.runs import prepare_run
+
+    folder = _csv_parts(tmp_path / "p")
+    (folder / "p9.csv").write_text("u,v,label\n1,2,a\n2,3,b\n")
+    with pytest.raises(DataError, match="p9.csv: its feature columns differ"):
+        prepare_run(resolve({"data": str(folder), "target": "label"}), client=client)
+
+
+def test_dask_arrays_train_on_the_workers(client):
+    # dask.array inputs: one shard per block of rows, computed on the workers
+    import dask.array as da
+
+    X, T = _data()
+    ref, _ = _fit("numpy", "adam", "minibatch")
+    net = Network([4, 5, 1], "tanh", "sigmoid", loss="binary_cross_entropy", dtype="float64", seed=1)
+    tr = Trainer(net, "adam", lr=0.05, mode="minibatch", batch_size=50, seed=3, chunk_size=64,
+                 engine=DaskEngine(client))
+    tr.fit(da.from_array(X, chunks=(128, 4)), da.from_array(T[:, 0], chunks=100), 4)
+    np.testing.assert_allclose(net.flat, ref, rtol=1e-12, atol=1e-14)
+    with pytest.raises(Exception, match="DaskEngine"):
+        Trainer(net, "sgd").fit(da.from_array(X, chunks=128), da.from_array(T, chunks=128), 1)
+
+
+def test_resume_with_and_without_dask(client, tmp_path):
+    # a checkpoint written on the cluster resumes in one process, and the other way round,
+    # to the uninterrupted run's weights; partitions included (the same fingerprint both ways)
+    from deltaprop.cli import main
+    from deltaprop.io import load_model
+
+    addr = client.scheduler.address
+    parts = str(_csv_parts(tmp_path / "p"))
+    for data in (["--data", "iris"], ["--data", parts, "--target", "label"]):
+        common = [*data, "--mode", "minibatch", "--batch-size", "16", "--dtype", "float64", "--optimizer",
+                  "adam", "--quiet", "--force"]
+        ref = str(tmp_path / "ref.npz")
+        assert main(["train", *common, "--epochs", "4", "--out", ref]) == 0
+        for first, second in ((["--dask", addr], []), ([], ["--dask", addr])):
+            ck, out = str(tmp_path / "c.npz"), str(tmp_path / "r.npz")
+            assert main(["train", *common, "--epochs", "2", "--checkpoint", ck, "--checkpoint-every", "2", *first]) == 0
+            assert main(["train", "--resume", ck, "--epochs", "4", "--out", out, "--quiet", "--force",
+                         *second]) == 0
+            np.testing.assert_allclose(load_model(out)[0].flat, load_model(ref)[0].flat, rtol=1e-12, atol=1e-14)
+
+
+def test_compare_on_the_cluster_same_tables(client, capsys):
+    # seeds x techniques as independent runs (client.map): the same tables as one process
+    from deltaprop.cli import main
+
+    argv = ["compare", "--problems", "xor", "--seeds", "4", "--techniques", "gd,rprop-", "--modes", "batch,minibatch",
+            "--epochs", "150", "--no-timing"]
+    assert main([*argv, "--jobs", "1"]) == 0
+    local = capsys.readouterr().out
+    assert main([*argv, "--dask", client.scheduler.address]) == 0
+    assert capsys.readouterr().out == local
+    assert "rprop-" in local and "minibatch" in local
+
+
+def test_estimators_in_gridsearch_under_joblib_dask():
+    # GridSearchCV's fits run on the cluster through joblib's dask backend: the same scores
+    # (workers in this process: processes are not the point, and fresh ones import scikit-learn)
+    import joblib
+    from sklearn.model_selection import GridSearchCV
+
+    from deltaprop.sklearn import BackpropClassifier
+
+    X, T = _data(120)
+    y = T[:, 0].astype(int)
+    grid = {"hidden_layer_sizes": [(3,), (6,)], "lr": [0.1, 0.5]}
+
+    def search():
+        est = BackpropClassifier(max_iter=15, mode="batch", random_state=0)
+        return GridSearchCV(est, grid, cv=3, n_jobs=-1).fit(X, y).cv_results_["mean_test_score"]
+
+    def transitions():
+        return client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.transition_counter)
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster, \
+            Client(cluster) as client:
+        before = transitions()
+        with joblib.parallel_backend("dask"):
+            scores = search()
+        ran = transitions() - before
+    with joblib.parallel_backend("sequential"):
+        ref = search()
+    np.testing.assert_array_equal(scores, ref)
+    assert ran >= 12  # the 12 fits (and the refit) went through the scheduler
+
+
+def test_bench_distributed_smoke(tmp_path):
+    # bench/distributed.py end to end on tiny sizes (its figures are not checked: a benchmark
+    # measures, a test does not); every part of the report is there
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    pytest.importorskip("matplotlib")
+    path = Path(__file__).resolve().parents[1] / "bench" / "distributed.py"
+    spec = importlib.util.spec_from_file_location("bench_distributed", path)
+    bench = importlib.util.module_from_spec(spec)
+    import sys
+
+    saved = list(sys.path)
+    try:
+        spec.loader.exec_module(bench)
+        assert bench.main(["--quick", "--json", str(tmp_path / "d.json"), "--plot", str(tmp_path / "d.png")]) == 0
+    finally:
+        sys.path[:] = saved
+    res = json.loads((tmp_path / "d.json").read_text())
+    assert set(res["reduction_s"]) == {"1", "2"} and all(v > 0 for r in res["reduction_s"].values() for v in r.values())
+    assert set(res["epoch_s"]) == {"dask 1 worker", "dask 2 workers", "numba, one process"}
+    assert res["gradient_s"]["b"] != 0 and set(res["model"]["T_ms"]) and res["crossover_rows"]
+    assert set(res["targets"]) and (tmp_path / "d.png").stat().st_size > 1000
+
+
+def test_stochastic_on_partitions_read_by_the_workers(client, tmp_path):
+    # the model visits the partitions the workers read (unshuffled: each once per epoch); the
+    # statistics agree to rounding only, so the weights to 1e-12, not bit for bit
+    from deltaprop.config import resolve
+    from deltaprop.runs import prepare_run
+
+    cfg = resolve({"data": str(_csv_parts(tmp_path / "p")), "target": "label", "epochs": 2, "dtype": "float64",
+                   "mode": "stochastic", "shuffle": False, "optimizer": "sgd", "seed": 5, "engine": "numpy"})
+    one = prepare_run(cfg)
+    one.fit()
+    run = prepare_run(cfg, client=client)
+    run.trainer.engine = DaskEngine(client)
+    run.fit()
+    assert run.trainer.optimizer.t == one.trainer.optimizer.t == 2 * 96
+    np.testing.assert_allclose(run.model.network.flat, one.model.network.flat, rtol=1e-12, atol=1e-14)

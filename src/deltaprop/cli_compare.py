@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 
@@ -59,6 +60,8 @@ def register(sub) -> None:
     c.add_argument("--lr", help=_("learning rate of the non-adaptive techniques: a number for every mode, or "
                                 "per mode as stochastic=0.5,batch=2 (default: the problem's)"))
     c.add_argument("--jobs", type=int, default=0, help=_("worker processes (default: all cores)"))
+    c.add_argument("--dask", metavar="SPEC", help=_("run on a Dask cluster: local:N (N local worker processes) or "
+                                                    "tcp://HOST:PORT (a running scheduler); needs deltaprop[dask]"))
     c.add_argument("--out-dir", help=_("write compare.md/.csv/.json and PNG plots here"))
     c.add_argument("--no-plots", action="store_true", help=_("skip the PNG plots"))
     c.add_argument("--no-timing", action="store_true",
@@ -78,6 +81,18 @@ def _command(args) -> str:
         if value is not None:
             parts += [flag, str(value)]
     return " ".join(shlex.quote(p) for p in parts)
+
+
+@contextlib.contextmanager
+def _cluster(spec):
+    """A Dask client for --dask (none without it); a local cluster is shut down at the end."""
+    if not spec:
+        yield None
+        return
+    from .distributed import connect
+
+    with connect(spec) as client:
+        yield client
 
 
 def cmd_compare(args) -> int:
@@ -107,7 +122,9 @@ def cmd_compare(args) -> int:
     skipped = [(p, m, t) for ps, ts, _ in grids for p in ps for m in modes for t in ts if not applicable(p, m, t)]
     rates = _rates(args.lr) if args.lr else None
     kw = {"epochs": args.epochs, "init_range": args.init_range, "success": args.success, "lr": rates}
-    runs = [r for ps, ts, n in grids for r in run_grid(ps, modes, ts, range(n), jobs=args.jobs or None, **kw)]
+    with _cluster(args.dask) as client:
+        runs = [r for ps, ts, n in grids
+                for r in run_grid(ps, modes, ts, range(n), jobs=args.jobs or None, client=client, **kw)]
     rows = summarise(runs)
     if args.no_timing:
         for row in rows:

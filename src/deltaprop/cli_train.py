@@ -86,7 +86,8 @@ def _run(args, cfg, resume, engine) -> int:
     out = sys.stdout
     printer = EpochPrinter(cfg.epochs, cfg.print_every, cfg.json, out, cfg.quiet,
                            want_progress_bar(cfg.progress, out, quiet=cfg.quiet, as_json=cfg.json))
-    run = prepare_run(cfg, callbacks=[printer], checkpoint=cfg.checkpoint, resume=resume)
+    run = prepare_run(cfg, callbacks=[printer], checkpoint=cfg.checkpoint, resume=resume,
+                      client=getattr(engine, "client", None))
     trainer, ds = run.trainer, run.dataset
     if engine is not None:
         trainer.engine = engine

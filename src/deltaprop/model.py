@@ -20,7 +20,7 @@ from .techniques import build_callbacks
 from .training import Trainer, accuracy, reports_accuracy
 from .validation import as_float_array, as_generator, require_finite
 
-__all__ = ["Model", "build_training", "default_head", "fit_dataset", "model_parts", "target_scaling"]
+__all__ = ["Model", "build_training", "default_head", "fit_dataset", "model_parts", "target_scaling", "scales_targets"]
 
 
 def model_parts(model) -> tuple:
@@ -106,7 +106,8 @@ class Model:
         out = self.predict_outputs(X)
         return decode_labels(out, self.classes) if self.task == "classification" else out
 
-    def evaluate(self, ds: Dataset) -> dict:
+    def evaluate(self, ds: Dataset, t_range=None) -> dict:
+        """Loss (and accuracy) on ``ds``; ``t_range``: see :func:`~deltaprop.training.accuracy`."""
         net = self.network
         X = net.check_input(self.prepare(ds.X))
         require_finite(X, _("inputs"))
@@ -125,7 +126,7 @@ class Model:
             loss = float(np.mean(net.loss.value(out, T, z=out, activation=net.output_activation)))
         res = {"samples": len(X), "loss": loss}
         if self.task == "classification":
-            res["accuracy"] = accuracy(net, out, T)
+            res["accuracy"] = accuracy(net, out, T, t_range)
         return res
 
     def align(self, ds: Dataset) -> Dataset:
@@ -222,9 +223,14 @@ def target_scaling(train: Dataset, net: Network) -> Standardizer | None:
     has mean 0 and spread 1, and the defaults fit whatever the units. A bounded output (e.g.
     sigmoid for targets in [0, 1]) keeps the targets as they are: scaled, they would leave its
     range."""
-    if train.task != "regression" or tuple(net.output_activation.output_range) != (-np.inf, np.inf):
+    if not scales_targets(train.task, net):
         return None
     return Standardizer().fit(train.T)
+
+
+def scales_targets(task: str, net: Network) -> bool:
+    """Whether :func:`target_scaling` applies: regression with an unbounded output."""
+    return task == "regression" and tuple(net.output_activation.output_range) == (-np.inf, np.inf)
 
 
 def fit_dataset(train: Dataset, *, epochs=_D.epochs, **kwargs) -> tuple[Model, Trainer]:

@@ -27,8 +27,9 @@ import numpy as np
 
 from .checkpoint import Checkpointer, load_checkpoint
 from .config import TrainConfig, resume_config
-from .data import BUILTIN, data_format, load_data, split
-from .data.dataset import Dataset
+from .data import BUILTIN, data_format, load_data
+from .data.dataset import Dataset, split_rows
+from .data.partitions import is_partitioned, load_partitions, partitioned_fingerprint
 from .errors import ConfigError, DataError
 from .i18n import gettext as _
 from .io import write_text_atomic
@@ -37,7 +38,7 @@ from .techniques import build_callbacks, use_flat_spot
 from .training import Trainer
 
 __all__ = ["Run", "prepare_run", "data_fingerprint", "load_config_data", "load_resume", "output_paths",
-           "check_outputs", "default_checkpoint"]
+           "check_outputs", "default_checkpoint", "check_resume"]
 
 
 def data_fingerprint(*arrays) -> str:
@@ -77,9 +78,13 @@ def check_outputs(cfg: TrainConfig, *, resumed_from: str | None = None) -> None:
 
 
 def load_config_data(cfg: TrainConfig) -> Dataset:
-    """The data set ``cfg.data`` names, read with the record's target, labels and categories."""
+    """The data set ``cfg.data`` names, read with the record's target, labels and categories
+    (a folder or glob: its partitions one after the other, see :mod:`deltaprop.data.partitions`)."""
     if cfg.data in BUILTIN:
         return load_data(cfg.data)
+    if is_partitioned(cfg.data):
+        check_partitioned(cfg)
+        return load_partitions(cfg.data, cfg.target, cfg.task)
     fmt = data_format(cfg.data)
     if not os.path.exists(cfg.data):
         raise DataError(_("{file}: no such file, and no built-in data set of that name ({names})").format(
@@ -91,6 +96,14 @@ def load_config_data(cfg: TrainConfig) -> Dataset:
         raise ConfigError(_("--labels FILE is required with IDX images (the labels file that goes with them)"))
     return load_data(cfg.data, cfg.target, task=cfg.task, labels=cfg.labels,
                      categorical=list(cfg.categorical) or None)
+
+
+def check_partitioned(cfg: TrainConfig) -> None:
+    """What partitions (a folder or glob) need: a target; no labels file, no categories."""
+    if cfg.target in (None, ""):
+        raise ConfigError("--target is required with partitions (a CSV column name, or a .npy column number)")
+    if cfg.labels or cfg.categorical:
+        raise ConfigError(f"{cfg.data}: partitions take no --labels file or --categorical columns")
 
 
 def load_resume(path, given: dict) -> tuple[TrainConfig, tuple]:
@@ -173,20 +186,35 @@ class Run:
         return cfg.out
 
 
-def prepare_run(cfg: TrainConfig, *, callbacks=(), checkpoint: str | None = None, resume=None) -> Run:
+def prepare_run(cfg: TrainConfig, *, callbacks=(), checkpoint: str | None = None, resume=None,
+                client=None) -> Run:
     """Load and split the data, build the model and trainer; nothing is trained yet.
 
     ``callbacks`` run after the record's own techniques (schedule, stall detection) and
     before the checkpointer. ``checkpoint`` is the file for checkpoints (none without it).
     ``resume`` is :func:`load_resume`'s ``(network, state, info)``: the trainer continues from
-    it, after checking that the data are those the checkpointed run trained on.
+    it, after checking that the data are those the checkpointed run trained on. ``client``: a
+    Dask client whose workers read ``cfg.data``'s partitions themselves (a folder or glob; other
+    data are read here and sent).
     """
+    if client is not None and is_partitioned(cfg.data):
+        from .distributed.data import prepare_partitioned_run
+
+        check_partitioned(cfg)
+        return prepare_partitioned_run(cfg, client, callbacks=callbacks, checkpoint=checkpoint, resume=resume)
     optimizer = cfg.make_optimizer()
     techniques = build_callbacks(cfg.callback_specs())
     ds = load_config_data(cfg)
     rng = np.random.default_rng(cfg.seed)
-    train_ds, val_ds = split(ds, cfg.val_split, rng)
+    parts = getattr(ds, "partition_rows", None)
+    rows = split_rows(len(ds), cfg.val_split, rng)
+    train_ds, val_ds = (ds, None) if rows is None else (ds.subset(rows[0]), ds.subset(rows[1]))
     fingerprint = data_fingerprint(train_ds.X, train_ds.T)
+    if parts is not None:  # per partition, as a cluster's workers compute it
+        kept = np.arange(len(ds)) if rows is None else rows[0]
+        cuts = np.searchsorted(kept, np.cumsum(parts)[:-1])
+        fingerprint = partitioned_fingerprint([data_fingerprint(x, t) for x, t in
+                                               zip(np.split(train_ds.X, cuts), np.split(train_ds.T, cuts))])
     checkpointer = None
     cbs = [*techniques, *callbacks]
     if checkpoint:
@@ -204,13 +232,18 @@ def prepare_run(cfg: TrainConfig, *, callbacks=(), checkpoint: str | None = None
         use_flat_spot(model.network, cfg.flat_spot)
     run = Run(cfg, ds, train_ds, val_ds, model, trainer, X, T, val, fingerprint, checkpointer)
     if resume is not None:
-        net, state, info = resume
-        if info.get("data_fingerprint") != fingerprint:
-            raise ConfigError(_("the data of {file} differ from those the checkpointed run trained on").format(
-                file=cfg.data))
-        if net.to_config() != model.network.to_config():
-            raise ConfigError(_("{path}: the checkpoint's network does not match its settings").format(path=checkpoint))
-
-        trainer.load_state_dict(state)
-        run.resumed_from = checkpoint
+        check_resume(run, resume, checkpoint)
     return run
+
+
+def check_resume(run: Run, resume, checkpoint) -> None:
+    """Continue ``run`` from :func:`load_resume`'s ``resume``, after checking that its data and
+    network are those the checkpointed run had."""
+    net, state, info = resume
+    if info.get("data_fingerprint") != run.fingerprint:
+        raise ConfigError(_("the data of {file} differ from those the checkpointed run trained on").format(
+            file=run.config.data))
+    if net.to_config() != run.model.network.to_config():
+        raise ConfigError(_("{path}: the checkpoint's network does not match its settings").format(path=checkpoint))
+    run.trainer.load_state_dict(state)
+    run.resumed_from = checkpoint

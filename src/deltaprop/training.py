@@ -174,12 +174,14 @@ def check_data(X, T, network: Network, what: str = "training data") -> tuple[np.
     return X, T
 
 
-def accuracy(network: Network, out: np.ndarray, T: np.ndarray) -> float:
+def accuracy(network: Network, out: np.ndarray, T: np.ndarray, t_range=None) -> float:
     """Share of samples classified right: argmax for several outputs; one output is
-    thresholded at 0.5 (probability outputs) or halfway between the target values."""
+    thresholded at 0.5 (probability outputs) or halfway between the target values
+    (``t_range``: their (min, max) over the whole set, where ``T`` is a part of it)."""
     if T.shape[1] == 1:
         lo, hi = network.output_activation.output_range
-        threshold = 0.5 if (lo, hi) == (0.0, 1.0) else 0.5 * (T.min() + T.max())
+        t_lo, t_hi = (T.min(), T.max()) if t_range is None else t_range
+        threshold = 0.5 if (lo, hi) == (0.0, 1.0) else 0.5 * (t_lo + t_hi)
         return float(np.mean((out[:, 0] > threshold) == (T[:, 0] > threshold)))
     return float(np.mean(out.argmax(axis=1) == T.argmax(axis=1)))
 
@@ -290,9 +292,16 @@ class Trainer:
         if isinstance(epochs, bool) or int(epochs) != epochs or epochs < 0:
             raise ConfigError(f"epochs must be a non-negative integer, got {epochs}")
         net = self.network
-        X, T = check_data(X, T, net)
+        X, T, sharded = _sharded_inputs(X, T, self)
+        if sharded is None:
+            X, T = check_data(X, T, net)
+        else:  # rows on a cluster's workers (deltaprop.distributed.data), checked there
+            sharded.check(net)
         val = None
-        if validation_data is not None:
+        if validation_data is not None and getattr(validation_data[0], "sharded", None) is not None:
+            validation_data[0].sharded.check(net, "validation data")
+            val = validation_data
+        elif validation_data is not None:
             val = check_data(*validation_data, net, what="validation data")
         k = self.effective_batch_size(len(X))  # warns when k > N
         self._check_memory(min(k, self.chunk_size))
@@ -401,6 +410,10 @@ class Trainer:
         return None
 
     def _evaluate(self, X, T, prefix: str, keep_accuracy: bool) -> dict:
+        sharded = getattr(X, "sharded", None)
+        if sharded is not None:  # on the workers: the sums of their rows, added on the driver
+            loss, acc = sharded.evaluate(self.network, self.chunk_size)
+            return {prefix + "loss": loss} | ({prefix + "accuracy": acc} if keep_accuracy else {})
         loss, out = self.network.evaluate(X, T, self.chunk_size)
         row = {prefix + "loss": loss}
         if keep_accuracy:
@@ -491,6 +504,21 @@ class Trainer:
         # Checkpoints of the first release have none; fit then measures it at the resumed weights.
         init = state.get("initial_loss")
         self.initial_loss = None if init is None else float(init)
+
+
+def _sharded_inputs(X, T, trainer):
+    """``(X, T, sharded data or None)``: rows held by a Dask cluster's workers (``ShardedData``'s
+    ``.X``/``.T``, or dask arrays, which are made into one) train on the Dask engine only."""
+    dask_arrays = type(X).__module__.startswith("dask.") or type(T).__module__.startswith("dask.")
+    if (dask_arrays or getattr(X, "sharded", None) is not None) and not getattr(trainer.engine, "runs_sharded", False):
+        raise ConfigError("data held by a Dask cluster train on its workers: use "
+                          "engine=deltaprop.distributed.DaskEngine(client)")
+    if dask_arrays:
+        from .distributed.data import ShardedData
+
+        data = ShardedData.from_dask_arrays(X, T, trainer.network, trainer.engine.client)
+        X, T = data.X, data.T
+    return X, T, getattr(X, "sharded", None)
 
 
 def train(network: Network, X, T, *, epochs: int = 10, mode: str = DEFAULTS.mode,

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import ConfigError, DataError
 
-__all__ = ["Dataset", "Standardizer", "encode_labels", "require_file", "split"]
+__all__ = ["Dataset", "Standardizer", "encode_labels", "require_file", "split", "split_rows"]
 
 #: Numeric targets with at most this many distinct integer values count as class labels
 #: when the task is "auto".
@@ -114,7 +114,9 @@ def encode_labels(y, task: str = "auto", classes=None):
         # Mixed label types (e.g. 1 and "a") cannot be compared: order them by type, then value.
         classes = sorted(set(y.tolist()), key=lambda v: (type(v).__name__, v))
     if len(classes) < 2:
-        raise DataError(f"classification needs at least 2 classes, the target has {len(classes)}: {classes}")
+        err = DataError(f"classification needs at least 2 classes, the target has {len(classes)}: {classes}")
+        err.classes = classes  # a partition of a larger set may hold one class: its reader reads on
+        raise err
     index = {c: i for i, c in enumerate(classes)}
     try:
         codes = np.array([index[v] for v in y.tolist()], dtype=int)
@@ -138,17 +140,25 @@ def decode_labels(out, classes):
 
 def split(ds: Dataset, val_fraction: float, rng) -> tuple[Dataset, Dataset | None]:
     """Seeded random split into (train, held-out); ``val_fraction`` in [0, 1)."""
+    rows = split_rows(len(ds), val_fraction, rng)
+    if rows is None:
+        return ds, None
+    return ds.subset(rows[0]), ds.subset(rows[1])
+
+
+def split_rows(n: int, val_fraction: float, rng) -> tuple[np.ndarray, np.ndarray] | None:
+    """The row numbers ``(train, held-out)``, each sorted, of :func:`split` (None: no split);
+    for data that are not in one array (partitions on a cluster)."""
     if not (0.0 <= val_fraction < 1.0):
         raise ConfigError(f"validation split must be in [0, 1), got {val_fraction}")
     if val_fraction == 0.0:
-        return ds, None
-    n = len(ds)
+        return None
     n_val = int(round(n * val_fraction))
     if n_val == 0 or n_val == n:
         raise DataError(f"a validation split of {val_fraction} leaves {n - n_val} training and "
                         f"{n_val} validation samples out of {n}; use more data or another split")
     order = rng.permutation(n)
-    return ds.subset(np.sort(order[n_val:])), ds.subset(np.sort(order[:n_val]))
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
 class Standardizer:

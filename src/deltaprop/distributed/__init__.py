@@ -14,11 +14,17 @@ the same order and the driver adds the shard sums in shard order. When every sha
 the grouping of one sum differs, which changes a step by a few units in the last place (relative
 1e-16), far below the 1e-12 the tests hold it to. The shards and the order never depend on how
 many workers there are or which worker holds a shard, so the result is the same on any cluster.
+
+Stochastic mode is sequential: the model (weights and optimizer state) moves to the shard that
+holds the next samples, the worker applies their updates with the NumPy engine and sends the
+model back, so the weights equal the NumPy engine's bit for bit; no speed-up, but the data stay
+on the workers.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import time
 
@@ -91,6 +97,21 @@ def _shard_gradient(shard, flat, rows, scale, chunk):
     return total, net.grads.copy()
 
 
+def _shard_stochastic(shard, flat, optimizer, rows, chunk):
+    """On a worker: the model visits this shard. One stochastic update per row of ``rows`` (in
+    that order) by the NumPy engine, from weights ``flat`` and the driver's ``optimizer`` (a
+    copy, state included); returns (weights, optimizer, running loss sum, diverged update)."""
+    from types import SimpleNamespace
+
+    from ..engines.numpy_engine import NumpyEngine
+
+    net, X, T = shard
+    net.flat[...] = flat
+    trainer = SimpleNamespace(network=net, optimizer=optimizer, chunk_size=chunk)
+    running, bad = NumpyEngine().run_epoch(trainer, X[rows], T[rows], None, 1)
+    return net.flat.copy(), optimizer, running, bad
+
+
 def _make_shard(config, X, T):
     from ..network import Network
 
@@ -102,12 +123,16 @@ class DaskEngine:
 
     ``shard_rows``: rows per shard (a multiple of the trainer's chunk_size); left out, the
     rows are cut into as many shards as the cluster has workers when training starts.
+    ``workers``: the addresses of the workers to use (default: all of them).
     """
 
     name = "dask"
+    #: Trains on rows the workers hold (deltaprop.distributed.data.ShardedData), not only on arrays.
+    runs_sharded = True
 
-    def __init__(self, client, shard_rows: int | None = None):
+    def __init__(self, client, shard_rows: int | None = None, workers=None):
         self.client, self.shard_rows = client, shard_rows
+        self.use = None if workers is None else list(workers)
         self._data = None  # (X, T) the shards were made from
         self.bounds, self.shards = [], []
         self.recoveries = 0  # updates recomputed after a worker was lost
@@ -117,8 +142,6 @@ class DaskEngine:
         return f"dask ({len(self._workers())} workers, {len(self.bounds) or 'auto'} shards)"
 
     def unsupported(self, trainer) -> str | None:
-        if trainer.mode == "stochastic":
-            return "stochastic mode is sequential: use the numpy or numba engine"
         return None
 
     def _workers(self) -> list:
@@ -137,9 +160,14 @@ class DaskEngine:
         same = self._data is not None and self._data[0] is X and self._data[1] is T
         if same and not again:
             return
-        workers = self._workers()
+        sharded = getattr(X, "sharded", None)
+        if sharded is not None:  # shards made on the workers; Dask recomputes a lost one itself
+            self.bounds, self.shards, self._data = sharded.bounds, sharded.shards, (X, T)
+            return
+        workers = [w for w in self._workers() if self.use is None or w in self.use]
         if not workers:
-            raise ClusterError("the Dask cluster has no workers left")
+            raise ClusterError("the Dask cluster has no workers left" if self.use is None
+                               else f"none of the workers {', '.join(self.use)} is in the cluster")
         if not same:
             self.bounds = shard_bounds(len(X), trainer.chunk_size, len(workers), self.shard_rows)
         config = trainer.network.to_config()
@@ -155,6 +183,8 @@ class DaskEngine:
         if reason:  # select_engine passes an engine object through unchecked
             raise ConfigError(f"engine 'dask' cannot run this set-up: {reason}")
         self._place(trainer, X, T)
+        if k == 1 and trainer.mode == "stochastic":
+            return self._stochastic_epoch(trainer, X, T, order)
         net, opt, chunk = trainer.network, trainer.optimizer, trainer.chunk_size
         params, n = net.params, len(X)
         starts = np.array([lo for lo, _ in self.bounds])
@@ -183,6 +213,53 @@ class DaskEngine:
             opt.step(params, grad, loss=batch_loss)
         return running, None
 
+    def _stochastic_epoch(self, trainer, X, T, order):
+        """Stochastic mode is sequential: every update needs the weights the previous sample
+        left. The order is cut into runs of consecutive positions whose rows lie in one shard;
+        the model (weights and optimizer state) moves to that shard's worker, which applies the
+        run's updates exactly as the NumPy engine does, and comes back. No speed-up, but the
+        data stay where they are. Shuffled, the order changes shard at nearly every sample
+        (one round trip each); unshuffled, the model visits each shard once per epoch."""
+        net, opt = trainer.network, trainer.optimizer
+        n = len(X)
+        pos = np.arange(n) if order is None else np.asarray(order)
+        starts = np.array([lo for lo, _ in self.bounds])
+        which = np.searchsorted(starts, pos, side="right") - 1
+        cuts = np.flatnonzero(np.diff(which)) + 1
+        running, done = 0.0, 0
+        for run in np.split(np.arange(n), cuts):
+            s = int(which[run[0]])
+            rows = pos[run] - self.bounds[s][0]
+            moving = copy.deepcopy(opt)
+            moving._loss_fn = None  # a closure over the driver's data; stochastic rules never use it
+            flat, back, part, bad = self._on_shard(trainer, X, T, s, _shard_stochastic, net.flat.copy(),
+                                                   moving, rows, trainer.chunk_size)
+            net.flat[...] = flat
+            opt.load_state_dict(back.state_dict())
+            running += part
+            if bad is not None:
+                return running, done + bad
+            done += len(run)
+        return running, None
+
+    def _on_shard(self, trainer, X, T, s, fn, *args):
+        """``fn(shard s, *args)`` on the worker holding shard ``s``; after a lost worker the
+        shards are placed again and the call repeated with the same arguments."""
+        for attempt in range(self.RETRIES + 1):
+            try:
+                if attempt:
+                    self._place(trainer, X, T, again=True)
+                return self.client.submit(fn, self.shards[s], *args, pure=False).result()
+            except DeltapropError:
+                raise
+            except Exception as exc:
+                self._workers()
+                if attempt == self.RETRIES:
+                    raise ClusterError(f"an update failed {self.RETRIES + 1} times on the cluster: "
+                                       f"{type(exc).__name__}: {exc}") from None
+                self.recoveries += 1
+                time.sleep(0.5 * attempt)
+
     #: How often one update is recomputed after losing workers before giving up.
     RETRIES = 5
 
@@ -195,7 +272,9 @@ class DaskEngine:
             try:
                 if lost:  # inside the try: the scheduler may still list a worker that just died
                     self._place(trainer, X, T, again=True)
-                w = self.client.scatter(flat, broadcast=True)
+                # The weights travel inside each task: a broadcast (scatter) to a worker that
+                # has just died is retried by the scheduler for minutes; a task is rescheduled.
+                w = flat
                 futures = [self.client.submit(_shard_gradient, self.shards[s], w, rows, scale,
                                               trainer.chunk_size, pure=False) for s, rows in parts]
                 return self.client.gather(futures)

@@ -165,10 +165,12 @@ def _run_batch(args) -> list[RunResult]:
     return [run_one(problem, mode, technique, s, **kw) for s in seeds]
 
 
-def run_grid(problems, modes, techniques, seeds, *, jobs: int | None = None, progress=None, **kw) -> list[RunResult]:
+def run_grid(problems, modes, techniques, seeds, *, jobs: int | None = None, progress=None, client=None,
+             **kw) -> list[RunResult]:
     """All applicable (problem, mode, technique) cells x seeds, in parallel over ``jobs``
-    processes (default: all cores). The result order is fixed (problem, mode, technique, seed),
-    whatever the scheduling."""
+    processes (default: all cores), or on the workers of a Dask ``client`` (the runs are
+    independent: ``client.map`` over them). The result order is fixed (problem, mode,
+    technique, seed), whatever the scheduling."""
     for m in modes:
         if m not in MODES:
             raise ConfigError(f"unknown mode {m!r}; valid: {', '.join(MODES)}")
@@ -182,7 +184,17 @@ def run_grid(problems, modes, techniques, seeds, *, jobs: int | None = None, pro
              if applicable(p, m, t) for i in range(0, len(seeds), chunk)]
     jobs = jobs or os.cpu_count() or 1
     results = []
-    if jobs == 1:
+    if client is not None:
+        from distributed import as_completed
+
+        futures = client.map(_run_batch, tasks, pure=False)
+        done = {}
+        for future in as_completed(futures):
+            done[future.key] = future.result()
+            if progress:
+                progress(sum(map(len, done.values())))
+        results = [r for f in futures for r in done[f.key]]
+    elif jobs == 1:
         for task in tasks:
             results += _run_batch(task)
             if progress:
