@@ -103,14 +103,19 @@ class Model:
         out = self.predict_outputs(X)
         return decode_labels(out, self.classes) if self.task == "classification" else out
 
-    def evaluate(self, ds: Dataset) -> dict:
+    def evaluate(self, ds: Dataset, *, standardised_targets: bool = False) -> dict:
+        """``{"samples", "loss"}`` (and ``"accuracy"`` for classes) on ``ds``. The loss is in
+        the targets' own units, or with ``standardised_targets`` in the units the network
+        trained in (the targets standardised by ``target_scaler``: what the epoch lines show)."""
         net = self.network
         X = net.check_input(self.prepare(ds.X))
         require_finite(X, "inputs")
         T = np.asarray(ds.T, dtype=net.dtype)
         if T.shape != (len(X), net.n_outputs):
             raise DataError(f"targets have shape {T.shape}, the model gives {net.n_outputs} outputs")
-        if self.target_scaler is None:
+        if standardised_targets and self.target_scaler is not None:
+            T = self.target_scaler.transform(np.asarray(ds.T, float)).astype(net.dtype)
+        if self.target_scaler is None or standardised_targets:
             loss, out = net.evaluate(X, T)
         else:
             # The loss in the targets' own units (what a user compares with other models), from

@@ -81,14 +81,19 @@ def want_progress_bar(progress: str, out, *, quiet: bool = False, as_json: bool 
 
 
 def final_line(summary: dict) -> str:
-    """``final: train loss ..., held-out accuracy ..., N updates in E epochs``."""
+    """``final: train loss ..., held-out accuracy ..., N updates in E epochs``; regression adds
+    R^2 (the losses are in the epoch lines' units, see :meth:`deltaprop.runs.Run.summary`)."""
     line = [f"final: train loss {format_number(summary['train_loss'])}"]
     if summary["train_accuracy"] is not None:
         line.append(f"train accuracy {summary['train_accuracy']:.2%}")
+    if summary.get("train_r2") is not None:
+        line.append(f"train R² {summary['train_r2']:.3f}")
     if "heldout_loss" in summary:
         line.append(f"held-out loss {format_number(summary['heldout_loss'])}")
         if summary["heldout_accuracy"] is not None:
             line.append(f"held-out accuracy {summary['heldout_accuracy']:.2%}")
+        if summary.get("heldout_r2") is not None:
+            line.append(f"held-out R² {summary['heldout_r2']:.3f}")
     u, e = summary["updates"], summary["epochs"]
     line.append(f"{u} update{'' if u == 1 else 's'} in {e} epoch{'' if e == 1 else 's'}")
     return ", ".join(line)
