@@ -121,3 +121,16 @@ def test_defaults_on_diabetes_match_least_squares(tmp_path, seed):
     ls = _r2(te.T, np.hstack([te.X, np.ones((len(te), 1))]) @ W)
     assert ours > 0.3 and ours > ls - 0.07, (ours, ls)
     assert not run.trainer.diverged
+
+
+def test_evaluate_gives_both_units_and_r2(reg_csv, capsys, tmp_path):
+    """evaluate on the training file repeats train's final train loss (standardised units) beside
+    the loss in the targets' own units, and R^2."""
+    os.chdir(tmp_path)
+    assert main(["train", "--data", reg_csv, "--target", "price", "--val-split", "0", "--epochs", "20",
+                 "--out", "m.npz", "--json"]) == 0
+    final = json.loads(capsys.readouterr().out.splitlines()[-1])["final"]
+    assert main(["evaluate", "m.npz", "--data", reg_csv]) == 0
+    out = capsys.readouterr().out
+    assert f"; {final['train_loss']:.4f} of the standardised targets, as train shows it" in out
+    assert f"R² {final['train_r2']:.3f}" in out and "in the targets' units" in out

@@ -137,6 +137,14 @@ def cmd_evaluate(args) -> int:
     line = f"{res['samples']} samples: loss {res['loss']:.6f} ({model.network.loss.name})"
     if "accuracy" in res:
         line += f", accuracy {res['accuracy']:.2%}"
+    if model.task == "regression":
+        from .runs import r_squared
+
+        if model.target_scaler is not None:  # train's lines show the loss in the standardised units
+            scaled = model.evaluate(ds, standardised_targets=True)["loss"]
+            line = (f"{res['samples']} samples: loss {res['loss']:.6f} ({model.network.loss.name} in the targets' "
+                    f"units; {scaled:.4f} of the standardised targets, as train shows it)")
+        line += f", R² {r_squared(ds.T, model.predict(ds.X)):.3f}"
     print(line)
     return 0
 
