@@ -128,14 +128,25 @@ def test_resume_rules():
         resume_config(saved, {"lr": 0.3, "hidden": "8"})
 
 
-def test_first_release_config_file_repeats_its_run_bit_for_bit(tmp_path, monkeypatch):
+# The legacy files were written on a machine whose OpenBLAS ran its SkylakeX kernel. Another
+# kernel (Haswell, say) orders a product's additions differently, so the weights agree to
+# rounding, not bit for bit (docs/reliability.md, "Determinism"): 1 ulp per product, grown over
+# the run's 48 updates to at most 2e-14 relative where this was measured; 1e-12 leaves room for
+# other kernels, while a real change of the run is far outside it (one epoch fewer moves a
+# weight by 0.11). Bitwise equality is checked where it must hold: on one machine.
+LEGACY_RTOL = 1e-12
+
+
+def test_first_release_config_file_repeats_its_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     shutil.copy(LEGACY / "full.npz.config.toml", "run.toml")
     assert main(["train", "--config", "run.toml", "--out", "again.npz", "--checkpoint", "again.ckpt"]) == 0
+    assert main(["train", "--config", "run.toml", "--out", "twice.npz", "--checkpoint", "twice.ckpt"]) == 0
     old, _ = dp.load_model(LEGACY / "full.npz")
     new, _ = dp.load_model("again.npz")
     assert old.to_config() == new.to_config()
-    np.testing.assert_array_equal(new.flat, old.flat)
+    np.testing.assert_allclose(new.flat, old.flat, rtol=LEGACY_RTOL, atol=1e-13)
+    np.testing.assert_array_equal(dp.load_model("twice.npz")[0].flat, new.flat)
 
 
 def test_first_release_checkpoint_resumes_to_the_same_weights(tmp_path, monkeypatch):
@@ -144,12 +155,12 @@ def test_first_release_checkpoint_resumes_to_the_same_weights(tmp_path, monkeypa
     assert main(["train", "--resume", "r.ckpt", "--epochs", "6", "--out", "resumed.npz", "--quiet"]) == 0
     old, info = dp.load_model(LEGACY / "full.npz")
     new, _ = dp.load_model("resumed.npz")
-    np.testing.assert_array_equal(new.flat, old.flat)
-    # and through the library alone
+    np.testing.assert_allclose(new.flat, old.flat, rtol=LEGACY_RTOL, atol=1e-13)
+    # and through the library alone, to the CLI's bits
     cfg, resume = load_resume("r.ckpt", {"epochs": 6})
     run = prepare_run(cfg, checkpoint="r2.ckpt", resume=resume)
     run.fit()
-    np.testing.assert_array_equal(run.model.network.flat, old.flat)
+    np.testing.assert_array_equal(run.model.network.flat, new.flat)
     assert info["training"]["seed"] == cfg.seed == 3
 
 

@@ -13,9 +13,10 @@ import pkgutil
 import sys
 import warnings
 
-from . import __version__
+from . import __version__, i18n
 from .data import builtin_info, data_format, load_data
 from .errors import ConfigError, DeltapropError
+from .i18n import gettext as _
 from .io import check_writable, write_text_atomic
 from .model import Model
 
@@ -40,7 +41,7 @@ def int_arg(text: str) -> int:
     try:
         return int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        raise argparse.ArgumentTypeError(_("{value!r} is not an integer").format(value=text)) from None
 
 
 def float_arg(text: str) -> float:
@@ -48,7 +49,7 @@ def float_arg(text: str) -> float:
     try:
         return float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        raise argparse.ArgumentTypeError(_("{value!r} is not a number").format(value=text)) from None
 
 
 class _Parser(argparse.ArgumentParser):
@@ -56,36 +57,72 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message):
         self.print_usage(sys.stderr)
-        self.exit(2, f"deltaprop: error: {one_line(message)}\n")
+        self.exit(2, error_line(message) + "\n")
+
+
+def error_line(message) -> str:
+    """``deltaprop: error: MESSAGE`` (in the language in force), one line."""
+    return _("deltaprop: error: {message}").format(message=one_line(message))
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="deltaprop", description="Train multilayer networks by backpropagation.")
-    p.add_argument("--version", action="version", version=f"deltaprop {__version__}")
+    p = _Parser(prog="deltaprop", description=_("Train multilayer networks by backpropagation."))
+    p.add_argument("--version", action="version", version=f"deltaprop {__version__}",
+                   help=_("show program's version number and exit"))
+    p.add_argument("--lang", choices=i18n.LANGUAGES, help=_LANG_HELP())
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
     importlib.import_module("deltaprop.cli_train").register(sub)
 
 
-    for name, helptext in (("predict", "predict with a saved model"),
-                           ("evaluate", "loss and accuracy of a saved model on labelled data")):
+    for name, helptext in (("predict", _("predict with a saved model")),
+                           ("evaluate", _("loss and accuracy of a saved model on labelled data"))):
         c = sub.add_parser(name, help=helptext)
-        c.add_argument("model", help="model file written by 'deltaprop train --out'")
-        c.add_argument("--data", required=True, help="CSV file (or built-in set name)")
-        c.add_argument("--target", help="target column (default: the one the model was trained on)")
-        c.add_argument("--labels", metavar="FILE", help="labels file for IDX images")
+        c.add_argument("model", help=_("model file written by 'deltaprop train --out'"))
+        c.add_argument("--data", required=True, help=_("CSV file (or built-in set name)"))
+        c.add_argument("--target", help=_("target column (default: the one the model was trained on)"))
+        c.add_argument("--labels", metavar="FILE", help=_("labels file for IDX images"))
         if name == "predict":
-            c.add_argument("--proba", action="store_true", help="also print the output of every unit")
-            c.add_argument("--out", help="write the predictions as CSV to this file instead of stdout")
-            c.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+            c.add_argument("--proba", action="store_true", help=_("also print the output of every unit"))
+            c.add_argument("--out", help=_("write the predictions as CSV to this file instead of stdout"))
+            c.add_argument("--force", action="store_true", help=_("overwrite --out if it exists"))
         c.set_defaults(func=cmd_predict if name == "predict" else cmd_evaluate)
 
-    d = sub.add_parser("datasets", help="list the built-in data sets")
+    d = sub.add_parser("datasets", help=_("list the built-in data sets"))
     d.set_defaults(func=cmd_datasets)
     for name in _command_modules():
         importlib.import_module(f"deltaprop.{name}").register(sub)
+    _add_lang(sub)
     return p
+
+
+def _add_lang(sub) -> None:
+    """Every command (and sub-command, as ``plot history``) takes --lang after its name too."""
+    for command in sub.choices.values():
+        command.add_argument("--lang", choices=i18n.LANGUAGES, default=argparse.SUPPRESS, help=_LANG_HELP())
+        for action in command._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _add_lang(action)
+
+
+def _LANG_HELP() -> str:
+    return _("language of the output, help and messages (default: DELTAPROP_LANG, else the locale: "
+             "LANGUAGE, LC_ALL, LC_MESSAGES, LANG; else en)")
+
+
+def _lang_flag(argv: list[str]) -> str | None:
+    """The value of ``--lang`` in ``argv`` (the last one; options end at ``--``), read before the
+    parser is built, since the parser's help is written in that language."""
+    value = None
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            break
+        if arg == "--lang" and i + 1 < len(argv):
+            value = argv[i + 1]
+        elif arg.startswith("--lang="):
+            value = arg.split("=", 1)[1]
+    return value
 
 
 # --------------------------------------------------------------------------- predict / evaluate
@@ -132,25 +169,31 @@ def cmd_evaluate(args) -> int:
     model = Model.load(args.model)
     ds = _load_for_model(model, args.data, args.target, args.labels)
     if ds.T.shape[1] == 0:
-        raise ConfigError(f"{args.data}: no target column found to evaluate against; give --target")
+        raise ConfigError(_("{file}: no target column found to evaluate against; give --target").format(
+            file=args.data))
     res = model.evaluate(ds)
-    line = f"{res['samples']} samples: loss {res['loss']:.6f} ({model.network.loss.name})"
+    line = _("{samples}: loss {loss} ({name})").format(
+        samples=i18n.ngettext("{n} sample", "{n} samples", res["samples"]).format(n=res["samples"]),
+        loss=f"{res['loss']:.6f}", name=model.network.loss.name)
     if "accuracy" in res:
-        line += f", accuracy {res['accuracy']:.2%}"
+        line += ", " + _("accuracy {accuracy}").format(accuracy=f"{res['accuracy']:.2%}")
     if model.task == "regression":
         from .runs import r_squared
 
         if model.target_scaler is not None:  # train's lines show the loss in the standardised units
             scaled = model.evaluate(ds, standardised_targets=True)["loss"]
-            line = (f"{res['samples']} samples: loss {res['loss']:.6f} ({model.network.loss.name} in the targets' "
-                    f"units; {scaled:.4f} of the standardised targets, as train shows it)")
-        line += f", R² {r_squared(ds.T, model.predict(ds.X)):.3f}"
+            line = _("{samples}: loss {loss} ({name} in the targets' units; {scaled} of the standardised "
+                     "targets, as train shows it)").format(
+                samples=i18n.ngettext("{n} sample", "{n} samples", res["samples"]).format(n=res["samples"]),
+                loss=f"{res['loss']:.6f}", name=model.network.loss.name, scaled=f"{scaled:.4f}")
+        line += ", " + _("R² {r2}").format(r2=f"{r_squared(ds.T, model.predict(ds.X)):.3f}")
     print(line)
     return 0
 
 
 def cmd_datasets(args) -> int:
-    print(f"{'name':<9} {'samples':>7} {'features':>8}  source")
+    name, samples, features, source = _("name"), _("samples"), _("features"), _("source")
+    print(f"{name:<9} {samples:>7} {features:>8}  {source}")
     for name, n, d, src in builtin_info():
         print(f"{name:<9} {n:>7} {d:>8}  {src}")
     return 0
@@ -158,7 +201,7 @@ def cmd_datasets(args) -> int:
 
 # --------------------------------------------------------------------------- entry point
 def _show_warning(message, category, filename, lineno, file=None, line=None):
-    print(f"deltaprop: warning: {message}", file=sys.stderr)
+    print(_("deltaprop: warning: {message}").format(message=message), file=sys.stderr)
 
 
 def _tolerant_output() -> None:
@@ -177,11 +220,18 @@ def _check_single_positionals(parser, args) -> None:
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     for action in sub.choices[args.command]._actions:
         if not action.option_strings and action.nargs is None and isinstance(getattr(args, action.dest, None), list):
-            sub.choices[args.command].error(f"argument {action.metavar or action.dest}: expected one argument")
+            sub.choices[args.command].error(_("argument {name}: expected one argument").format(
+                name=action.metavar or action.dest))
 
 
 def main(argv=None) -> int:
     _tolerant_output()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    with i18n.language(i18n.choose(_lang_flag(argv))), i18n.translate_argparse():
+        return _main(argv)
+
+
+def _main(argv: list[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _check_single_positionals(parser, args)
@@ -193,7 +243,7 @@ def main(argv=None) -> int:
             warnings.showwarning = _show_warning
             return args.func(args)
     except DeltapropError as exc:
-        print(f"deltaprop: error: {one_line(exc)}", file=sys.stderr)
+        print(error_line(exc), file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. `deltaprop predict ... | head`: the reader left, which is fine
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -201,12 +251,11 @@ def main(argv=None) -> int:
         return 0
     except OSError as exc:  # a file that cannot be written or read after all the checks: one line
         where = exc.filename if exc.filename is not None else "a file"
-        print(f"deltaprop: error: {one_line(where)}: {one_line(exc.strerror or exc)}", file=sys.stderr)
+        print(error_line(f"{one_line(where)}: {one_line(exc.strerror or exc)}"), file=sys.stderr)
         return 2
     except MemoryError:
-        print("deltaprop: error: out of memory; use a smaller network, --batch-size or data set",
-              file=sys.stderr)
+        print(error_line(_("out of memory; use a smaller network, --batch-size or data set")), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("deltaprop: interrupted", file=sys.stderr)
+        print(_("deltaprop: interrupted"), file=sys.stderr)
         return 130

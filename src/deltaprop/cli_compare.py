@@ -12,6 +12,7 @@ from .experiments.registry import PRESETS
 from .experiments.runner import parse_success
 from .io import check_writable_folder
 from .training import MODES
+from .i18n import gettext as _
 
 
 def _names(text: str, valid, what: str) -> list[str]:
@@ -39,30 +40,30 @@ def _rates(text: str) -> dict:
 
 
 def register(sub) -> None:
-    c = sub.add_parser("compare", help="compare training modes and techniques over many seeds",
-                       description="Train every (problem, mode, technique) cell from the same seeded initial "
+    c = sub.add_parser("compare", help=_("compare training modes and techniques over many seeds"),
+                       description=_("Train every (problem, mode, technique) cell from the same seeded initial "
                                    "weights and report success rates and the cost to the target in epochs, "
-                                   "samples processed and seconds.")
-    c.add_argument("--problems", default="xor", help=f"comma separated: {', '.join(PROBLEMS)} (default xor)")
-    c.add_argument("--modes", default=",".join(MODES), help="comma separated (default all three)")
+                                   "samples processed and seconds."))
+    c.add_argument("--problems", default="xor", help=_("comma separated: {names} (default xor)").format(names=", ".join(PROBLEMS)))
+    c.add_argument("--modes", default=",".join(MODES), help=_("comma separated (default all three)"))
     c.add_argument("--techniques", default="gd,momentum,rprop-,irprop+",
-                   help=f"comma separated: {', '.join(TECHNIQUES)}; batch-only rules run in batch mode only")
-    c.add_argument("--seeds", type=int, default=50, help="seeds 0..N-1 (default 50)")
+                   help=_("comma separated: {names}; batch-only rules run in batch mode only").format(names=", ".join(TECHNIQUES)))
+    c.add_argument("--seeds", type=int, default=50, help=_("seeds 0..N-1 (default 50)"))
     c.add_argument("--preset", choices=sorted(PRESETS),
-                   help="a named set of grids (problems x techniques x seeds) instead of --problems/--techniques/"
-                        "--seeds; 'docs' regenerates docs/experiments.md's tables")
-    c.add_argument("--epochs", type=int, help="epoch budget per run (default: the problem's)")
-    c.add_argument("--init-range", type=float, help="initial weights from U(-r, r) (default: the problem's)")
-    c.add_argument("--success", help="success criterion: correct (every output on the right side of 0.5), "
-                                     "loss<=X or accuracy>=X (default: the problem's)")
-    c.add_argument("--lr", help="learning rate of the non-adaptive techniques: a number for every mode, or "
-                                "per mode as stochastic=0.5,batch=2 (default: the problem's)")
-    c.add_argument("--jobs", type=int, default=0, help="worker processes (default: all cores)")
-    c.add_argument("--out-dir", help="write compare.md/.csv/.json and PNG plots here")
-    c.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+                   help=_("a named set of grids (problems x techniques x seeds) instead of --problems/--techniques/"
+                        "--seeds; 'docs' regenerates docs/experiments.md's tables"))
+    c.add_argument("--epochs", type=int, help=_("epoch budget per run (default: the problem's)"))
+    c.add_argument("--init-range", type=float, help=_("initial weights from U(-r, r) (default: the problem's)"))
+    c.add_argument("--success", help=_("success criterion: correct (every output on the right side of 0.5), "
+                                     "loss<=X or accuracy>=X (default: the problem's)"))
+    c.add_argument("--lr", help=_("learning rate of the non-adaptive techniques: a number for every mode, or "
+                                "per mode as stochastic=0.5,batch=2 (default: the problem's)"))
+    c.add_argument("--jobs", type=int, default=0, help=_("worker processes (default: all cores)"))
+    c.add_argument("--out-dir", help=_("write compare.md/.csv/.json and PNG plots here"))
+    c.add_argument("--no-plots", action="store_true", help=_("skip the PNG plots"))
     c.add_argument("--no-timing", action="store_true",
-                   help="leave wall-clock times out, so that a rerun's files are byte-identical")
-    c.add_argument("--force", action="store_true", help="write into an --out-dir that already has results")
+                   help=_("leave wall-clock times out, so that a rerun's files are byte-identical"))
+    c.add_argument("--force", action="store_true", help=_("write into an --out-dir that already has results"))
     c.set_defaults(func=cmd_compare)
 
 

@@ -12,34 +12,35 @@ import sys
 
 from .cli import float_arg, int_arg
 from .errors import ConfigError
+from .i18n import gettext as _
 from .explain import (BIAS_MODES, FORMATS, MAX_PARAMS, MAX_STEPS, UPDATE_ORDERS, check_size,
                       explain_model, explain_worked_example, model_target, parse_values, render)
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "explain", help="trace one backpropagation update step by step (Mazur's worked example by default)",
-        description="Trace one backpropagation update: every net and out, each output's error, every "
+        "explain", help=_("trace one backpropagation update step by step (Mazur's worked example by default)"),
+        description=_("Trace one backpropagation update: every net and out, each output's error, every "
                     "partial derivative as the product of its chain-rule factors, the deltas, the "
                     "updated weights and the new error. Without --model: Matt Mazur's 'A Step by Step "
-                    "Backpropagation Example'.")
-    p.add_argument("--model", help="explain a model saved by 'deltaprop train --out' (needs --input and --target)")
-    p.add_argument("--input", help="one sample's inputs, comma separated, e.g. 0.1,0.2 (raw: a model's "
-                                   "standardisation is applied and shown)")
-    p.add_argument("--target", help="its targets, comma separated (or one class label of a classifier)")
-    p.add_argument("--lr", type=float_arg, help="learning rate eta (default 0.5, the article's)")
+                    "Backpropagation Example'."))
+    p.add_argument("--model", help=_("explain a model saved by 'deltaprop train --out' (needs --input and --target)"))
+    p.add_argument("--input", help=_("one sample's inputs, comma separated, e.g. 0.1,0.2 (raw: a model's "
+                                   "standardisation is applied and shown)"))
+    p.add_argument("--target", help=_("its targets, comma separated (or one class label of a classifier)"))
+    p.add_argument("--lr", type=float_arg, help=_("learning rate eta (default 0.5, the article's)"))
     p.add_argument("--steps", type=int_arg, default=1,
-                   help=f"updates to run on the sample (1 to {MAX_STEPS}); the first is traced in full, "
-                        "the error is reported every so often and after the last (default 1)")
+                   help=_("updates to run on the sample (1 to {max}); the first is traced in full, "
+                          "the error is reported every so often and after the last (default 1)").format(max=MAX_STEPS))
     p.add_argument("--update-order", choices=UPDATE_ORDERS, default="simultaneous",
-                   help="simultaneous: every gradient from the weights before the update (gradient descent, "
+                   help=_("simultaneous: every gradient from the weights before the update (gradient descent, "
                         "the article's arithmetic); output-first: update each layer before back-propagating "
-                        "through it (what the article's summary figures follow from)")
+                        "through it (what the article's summary figures follow from)"))
     p.add_argument("--train-biases", choices=BIAS_MODES,
-                   help="none: held fixed (the article); shared: one bias per layer as the article draws "
-                        "it; per-neuron: one per unit (default: none, or as the model was trained)")
+                   help=_("none: held fixed (the article); shared: one bias per layer as the article draws "
+                        "it; per-neuron: one per unit (default: none, or as the model was trained)"))
     p.add_argument("--format", choices=FORMATS, default="text",
-                   help="text table, Markdown with LaTeX, or JSON (default text)")
+                   help=_("text table, Markdown with LaTeX, or JSON (default text)"))
     p.set_defaults(func=cmd)
 
 
@@ -53,7 +54,7 @@ def cmd(args) -> int:
                                        targets=targets)
     else:
         if args.input is None or args.target is None:
-            raise ConfigError("--model needs --input (the sample's inputs) and --target (its targets)")
+            raise ConfigError(_("--model needs --input (the sample's inputs) and --target (its targets)"))
         from .model import Model
 
         model = Model.load(args.model)

@@ -14,26 +14,27 @@ import sys
 import numpy as np
 
 from .errors import ConfigError
+from .i18n import gettext as _
 
 __all__ = ["register", "cmd"]
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "export", help="export a saved model as an ONNX graph (needs: pip install deltaprop[onnx])",
-        description="Write a model saved by 'deltaprop train --out' as an ONNX file that any ONNX runtime "
+        "export", help=_("export a saved model as an ONNX graph (needs: pip install deltaprop[onnx])"),
+        description=_("Write a model saved by 'deltaprop train --out' as an ONNX file that any ONNX runtime "
                     "can run. The graph takes the same raw feature columns as 'deltaprop predict' (the "
                     "saved standardisation is part of the graph) and gives the same outputs; classifiers "
-                    "also output class_index. Class labels and feature names are in the file's metadata.")
-    p.add_argument("model", help="model file written by 'deltaprop train --out'")
-    p.add_argument("out", metavar="OUT.onnx", help="the ONNX file to write")
+                    "also output class_index. Class labels and feature names are in the file's metadata."))
+    p.add_argument("model", help=_("model file written by 'deltaprop train --out'"))
+    p.add_argument("out", metavar="OUT.onnx", help=_("the ONNX file to write"))
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32",
-                   help="float type of the graph (default float32, which every runtime supports; "
-                        "float64 keeps a float64 model's precision)")
+                   help=_("float type of the graph (default float32, which every runtime supports; "
+                        "float64 keeps a float64 model's precision)"))
     p.add_argument("--check", action="store_true",
-                   help="run the written file with onnxruntime on random inputs and report the largest "
-                        "difference from deltaprop's predictions")
-    p.add_argument("--force", action="store_true", help="overwrite OUT.onnx if it exists")
+                   help=_("run the written file with onnxruntime on random inputs and report the largest "
+                        "difference from deltaprop's predictions"))
+    p.add_argument("--force", action="store_true", help=_("overwrite OUT.onnx if it exists"))
     p.set_defaults(func=cmd)
 
 

@@ -29,6 +29,7 @@ from .gradcheck import DEFAULT_COST_SIZES, random_problem
 from .gradcheck_report import CostTable, cost_table, run_check, sizes_name
 from .losses import LOSSES
 from .network import Network
+from .i18n import gettext as _
 
 __all__ = ["register", "cmd", "cost_table_from_args"]
 
@@ -43,46 +44,46 @@ TABLE_DEFAULTS = {"batch": 32, "repeats": 7, "budget": 3.0}
 
 def register(subparsers) -> None:
     g = subparsers.add_parser(
-        "gradcheck", help="check backprop against finite differences; --cost-table times both",
-        description="Compare the backprop gradient with central finite differences for a random network "
+        "gradcheck", help=_("check backprop against finite differences; --cost-table times both"),
+        description=_("Compare the backprop gradient with central finite differences for a random network "
                     "(--sizes ...) or a saved model on its data (--model FILE --data CSV); exit code 0 when "
                     "the maximum relative error is below --tol, else 1. With --cost-table: time one "
                     "backprop gradient against the numerical gradient for networks of about 10 to 100,000 "
-                    "parameters.")
-    net = g.add_argument_group("the network (a random one unless --model is given)")
-    net.add_argument("--sizes", help=f"layer widths from input to output (default {CHECK_DEFAULTS['sizes']})")
+                    "parameters."))
+    net = g.add_argument_group(_("the network (a random one unless --model is given)"))
+    net.add_argument("--sizes", help=_("layer widths from input to output (default {value})").format(value=CHECK_DEFAULTS["sizes"]))
     acts, losses = ", ".join(sorted(ACTIVATIONS)), ", ".join(sorted(LOSSES))
-    net.add_argument("--activation", help=f"hidden-layer activation: {acts} (default {CHECK_DEFAULTS['activation']})")
+    net.add_argument("--activation", help=_("hidden-layer activation: {names} (default {value})").format(names=acts, value=CHECK_DEFAULTS["activation"]))
     net.add_argument("--output-activation",
-                     help=f"output activation (default {CHECK_DEFAULTS['output_activation']})")
-    net.add_argument("--loss", help=f"loss: {losses} (default {CHECK_DEFAULTS['loss']})")
-    net.add_argument("--init", help=f"weight initialisation (default {CHECK_DEFAULTS['init']})")
-    net.add_argument("--samples", type=int_arg, help="random samples (default 16); with --model: check on this many "
-                                                  "rows drawn at random (default: all)")
-    net.add_argument("--seed", type=int_arg, default=0, help="seed of the weights, data and sampling (default 0)")
-    net.add_argument("--model", help="model file written by 'deltaprop train --out' (float32 models are "
-                                     "checked in a float64 copy)")
-    net.add_argument("--data", help="with --model: CSV file or built-in set name with targets")
-    net.add_argument("--target", help="with --model: target column (default: the one the model was trained on)")
-    chk = g.add_argument_group("the check")
+                     help=_("output activation (default {value})").format(value=CHECK_DEFAULTS["output_activation"]))
+    net.add_argument("--loss", help=_("loss: {names} (default {value})").format(names=losses, value=CHECK_DEFAULTS["loss"]))
+    net.add_argument("--init", help=_("weight initialisation (default {value})").format(value=CHECK_DEFAULTS["init"]))
+    net.add_argument("--samples", type=int_arg, help=_("random samples (default 16); with --model: check on this many "
+                                                  "rows drawn at random (default: all)"))
+    net.add_argument("--seed", type=int_arg, default=0, help=_("seed of the weights, data and sampling (default 0)"))
+    net.add_argument("--model", help=_("model file written by 'deltaprop train --out' (float32 models are "
+                                     "checked in a float64 copy)"))
+    net.add_argument("--data", help=_("with --model: CSV file or built-in set name with targets"))
+    net.add_argument("--target", help=_("with --model: target column (default: the one the model was trained on)"))
+    chk = g.add_argument_group(_("the check"))
     chk.add_argument("--max-params", type=int_arg, metavar="N",
-                     help="check N parameters drawn at random instead of all (when a full sweep takes too long)")
-    chk.add_argument("--tol", type=float_arg, default=1e-6, help="pass when max relative error < TOL (default 1e-6)")
-    chk.add_argument("--order", type=int_arg, help="central differences of order 2 or 4 "
-                                                "(default 4 for the check, 2 for --cost-table)")
-    chk.add_argument("--step", type=float_arg, default=2e-4, help="finite-difference step h (default 2e-4)")
-    cost = g.add_argument_group("the cost table")
+                     help=_("check N parameters drawn at random instead of all (when a full sweep takes too long)"))
+    chk.add_argument("--tol", type=float_arg, default=1e-6, help=_("pass when max relative error < TOL (default 1e-6)"))
+    chk.add_argument("--order", type=int_arg, help=_("central differences of order 2 or 4 "
+                                                "(default 4 for the check, 2 for --cost-table)"))
+    chk.add_argument("--step", type=float_arg, default=2e-4, help=_("finite-difference step h (default 2e-4)"))
+    cost = g.add_argument_group(_("the cost table"))
     cost.add_argument("--cost-table", action="store_true",
-                      help="time backprop against numerical differentiation for networks of ~10 to ~100,000 parameters")
+                      help=_("time backprop against numerical differentiation for networks of ~10 to ~100,000 parameters"))
     cost.add_argument("--table-sizes", metavar="SIZES;SIZES;...",
-                      help="architectures of the table, e.g. '2,2,2;4,12,3' (default: "
-                           + ";".join(",".join(map(str, s)) for s in DEFAULT_COST_SIZES) + ")")
-    cost.add_argument("--batch", type=int_arg, help="samples in the timed batch (default 32)")
-    cost.add_argument("--repeats", type=int_arg, help="repeats whose median is reported (default 7)")
+                      help=_("architectures of the table, e.g. '2,2,2;4,12,3' (default: {value})").format(
+                          value=";".join(",".join(map(str, s)) for s in DEFAULT_COST_SIZES)))
+    cost.add_argument("--batch", type=int_arg, help=_("samples in the timed batch (default 32)"))
+    cost.add_argument("--repeats", type=int_arg, help=_("repeats whose median is reported (default 7)"))
     cost.add_argument("--budget", type=float_arg, metavar="SECONDS",
-                      help="time the numerical gradient on a random sample of parameters when the full sweep "
-                           "would take longer than this, per network (default 3)")
-    g.add_argument("--json", action="store_true", help="print the result as JSON")
+                      help=_("time the numerical gradient on a random sample of parameters when the full sweep "
+                           "would take longer than this, per network (default 3)"))
+    g.add_argument("--json", action="store_true", help=_("print the result as JSON"))
     g.set_defaults(func=cmd)
 
 

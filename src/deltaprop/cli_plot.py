@@ -16,13 +16,14 @@ import os
 
 from .cli import int_arg
 from .errors import ConfigError
+from .i18n import N_, gettext as _
 
 __all__ = ["register", "cmd", "default_out"]
 
 KINDS = {
-    "history": "loss, running loss, validation loss and accuracy per epoch (from MODEL.history.json)",
-    "network": "the network drawn with its weights: edge colour = sign, width = magnitude; biases shown",
-    "regions": "decision regions of a model with 2 inputs; the --data points on top",
+    "history": N_("loss, running loss, validation loss and accuracy per epoch (from MODEL.history.json)"),
+    "network": N_("the network drawn with its weights: edge colour = sign, width = magnitude; biases shown"),
+    "regions": N_("decision regions of a model with 2 inputs; the --data points on top"),
 }
 
 
@@ -38,33 +39,34 @@ def _range(text: str) -> tuple[float, float, float, float]:
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "plot", help="draw a saved model: its training history, its network, its decision regions",
-        description="Draw a model saved by 'deltaprop train --out MODEL' (needs matplotlib: "
+        "plot", help=_("draw a saved model: its training history, its network, its decision regions"),
+        description=_("Draw a model saved by 'deltaprop train --out MODEL' (needs matplotlib: "
                     "pip install deltaprop[plot]). The picture is written to --out, by default MODEL-KIND.png "
-                    "beside the model, and an existing file is only replaced with --force.")
+                    "beside the model, and an existing file is only replaced with --force."))
     kinds = p.add_subparsers(dest="kind", metavar="KIND")
     kinds.required = True
     for kind, text in KINDS.items():
+        text = _(text)
         k = kinds.add_parser(kind, help=text, description=text[0].upper() + text[1:] + ".")
-        k.add_argument("model", help="model file written by 'deltaprop train --out'")
-        k.add_argument("--out", metavar="FILE", help="picture to write: .png, .svg or .pdf (default: MODEL-"
-                                                     f"{kind}.png, MODEL without its .npz)")
-        k.add_argument("--force", action="store_true", help="overwrite --out if it exists")
-        k.add_argument("--dpi", type=int_arg, default=110, help="resolution of a PNG (default 110)")
-        k.add_argument("--title", help="title of the picture (default: the model file and its network)")
+        k.add_argument("model", help=_("model file written by 'deltaprop train --out'"))
+        k.add_argument("--out", metavar="FILE", help=_("picture to write: .png, .svg or .pdf (default: MODEL-{kind}.png, "
+                                                       "MODEL without its .npz)").format(kind=kind))
+        k.add_argument("--force", action="store_true", help=_("overwrite --out if it exists"))
+        k.add_argument("--dpi", type=int_arg, default=110, help=_("resolution of a PNG (default 110)"))
+        k.add_argument("--title", help=_("title of the picture (default: the model file and its network)"))
         if kind == "network":
             from .plot import MAX_EDGES
 
             k.add_argument("--max-edges", type=int_arg, default=MAX_EDGES, metavar="N",
-                           help=f"per layer, draw only the N largest weights in magnitude (default {MAX_EDGES})")
+                           help=_("per layer, draw only the N largest weights in magnitude (default {value})").format(value=MAX_EDGES))
         if kind == "regions":
-            k.add_argument("--data", help="points to overlay: a CSV file or built-in set (e.g. xor, spirals)")
-            k.add_argument("--target", help="target column of the CSV file (default: the model's)")
+            k.add_argument("--data", help=_("points to overlay: a CSV file or built-in set (e.g. xor, spirals)"))
+            k.add_argument("--target", help=_("target column of the CSV file (default: the model's)"))
             k.add_argument("--range", type=_range, metavar="XMIN,XMAX,YMIN,YMAX",
-                           help="the part of the plane to draw (default: the data's range, else the training "
+                           help=_("the part of the plane to draw (default: the data's range, else the training "
                                 "data's mean ± 3 sd, else the range of the built-in set it was trained on; write "
-                                "--range=-1,1,-1,1 when the first number is negative)")
-            k.add_argument("--resolution", type=int_arg, default=250, help="grid points per axis (default 250)")
+                                "--range=-1,1,-1,1 when the first number is negative)"))
+            k.add_argument("--resolution", type=int_arg, default=250, help=_("grid points per axis (default 250)"))
     p.set_defaults(func=cmd)
 
 

@@ -11,12 +11,14 @@ import sys
 
 from .cli import float_arg, int_arg
 from .config import DEFAULTS, SETTINGS, read_toml, resolve
+from .i18n import N_, gettext as _, ngettext
 from .reporting import EpochPrinter, final_line, want_progress_bar
 from .runs import check_outputs, default_checkpoint, load_resume, prepare_run
 
-_GROUPS = {"data": "data", "network": "network", "training": "training",
-           "optimizer": "optimizer and techniques (see docs/techniques.md)",
-           "output": "output and checkpoints"}
+_GROUPS = {"data": N_("data"), "network": N_("network"), "training": N_("training"),
+           "optimizer": N_("optimizer and techniques (see docs/techniques.md)"),
+           "output": N_("output and checkpoints")}
+_TASKS = (N_("classification"), N_("regression"), N_("unknown"))  # the data line names the task in words
 
 
 def _flag(name: str) -> str:
@@ -25,18 +27,20 @@ def _flag(name: str) -> str:
 
 def _shown_default(name: str) -> str:
     v = DEFAULTS.to_dict()[name]
-    return "" if v is None or isinstance(v, bool) else f" (default: {v if v != '' else 'none'})"
+    return "" if v is None or isinstance(v, bool) else " " + _("(default: {value})").format(
+        value=v if v != "" else _("none"))
 
 
 def _add_setting(group, name: str, s) -> None:
     """One flag for one setting of the table; every default the flag falls back to is shown."""
     if s.file_only:
         return
-    kw = {"dest": name, "help": s.help + _shown_default(name)}
+    kw = {"dest": name, "help": _(s.help) + _shown_default(name)}
     if s.kind == "bool":
         negate = s.flag == "negate"
         group.add_argument(f"--no-{name.replace('_', '-')}" if negate else _flag(name), action="store_const",
-                           const=not negate, help=("do not " + s.help) if negate else s.help, dest=name)
+                           const=not negate, help=_("do not {what}").format(what=_(s.help)) if negate else _(s.help),
+                           dest=name)
         return
     if s.kind in ("int", "float"):
         kw["type"] = int_arg if s.kind == "int" else float_arg
@@ -52,16 +56,16 @@ def _add_setting(group, name: str, s) -> None:
 
 
 def register(sub) -> None:
-    t = sub.add_parser("train", help="train a network on a data file or a built-in data set",
-                       description="Train a network. Flags left out take the built-in data set's "
-                                   "recommended value (deltaprop datasets), else the general default shown.")
-    groups = {key: t.add_argument_group(title) for key, title in _GROUPS.items()}
+    t = sub.add_parser("train", help=_("train a network on a data file or a built-in data set"),
+                       description=_("Train a network. Flags left out take the built-in data set's "
+                                     "recommended value (deltaprop datasets), else the general default shown."))
+    groups = {key: t.add_argument_group(_(title)) for key, title in _GROUPS.items()}
     for name, s in SETTINGS.items():
         _add_setting(groups[s.group], name, s)
-    t.add_argument("--config", metavar="FILE.toml", help="read settings from a TOML file whose keys are these "
-                                                         "flags' long names; flags given override it")
-    t.add_argument("--resume", metavar="CKPT", help="continue a checkpointed run to the same result as an "
-                                                    "uninterrupted one (--epochs may raise the total)")
+    t.add_argument("--config", metavar="FILE.toml", help=_("read settings from a TOML file whose keys are these "
+                                                           "flags' long names; flags given override it"))
+    t.add_argument("--resume", metavar="CKPT", help=_("continue a checkpointed run to the same result as an "
+                                                      "uninterrupted one (--epochs may raise the total)"))
     t.set_defaults(func=cmd_train)
 
 
@@ -88,26 +92,30 @@ def _run(args, cfg, resume, engine, given, file_settings) -> int:
     if engine is not None:
         trainer.engine = engine
     if not cfg.json and not cfg.quiet:
-        print(f"data: {ds.name} ({len(run.train)} training, {len(run.validation) if run.validation else 0} "
-              f"held-out samples, {ds.n_features} features, {ds.task}"
-              + (f", {len(ds.classes)} classes" if ds.classes else "") + ")", file=out)
+        print(_("data: {name} ({train} training, {heldout} held-out samples, {features}, {task}{classes})").format(
+            name=ds.name, train=len(run.train), heldout=len(run.validation) if run.validation else 0,
+            features=ngettext("{n} feature", "{n} features", ds.n_features).format(n=ds.n_features),
+            task=_(ds.task), classes=", " + ngettext("{n} class", "{n} classes", len(ds.classes)).format(
+                n=len(ds.classes)) if ds.classes else ""), file=out)
         print(run.describe(), file=out)
         for note in run.notes(given, file_settings):
             print(note, file=out)
         if resume is not None:
-            print(f"resumed from {args.resume} after epoch {trainer.epoch}", file=out)
+            print(_("resumed from {file} after epoch {epoch}").format(file=args.resume, epoch=trainer.epoch), file=out)
     with _StopOnSignal(trainer) as stop:
         run.fit()
     if stop.signum is not None:
         if run.checkpointer.saved_epoch != trainer.epoch:
             run.checkpointer.save(trainer)
         name = signal.Signals(stop.signum).name
-        print(f"deltaprop: interrupted by {name} after epoch {trainer.epoch} of {cfg.epochs}; checkpoint "
-              f"saved to {cfg.checkpoint}. Resume with: deltaprop train --resume {cfg.checkpoint}", file=sys.stderr)
+        print(_("deltaprop: interrupted by {signal} after epoch {epoch} of {total}; checkpoint saved to {file}. "
+                "Resume with: deltaprop train --resume {file}").format(signal=name, epoch=trainer.epoch,
+                                                                       total=cfg.epochs, file=cfg.checkpoint),
+              file=sys.stderr)
         return 128 + stop.signum
     for ev in trainer.history.events:
         if ev["event"] != "divergence":
-            print(f"note: epoch {ev['epoch']}: {ev['detail']}", file=out)
+            print(_("note: epoch {epoch}: {detail}").format(epoch=ev["epoch"], detail=ev["detail"]), file=out)
     summary = run.summary()
     if cfg.out:
         summary["model"] = run.save()
@@ -115,10 +123,11 @@ def _run(args, cfg, resume, engine, given, file_settings) -> int:
         print(json.dumps({"final": summary}), file=out)
     else:
         print(final_line(summary), file=out)
-        print(f"model saved to {cfg.out}" if cfg.out else "model not saved (use --out FILE to keep it)", file=out)
+        print(_("model saved to {file}").format(file=cfg.out) if cfg.out
+              else _("model not saved (use --out FILE to keep it)"), file=out)
     if trainer.diverged:
         ev = next(e for e in trainer.history.events if e["event"] == "divergence")
-        print(f"deltaprop: training diverged: {ev['detail']}", file=sys.stderr)
+        print(_("deltaprop: training diverged: {detail}").format(detail=ev["detail"]), file=sys.stderr)
         return 1
     return 0
 

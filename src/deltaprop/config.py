@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .errors import ConfigError
+from .i18n import gettext as _
 
 __all__ = ["Setting", "TrainConfig", "DEFAULTS", "TASK_DEFAULTS", "SETTINGS", "read_toml", "resolve", "resume_config",
            "key_values", "parse_widths"]
@@ -69,18 +70,24 @@ class Setting:
     def range_text(self) -> str:
         """The allowed values in words, for messages and ``--help``."""
         if self.kind == "choice":
-            return "one of " + ", ".join(self.valid_choices())
+            return _("one of {choices}").format(choices=", ".join(self.valid_choices()))
         if self.kind in ("int", "float"):
-            what = "an integer" if self.kind == "int" else "a number"
+            what = _("an integer") if self.kind == "int" else _("a number")
             if self.lo is not None and self.hi is not None:
-                return (f"{what} in {'(' if self.lo_open else '['}{_num(self.lo)}, {_num(self.hi)}"
-                        f"{')' if self.hi_open else ']'}")
+                return _("{what} in {interval}").format(
+                    what=what, interval=f"{'(' if self.lo_open else '['}{_num(self.lo)}, {_num(self.hi)}"
+                                        f"{')' if self.hi_open else ']'}")
             if self.lo is not None:
                 return f"{what} {'>' if self.lo_open else '>='} {_num(self.lo)}"
             return what
-        return {"bool": "true or false", "widths": "positive integers separated by commas, e.g. 16,8",
-                "names": "names separated by commas", "pairs": "KEY=VALUE items",
-                "str": "a string"}[self.kind]
+        return {"bool": _("true or false"), "widths": _("positive integers separated by commas, e.g. 16,8"),
+                "names": _("names separated by commas"), "pairs": _("KEY=VALUE items"),
+                "str": _("a string")}[self.kind]
+
+
+def must_be(name: str, allowed: str, value) -> str:
+    """The one message for a value outside a setting's range: ``NAME must be ALLOWED, got VALUE``."""
+    return _("{name} must be {allowed}, got {value}").format(name=name, allowed=allowed, value=repr(value))
 
 
 def _num(v) -> str:
@@ -226,7 +233,7 @@ class TrainConfig:
         for f in dataclasses.fields(self):
             object.__setattr__(self, f.name, check_value(f.name, getattr(self, f.name)))
         if self.schedule_param and not self.schedule:
-            raise ConfigError("schedule_param needs schedule (--schedule-param needs --schedule)")
+            raise ConfigError(_("schedule_param needs schedule (--schedule-param needs --schedule)"))
 
     # ----------------------------------------------------------------- construction
     @classmethod
@@ -234,8 +241,9 @@ class TrainConfig:
         """Build from a plain dict (a file's, a checkpoint's); unknown keys are errors.
         ``where`` prefixes messages (e.g. the file name); ``label(name)`` names a setting in
         them instead (e.g. as its flag)."""
-        return cls(**check_values(values, label or ((lambda k: f"{where}: key {k!r}") if where else str),
-                                  f"{where + ': ' if where else ''}unknown setting"))
+        return cls(**check_values(values, label or ((lambda k: _("{file}: key {key!r}").format(file=where, key=k))
+                                                    if where else str),
+                                  (where + ": " if where else "") + _("unknown setting")))
 
     def replace(self, **changes) -> "TrainConfig":
         return dataclasses.replace(self, **changes)
@@ -269,7 +277,7 @@ class TrainConfig:
     def optimizer_params(self) -> dict:
         params = key_values(self.opt_param, "opt_param")
         if "lr" in params:
-            raise ConfigError("opt_param may not set lr: give the learning rate as lr (--lr)")
+            raise ConfigError(_("opt_param may not set lr: give the learning rate as lr (--lr)"))
         for key in ("momentum", "nesterov", "weight_decay", "grad_noise"):
             if getattr(self, key) is not None:
                 params[key] = getattr(self, key)
@@ -336,29 +344,29 @@ def check_value(name: str, value):
             return None
         if s.kind in ("names", "pairs"):
             return ()
-        raise ConfigError(f"{name} must be {s.range_text()}, got None")
+        raise ConfigError(must_be(name, s.range_text(), None))
     kind = s.kind
     if kind == "bool":
         if not isinstance(value, bool):
-            raise ConfigError(f"{name} must be true or false, got {value!r}")
+            raise ConfigError(must_be(name, _("true or false"), value))
         return value
     if kind in ("int", "float"):
         import numpy as np
 
         if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-            raise ConfigError(f"{name} must be {s.range_text()}, got {value!r}")
+            raise ConfigError(must_be(name, s.range_text(), value))
         if kind == "int":
             if isinstance(value, (float, np.floating)) and not float(value).is_integer():
-                raise ConfigError(f"{name} must be {s.range_text()}, got {value!r}")
+                raise ConfigError(must_be(name, s.range_text(), value))
             value = int(value)
         else:
             value = float(value)
             if not math.isfinite(value):
-                raise ConfigError(f"{name} must be {s.range_text()}, got {value!r}")
+                raise ConfigError(must_be(name, s.range_text(), value))
         too_low = s.lo is not None and (value <= s.lo if s.lo_open else value < s.lo)
         too_high = s.hi is not None and (value >= s.hi if s.hi_open else value > s.hi)
         if too_low or too_high:
-            raise ConfigError(f"{name} must be {s.range_text()}, got {value!r}")
+            raise ConfigError(must_be(name, s.range_text(), value))
         return value
     if kind == "widths":
         return parse_widths(value, name)
@@ -366,15 +374,15 @@ def check_value(name: str, value):
         items = value.split(",") if isinstance(value, str) and kind == "names" else value
         if isinstance(items, str) or not isinstance(items, (list, tuple)) \
                 or not all(isinstance(x, str) for x in items):
-            raise ConfigError(f"{name} must be {s.range_text()}, got {value!r}")
+            raise ConfigError(must_be(name, s.range_text(), value))
         items = tuple(x.strip() for x in items if x.strip()) if kind == "names" else tuple(items)
         if kind == "pairs":
             key_values(items, name)
         return items
     if not isinstance(value, str):
-        raise ConfigError(f"{name} must be {s.range_text()}, got {value!r}")
+        raise ConfigError(must_be(name, s.range_text(), value))
     if kind == "choice" and value not in s.valid_choices():
-        raise ConfigError(f"{name} must be {s.range_text()}, got {value!r}")
+        raise ConfigError(must_be(name, s.range_text(), value))
     if name == "init":
         from .initializers import parse_init
 
@@ -389,7 +397,8 @@ def check_values(values: dict, label: Callable[[str], str], unknown: str) -> dic
     for key, value in values.items():
         k = str(key).replace("-", "_")
         if k not in SETTINGS:
-            raise ConfigError(f"{unknown} {key!r}; valid keys: {', '.join(sorted(SETTINGS))}")
+            raise ConfigError(_("{unknown} {key!r}; valid keys: {keys}").format(
+                unknown=unknown, key=key, keys=", ".join(sorted(SETTINGS))))
         try:
             out[k] = check_value(k, value)
         except ConfigError as exc:
@@ -400,15 +409,15 @@ def check_values(values: dict, label: Callable[[str], str], unknown: str) -> dic
 def relabel(exc: ConfigError, name: str, label: str) -> ConfigError:
     """``exc`` (which names setting ``name``) reworded to name it as ``label``."""
     msg = str(exc.args[0]) if exc.args else ""
-    if msg.startswith(name + " "):
-        return ConfigError(f"{label} {msg[len(name) + 1:]}")
+    if msg.startswith(name) and msg[len(name):len(name) + 1] in (" ", ":"):  # "lr must ..." / "lr: ..."
+        return ConfigError(label + msg[len(name):])
     return ConfigError(f"{label}: {msg}")
 
 
 def parse_widths(value, name: str = "hidden") -> tuple:
     """``"16,8"``, ``16``, ``[16, 8]`` or ``""`` -> ``(16, 8)`` / ``()``."""
     if isinstance(value, bool):
-        raise ConfigError(f"{name} must be positive integers separated by commas, e.g. 16,8, got {value!r}")
+        raise ConfigError(must_be(name, _("positive integers separated by commas, e.g. 16,8"), value))
     if isinstance(value, int):
         value = [value]
     if isinstance(value, str):
@@ -417,8 +426,7 @@ def parse_widths(value, name: str = "hidden") -> tuple:
         try:
             value = [int(p) for p in parts]
         except ValueError:
-            raise ConfigError(f"{name} must be positive integers separated by commas, e.g. 16,8, "
-                              f"got {text!r}") from None
+            raise ConfigError(must_be(name, _("positive integers separated by commas, e.g. 16,8"), text)) from None
     try:
         import numpy as np
 
@@ -426,10 +434,10 @@ def parse_widths(value, name: str = "hidden") -> tuple:
         if not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in sizes):
             raise TypeError
     except TypeError:
-        raise ConfigError(f"{name} must be positive integers separated by commas, e.g. 16,8, "
-                          f"got {value!r}") from None
+        raise ConfigError(must_be(name, _("positive integers separated by commas, e.g. 16,8"), value)) from None
     if any(s <= 0 for s in sizes):
-        raise ConfigError(f"{name} widths must be positive, got {','.join(str(s) for s in sizes)!r}")
+        raise ConfigError(_("{name} widths must be positive, got {value!r}").format(
+            name=name, value=",".join(str(s) for s in sizes)))
     return tuple(int(s) for s in sizes)
 
 
@@ -439,7 +447,7 @@ def key_values(items, what: str) -> dict:
     for item in items or ():
         key, sep, value = str(item).partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"{what} expects KEY=VALUE, got {item!r}")
+            raise ConfigError(_("{what} expects KEY=VALUE, got {value!r}").format(what=what, value=item))
         try:
             out[key.strip()] = json.loads(value)
         except json.JSONDecodeError:
@@ -472,14 +480,15 @@ def read_toml(path) -> dict:
         with open(path, "rb") as f:
             raw = tomllib.load(f)
     except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
+        raise ConfigError(_("{file}: no such config file").format(file=path)) from None
     except IsADirectoryError:
-        raise ConfigError(f"{path}: is a directory, not a config file") from None
+        raise ConfigError(_("{file}: is a directory, not a config file").format(file=path)) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot be read ({exc})") from None
+        raise ConfigError(_("{file}: cannot be read ({reason})").format(file=path, reason=exc)) from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
-    return check_values(raw, lambda k: f"{path}: key {k!r}", f"{path}: unknown key")
+        raise ConfigError(_("{file}: not valid TOML ({reason})").format(file=path, reason=exc)) from None
+    return check_values(raw, lambda k: _("{file}: key {key!r}").format(file=path, key=k),
+                        _("{file}: unknown key").format(file=path))
 
 
 def resolve(given: dict, from_file: dict | None = None, label: Callable[[str], str] | None = None,
@@ -530,6 +539,6 @@ def resume_config(saved: dict, given: dict, where: str = "checkpoint") -> TrainC
         elif v != getattr(saved_cfg, k):
             clash.append(k)
     if clash:
-        raise ConfigError("--resume continues the checkpointed run; these settings cannot change: "
-                          + ", ".join(f"--{k.replace('_', '-')}" for k in clash))
+        raise ConfigError(_("--resume continues the checkpointed run; these settings cannot change: {flags}").format(
+            flags=", ".join(f"--{k.replace('_', '-')}" for k in clash)))
     return saved_cfg.replace(**changes)

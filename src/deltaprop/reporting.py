@@ -7,6 +7,7 @@ import json
 import math
 
 from .errors import ConfigError
+from .i18n import gettext as _, ngettext
 from .training import Callback
 
 __all__ = ["EpochPrinter", "want_progress_bar", "format_number", "final_line"]
@@ -49,9 +50,9 @@ class EpochPrinter(Callback):
             line = json.dumps({k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in logs.items()})
         else:
             width = len(str(self.total))
-            parts = [f"epoch {e:>{width}}/{self.total}"]
-            for key, label in (("loss", "loss"), ("loss_running", "running"), ("accuracy", "acc"),
-                               ("val_loss", "val_loss"), ("val_accuracy", "val_acc")):
+            parts = [_("epoch {epoch}/{total}").format(epoch=f"{e:>{width}}", total=self.total)]
+            for key, label in (("loss", _("loss")), ("loss_running", _("running")), ("accuracy", _("acc")),
+                               ("val_loss", _("val_loss")), ("val_accuracy", _("val_acc"))):
                 v = logs.get(key)
                 if v is not None and not (isinstance(v, float) and math.isnan(v)):
                     parts.append(f"{label} {format_number(v)}" if "acc" not in key else f"{label} {v:.3f}")
@@ -75,7 +76,7 @@ def want_progress_bar(progress: str, out, *, quiet: bool = False, as_json: bool 
         import tqdm  # noqa: F401 - optional extra
     except ImportError:
         if progress == "always":
-            raise ConfigError("--progress always needs tqdm: pip install 'deltaprop[progress]'") from None
+            raise ConfigError(_("--progress always needs tqdm: pip install 'deltaprop[progress]'")) from None
         return False
     return progress == "always" or (hasattr(out, "isatty") and out.isatty())
 
@@ -83,17 +84,19 @@ def want_progress_bar(progress: str, out, *, quiet: bool = False, as_json: bool 
 def final_line(summary: dict) -> str:
     """``final: train loss ..., held-out accuracy ..., N updates in E epochs``; regression adds
     R^2 (the losses are in the epoch lines' units, see :meth:`deltaprop.runs.Run.summary`)."""
-    line = [f"final: train loss {format_number(summary['train_loss'])}"]
+    line = [_("final: train loss {loss}").format(loss=format_number(summary["train_loss"]))]
     if summary["train_accuracy"] is not None:
-        line.append(f"train accuracy {summary['train_accuracy']:.2%}")
+        line.append(_("train accuracy {accuracy}").format(accuracy=f"{summary['train_accuracy']:.2%}"))
     if summary.get("train_r2") is not None:
-        line.append(f"train R² {summary['train_r2']:.3f}")
+        line.append(_("train R² {r2}").format(r2=f"{summary['train_r2']:.3f}"))
     if "heldout_loss" in summary:
-        line.append(f"held-out loss {format_number(summary['heldout_loss'])}")
+        line.append(_("held-out loss {loss}").format(loss=format_number(summary["heldout_loss"])))
         if summary["heldout_accuracy"] is not None:
-            line.append(f"held-out accuracy {summary['heldout_accuracy']:.2%}")
+            line.append(_("held-out accuracy {accuracy}").format(accuracy=f"{summary['heldout_accuracy']:.2%}"))
         if summary.get("heldout_r2") is not None:
-            line.append(f"held-out R² {summary['heldout_r2']:.3f}")
+            line.append(_("held-out R² {r2}").format(r2=f"{summary['heldout_r2']:.3f}"))
     u, e = summary["updates"], summary["epochs"]
-    line.append(f"{u} update{'' if u == 1 else 's'} in {e} epoch{'' if e == 1 else 's'}")
+    line.append(_("{updates} in {epochs}").format(
+        updates=ngettext("{n} update", "{n} updates", u).format(n=u),
+        epochs=ngettext("{n} epoch", "{n} epochs", e).format(n=e)))
     return ", ".join(line)

@@ -30,6 +30,7 @@ from .config import TrainConfig, resume_config
 from .data import BUILTIN, data_format, load_data, split
 from .data.dataset import Dataset
 from .errors import ConfigError, DataError
+from .i18n import gettext as _, ngettext
 from .io import write_text_atomic
 from .model import Model, build_training
 from .techniques import build_callbacks, use_flat_spot
@@ -181,8 +182,11 @@ class Run:
         path = getattr(engine, "path", engine.name)
         if hasattr(engine, "choose"):  # auto: the choice the first epoch will make
             path = "auto: " + engine.choose(net, len(self.X), tr.batch_rows(len(self.X))).name
-        return (f"network: {'-'.join(map(str, net.sizes))} {acts}, loss {net.loss.name}, {net.dtype.name}; "
-                f"{mode}, {opt.name} lr {opt.lr:g}{', ' + extras if extras else ''}; engine {path}")
+        return _("network: {sizes} {activations}, loss {loss}, {dtype}; {mode}, {optimizer} lr {lr}; "
+                 "engine {path}").format(sizes="-".join(map(str, net.sizes)), activations=acts,
+                                         loss=net.loss.name, dtype=net.dtype.name, mode=mode,
+                                         optimizer=opt.name, lr=f"{opt.lr:g}" + (", " + extras if extras else ""),
+                                         path=path)
 
     def notes(self, given: dict, from_file: dict) -> list[str]:
         """What a person should know before the epoch lines: the task's own defaults that this
@@ -194,15 +198,17 @@ class Run:
         took = {k: v for k, v in TASK_DEFAULTS.get(self.dataset.task, {}).items()
                 if given.get(k) is None and k not in from_file and getattr(self.config, k) == v}
         if took and self.resumed_from is None:
-            what = {"epochs": lambda v: f"up to {v} epochs",
-                    "early_stopping": lambda v: f"early stopping after {v} epochs without a better validation loss"}
-            out.append(f"{self.dataset.task} defaults: "
-                       + ", ".join(what.get(k, lambda v, k=k: f"{k} {v}")(v) for k, v in took.items())
-                       + " (flags override them; see docs/defaults.md)")
+            words = {"epochs": lambda v: ngettext("up to {n} epoch", "up to {n} epochs", v).format(n=v),
+                     "early_stopping": lambda v: ngettext(
+                         "early stopping after {n} epoch without a better validation loss",
+                         "early stopping after {n} epochs without a better validation loss", v).format(n=v)}
+            items = ", ".join(words.get(k, lambda v, k=k: f"{k} {v}")(v) for k, v in took.items())
+            out.append(_("{task} defaults: {items} (flags override them; see docs/defaults.md)").format(
+                task=_(self.dataset.task), items=items))
         if self.model.target_scaler is not None:
-            out.append(f"loss: {self.model.network.loss.name} of the standardised targets (1 is about what "
-                       f"predicting the mean scores), in the epoch lines and the final line; R² is the same in "
-                       f"the targets' own units")
+            out.append(_("loss: {loss} of the standardised targets (1 is about what predicting the mean scores), "
+                         "in the epoch lines and the final line; R² is the same in the targets' own units").format(
+                loss=self.model.network.loss.name))
         return out
 
     def fit(self) -> None:

@@ -10,6 +10,7 @@ import math
 import re
 
 from ..errors import ConfigError
+from ..i18n import gettext as _, ngettext
 
 FORMATS = ("text", "markdown", "json")
 _ARG = re.compile(r"\$(\d+)")
@@ -58,7 +59,8 @@ def _elide(expr: str, is_sum: bool, dots: str) -> str:
     terms = expr.split(" + ")
     if not is_sum or len(terms) <= _MAX_TERMS:
         return expr
-    return " + ".join(terms[:3] + [f"{dots} ({len(terms) - 5} more terms)"] + terms[-2:])
+    more = ngettext("{dots} ({n} more term)", "{dots} ({n} more terms)", len(terms) - 5)
+    return " + ".join(terms[:3] + [more.format(dots=dots, n=len(terms) - 5)] + terms[-2:])
 
 
 def _formula_text(row) -> str:
@@ -87,15 +89,22 @@ def _settings_lines(trace) -> list[str]:
     net, st = trace["network"], trace["settings"]
     inp = ", ".join(f"{n} = {_short(v)}" for n, v in zip(trace["input"]["names"], trace["input"]["values"]))
     tgt = ", ".join(f"{n} = {_short(v)}" for n, v in zip(trace["target"]["names"], trace["target"]["values"]))
-    biases = {"none": "biases held fixed", "shared": f"{len(net['sizes']) - 1} shared biases",
-              "per-neuron": f"{sum(net['sizes'][1:])} biases, one per neuron"}.get(st["train_biases"], "")
-    lines = [f"network {'-'.join(map(str, net['sizes']))} ({', '.join(net['activations'])}), "
-             f"loss {net['loss']}, {net['weights']} weights, {biases}",
-             f"learning rate eta = {_short(st['learning_rate'])}, {st['steps']} update"
-             f"{'s' if st['steps'] != 1 else ''}, update order {st['update_order']}",
-             f"input {inp}" + (f" (raw {', '.join(_short(v) for v in trace['input']['raw'])})"
-                                if trace["input"].get("standardized") else ""),
-             f"target {tgt}"]
+    n_shared, n_units = len(net["sizes"]) - 1, sum(net["sizes"][1:])
+    biases = {"none": _("biases held fixed"),
+              "shared": ngettext("{n} shared bias", "{n} shared biases", n_shared).format(n=n_shared),
+              "per-neuron": ngettext("{n} bias, one per neuron", "{n} biases, one per neuron",
+                                     n_units).format(n=n_units)}.get(st["train_biases"], "")
+    weights = ngettext("{n} weight", "{n} weights", net["weights"]).format(n=net["weights"])
+    updates = ngettext("{n} update", "{n} updates", st["steps"]).format(n=st["steps"])
+    lines = [_("network {sizes} ({activations}), loss {loss}, {weights}, {biases}").format(
+                 sizes="-".join(map(str, net["sizes"])), activations=", ".join(net["activations"]),
+                 loss=net["loss"], weights=weights, biases=biases),
+             _("learning rate eta = {lr}, {updates}, update order {order}").format(
+                 lr=_short(st["learning_rate"]), updates=updates, order=st["update_order"]),
+             _("input {values}").format(values=inp)
+             + (" (" + _("raw {values}").format(values=", ".join(_short(v) for v in trace["input"]["raw"])) + ")"
+                if trace["input"].get("standardized") else ""),
+             _("target {values}").format(values=tgt)]
     return lines
 
 
@@ -103,7 +112,7 @@ def render_text(trace: dict) -> str:
     """A plain-text table per section: quantity, value, formula = the numbers in it."""
     lines = [f"deltaprop explain: {trace['title']}"]
     lines += [f"  {s}" for s in _settings_lines(trace)]
-    lines += [f"  note: {n}" for n in trace["notes"]]
+    lines += ["  " + _("note: {text}").format(text=n) for n in trace["notes"]]
     for sec in trace["sections"]:
         lines += ["", sec["title"]]
         rows = sec["rows"]
@@ -118,16 +127,19 @@ def render_text(trace: dict) -> str:
     sm = trace["summary"]
     if sm["steps"] > 1:
         last = next(s for s in trace["sections"] if s["id"] == "after")["rows"]
-        head = ["update", "E_total"] + [r["name"].replace(" after 1 update", "") for r in last[1:]]
+        after = _("{name} after 1 update").format(name="")
+        head = [_("update"), "E_total"] + [r["name"].replace(after, "").strip() for r in last[1:]]
         table = [[str(p["update"]), _fmt(p["E_total"])] + [_fmt(v) for v in p["outputs"]]
                  for p in trace["progress"]]
         widths = [max(len(h), *(len(row[c]) for row in table)) for c, h in enumerate(head)]
-        lines += ["", f"Training on this sample ({sm['steps']} updates)"]
+        lines += ["", _training_title(sm["steps"])]
         lines.append("  " + "  ".join(h.rjust(w) for h, w in zip(head, widths)))
         lines += ["  " + "  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in table]
-        lines += ["", f"E_total: {_fmt(sm['E_total_before'])} before, "
-                      f"{_fmt(sm['E_total_after_first_update'])} after 1 update, "
-                      f"{_fmt(sm['E_total_final'])} after {sm['steps']} updates"]
+        lines += ["", ngettext("E_total: {before} before, {first} after 1 update, {final} after {n} update",
+                               "E_total: {before} before, {first} after 1 update, {final} after {n} updates",
+                               sm["steps"]).format(before=_fmt(sm["E_total_before"]),
+                                                   first=_fmt(sm["E_total_after_first_update"]),
+                                                   final=_fmt(sm["E_total_final"]), n=sm["steps"])]
     return "\n".join(lines) + "\n"
 
 
@@ -141,7 +153,8 @@ def render_markdown(trace: dict) -> str:
     lines += [f"* {s}" for s in _settings_lines(trace)]
     lines += [f"* {n}" for n in trace["notes"]]
     for sec in trace["sections"]:
-        lines += ["", f"## {sec['title']}", "", "| quantity | formula | value |", "| --- | --- | ---: |"]
+        lines += ["", f"## {sec['title']}", "",
+                  "| " + " | ".join((_("quantity"), _("formula"), _("value"))) + " |", "| --- | --- | ---: |"]
         for r in sec["rows"]:
             f = _formula_tex(r)
             cell = (f"${f}$" if f else "") + (f" ({r['note']})" if r.get("note") else "")
@@ -149,12 +162,17 @@ def render_markdown(trace: dict) -> str:
     sm = trace["summary"]
     if sm["steps"] > 1:
         last = next(s for s in trace["sections"] if s["id"] == "after")["rows"]
-        heads = ["update", "$E_{total}$"] + [f"${r['tex'].replace('^{(1)}', '')}$" for r in last[1:]]
-        lines += ["", f"## Training on this sample ({sm['steps']} updates)", "",
+        heads = [_("update"), "$E_{total}$"] + [f"${r['tex'].replace('^{(1)}', '')}$" for r in last[1:]]
+        lines += ["", f"## {_training_title(sm['steps'])}", "",
                   "| " + " | ".join(heads) + " |", "|" + " ---: |" * len(heads)]
         lines += ["| " + " | ".join([str(p["update"]), _fmt(p["E_total"])] + [_fmt(v) for v in p["outputs"]])
                   + " |" for p in trace["progress"]]
     return "\n".join(lines) + "\n"
+
+
+def _training_title(steps: int) -> str:
+    return ngettext("Training on this sample ({n} update)", "Training on this sample ({n} updates)",
+                    steps).format(n=steps)
 
 
 def render_json(trace: dict) -> str:
@@ -166,5 +184,5 @@ def render(trace: dict, fmt: str = "text") -> str:
     """Render a trace as ``"text"``, ``"markdown"`` or ``"json"``."""
     renderers = {"text": render_text, "markdown": render_markdown, "json": render_json}
     if fmt not in renderers:
-        raise ConfigError(f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}")
+        raise ConfigError(_("unknown format {value!r}; valid: {valid}").format(value=fmt, valid=", ".join(FORMATS)))
     return renderers[fmt](trace)

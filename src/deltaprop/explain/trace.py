@@ -56,6 +56,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import ConfigError, DataError
+from ..i18n import gettext as _
 from ..losses import MeanSquaredError
 from ..network import Network
 from .naming import MazurNames, Names, _activation_display, _bias_names, _d, _joined, _loss_display, _plus
@@ -287,7 +288,7 @@ def explain(net: Network, x, target, *, lr: float = 0.5, steps: int = 1,
     acts = [layer.activation.name for layer in work.layers]
     return _jsonable({
         "format": TRACE_FORMAT, "version": TRACE_VERSION,
-        "title": title or f"one backpropagation update of a {'-'.join(map(str, work.sizes))} network",
+        "title": title or _("one backpropagation update of a {sizes} network").format(sizes="-".join(map(str, work.sizes))),
         "network": {"sizes": work.sizes, "activations": acts, "loss": work.loss.name,
                     "weights": sum(layer.n_weights for layer in work.layers),
                     "parameters": work.n_params, "trainable": work.n_trainable,
@@ -311,13 +312,13 @@ def _parameters_section(net, before, names, bias_mode):
         W, b = before[l - 1]
         for j in range(layer.n_out):
             for i in range(layer.n_in):
-                note = None if names.scheme == "deltaprop" else f"W{l}[{i},{j}] in deltaprop"
+                note = None if names.scheme == "deltaprop" else _("{param} in deltaprop").format(param=f"W{l}[{i},{j}]")
                 rows.append(_row(names.weight(l, i, j), W[i, j], kind="parameter", note=note,
                                  param=f"W{l}[{i},{j}]"))
         if not layer.bias:
             continue
-        note = ("held fixed" if not layer.train_bias else
-                "one bias shared by the layer's units" if bias_mode == "shared" else None)
+        note = (_("held fixed") if not layer.train_bias else
+                _("one bias shared by the layer's units") if bias_mode == "shared" else None)
         bnames = _bias_names(layer, l, names, bias_mode)
         for j in range(layer.n_out):
             if j and bnames[j] == bnames[0]:
@@ -325,7 +326,7 @@ def _parameters_section(net, before, names, bias_mode):
             shared = bnames[j] == names.shared_bias(l)
             rows.append(_row(bnames[j], b[j], kind="parameter", note=note,
                              param=None if shared else f"b{l}[{j}]"))
-    return {"id": "parameters", "title": "Starting parameters", "rows": rows}
+    return {"id": "parameters", "title": _("Starting parameters"), "rows": rows}
 
 
 def _forward_section(net, seen, before, names, bias_mode):
@@ -344,7 +345,7 @@ def _forward_section(net, seen, before, names, bias_mode):
                 text, tex = text + f" + ${k} * 1", tex + rf" + ${k} \cdot 1"
             rows.append(_row(names.net(l, j), s["z"][0, j], text, tex, args, kind="net", is_sum=True))
             if layer.activation.elementwise:
-                (ft, ftex, fnames, kinds), _ = _activation_display(layer.activation, names.net(l, j),
+                (ft, ftex, fnames, kinds), _unused = _activation_display(layer.activation, names.net(l, j),
                                                                    names.out(l, j))
                 rows.append(_row(names.out(l, j), s["a"][0, j], ft, ftex,
                                  list(zip(fnames, _arg_values(kinds, s, j))), kind="out",
@@ -358,7 +359,7 @@ def _forward_section(net, seen, before, names, bias_mode):
                                  rf"\frac{{e^{{${j}}}}}{{{den_x}}}",
                                  [(names.net(l, k), s["z"][0, k]) for k in range(n)], kind="out",
                                  note=layer.activation.name))
-    return {"id": "forward", "title": "Forward pass", "rows": rows}
+    return {"id": "forward", "title": _("Forward pass"), "rows": rows}
 
 
 def _arg_values(kinds, seen_layer, j):
@@ -373,7 +374,7 @@ def _error_section(net, seen, T, names, e_total):
     display = _loss_display(net.loss, m)
     rows = []
     if display:
-        (tt, ttex), _ = display
+        (tt, ttex), _unused = display
         errs = _per_output_errors(net.loss, s["a"], T, s["z"], out.activation)
         for k in range(m):
             rows.append(_row(names.error(k), errs[k], tt, ttex,
@@ -381,10 +382,10 @@ def _error_section(net, seen, T, names, e_total):
                              kind="error"))
         text, tex = _joined(m, 1, "", "")
         rows.append(_row(names.total, e_total, text, tex, [(names.error(k), errs[k]) for k in range(m)],
-                         kind="error", note=f"loss {net.loss.name}", is_sum=True))
+                         kind="error", note=_("loss {name}").format(name=net.loss.name), is_sum=True))
     else:
-        rows.append(_row(names.total, e_total, kind="error", note=f"loss {net.loss.name}"))
-    return {"id": "error", "title": "Error", "rows": rows}
+        rows.append(_row(names.total, e_total, kind="error", note=_("loss {name}").format(name=net.loss.name)))
+    return {"id": "error", "title": _("Error"), "rows": rows}
 
 
 def _backward_section(net, seen, T, used, names, l, bias_mode, updated_first):
@@ -401,7 +402,7 @@ def _backward_section(net, seen, T, used, names, l, bias_mode, updated_first):
         def grad_row(j):
             out_n = names.out(l, j)
             return _row(_d(names.total, out_n), g[j], gt, gtex, [(out_n, s["a"][0, j]), (names.target(j), T[0, j])],
-                        kind="factor", note=None if display else f"from loss {loss.name}")
+                        kind="factor", note=None if display else _("from loss {name}").format(name=loss.name))
         if not fused and not act.elementwise:  # every delta needs every dE/dout: list them first
             rows += [grad_row(j) for j in range(layer.n_out)]
     for j in range(layer.n_out):
@@ -410,8 +411,9 @@ def _backward_section(net, seen, T, used, names, l, bias_mode, updated_first):
         factors = None  # (dE/dout, dout/dnet) values when the delta is their product
         if fused:
             tsum = float(T[0].sum())
-            note = (f"{loss.name} fused with {act.name}: deltaprop computes dE_total/d{net_n[0]} "
-                    f"as this difference directly; the factors dE/dout and dout/dnet are never formed")
+            note = _("{loss} fused with {activation}: deltaprop computes dE_total/d{net} as this difference "
+                     "directly; the factors dE/dout and dout/dnet are never formed").format(
+                loss=loss.name, activation=act.name, net=net_n[0])
             if tsum == 1.0 or act.elementwise:
                 rows.append(_row(delta_n, s["delta"][0, j], "$0 - $1", "$0 - $1",
                                  [(out_n, s["a"][0, j]), (names.target(j), T[0, j])],
@@ -436,9 +438,9 @@ def _backward_section(net, seen, T, used, names, l, bias_mode, updated_first):
                 text, tex = _joined(n_up, 2, " * ", r" \cdot ")
                 dE = float(np.dot(up["delta"][0], Wu[j]))
                 rows.append(_row(dE_dout, dE, text, tex, args, kind="factor", is_sum=True,
-                                 note="through the updated weights (output-first)" if updated_first else None))
+                                 note=_("through the updated weights (output-first)") if updated_first else None))
             if act.elementwise:
-                _, (dt, dtex, dnames, kinds) = _activation_display(act, net_n, out_n)
+                _unused, (dt, dtex, dnames, kinds) = _activation_display(act, net_n, out_n)
                 deriv = float(act.derivative(s["z"], s["a"])[0, j])
                 rows.append(_row(dout_dnet, deriv, dt, dtex, list(zip(dnames, _arg_values(kinds, s, j))),
                                  kind="factor"))
@@ -454,7 +456,7 @@ def _backward_section(net, seen, T, used, names, l, bias_mode, updated_first):
                 inner_t, inner_x = _joined(n, 2, "*", r" \cdot ", start=2)
                 rows.append(_row(delta_n, s["delta"][0, j], f"$0*($1 - ({inner_t}))",
                                  rf"$0 \left($1 - ({inner_x})\right)", args, kind="delta",
-                                 note=f"{act.name} Jacobian: sum over all outputs"))
+                                 note=_("{activation} Jacobian: sum over all outputs").format(activation=act.name)))
         def gradient_row(param_name, value, dnet_dparam, param, note=None):
             """dE_total/dparam as the product of its chain-rule factors."""
             if factors:
@@ -480,9 +482,10 @@ def _backward_section(net, seen, T, used, names, l, bias_mode, updated_first):
             args += [(names.delta(l, j), s["delta"][0, j]), (_d(names.net(l, j), bname), 1.0)]
         text, tex = _joined(layer.n_out, 2, " * ", r" \cdot ")
         rows.append(_row(_d(names.total, bname), float(s["db"].sum()), text, tex, args, kind="gradient",
-                         note="one bias shared by the layer: the sum of its units' gradients", is_sum=True))
-    what = "output layer" if l == L else f"hidden layer {l}" if L > 2 else "hidden layer"
-    return {"id": f"backward-{l}", "title": f"Backward pass: {what}", "rows": rows}
+                         note=_("one bias shared by the layer: the sum of its units' gradients"), is_sum=True))
+    title = (_("Backward pass: output layer") if l == L else
+             _("Backward pass: hidden layer {number}").format(number=l) if L > 2 else _("Backward pass: hidden layer"))
+    return {"id": f"backward-{l}", "title": title, "rows": rows}
 
 
 def _update_section(net, before, after, seen, lr, names, bias_mode):
@@ -510,19 +513,20 @@ def _update_section(net, before, after, seen, lr, names, bias_mode):
                 rows.append(_row(_plus(bn), b1[j], *tmpl, [(bn, b0[j]), (names.lr, lr),
                                                           (_d(names.total, bn), s["db"][j])],
                                  kind="update", param=f"b{l}[{j}]"))
-    return {"id": "update", "title": "Updated parameters", "rows": rows}
+    return {"id": "update", "title": _("Updated parameters"), "rows": rows}
 
 
 def _after_section(net, progress, names):
     first = progress[1]
     L = len(net.layers)
-    rows = [_row((f"{names.total[0]} after 1 update", rf"{names.total[1]}^{{(1)}}"), first["E_total"],
-                 kind="error", note="a forward pass with the updated parameters")]
-    rows += [_row((f"{names.out(L, k)[0]} after 1 update", rf"{names.out(L, k)[1]}^{{(1)}}"), v, kind="out")
+    after = _("{name} after 1 update")
+    rows = [_row((after.format(name=names.total[0]), rf"{names.total[1]}^{{(1)}}"), first["E_total"],
+                 kind="error", note=_("a forward pass with the updated parameters"))]
+    rows += [_row((after.format(name=names.out(L, k)[0]), rf"{names.out(L, k)[1]}^{{(1)}}"), v, kind="out")
              for k, v in enumerate(first["outputs"])]
     if first["E_total"] > progress[0]["E_total"]:
-        rows[0]["note"] += "; the error rose: the learning rate is too large for this sample"
-    return {"id": "after", "title": "After the update", "rows": rows}
+        rows[0]["note"] += _("; the error rose: the learning rate is too large for this sample")
+    return {"id": "after", "title": _("After the update"), "rows": rows}
 
 
 def _jsonable(obj):
@@ -550,21 +554,21 @@ def explain_worked_example(*, lr: float = MAZUR["lr"], steps: int = 1, update_or
     if train_biases not in BIAS_MODES:
         raise ConfigError(f"unknown bias mode {train_biases!r}; valid: {', '.join(BIAS_MODES)}")
     notes = [f'Matt Mazur, "A Step by Step Backpropagation Example" (2015), {MAZUR["url"]}',
-             "names as in the article: w1 w2 feed h1, w3 w4 feed h2, w5 w6 feed o1, w7 w8 feed o2; "
-             "in deltaprop the hidden W1 = [[w1, w3], [w2, w4]] (W[i, j] joins input i to unit j)",
-             "E_total = sum over outputs of 1/2 (target - out)^2 (loss half_sse)"]
-    notes.append({"none": "the biases b1 and b2 are held fixed, as in the article",
-                  "shared": "the biases are trained, one shared by each layer as the article draws them",
-                  "per-neuron": "the biases are trained, one per neuron (deltaprop's Dense)"}[train_biases])
-    notes.append("update order simultaneous: every gradient uses the weights before the update "
-                 "(the article's arithmetic)" if update_order == "simultaneous" else
-                 "update order output-first: w5..w8 are updated before the hidden deltas are "
-                 "computed, which then use the new w5..w8 (what the article's summary figures follow from)")
+             _("names as in the article: w1 w2 feed h1, w3 w4 feed h2, w5 w6 feed o1, w7 w8 feed o2; "
+               "in deltaprop the hidden W1 = [[w1, w3], [w2, w4]] (W[i, j] joins input i to unit j)"),
+             _("E_total = sum over outputs of 1/2 (target - out)^2 (loss half_sse)")]
+    notes.append({"none": _("the biases b1 and b2 are held fixed, as in the article"),
+                  "shared": _("the biases are trained, one shared by each layer as the article draws them"),
+                  "per-neuron": _("the biases are trained, one per neuron (deltaprop's Dense)")}[train_biases])
+    notes.append(_("update order simultaneous: every gradient uses the weights before the update "
+                   "(the article's arithmetic)") if update_order == "simultaneous" else
+                 _("update order output-first: w5..w8 are updated before the hidden deltas are "
+                   "computed, which then use the new w5..w8 (what the article's summary figures follow from)"))
     return explain(worked_example_network(train_biases),
                    MAZUR["inputs"] if inputs is None else inputs,
                    MAZUR["targets"] if targets is None else targets,
                    lr=lr, steps=steps, update_order=update_order, train_biases=train_biases,
-                   names=MazurNames(), title='Mazur\'s "A Step by Step Backpropagation Example"',
+                   names=MazurNames(), title=_('Mazur\'s "A Step by Step Backpropagation Example"'),
                    notes=notes)
 
 
@@ -621,27 +625,27 @@ def explain_model(model, x, target, *, lr: float = 0.5, steps: int = 1, update_o
                         f"takes {net.n_inputs}{feats}")
     prepared = model.prepare(raw.reshape(1, -1))[0]
     names = Names()
-    notes = [f"model {source}" if source else "a saved model",
-             f"weights named by layer and index: W1[i,j] joins input i to unit j of layer 1 "
-             f"(network {'-'.join(map(str, net.sizes))}, loss {net.loss.name})"]
+    notes = [_("model {file}").format(file=source) if source else _("a saved model"),
+             _("weights named by layer and index: W1[i,j] joins input i to unit j of layer 1 "
+               "(network {sizes}, loss {loss})").format(sizes="-".join(map(str, net.sizes)), loss=net.loss.name)]
     if model.feature_names:
-        notes.append("inputs: " + ", ".join(f"{names.input(i)[0]} = {f}" for i, f in enumerate(model.feature_names)))
+        notes.append(_("inputs: ") + ", ".join(f"{names.input(i)[0]} = {f}" for i, f in enumerate(model.feature_names)))
     if net.dtype != np.float64:
-        notes.append(f"the model is stored in {net.dtype.name}; the trace computes in float64")
+        notes.append(_("the model is stored in {dtype}; the trace computes in float64").format(dtype=net.dtype.name))
     prelude = []
     if model.standardizer is not None:
         std = model.standardizer
-        notes.append("the network sees standardised inputs x' = (x - mean) / scale, with the mean and "
-                     "scale of the model's training split; the trace explains the network on x'")
+        notes.append(_("the network sees standardised inputs x' = (x - mean) / scale, with the mean and "
+                       "scale of the model's training split; the trace explains the network on x'"))
         rows = [_row(names.input(i), prepared[i], "($0 - $1)/$2", r"\frac{$0 - $1}{$2}",
                      [((f"raw x[{i}]", f"x^{{raw}}_{{{i}}}"), raw[i]), ((f"mean[{i}]", rf"\mu_{{{i}}}"), std.mean[i]),
                       ((f"scale[{i}]", rf"\sigma_{{{i}}}"), std.scale[i])], kind="input")
                 for i in range(net.n_inputs)]
-        prelude.append({"id": "input", "title": "Standardised input", "rows": rows})
+        prelude.append({"id": "input", "title": _("Standardised input"), "rows": rows})
     trace = explain(net, prepared, target, lr=lr, steps=steps, update_order=update_order,
                     train_biases=train_biases, names=names, notes=notes, prelude=prelude,
                     max_params=max_params,
-                    title=f"one sample through {source or 'a saved model'}")
+                    title=_("one sample through {file}").format(file=source) if source else _("one sample through a saved model"))
     trace["input"]["raw"] = raw.tolist()
     trace["input"]["standardized"] = model.standardizer is not None
     return trace

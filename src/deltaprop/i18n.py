@@ -1,0 +1,119 @@
+"""Messages in the reader's language: GNU gettext catalogs, English the fallback.
+
+The catalogs are class-based (:class:`gettext.GNUTranslations` objects, never
+``gettext.install``): the language in force is a :class:`contextvars.ContextVar`, set for a
+block with :func:`language`, so that a library call from other code keeps English and two
+threads may speak two languages. Message ids are the English texts.
+
+``deltaprop/locale/<lang>/LC_MESSAGES/deltaprop.po`` is the source of a catalog, managed with
+Babel (``pybabel extract`` / ``update`` / ``compile``, see docs/architecture.md, "Adding a
+message"); the compiled ``.mo`` ships in the package. The language of a command: ``--lang``,
+else ``DELTAPROP_LANG``, else the first of ``LANGUAGE`` (a colon-separated list), ``LC_ALL``,
+``LC_MESSAGES`` and ``LANG`` that is set, as gettext itself looks them up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import gettext as _gettext
+import os
+from functools import lru_cache
+from pathlib import Path
+
+__all__ = ["LANGUAGES", "DOMAIN", "choose", "language", "current", "translations", "gettext", "ngettext",
+           "N_", "translate_argparse"]
+
+DOMAIN = "deltaprop"
+#: The languages with a catalog; English is the messages' own language.
+LANGUAGES = ("en", "ru")
+LOCALE_DIR = Path(__file__).with_name("locale")
+
+_active: contextvars.ContextVar[tuple[str, _gettext.NullTranslations]] = contextvars.ContextVar(
+    "deltaprop_language", default=("en", _gettext.NullTranslations()))
+
+
+def _code(value: str | None) -> str | None:
+    """``"ru_RU.UTF-8"`` -> ``"ru"``; ``None`` for a language without a catalog (or C/POSIX)."""
+    if not value:
+        return None
+    code = value.split(".")[0].split("@")[0].split("_")[0].split("-")[0].lower()
+    return code if code in LANGUAGES else None
+
+
+def choose(flag: str | None = None, environ=None) -> str:
+    """The language to speak: ``flag`` (``--lang``), else ``DELTAPROP_LANG``, else gettext's
+    own variables in its order (LANGUAGE's list, then LC_ALL, LC_MESSAGES, LANG); ``"en"``
+    when none names a language with a catalog."""
+    env = os.environ if environ is None else environ
+    if flag:
+        return _code(flag) or "en"
+    if _code(env.get("DELTAPROP_LANG")):
+        return _code(env["DELTAPROP_LANG"])
+    for var in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
+        value = env.get(var)
+        if not value:
+            continue
+        for item in value.split(":") if var == "LANGUAGE" else [value]:
+            if _code(item):
+                return _code(item)
+        if var != "LANGUAGE":  # the first of these that is set decides, as in gettext and POSIX
+            return "en"
+    return "en"
+
+
+@lru_cache(maxsize=None)
+def translations(lang: str) -> _gettext.NullTranslations:
+    """The catalog of ``lang`` (English: the identity)."""
+    if lang == "en":
+        return _gettext.NullTranslations()
+    return _gettext.translation(DOMAIN, localedir=str(LOCALE_DIR), languages=[lang])
+
+
+@contextlib.contextmanager
+def language(lang: str):
+    """Speak ``lang`` inside the block (messages, warnings, errors raised there)."""
+    token = _active.set((lang, translations(lang)))
+    try:
+        yield
+    finally:
+        _active.reset(token)
+
+
+def current() -> str:
+    """The language in force (``"en"`` unless inside :func:`language`)."""
+    return _active.get()[0]
+
+
+def gettext(message: str) -> str:
+    """``message`` in the language in force."""
+    return _active.get()[1].gettext(message)
+
+
+def ngettext(singular: str, plural: str, n: int) -> str:
+    """The form of ``singular``/``plural`` for ``n`` in the language in force (Russian has
+    three: 1 эпоха, 2 эпохи, 5 эпох)."""
+    return _active.get()[1].ngettext(singular, plural, n)
+
+
+def N_(message: str) -> str:
+    """Marks ``message`` for the catalog where it is defined; it is translated where shown."""
+    return message
+
+
+@contextlib.contextmanager
+def translate_argparse():
+    """argparse's own words (``usage:``, ``options``, ``the following arguments are required``)
+    through the catalog in force while a parser is built, prints help or reports an error.
+
+    argparse looks up its words through ``gettext.gettext`` of the global domain; here its
+    module's two names are pointed at the language in force for the block and restored after,
+    so nothing is installed for other code."""
+    import argparse
+
+    saved = argparse._, argparse.ngettext
+    argparse._, argparse.ngettext = gettext, ngettext
+    try:
+        yield
+    finally:
+        argparse._, argparse.ngettext = saved
