@@ -37,7 +37,8 @@ def test_regression_from_a_file_takes_the_task_defaults(reg_csv, tmp_path):
     # Flags and files win; early stopping is left out without a validation split.
     assert resolve({"data": reg_csv, "target": "price", "epochs": 7}).epochs == 7
     assert resolve({"data": reg_csv, "target": "price"}, {"early_stopping": 3}).early_stopping == 3
-    assert resolve({"data": reg_csv, "target": "price", "val_split": 0.0}).early_stopping is None
+    no_split = resolve({"data": reg_csv, "target": "price", "val_split": 0.0})
+    assert no_split.early_stopping is None and no_split.epochs == DEFAULTS.epochs
     assert resolve({"data": reg_csv, "target": "price", "early_stopping": 0}).early_stopping == 0  # never
     # Classification files and built-in sets keep theirs.
     cls = _write(tmp_path / "cls.csv", ["a", "y"], np.arange(40.0)[:, None], (np.arange(40) % 2)[:, None].astype(int))

@@ -318,7 +318,7 @@ DEFAULTS: TrainConfig = _defaults_record()
 #: Defaults for one task, above the general ones and below a built-in set's own settings
 #: (flags > file > built-in set > TASK_DEFAULTS[task] > DEFAULTS); :func:`resolve` finds the
 #: task from the data. Early stopping needs the validation split: with --val-split 0 it is
-#: left out.
+#: left out, and so is the epoch budget it makes safe.
 #:
 #: Regression (targets standardised, tanh 16, SGD lr 0.1, mini-batch 32): measured on
 #: diabetes, linnerud and synthetic tables with columns spanning 1e-3..1e3, seeds 0-4, R^2 on
@@ -508,7 +508,10 @@ def resolve(given: dict, from_file: dict | None = None, label: Callable[[str], s
         task = _data_task(DEFAULTS.to_dict() | above, label)
     for_task = dict(TASK_DEFAULTS.get(task, {}))
     if (DEFAULTS.to_dict() | above)["val_split"] == 0:
-        for_task.pop("early_stopping", None)  # it watches the validation split
+        # Early stopping watches the validation split; without it, neither it nor the larger
+        # epoch budget that it makes safe applies.
+        for_task.pop("early_stopping", None)
+        for_task.pop("epochs", None)
     return TrainConfig.from_dict(DEFAULTS.to_dict() | for_task | above, label=label)
 
 
