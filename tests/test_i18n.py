@@ -259,3 +259,168 @@ def test_library_messages_stay_english_outside_a_language_block():
         TrainConfig(lr=-1)
     with i18n.language("ru"), pytest.raises(ConfigError, match="^lr: допустимые значения — число > 0; получено -1.0$"):
         TrainConfig(lr=-1)
+
+
+# ----------------------------------------------------------------------------- every command, in Russian
+@pytest.fixture(scope="module")
+def xor_model(tmp_path_factory):
+    """A small saved model (xor, 2-2-1) with its history file, for the commands that read one."""
+    import contextlib
+    import io
+
+    folder = tmp_path_factory.mktemp("ru")
+    path = folder / "xor.npz"
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["train", "--data", "xor", "--epochs", "30", "--seed", "1", "--out", str(path)]) == 0
+    return path
+
+
+def _both(argv, capsys):
+    """The command in English and in Russian: ``(en_out, ru_out, en_err, ru_err)``; the exit
+    codes must agree."""
+    code_en, en, en_err = _run(argv + ["--lang", "en"], capsys)
+    code_ru, ru, ru_err = _run(argv + ["--lang", "ru"], capsys)
+    assert code_en == code_ru, (en_err, ru_err)
+    return en, ru, en_err, ru_err
+
+
+def test_gradcheck_in_russian_has_the_english_numbers(capsys):
+    en, ru, _, _ = _both(["gradcheck", "--sizes", "2,3,2", "--samples", "4"], capsys)
+    assert "наибольшая относительная ошибка:" in ru and "все 17 параметров" in ru and "OK:" in ru
+    assert english_sentences(ru) == []
+    en_lines, ru_lines = en.splitlines(), ru.splitlines()
+    assert len(en_lines) == len(ru_lines)
+    for e, r in zip(en_lines, ru_lines):
+        if not e.startswith(("backprop:", "finite differences:")):  # timings differ from run to run
+            assert _numbers(r) == _numbers(e), (e, r)
+
+
+def test_a_failed_gradcheck_and_a_relu_kink_in_russian(capsys):
+    """The failure line and the ReLU note (forced with a tolerance no check meets and a step
+    large enough to put pre-activations near the kink)."""
+    argv = ["gradcheck", "--sizes", "3,12,2", "--activation", "relu", "--samples", "16", "--step", "0.5",
+            "--tol", "1e-30"]
+    en, ru, en_err, ru_err = _both(argv, capsys)
+    assert "deltaprop: проверка градиента не пройдена" in ru_err
+    assert english_sentences(ru) == [] and english_sentences(ru_err) == []
+    assert "pre-activations lie within a step of a ReLU kink" in en  # the setup does reach the kink
+    assert "предактивации лежат в пределах шага от излома ReLU" in ru and "излома ReLU" in ru_err
+
+    assert _numbers(ru_err) == _numbers(en_err)
+
+
+def test_cost_table_in_russian(capsys):
+    argv = ["gradcheck", "--cost-table", "--table-sizes", "2,2,2;3,4,2", "--batch", "4", "--repeats", "1",
+            "--budget", "0.05"]
+    en, ru, _, _ = _both(argv, capsys)
+    assert english_sentences(ru) == []
+    assert "по 4 примерам" in ru and "отношение растёт как P^" in ru
+    # architecture, parameter count and the (seeded) error agree row by row; the rest are timings
+    rows = [(e.split(), r.split()) for e, r in zip(en.splitlines()[1:3], ru.splitlines()[1:3])]
+    assert [(r[:2], r[-1]) for _, r in rows] == [(e[:2], e[-1]) for e, _ in rows]
+
+
+def test_predict_and_evaluate_in_russian(capsys, xor_model):
+    en, ru, _, _ = _both(["predict", str(xor_model), "--data", "xor", "--proba"], capsys)
+    assert ru == en  # a CSV file: its column names are data, not prose
+    en, ru, _, _ = _both(["evaluate", str(xor_model), "--data", "xor"], capsys)
+    assert ru.startswith("4 примера: потери") and "точность" in ru
+    assert english_sentences(ru) == [] and _numbers(ru) == _numbers(en)
+
+
+def test_export_in_russian(capsys, xor_model, tmp_path):
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    code, en, _ = _run(["export", str(xor_model), str(tmp_path / "en.onnx"), "--check"], capsys)
+    assert code == 0
+    code, ru, err = _run(["export", str(xor_model), str(tmp_path / "ru.onnx"), "--check", "--lang", "ru"], capsys)
+    assert code == 0, err
+    assert "записан файл" in ru and "проверено в onnxruntime на 256 случайных входах" in ru
+    assert english_sentences(ru) == []
+    assert _numbers(ru.replace("ru.onnx", "en.onnx")) == _numbers(en)
+
+
+def test_plot_history_in_russian(capsys, xor_model, tmp_path):
+    pytest.importorskip("matplotlib")
+    code, ru, err = _run(["plot", "history", str(xor_model), "--out", str(tmp_path / "h.png"), "--lang", "ru"],
+                         capsys)
+    assert code == 0, err
+    assert ru == f"записан файл {tmp_path / 'h.png'}\n"
+    code, ru, err = _run(["plot", "regions", str(xor_model), "--out", str(tmp_path / "r.png"), "--lang", "ru"],
+                         capsys)
+    assert code == 0, err
+    assert "примечание: нарисовано в пределах обучающих данных xor" in ru and english_sentences(ru) == []
+
+
+def test_datasets_in_russian(capsys):
+    en, ru, _, _ = _both(["datasets"], capsys)
+    assert "таблица истинности XOR" in ru and "ирисы Фишера, 3 вида" in ru
+    assert english_sentences(ru) == [] and _numbers(ru) == _numbers(en)
+
+
+def _junk(path):
+    path.write_bytes(b"not a model at all")
+    return path
+
+
+def _npy(path):
+    np = pytest.importorskip("numpy")
+    np.save(path, np.ones((3, 2)))
+    return path
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (lambda d, m: ["evaluate", str(d / "missing.npz"), "--data", "xor"], "missing.npz: нет такого файла"),
+    (lambda d, m: ["predict", str(_junk(d / "junk.npz")), "--data", "xor"],
+     "junk.npz: это не файл модели deltaprop (не архив .npz)"),
+    (lambda d, m: ["evaluate", str(m), "--data", str(_npy(d / "a.npy")), "--target", "5"],
+     "в данных нет столбцов признаков модели: a, b"),
+    (lambda d, m: ["export", str(m), str(m)], "уже существует; чтобы перезаписать, укажите --force"),
+    (lambda d, m: ["gradcheck", "--order", "3"], "--order: допустимые значения — 2 или 4; получено 3"),
+    (lambda d, m: ["gradcheck", "--sizes", "2,x"], "--sizes: нужны целые числа через запятую"),
+    (lambda d, m: ["gradcheck", "--model", str(m)], "--model требует --data"),
+    (lambda d, m: ["gradcheck", "--sizes", "2,2", "--loss", "cross_entropy", "--output-activation", "tanh"],
+     "функции потерь 'cross_entropy' нужны выходы в (0, 1)"),
+    (lambda d, m: ["explain", "--model", str(m), "--input", "1", "--target", "1"],
+     "у входа 1 значение, а модель принимает 2 (a, b)"),
+    (lambda d, m: ["explain", "--input", "1,2,3"], "у входа 3 значения, но у сети 2 входа"),
+    (lambda d, m: ["explain", "--model", str(m), "--input", "1,2", "--target", "1,2,3"],
+     "цель должна состоять из 1 числа через запятую или быть одной меткой класса (0, 1); получено '1,2,3'"),
+    (lambda d, m: ["train", "--data", "xor", "--hidden", "0", "--epochs", "1"], ""),
+])
+def test_error_lines_in_russian(capsys, tmp_path, xor_model, argv, expected):
+    """One error line, in Russian, with the English line's numbers; nothing of it English but names."""
+    args = argv(tmp_path, xor_model)
+    code_en, _, en_err = _run(args + ["--lang", "en"], capsys)
+    code, _, err = _run(args + ["--lang", "ru"], capsys)
+    assert code == code_en == 2
+    assert err.startswith("deltaprop: ошибка: ") and err.count("\n") == 1, err
+    assert expected in err
+    assert english_sentences(err) == []
+    assert _numbers(err) == _numbers(en_err)
+
+
+@pytest.mark.parametrize("n, form", [(1, "1 признак"), (3, "3 признака"), (5, "5 признаков"), (21, "21 признак")])
+def test_library_errors_take_the_number_s_form(n, form):
+    """A number in an error decides its noun's form (English keeps its one form)."""
+    import numpy as np
+
+    from deltaprop.errors import DataError
+    from deltaprop.model import Model
+    from deltaprop.network import Network
+
+    model = Model(Network([n, 1], seed=0))
+    with i18n.language("ru"), pytest.raises(DataError, match=f"а модель принимает {form} "):
+        model.prepare(np.ones((2, n + 1)))
+    with pytest.raises(DataError, match=f"but the model takes {n} features"):
+        model.prepare(np.ones((2, n + 1)))
+
+
+def test_sizes_and_times_use_russian_units():
+    from deltaprop.gradcheck_report import format_seconds
+    from deltaprop.memory import format_bytes
+
+    with i18n.language("ru"):
+        assert [format_seconds(t) for t in (2e-6, 0.0123, 4.5, 600.0)] == ["2 мкс", "12.3 мс", "4.5 с", "600 с (10 мин)"]
+        assert [format_bytes(b) for b in (1, 3, 5, 2.5e9)] == ["1 байт", "3 байта", "5 байт", "2.5 ГБ"]
+    assert format_bytes(5) == "5 bytes" and format_seconds(0.0123) == "12.3 ms"

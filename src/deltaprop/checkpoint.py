@@ -14,6 +14,7 @@ nothing.
 from __future__ import annotations
 
 from .errors import DeltapropError, ModelFileError
+from .i18n import gettext as _
 from .io import pack, read_npz, unpack, write_npz_atomic
 from .network import Network
 from .training import Callback, Trainer
@@ -46,16 +47,19 @@ def load_checkpoint(path) -> tuple[Network, dict, dict]:
         info = unpack(meta.get("info", {}), arrays, str(path))
         params = state["params"]
         if params.shape != net.flat.shape or params.dtype != net.dtype:
-            raise ModelFileError(f"{path}: weights of shape {params.shape} {params.dtype} do not fit the "
-                                 f"network ({net.flat.shape} {net.dtype})")
+            raise ModelFileError(_("{path}: weights of shape {shape} {dtype} do not fit the network "
+                                   "({net_shape} {net_dtype})").format(
+                path=path, shape=params.shape, dtype=params.dtype, net_shape=net.flat.shape, net_dtype=net.dtype))
         for key in ("epoch", "optimizer", "rng", "history", "callbacks", "settings"):
             state[key]  # noqa: B018 - presence check, KeyError below names the missing part
     except ModelFileError:
         raise
     except DeltapropError as exc:
-        raise ModelFileError(f"{path}: bad checkpoint: {exc}") from None
+        raise ModelFileError(_("{path}: bad checkpoint: {reason}").format(path=path, reason=exc)) from None
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise ModelFileError(f"{path}: bad checkpoint (missing or malformed {exc})") from None
+        raise ModelFileError(_("{path}: bad checkpoint (missing or malformed {what})").format(
+            path=path, what=exc)) from None
+
     return net, state, info
 
 

@@ -195,7 +195,7 @@ def cmd_datasets(args) -> int:
     name, samples, features, source = _("name"), _("samples"), _("features"), _("source")
     print(f"{name:<9} {samples:>7} {features:>8}  {source}")
     for name, n, d, src in builtin_info():
-        print(f"{name:<9} {n:>7} {d:>8}  {src}")
+        print(f"{name:<9} {n:>7} {d:>8}  {_(src)}")
     return 0
 
 
@@ -250,7 +250,8 @@ def _main(argv: list[str]) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return 0
     except OSError as exc:  # a file that cannot be written or read after all the checks: one line
-        where = exc.filename if exc.filename is not None else "a file"
+        where = exc.filename if exc.filename is not None else _("a file")
+
         print(error_line(f"{one_line(where)}: {one_line(exc.strerror or exc)}"), file=sys.stderr)
         return 2
     except MemoryError:

@@ -14,7 +14,8 @@ import sys
 import numpy as np
 
 from .errors import ConfigError
-from .i18n import gettext as _
+from .cli import error_line
+from .i18n import gettext as _, ngettext
 
 __all__ = ["register", "cmd"]
 
@@ -49,7 +50,7 @@ def _check(model, path: str, dtype: str) -> tuple[float, float]:
     try:
         import onnxruntime
     except ImportError:
-        raise ConfigError("--check runs the file with onnxruntime: pip install deltaprop[onnx]") from None
+        raise ConfigError(_("--check runs the file with onnxruntime: pip install deltaprop[onnx]")) from None
     # Inputs where the model sees them: around the training data when the standardisation says
     # where that was, else standard normal.
     rng = np.random.default_rng(0)
@@ -72,39 +73,53 @@ def cmd(args) -> int:
     proto = export_onnx(model, args.out, dtype=args.dtype, overwrite=args.force)
     net = model.network
     features = ", ".join(model.feature_names[:6]) + (", ..." if len(model.feature_names) > 6 else "")
-    print(f"wrote {args.out}: ONNX opset {proto.opset_import[0].version}, a {args.dtype} graph of {net!r}")
-    print(f"  input  'input'  (N, {net.n_inputs}): raw features {features or '(unnamed)'}"
-          + ("; standardised inside the graph" if model.standardizer is not None else ""))
+    acts = "/".join(dict.fromkeys(layer.activation.name for layer in net.layers))
+    # The network as its repr() writes it, in the language in force
+    network = ngettext("Network({sizes}, {activations}, loss={loss}, {dtype}, {trainable} trainable of {n} parameters)",
+                       "Network({sizes}, {activations}, loss={loss}, {dtype}, {trainable} trainable of {n} parameters)",
+                       net.n_params).format(sizes="-".join(map(str, net.sizes)), activations=acts, loss=net.loss.name,
+                                            dtype=net.dtype.name, trainable=net.n_trainable, n=net.n_params)
+    print(_("wrote {file}: ONNX opset {opset}, a {dtype} graph of {network}").format(
+        file=args.out, opset=proto.opset_import[0].version, dtype=args.dtype, network=network))
+    print(_("  input  'input'  (N, {n}): raw features {features}").format(
+              n=net.n_inputs, features=features or _("(unnamed)"))
+          + ("; " + _("standardised inside the graph") if model.standardizer is not None else ""))
     if model.task == "classification" and model.classes:
         target = f"{model.target_names[0]} = " if len(model.target_names) == 1 else ""
         what = (f"P({target}{model.classes[1]})" if net.n_outputs == 1
-                else "probabilities of " + ", ".join(map(str, model.classes[:6]))
-                + (", ..." if len(model.classes) > 6 else ""))
-        print(f"  output 'output' (N, {net.n_outputs}): {what}")
-        print(f"  output 'class_index' (N,): index into the classes {json.dumps(model.classes[:10])}"
-              f"{' ...' if len(model.classes) > 10 else ''} (also in the file's metadata)")
+                else _("probabilities of {classes}").format(classes=", ".join(map(str, model.classes[:6]))
+                                                            + (", ..." if len(model.classes) > 6 else "")))
+        print(_("  output 'output' (N, {n}): {what}").format(n=net.n_outputs, what=what))
+        print(_("  output 'class_index' (N,): index into the classes {classes} (also in the file's metadata)").format(
+            classes=json.dumps(model.classes[:10]) + (" ..." if len(model.classes) > 10 else "")))
     else:
-        print(f"  output 'output' (N, {net.n_outputs}): {', '.join(model.target_names) or 'values'}")
+        print(_("  output 'output' (N, {n}): {what}").format(n=net.n_outputs,
+                                                             what=", ".join(model.target_names) or _("values")))
     if model.categories:
-        print(f"  note: the categorical columns {', '.join(model.categories)} enter one-hot encoded, as the "
-              f"feature names show; the encoding is in the metadata, not in the graph", file=sys.stderr)
+        print(_("  note: the categorical columns {columns} enter one-hot encoded, as the feature names show; the "
+                "encoding is in the metadata, not in the graph").format(columns=", ".join(model.categories)),
+              file=sys.stderr)
     poor = float32_input_loss(model) if args.dtype == "float32" else []
     if poor:
         name, ratio = max(poor, key=lambda p: p[1])
-        print(f"  note: {len(poor)} feature(s) lie far from zero compared with their spread (worst: {name}, "
-              f"|mean| / sd = {ratio:.3g}); float32 inputs keep only about {max(0.0, 7.2 - np.log10(ratio)):.0f} "
-              f"digits of their variation, so outputs may differ from deltaprop's by about "
-              f"{6e-8 * ratio:.1g}; --dtype float64 avoids this", file=sys.stderr)
+        print(_("  note: {n} feature(s) lie far from zero compared with their spread (worst: {name}, "
+                "|mean| / sd = {ratio}); float32 inputs keep only about {digits} digits of their variation, so "
+                "outputs may differ from deltaprop's by about {difference}; --dtype float64 avoids this").format(
+
+
+                  n=len(poor), name=name, ratio=f"{ratio:.3g}", digits=f"{max(0.0, 7.2 - np.log10(ratio)):.0f}",
+                  difference=f"{6e-8 * ratio:.1g}"), file=sys.stderr)
     if args.check:
         diff, scale = _check(model, args.out, args.dtype)
         # A float32 model cannot be matched more closely than float32 allows, whatever the graph.
         tol_dtype = "float32" if "float32" in (args.dtype, net.dtype.name) else "float64"
         tol = CHECK_TOL[tol_dtype] * max(1.0, scale)
-        print(f"checked with onnxruntime on 256 random inputs: largest |difference| from deltaprop "
-              f"{diff:.2g} (tolerance {tol:.2g})")
+        print(_("checked with onnxruntime on 256 random inputs: largest |difference| from deltaprop "
+                "{difference} (tolerance {tol})").format(difference=f"{diff:.2g}", tol=f"{tol:.2g}"))
         if not diff <= tol:
-            hint = " (the float32 inputs: see the note above; --dtype float64 avoids this)" if poor else ""
-            print(f"deltaprop: error: the ONNX file's outputs differ from deltaprop's by {diff:.3g}{hint}",
-                  file=sys.stderr)
+            hint = " (" + _("the float32 inputs: see the note above; --dtype float64 avoids this") + ")" if poor else ""
+            print(error_line(_("the ONNX file's outputs differ from deltaprop's by {difference}").format(
+                difference=f"{diff:.3g}") + hint), file=sys.stderr)
+
             return 1
     return 0

@@ -29,7 +29,7 @@ from .gradcheck import DEFAULT_COST_SIZES, random_problem
 from .gradcheck_report import CostTable, cost_table, run_check, sizes_name
 from .losses import LOSSES
 from .network import Network
-from .i18n import gettext as _
+from .i18n import gettext as _, ngettext
 
 __all__ = ["register", "cmd", "cost_table_from_args"]
 
@@ -89,11 +89,11 @@ def register(subparsers) -> None:
 
 def _check_common(args) -> None:
     if args.order is not None and args.order not in (2, 4):
-        raise ConfigError(f"--order must be 2 or 4, got {args.order}")
+        raise ConfigError(_("{flag} must be 2 or 4, got {value}").format(flag="--order", value=args.order))
     if not args.step > 0:
-        raise ConfigError(f"--step must be positive, got {args.step}")
+        raise ConfigError(_("{flag} must be positive, got {value}").format(flag="--step", value=args.step))
     if args.seed < 0:
-        raise ConfigError(f"--seed must be a non-negative integer, got {args.seed}")
+        raise ConfigError(_("{flag} must be a non-negative integer, got {value}").format(flag="--seed", value=args.seed))
 
 
 def cmd(args) -> int:
@@ -105,13 +105,13 @@ def cmd(args) -> int:
     for flag, value in (("--table-sizes", args.table_sizes), ("--batch", args.batch), ("--repeats", args.repeats),
                         ("--budget", args.budget)):
         if value is not None:
-            raise ConfigError(f"{flag} goes with --cost-table")
+            raise ConfigError(_("{flag} goes with --cost-table").format(flag=flag))
     if not args.tol > 0:
-        raise ConfigError(f"--tol must be positive, got {args.tol}")
+        raise ConfigError(_("{flag} must be positive, got {value}").format(flag="--tol", value=args.tol))
     if args.max_params is not None and args.max_params < 1:
-        raise ConfigError(f"--max-params must be at least 1, got {args.max_params}")
+        raise ConfigError(_("{flag} must be at least 1, got {value}").format(flag="--max-params", value=args.max_params))
     if args.samples is not None and args.samples < 1:
-        raise ConfigError(f"--samples must be at least 1, got {args.samples}")
+        raise ConfigError(_("{flag} must be at least 1, got {value}").format(flag="--samples", value=args.samples))
     net, X, T, lines = _model_problem(args) if args.model else _random_problem(args)
     return run_check(net, X, T, describe=lines, max_params=args.max_params, seed=args.seed, tol=args.tol,
                      order=args.order or 4, h=args.step, as_json=args.json)
@@ -121,27 +121,34 @@ def _parse_sizes(text: str, what: str = "--sizes") -> list[int]:
     try:
         sizes = [int(s) for s in str(text).split(",")]
     except ValueError:
-        raise ConfigError(f"{what} must be comma-separated integers like 4,8,3, got {text!r}") from None
+        raise ConfigError(_("{flag} must be comma-separated integers like 4,8,3, got {value!r}").format(
+            flag=what, value=text)) from None
     if len(sizes) < 2 or any(s <= 0 for s in sizes):
-        raise ConfigError(f"{what} needs at least two positive widths (input and output), got {text!r}")
+        raise ConfigError(_("{flag} needs at least two positive widths (input and output), got {value!r}").format(
+            flag=what, value=text))
     return sizes
 
 
 def _random_problem(args):
     if args.data is not None or args.target is not None:
-        raise ConfigError("--data and --target go with --model")
+        raise ConfigError(_("--data and --target go with --model"))
     cfg = {k: getattr(args, k) if getattr(args, k) is not None else v for k, v in CHECK_DEFAULTS.items()}
     sizes = _parse_sizes(cfg["sizes"])
     net, X, T = random_problem(sizes, cfg["activation"], cfg["output_activation"], cfg["loss"],
                                samples=cfg["samples"], seed=args.seed, init=cfg["init"])
-    return net, X, T, [f"network: {_describe(net)}",
-                       f"data: {len(X)} random samples, weights {cfg['init']} (seed {args.seed})"]
+    return net, X, T, [_("network: {network}").format(network=_describe(net)),
+                       ngettext("data: {n} random samples, weights {init} (seed {seed})",
+                                "data: {n} random samples, weights {init} (seed {seed})", len(X)).format(
+                           n=len(X), init=cfg["init"], seed=args.seed)]
 
 
 def _describe(net: Network) -> str:
     acts = " -> ".join(dict.fromkeys(layer.activation.name for layer in net.layers))
-    return (f"{sizes_name(net.sizes)}, {acts}, loss {net.loss.name}, {net.dtype.name}, "
-            f"{net.n_params:,} parameters ({net.n_trainable:,} trainable)")
+    return ngettext("{sizes}, {activations}, loss {loss}, {dtype}, {n} parameters ({trainable} trainable)",
+                    "{sizes}, {activations}, loss {loss}, {dtype}, {n} parameters ({trainable} trainable)",
+                    net.n_params).format(sizes=sizes_name(net.sizes), activations=acts, loss=net.loss.name,
+                                         dtype=net.dtype.name, n=f"{net.n_params:,}",
+                                         trainable=f"{net.n_trainable:,}")
 
 
 def _model_problem(args):
@@ -149,10 +156,11 @@ def _model_problem(args):
                             ("--output-activation", args.output_activation), ("--loss", args.loss),
                             ("--init", args.init)) if v is not None]
     if given:
-        raise ConfigError(f"{', '.join(given)} {'describes' if len(given) == 1 else 'describe'} a random "
-                          "network; a --model brings its own")
+        raise ConfigError(ngettext("{flags} describes a random network; a --model brings its own",
+                                   "{flags} describe a random network; a --model brings its own", len(given)).format(
+            flags=", ".join(given)))
     if args.data is None:
-        raise ConfigError("--model needs --data: a CSV file or built-in set name with the targets to check on")
+        raise ConfigError(_("--model needs --data: a CSV file or built-in set name with the targets to check on"))
     from .cli import _load_for_model  # the same column alignment as 'deltaprop evaluate'
     from .model import Model
 
@@ -160,46 +168,52 @@ def _model_problem(args):
     ds = _load_for_model(model, args.data, args.target)
     net = model.network
     if ds.T.shape != (len(ds), net.n_outputs):
-        raise DataError(f"{args.data}: targets of shape {ds.T.shape} found, the model has {net.n_outputs} "
-                        f"outputs; give --target")
+        raise DataError(ngettext("{file}: targets of shape {shape} found, the model has {n} outputs; give --target",
+                                 "{file}: targets of shape {shape} found, the model has {n} outputs; give --target",
+                                 net.n_outputs).format(file=args.data, shape=ds.T.shape, n=net.n_outputs))
     X, T = model.prepare(ds.X), ds.T
     lines = []
     if net.dtype != np.float64:
         # float32 differences would be dominated by round-off (about 1e-7 / h relative).
         net = net.astype("float64")
-        lines.append("note: the float32 model is checked in a float64 copy")
-    what = f"all {len(X):,}"
+        lines.append(_("note: the float32 model is checked in a float64 copy"))
+    what = ngettext("all {n} samples", "all {n} samples", len(X)).format(n=f"{len(X):,}")
     if args.samples is not None and args.samples < len(X):
         rows = np.sort(np.random.default_rng(args.seed).choice(len(X), args.samples, replace=False))
         X, T = X[rows], T[rows]
-        what = f"{len(X):,} of {len(ds):,} (drawn at random, seed {args.seed})"
-    std = "standardised with the model's training statistics" if model.standardizer else "not standardised"
-    return net, X, T, [f"network: {_describe(net)} from {args.model}",
-                       f"data: {args.data}, {what} samples, {std}", *lines]
+        what = ngettext("{k} of {n} (drawn at random, seed {seed}) samples",
+                        "{k} of {n} (drawn at random, seed {seed}) samples", len(ds)).format(
+            k=f"{len(X):,}", n=f"{len(ds):,}", seed=args.seed)
+    std = _("standardised with the model's training statistics") if model.standardizer else _("not standardised")
+    return net, X, T, [_("network: {network} from {file}").format(network=_describe(net), file=args.model),
+                       _("data: {file}, {samples}, {standardised}").format(file=args.data, samples=what,
+                                                                          standardised=std), *lines]
 
 
 def cost_table_from_args(args) -> CostTable:
     """Validate the --cost-table options of ``args``, fill in their defaults and measure."""
     _check_common(args)
     if args.model or args.data:
-        raise ConfigError("--cost-table times random networks; it takes no --model or --data")
+        raise ConfigError(_("--cost-table times random networks; it takes no --model or --data"))
     if args.max_params is not None or args.samples is not None or args.sizes is not None:
-        raise ConfigError("--cost-table takes --table-sizes and --batch, not --sizes, --samples or --max-params")
+        raise ConfigError(_("--cost-table takes --table-sizes and --batch, not --sizes, --samples or --max-params"))
     # Filled in on args itself, where bench/cost_page.py reads them to describe the run.
     for k, v in {**TABLE_DEFAULTS, **{k: CHECK_DEFAULTS[k] for k in NETWORK_KEYS}}.items():
         if getattr(args, k) is None:
             setattr(args, k, v)
     for flag, value in (("--batch", args.batch), ("--repeats", args.repeats)):
         if value < 1:
-            raise ConfigError(f"{flag} must be at least 1, got {value}")
+            raise ConfigError(_("{flag} must be at least 1, got {value}").format(flag=flag, value=value))
     if not args.budget >= 0:
-        raise ConfigError(f"--budget must be a non-negative number of seconds, got {args.budget}")
+        raise ConfigError(_("{flag} must be a non-negative number of seconds, got {value}").format(
+            flag="--budget", value=args.budget))
     if args.table_sizes:
         sizes_list = [_parse_sizes(s, "--table-sizes") for s in args.table_sizes.split(";") if s.strip()]
     else:
         sizes_list = [list(s) for s in DEFAULT_COST_SIZES]
     if not sizes_list:
-        raise ConfigError("--table-sizes names no architecture")
+        raise ConfigError(_("--table-sizes names no architecture"))
+
     # Unknown activations or impossible pairings fail here, before the minute of measuring.
     for s in sizes_list:
         Network(s, args.activation, args.output_activation, args.loss)

@@ -16,7 +16,7 @@ import os
 
 from .cli import int_arg
 from .errors import ConfigError
-from .i18n import N_, gettext as _
+from .i18n import N_, gettext as _, ngettext
 
 __all__ = ["register", "cmd", "default_out"]
 
@@ -33,7 +33,7 @@ def _range(text: str) -> tuple[float, float, float, float]:
     except ValueError:
         values = ()
     if len(values) != 4:
-        raise argparse.ArgumentTypeError(f"{text!r} is not four numbers XMIN,XMAX,YMIN,YMAX")
+        raise argparse.ArgumentTypeError(_("{value!r} is not four numbers XMIN,XMAX,YMIN,YMAX").format(value=text))
     return values
 
 
@@ -80,19 +80,24 @@ def _describe(path: str, model, info: dict) -> str:
     """Title line: file, architecture, loss, and how it was trained when the file says so."""
     net = model.network
     acts = "/".join(dict.fromkeys(layer.activation.name for layer in net.layers))
-    text = f"{os.path.basename(path)}: {'-'.join(map(str, net.sizes))} {acts}, loss {net.loss.name}"
+    text = _("{file}: {sizes} {activations}, loss {loss}").format(
+        file=os.path.basename(path), sizes="-".join(map(str, net.sizes)), activations=acts, loss=net.loss.name)
     training = info.get("training")
     if isinstance(training, dict):
         parts = [str(training.get("data", ""))]
         mode = training.get("mode")
         if mode:
-            parts.append(f"{mode}" + (f" (batch {training.get('batch_size')})" if mode == "minibatch" else ""))
+            parts.append(f"{mode}" + (" (" + _("batch {k}").format(k=training.get("batch_size")) + ")"
+                                      if mode == "minibatch" else ""))
         if training.get("optimizer"):
             parts.append(str(training["optimizer"]))
         if training.get("lr") is not None:
             parts.append(f"lr {training['lr']:g}")
         if training.get("epochs_run") is not None:
-            parts.append(f"{training['epochs_run']} epochs")
+            epochs = training["epochs_run"]
+            parts.append(ngettext("{n} epochs", "{n} epochs", epochs).format(n=epochs) if isinstance(epochs, int)
+
+                         else f"{epochs} epochs")
         text += "\n" + ", ".join(p for p in parts if p)
     return text
 
@@ -107,7 +112,7 @@ def cmd(args) -> int:
     out = args.out or default_out(args.model, args.kind)
     check_writable(out, overwrite=args.force)  # before any work: the cheap check first
     model = Model.load(args.model)
-    _, info = load_model(args.model)
+    _net, info = load_model(args.model)
     title = args.title or _describe(args.model, model, info)
     notes = []
     if args.kind == "history":
@@ -126,14 +131,15 @@ def cmd(args) -> int:
             # No data and no standardisation to say where the inputs lie: the built-in training set does.
             trained_on = (info.get("training") or {}).get("data")
             if trained_on not in BUILTIN:
-                raise ConfigError("cannot tell where this model's inputs lie: give --data (points to draw) "
-                                  "or --range XMIN,XMAX,YMIN,YMAX")
+                raise ConfigError(_("cannot tell where this model's inputs lie: give --data (points to draw) "
+                                    "or --range XMIN,XMAX,YMIN,YMAX"))
             bounds = regions_bounds(model, load_data(trained_on))
-            notes.append(f"drawn over the range of the {trained_on} training data; --data {trained_on} "
-                         f"shows its points")
+            notes.append(_("drawn over the range of the {name} training data; --data {name} shows its points").format(
+                name=trained_on))
         fig = plot_regions(model, data, bounds=bounds, resolution=args.resolution, title=title)
     save_figure(fig, out, overwrite=args.force, dpi=args.dpi)
-    print(f"wrote {out}")
+    print(_("wrote {file}").format(file=out))
     for note in notes:
-        print(f"note: {note}")
+        print(_("note: {what}").format(what=note))
+
     return 0

@@ -46,6 +46,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .errors import ConfigError
+from .i18n import gettext as _, ngettext
 from .network import Network
 from .validation import as_generator
 
@@ -92,12 +93,17 @@ class GradcheckResult:
         return self.seconds_numeric * self.n_params / k if k else 0.0
 
     def summary(self) -> str:
-        return (f"{len(self.indices)} of {self.n_params} parameters checked: max relative error "
-                f"{self.max_rel_error:.3g} (at {self.worst}), median {self.median_rel_error:.3g}, "
-                f"max absolute error {self.max_abs_error:.3g}"
-                + (f"; {self.near_kink} pre-activations within a step of a ReLU kink" if self.near_kink else "")
-                + f"; backprop {self.seconds_backprop * 1e3:.3g} ms, "
-                f"finite differences {self.seconds_numeric * 1e3:.3g} ms")
+        return (ngettext("{k} of {n} parameters checked: max relative error {max} (at {worst}), median {median}, "
+                         "max absolute error {abs}",
+                         "{k} of {n} parameters checked: max relative error {max} (at {worst}), median {median}, "
+                         "max absolute error {abs}", self.n_params).format(
+                    k=len(self.indices), n=self.n_params, max=f"{self.max_rel_error:.3g}", worst=self.worst,
+                    median=f"{self.median_rel_error:.3g}", abs=f"{self.max_abs_error:.3g}")
+                + ("; " + ngettext("{n} pre-activations within a step of a ReLU kink",
+                                   "{n} pre-activations within a step of a ReLU kink", self.near_kink).format(
+                    n=self.near_kink) if self.near_kink else "")
+                + "; " + _("backprop {backprop} ms, finite differences {numeric} ms").format(
+                    backprop=f"{self.seconds_backprop * 1e3:.3g}", numeric=f"{self.seconds_numeric * 1e3:.3g}"))
 
 
 _KINKED = ("relu", "leaky_relu")
@@ -107,7 +113,7 @@ _STENCILS = {2: ((1, -1), (0.5, -0.5)), 4: ((2, 1, -1, -2), (-1 / 12, 8 / 12, -8
 def numerical_gradient(network: Network, X, T, indices=None, h: float = 2e-4, order: int = 4) -> np.ndarray:
     """Central-difference gradient of the mean loss w.r.t. ``network.flat[indices]``."""
     if order not in _STENCILS:
-        raise ConfigError(f"order must be 2 or 4, got {order}")
+        raise ConfigError(_ORDER().format(order=order))
     flat = network.flat
     idx = np.arange(flat.size) if indices is None else np.asarray(indices)
     offsets, weights = _STENCILS[order]
@@ -178,7 +184,8 @@ def gradcheck(network: Network, X, T, *, indices=None, max_params: int | None = 
         max_rel_error=float(rel.max()) if len(rel) else 0.0,
         median_rel_error=float(np.median(rel)) if len(rel) else 0.0,
         max_abs_error=float(abs_err.max()) if len(abs_err) else 0.0,
-        worst=(f"{names[indices[worst]]}: backprop {analytic[worst]:.10g} vs numeric {numeric[worst]:.10g}"
+        worst=(_("{name}: backprop {analytic} vs numeric {numeric}").format(
+            name=names[indices[worst]], analytic=f"{analytic[worst]:.10g}", numeric=f"{numeric[worst]:.10g}")
                if len(rel) else "-"),
         seconds_backprop=seconds_backprop, seconds_numeric=t2 - t1, n_params=n, near_kink=near_kink,
         order=order, h=h,
@@ -198,7 +205,7 @@ def random_problem(sizes: Sequence[int], activation="tanh", output_activation="s
     accepts). Returns ``(network, X, T)``.
     """
     if int(samples) < 1:
-        raise ConfigError(f"the number of samples must be at least 1, got {samples}")
+        raise ConfigError(_("the number of samples must be at least 1, got {value}").format(value=samples))
     rng = as_generator(seed)
     net = Network(sizes, activation, output_activation, loss, dtype=dtype, init=init)
     net.reset_parameters(rng, init)
@@ -331,11 +338,13 @@ def gradient_cost(sizes_list: Sequence[Sequence[int]] = DEFAULT_COST_SIZES, *, b
     Returns one :class:`CostRow` per architecture; nothing is printed.
     """
     if order not in _STENCILS:
-        raise ConfigError(f"order must be 2 or 4, got {order}")
+        raise ConfigError(_ORDER().format(order=order))
     if int(repeats) < 1 or int(batch) < 1 or int(min_sample) < 1:
-        raise ConfigError(f"repeats, batch and min_sample must be at least 1, got {repeats}, {batch}, {min_sample}")
+        raise ConfigError(_("repeats, batch and min_sample must be at least 1, got {repeats}, {batch}, {min_sample}").format(
+            repeats=repeats, batch=batch, min_sample=min_sample))
     if not min_time >= 0 or not numeric_budget >= 0:
-        raise ConfigError(f"min_time and numeric_budget must be non-negative, got {min_time}, {numeric_budget}")
+        raise ConfigError(_("min_time and numeric_budget must be non-negative, got {min_time}, {budget}").format(
+            min_time=min_time, budget=numeric_budget))
     rng = np.random.default_rng(seed)
     passes = len(_STENCILS[order][0])
     rows = []
@@ -369,7 +378,7 @@ def gradient_cost(sizes_list: Sequence[Sequence[int]] = DEFAULT_COST_SIZES, *, b
                                  1, min_time, warmup=False)
             per_param.append(seconds / len(chunk))
             numeric.append(result[-1])
-        rel, _ = relative_error(analytic[idx], np.concatenate(numeric))
+        rel, _abs = relative_error(analytic[idx], np.concatenate(numeric))
         rows.append(CostRow(sizes=tuple(net.sizes), n_params=n, batch=len(X), order=order, h=h,
                             seconds_forward=t_f, seconds_backprop=t_bp,
                             seconds_numeric=float(np.median(per_param)) * n, numeric_timed=len(idx),
@@ -381,7 +390,12 @@ def cost_slope(rows: Sequence[CostRow]) -> float:
     r"""Least-squares slope :math:`\beta` of :math:`\log(t_{fd}/t_{bp}) = \alpha + \beta \log P`
     over the rows; :math:`\beta \approx 1` means the ratio grows linearly with :math:`P`."""
     if len(rows) < 2:
-        raise ConfigError("a slope needs at least two rows")
+        raise ConfigError(_("a slope needs at least two rows"))
+
     x = np.log([r.n_params for r in rows])
     y = np.log([r.ratio for r in rows])
     return float(np.polyfit(x, y, 1)[0])
+
+
+def _ORDER() -> str:
+    return _("order must be 2 or 4, got {order}")

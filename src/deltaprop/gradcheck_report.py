@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from .gradcheck import DEFAULT_COST_SIZES, CostRow, GradcheckResult, cost_slope, gradcheck, gradient_cost
+from .i18n import gettext as _, ngettext
 from .machine import machine_facts
 from .network import Network
 
@@ -23,14 +24,14 @@ __all__ = ["TEXT_COLUMNS", "CostTable", "cost_cells", "cost_table", "format_cost
 def format_seconds(t: float) -> str:
     """A duration with three significant digits in a readable unit."""
     if t < 1e-3:
-        return f"{t * 1e6:.3g} µs"
+        return _("{t} µs").format(t=f"{t * 1e6:.3g}")
     if t < 1.0:
-        return f"{t * 1e3:.3g} ms"
+        return _("{t} ms").format(t=f"{t * 1e3:.3g}")
     if t < 100.0:
-        return f"{t:.3g} s"
+        return _("{t} s").format(t=f"{t:.3g}")
     if t < 3 * 3600:
-        return f"{t:,.0f} s ({t / 60:.0f} min)"
-    return f"{t:,.0f} s ({t / 3600:.1f} h)"
+        return _("{t} s ({minutes} min)").format(t=f"{t:,.0f}", minutes=f"{t / 60:.0f}")
+    return _("{t} s ({hours} h)").format(t=f"{t:,.0f}", hours=f"{t / 3600:.1f}")
 
 
 def sizes_name(sizes) -> str:
@@ -54,12 +55,12 @@ def run_check(net: Network, X, T, *, describe=(), max_params=None, seed=0, tol=1
         for line in _report(res, max_params, seed):
             print(line, file=out)
         if ok:
-            print(f"OK: max relative error {res.max_rel_error:.3g} < --tol {tol:g}", file=out)
+            print(_("OK: max relative error {error} < --tol {tol}").format(
+                error=f"{res.max_rel_error:.3g}", tol=f"{tol:g}"), file=out)
     if not ok:
-        print(f"deltaprop: gradcheck failed: max relative error {res.max_rel_error:.3g} is not below --tol {tol:g}; "
-              f"worst {res.worst}"
-              + (f" ({res.near_kink} pre-activations lie within a step of a ReLU kink, where finite differences "
-                 "are unreliable)" if res.near_kink else ""), file=err)
+        print(_("deltaprop: gradcheck failed: max relative error {error} is not below --tol {tol}; worst {worst}").format(
+                  error=f"{res.max_rel_error:.3g}", tol=f"{tol:g}", worst=res.worst)
+              + (" (" + _KINK(res.near_kink) + ")" if res.near_kink else ""), file=err)
         return 1
     return 0
 
@@ -67,27 +68,47 @@ def run_check(net: Network, X, T, *, describe=(), max_params=None, seed=0, tol=1
 def _report(res: GradcheckResult, max_params, seed) -> list[str]:
     k = len(res.indices)
     per = res.forward_passes // k if k else 0
-    which = (f"{k:,} of {res.n_params:,} parameters, drawn at random (seed {seed}) because of --max-params {max_params}"
-             if res.sampled else f"all {res.n_params:,} parameters")
+    n = res.n_params
+    which = (ngettext("{k} of {n} parameters, drawn at random (seed {seed}) because of --max-params {max_params}",
+                      "{k} of {n} parameters, drawn at random (seed {seed}) because of --max-params {max_params}",
+                      n).format(k=f"{k:,}", n=f"{n:,}", seed=seed, max_params=max_params)
+             if res.sampled else ngettext("all {n} parameters", "all {n} parameters", n).format(n=f"{n:,}"))
     lines = [
-        f"checked: {which}; central differences of order {res.order}, h = {res.h:g} "
-        f"({per} forward passes per parameter)",
-        f"max relative error:    {res.max_rel_error:.3g} at {res.worst}",
-        f"median relative error: {res.median_rel_error:.3g}",
-        f"max absolute error:    {res.max_abs_error:.3g}",
-        f"backprop:              {format_seconds(res.seconds_backprop)} for all {res.n_params:,} partial derivatives "
-        "(one forward + one backward pass, median of 5 warm runs)",
-        f"finite differences:    {format_seconds(res.seconds_numeric)} for {k:,} partial derivatives "
-        f"({res.forward_passes:,} forward passes)"
-        + (f"; all {res.n_params:,} would take about {format_seconds(res.seconds_numeric_full)} (estimated)"
-           if res.sampled else "")
-        + (f"; {res.seconds_numeric_full / res.seconds_backprop:,.0f}x the backprop time"
-           if res.seconds_backprop > 0 else ""),
+        ngettext("checked: {which}; central differences of order {order}, h = {h} ({per} forward passes per parameter)",
+                 "checked: {which}; central differences of order {order}, h = {h} ({per} forward passes per parameter)",
+                 per).format(which=which, order=res.order, h=f"{res.h:g}", per=per),
+        _("max relative error:    {error} at {worst}").format(error=f"{res.max_rel_error:.3g}", worst=res.worst),
+        _("median relative error: {error}").format(error=f"{res.median_rel_error:.3g}"),
+        _("max absolute error:    {error}").format(error=f"{res.max_abs_error:.3g}"),
+        ngettext("backprop:              {time} for all {n} partial derivatives "
+                 "(one forward + one backward pass, median of 5 warm runs)",
+                 "backprop:              {time} for all {n} partial derivatives "
+                 "(one forward + one backward pass, median of 5 warm runs)", n).format(
+            time=format_seconds(res.seconds_backprop), n=f"{n:,}"),
+        ngettext("finite differences:    {time} for {k} partial derivatives ({passes})",
+                 "finite differences:    {time} for {k} partial derivatives ({passes})", k).format(
+            time=format_seconds(res.seconds_numeric), k=f"{k:,}",
+            passes=ngettext("{n} forward passes", "{n} forward passes", res.forward_passes).format(
+                n=f"{res.forward_passes:,}"))
+        + ("; " + _("all {n} would take about {time} (estimated)").format(
+            n=f"{n:,}", time=format_seconds(res.seconds_numeric_full)) if res.sampled else "")
+        + ("; " + _times(res.seconds_numeric_full / res.seconds_backprop) if res.seconds_backprop > 0 else ""),
     ]
     if res.near_kink:
-        lines.append(f"note: {res.near_kink} pre-activations lie within a step of a ReLU kink, where "
-                     "finite differences are unreliable")
+        lines.append(_("note: {what}").format(what=_KINK(res.near_kink)))
     return lines
+
+
+def _times(ratio: float) -> str:
+    n = round(ratio)
+    return ngettext("{ratio}x the backprop time", "{ratio}x the backprop time", n).format(ratio=f"{ratio:,.0f}")
+
+
+def _KINK(n: int) -> str:
+
+    return ngettext("{n} pre-activations lie within a step of a ReLU kink, where finite differences are unreliable",
+                    "{n} pre-activations lie within a step of a ReLU kink, where finite differences are unreliable",
+                    n).format(n=n)
 
 
 def _result_dict(res: GradcheckResult, tol: float, ok: bool) -> dict:
@@ -123,12 +144,19 @@ class CostTable:
         """The table and what its columns were measured with."""
         first = self.rows[0]
         lines = [format_cost_table(self.rows),
-                 f"backprop: one forward + one backward pass over {first.batch} samples (float64), median of "
-                 f"{self.repeats}; numerical: central differences of order {first.order} = {first.passes_per_param} "
-                 f"forward passes per parameter"]
+                 ngettext("backprop: one forward + one backward pass over {n} samples (float64), median of {repeats}; "
+                          "numerical: central differences of order {order} = {passes} per parameter",
+                          "backprop: one forward + one backward pass over {n} samples (float64), median of {repeats}; "
+                          "numerical: central differences of order {order} = {passes} per parameter",
+                          first.batch).format(
+                     n=first.batch, repeats=self.repeats, order=first.order,
+
+                     passes=ngettext("{n} forward passes", "{n} forward passes", first.passes_per_param).format(
+                         n=first.passes_per_param))]
         if self.slope is not None:
-            lines.append(f"the ratio grows as P^{self.slope:.2f} (least-squares slope on log-log axes; 1 = linear)")
-        lines.append(f"measured in {self.seconds:.3g} s")
+            lines.append(_("the ratio grows as P^{slope} (least-squares slope on log-log axes; 1 = linear)").format(
+                slope=f"{self.slope:.2f}"))
+        lines.append(_("measured in {time} s").format(time=f"{self.seconds:.3g}"))
         return "\n".join(lines)
 
 
@@ -144,9 +172,10 @@ def cost_table(sizes_list: Sequence[Sequence[int]] = DEFAULT_COST_SIZES, *, repe
 
 def _how(row: CostRow) -> str:
     if row.estimated:
-        return (f"estimated: {row.numeric_timed:,} of {row.n_params:,} parameters timed, "
-                f"scaled by {row.n_params / row.numeric_timed:.3g}")
-    return f"measured: all {row.n_params:,}"
+        return ngettext("estimated: {k} of {n} parameters timed, scaled by {scale}",
+                        "estimated: {k} of {n} parameters timed, scaled by {scale}", row.n_params).format(
+            k=f"{row.numeric_timed:,}", n=f"{row.n_params:,}", scale=f"{row.n_params / row.numeric_timed:.3g}")
+    return _("measured: all {n}").format(n=f"{row.n_params:,}")
 
 
 #: The columns of :func:`cost_cells` that hold text rather than numbers.
@@ -161,8 +190,9 @@ def cost_cells(rows, markdown: bool = False) -> list[list[str]]:
                 "numerical *t*<sub>fd</sub>", "how *t*<sub>fd</sub> was obtained",
                 "*t*<sub>fd</sub> / *t*<sub>bp</sub>", "model *s·P·t*<sub>f</sub>", "max rel. error"]
     else:
-        head = ["network", "parameters P", "forward t_f", "backprop t_bp", "numerical t_fd",
-                "how t_fd was obtained", "t_fd/t_bp", "s*P*t_f", "max rel err"]
+        head = [_("network"), _("parameters P"), _("forward t_f"), _("backprop t_bp"), _("numerical t_fd"),
+                _("how t_fd was obtained"), "t_fd/t_bp", "s*P*t_f", _("max rel err")]
+
     body = [[sizes_name(r.sizes), f"{r.n_params:,}", format_seconds(r.seconds_forward),
              format_seconds(r.seconds_backprop), format_seconds(r.seconds_numeric), _how(r), f"{r.ratio:,.0f}",
              format_seconds(r.forward_passes * r.seconds_forward), f"{r.max_rel_error:.1e}"] for r in rows]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import ConfigError, unknown_name
+from .i18n import gettext as _
 
 __all__ = ["INITIALIZERS", "initialize_layer", "parse_init"]
 
@@ -55,17 +56,18 @@ def parse_init(spec) -> tuple[str, float]:
     if isinstance(spec, (tuple, list)):
         name, scale = spec[0], float(spec[1])
     elif isinstance(spec, str) and ":" in spec:
-        name, _, s = spec.partition(":")
+        name, _colon, s = spec.partition(":")
         try:
             scale = float(s)
         except ValueError:
-            raise ConfigError(f"init {spec!r}: scale {s!r} is not a number") from None
+            raise ConfigError(_("init {spec!r}: scale {scale!r} is not a number").format(spec=spec, scale=s)) from None
     else:
         name, scale = spec, 0.5
     if name not in INITIALIZERS:
         raise unknown_name("init", str(name), INITIALIZERS)
     if not np.isfinite(scale) or scale <= 0:
-        raise ConfigError(f"init {spec!r}: scale must be a positive number")
+        raise ConfigError(_("init {spec!r}: scale must be a positive number").format(spec=spec))
+
     return name, scale
 
 

@@ -24,6 +24,7 @@ import zipfile
 import numpy as np
 
 from .errors import DeltapropError, ModelFileError
+from .i18n import gettext as _, ngettext
 from .network import Network
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "save_model", "load_model", "write_npz_atomic", "write_bytes_atomic", "write_text_atomic", "read_npz",
@@ -58,7 +59,8 @@ def unpack(obj, arrays: dict, where: str = "file"):
         if set(obj) == {"__array__"}:
             name = obj["__array__"]
             if name not in arrays:
-                raise ModelFileError(f"{where}: refers to array {name!r}, which is not in the file")
+                raise ModelFileError(_("{file}: refers to array {name!r}, which is not in the file").format(
+                    file=where, name=name))
             return arrays[name]
         return {k: unpack(v, arrays, where) for k, v in obj.items()}
     if isinstance(obj, list):
@@ -94,7 +96,8 @@ def _write_atomic(path, write, *, overwrite: bool, binary: bool = True) -> None:
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
         if isinstance(exc, OSError):  # disk full, file size limit, a folder gone read-only
-            raise ModelFileError(f"{path}: cannot be written ({exc.strerror or exc})") from None
+            raise ModelFileError(_("{path}: cannot be written ({reason})").format(
+                path=path, reason=exc.strerror or exc)) from None
         raise
     try:  # make the rename itself durable
         dfd = os.open(folder, os.O_RDONLY)
@@ -130,25 +133,32 @@ def check_writable(path, *, overwrite: bool = False) -> None:
     Run before the work whose result goes there, so that nothing is computed only to be lost."""
     path = os.fspath(path)
     if os.path.isdir(path):
-        raise ModelFileError(f"{path}: is a directory; give a file name")
+        raise ModelFileError(_("{path}: is a directory; give a file name").format(path=path))
     if os.path.lexists(path) and not overwrite:  # lexists: a dangling link is the user's too
-        raise ModelFileError(f"{path} already exists; use --force to overwrite it (overwrite=True in Python)")
+        raise ModelFileError(_EXISTS().format(path=path))
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
-        raise ModelFileError(f"{path}: folder {folder} does not exist")
+        raise ModelFileError(_("{path}: folder {folder} does not exist").format(path=path, folder=folder))
     try:
         longest = os.pathconf(folder, "PC_NAME_MAX")
     except (OSError, ValueError):
         longest = 255
     name = len(os.fsencode(os.path.basename(path)))
     if name > longest:
-        raise ModelFileError(f"{path}: file name too long ({name} bytes; at most {longest} here)")
+        raise ModelFileError(ngettext("{path}: file name too long ({name} bytes; at most {longest} here)",
+                                      "{path}: file name too long ({name} bytes; at most {longest} here)",
+                                      name).format(path=path, name=name, longest=longest))
     try:  # the one sure test (permissions, read-only mounts, /proc): make a file there
         fd, probe = tempfile.mkstemp(prefix=".deltaprop-", suffix=".probe", dir=folder)
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
-        raise ModelFileError(f"{path}: folder {folder} is not writable ({exc.strerror or exc})") from None
+        raise ModelFileError(_("{path}: folder {folder} is not writable ({reason})").format(
+            path=path, folder=folder, reason=exc.strerror or exc)) from None
+
+
+def _EXISTS() -> str:
+    return _("{path} already exists; use --force to overwrite it (overwrite=True in Python)")
 
 
 def check_writable_folder(folder, names=(), *, overwrite: bool = False) -> None:
@@ -156,65 +166,74 @@ def check_writable_folder(folder, names=(), *, overwrite: bool = False) -> None:
     (it is made if missing, so its nearest existing parent must be writable)."""
     folder = os.fspath(folder)
     if os.path.exists(folder) and not os.path.isdir(folder):
-        raise ModelFileError(f"{folder}: is a file, not a folder")
+        raise ModelFileError(_("{folder}: is a file, not a folder").format(folder=folder))
     probe = os.path.abspath(folder)
     while not os.path.exists(probe):
         probe = os.path.dirname(probe)
     try:
         check_writable(os.path.join(probe, ".deltaprop-check"), overwrite=True)
     except ModelFileError:
-        raise ModelFileError(f"{folder}: folder {probe} is not writable") from None
+        raise ModelFileError(_("{folder}: folder {probe} is not writable").format(folder=folder, probe=probe)) from None
     for name in names:
         path = os.path.join(folder, name)
         if os.path.lexists(path) and not overwrite:
-            raise ModelFileError(f"{path} already exists; use --force to overwrite it (overwrite=True in Python)")
+            raise ModelFileError(_EXISTS().format(path=path))
 
 
 def read_npz(path, expected_format: str = FORMAT, max_version: int = FORMAT_VERSION) -> tuple[dict, dict]:
     """Read a file written by :func:`write_npz_atomic`; return (meta, arrays). Raises ModelFileError."""
     path = os.fspath(path)
     if not os.path.exists(path):
-        raise ModelFileError(f"{path}: no such file")
+        raise ModelFileError(_("{path}: no such file").format(path=path))
     if os.path.getsize(path) == 0:
-        raise ModelFileError(f"{path}: the file is empty")
+        raise ModelFileError(_("{path}: the file is empty").format(path=path))
     with open(path, "rb") as f:
         magic = f.read(6)
     if len(magic) > 1 and magic[0] == 0x80 and 2 <= magic[1] <= 5:  # a pickle's protocol header
-        raise ModelFileError(f"{path}: contains pickled objects, which deltaprop never loads")
+        raise ModelFileError(_PICKLED().format(path=path))
     if not (magic.startswith(b"PK\x03\x04") or magic.startswith(b"\x93NUMPY")):
-        raise ModelFileError(f"{path}: not a deltaprop model file (not an .npz archive)")
+        raise ModelFileError(_("{path}: not a deltaprop model file (not an .npz archive)").format(path=path))
     try:
         with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:
             if not hasattr(z, "files"):
-                raise ModelFileError(f"{path}: a bare .npy array, not a deltaprop model file")
+                raise ModelFileError(_("{path}: a bare .npy array, not a deltaprop model file").format(path=path))
             arrays = {k: z[k] for k in z.files}
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, zipfile.LargeZipFile) as exc:
         if "pickle" in str(exc).lower():
-            raise ModelFileError(f"{path}: contains pickled objects, which deltaprop never loads") from None
-        raise ModelFileError(f"{path}: not a readable deltaprop file (truncated or corrupt: {exc})") from None
+            raise ModelFileError(_PICKLED().format(path=path)) from None
+        raise ModelFileError(_("{path}: not a readable deltaprop file (truncated or corrupt: {reason})").format(
+            path=path, reason=exc)) from None
     except ModelFileError:
         raise
     except Exception as exc:  # zlib.error and friends from a damaged archive
-        raise ModelFileError(f"{path}: corrupt file ({exc.__class__.__name__}: {exc})") from None
+        raise ModelFileError(_("{path}: corrupt file ({kind}: {reason})").format(
+            path=path, kind=exc.__class__.__name__, reason=exc)) from None
     if "__meta__" not in arrays:
-        raise ModelFileError(f"{path}: no deltaprop metadata in the file")
+        raise ModelFileError(_("{path}: no deltaprop metadata in the file").format(path=path))
     raw = arrays.pop("__meta__")
     bad = [k for k, v in arrays.items() if not isinstance(v, np.ndarray) or v.dtype.kind not in "fiub"]
     if not isinstance(raw, np.ndarray) or raw.dtype != np.uint8 or bad:
-        raise ModelFileError(f"{path}: unexpected entries in the file ({', '.join(bad) or '__meta__'})")
+        raise ModelFileError(_("{path}: unexpected entries in the file ({names})").format(
+            path=path, names=", ".join(bad) or "__meta__"))
     try:
         meta = json.loads(raw.tobytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFileError(f"{path}: metadata is not valid JSON ({exc})") from None
+        raise ModelFileError(_("{path}: metadata is not valid JSON ({reason})").format(path=path, reason=exc)) from None
     if not isinstance(meta, dict) or meta.get("format") != expected_format:
-        raise ModelFileError(f"{path}: not a {expected_format} file (format {meta.get('format') if isinstance(meta, dict) else None!r})")
+        raise ModelFileError(_("{path}: not a {expected} file (format {found!r})").format(
+            path=path, expected=expected_format, found=meta.get("format") if isinstance(meta, dict) else None))
     version = meta.get("version")
     if not isinstance(version, int):
-        raise ModelFileError(f"{path}: missing or bad format version {version!r}")
+        raise ModelFileError(_("{path}: missing or bad format version {version!r}").format(path=path, version=version))
     if version > max_version:
-        raise ModelFileError(f"{path}: written by a newer deltaprop (format version {version}; this one "
-                             f"reads up to {max_version}); upgrade deltaprop to load it")
+        raise ModelFileError(_("{path}: written by a newer deltaprop (format version {version}; this one "
+                               "reads up to {max_version}); upgrade deltaprop to load it").format(
+            path=path, version=version, max_version=max_version))
     return meta, arrays
+
+
+def _PICKLED() -> str:
+    return _("{path}: contains pickled objects, which deltaprop never loads")
 
 
 def save_model(path, network: Network, *, info: dict | None = None, arrays: dict | None = None,
@@ -231,19 +250,22 @@ def load_model(path) -> tuple[Network, dict]:
     try:
         net = Network.from_config(meta["network"])
     except DeltapropError as exc:
-        raise ModelFileError(f"{path}: bad network description: {exc}") from None
+        raise ModelFileError(_("{path}: bad network description: {reason}").format(path=path, reason=exc)) from None
     except (KeyError, TypeError, ValueError) as exc:
-        raise ModelFileError(f"{path}: bad network description ({exc.__class__.__name__}: {exc})") from None
+        raise ModelFileError(_("{path}: bad network description ({kind}: {reason})").format(
+            path=path, kind=exc.__class__.__name__, reason=exc)) from None
     params = arrays.get("params")
     if params is None:
-        raise ModelFileError(f"{path}: no parameter array in the file")
+        raise ModelFileError(_("{path}: no parameter array in the file").format(path=path))
     if params.shape != net.flat.shape or params.dtype != net.dtype:
-        raise ModelFileError(f"{path}: parameters have shape {params.shape} and dtype {params.dtype}, "
-                             f"but the network needs {net.flat.shape} {net.dtype}")
+        raise ModelFileError(_("{path}: parameters have shape {shape} and dtype {dtype}, "
+                               "but the network needs {net_shape} {net_dtype}").format(
+            path=path, shape=params.shape, dtype=params.dtype, net_shape=net.flat.shape, net_dtype=net.dtype))
     if not np.all(np.isfinite(params)):
-        raise ModelFileError(f"{path}: parameters contain NaN or inf")
+        raise ModelFileError(_("{path}: parameters contain NaN or inf").format(path=path))
     net.flat[...] = params
     info = meta.get("info", {})
     if not isinstance(info, dict):
-        raise ModelFileError(f"{path}: bad info section")
+        raise ModelFileError(_("{path}: bad info section").format(path=path))
+
     return net, info

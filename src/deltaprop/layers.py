@@ -24,6 +24,7 @@ import numpy as np
 
 from .activations import Activation, get_activation
 from .errors import ConfigError
+from .i18n import gettext as _
 
 __all__ = ["Dense"]
 
@@ -58,7 +59,8 @@ class Dense:
     def __init__(self, n_in: int, n_out: int, activation="sigmoid", *, bias: bool = True,
                  train_bias: bool = True, dtype=np.float64):
         if int(n_in) <= 0 or int(n_out) <= 0:
-            raise ConfigError(f"layer widths must be positive, got {n_in} -> {n_out}")
+            raise ConfigError(_("layer widths must be positive, got {n_in} -> {n_out}").format(n_in=n_in, n_out=n_out))
+
         self.n_in, self.n_out = int(n_in), int(n_out)
         self.activation: Activation = get_activation(activation)
         self.bias = bool(bias)

@@ -36,6 +36,7 @@ import numpy as np
 
 from .activations import Activation, Sigmoid, Softmax
 from .errors import ConfigError, unknown_name
+from .i18n import gettext as _, ngettext
 
 __all__ = [
     "Loss",
@@ -76,11 +77,10 @@ class Loss(ABC):
         if self.needs_probabilities:
             lo, hi = activation.output_range
             if lo < 0.0 or hi > 1.0:
-                raise ConfigError(
-                    f"loss {self.name!r} needs outputs in (0, 1), but the output activation "
-                    f"{activation.name!r} gives values in [{lo}, {hi}]; use 'sigmoid' or 'softmax' "
-                    "on the output layer"
-                )
+                raise ConfigError(_("loss {loss!r} needs outputs in (0, 1), but the output activation "
+                                    "{activation!r} gives values in [{lo}, {hi}]; use 'sigmoid' or 'softmax' "
+                                    "on the output layer").format(loss=self.name, activation=activation.name,
+                                                                   lo=lo, hi=hi))
 
     def param_values(self) -> dict:
         """The parameters by config key (the attributes of those names, by default)."""
@@ -103,7 +103,8 @@ def _positive_number(loss: str, param: str, value) -> float:
         number = float(value)
         if np.isfinite(number) and number > 0.0:
             return number
-    raise ConfigError(f"{loss} {param} must be a finite number > 0, got {value!r}")
+    raise ConfigError(_("{loss} {param} must be a finite number > 0, got {value!r}").format(
+        loss=loss, param=param, value=value))
 
 
 class HalfSquaredError(Loss):
@@ -266,5 +267,9 @@ def get_loss(spec) -> Loss:
     unknown = [key for key in params if key not in cls.params]
     if unknown:
         keys = ", ".join(map(repr, unknown))
-        raise ConfigError(f"loss {name!r} takes no key {keys}; valid keys: {', '.join(('name',) + cls.params)}")
+        # English says "no key" for one and several alike; Russian needs the number
+        raise ConfigError(ngettext("loss {name!r} takes no key {keys}; valid keys: {valid}",
+                                   "loss {name!r} takes no key {keys}; valid keys: {valid}", len(unknown)).format(
+            name=name, keys=keys, valid=", ".join(("name",) + cls.params)))
+
     return cls(**params)

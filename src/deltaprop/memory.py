@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 
 from .errors import DeltapropError
+from .i18n import gettext as _, ngettext
 
 __all__ = ["MemoryCheckError", "available_bytes", "require_memory", "format_bytes"]
 
@@ -22,10 +23,10 @@ class MemoryCheckError(DeltapropError, MemoryError):
 
 
 def format_bytes(n: float) -> str:
-    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+    for unit, size in ((_("{size} GB"), 1e9), (_("{size} MB"), 1e6), (_("{size} kB"), 1e3)):
         if n >= size:
-            return f"{n / size:.1f} {unit}"
-    return f"{int(n)} bytes"
+            return unit.format(size=f"{n / size:.1f}")
+    return ngettext("{n} bytes", "{n} bytes", int(n)).format(n=int(n))
 
 
 def _meminfo_available() -> int | None:
@@ -44,7 +45,7 @@ def _rlimit_left() -> int | None:
     try:
         import resource
 
-        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        soft, _hard = resource.getrlimit(resource.RLIMIT_AS)
         if soft == resource.RLIM_INFINITY:
             return None
         with open("/proc/self/statm") as f:
@@ -86,4 +87,6 @@ def require_memory(nbytes: float, what: str) -> None:
         except ValueError:
             pass
     if avail is not None and nbytes > avail:
-        raise MemoryCheckError(f"{what} needs {format_bytes(nbytes)}; {format_bytes(avail)} available")
+        raise MemoryCheckError(_("{what} needs {need}; {available} available").format(
+            what=what, need=format_bytes(nbytes), available=format_bytes(avail)))
+

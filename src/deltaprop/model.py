@@ -12,6 +12,7 @@ import numpy as np
 
 from .data.dataset import Dataset, Standardizer, decode_labels
 from .errors import ConfigError, DataError, ModelFileError
+from .i18n import gettext as _, ngettext
 from .io import load_model, save_model
 from .network import Network
 from .config import DEFAULTS
@@ -28,7 +29,7 @@ def model_parts(model) -> tuple:
         return model.network, model.standardizer, model.info()
     if isinstance(model, Network):
         return model, None, {}
-    raise ConfigError(f"expected a deltaprop Model or Network, got {type(model).__name__}")
+    raise ConfigError(_("expected a deltaprop Model or Network, got {kind}").format(kind=type(model).__name__))
 
 
 def default_head(task: str, n_outputs: int, loss: str | None, output_activation: str | None):
@@ -78,11 +79,13 @@ class Model:
     def prepare(self, X) -> np.ndarray:
         """Raw feature columns -> the network's inputs (standardised). NaN/inf are caught where
         the inputs are used: ``Network.predict`` and :meth:`evaluate`."""
-        X = as_float_array(X, "inputs")
+        X = as_float_array(X, _("inputs"))
         if X.ndim != 2 or X.shape[1] != self.network.n_inputs:
-            raise DataError(f"data has shape {X.shape}, but the model takes {self.network.n_inputs} "
-                            f"features ({', '.join(self.feature_names[:8])}"
-                            f"{', ...' if len(self.feature_names) > 8 else ''})")
+            n = self.network.n_inputs
+            raise DataError(ngettext("data has shape {shape}, but the model takes {n} features ({names})",
+                                     "data has shape {shape}, but the model takes {n} features ({names})", n).format(
+                shape=X.shape, n=n,
+                names=", ".join(self.feature_names[:8]) + (", ..." if len(self.feature_names) > 8 else "")))
         if self.standardizer is not None:
             X = self.standardizer.transform(X)
         return X
@@ -109,10 +112,12 @@ class Model:
         trained in (the targets standardised by ``target_scaler``: what the epoch lines show)."""
         net = self.network
         X = net.check_input(self.prepare(ds.X))
-        require_finite(X, "inputs")
+        require_finite(X, _("inputs"))
         T = np.asarray(ds.T, dtype=net.dtype)
         if T.shape != (len(X), net.n_outputs):
-            raise DataError(f"targets have shape {T.shape}, the model gives {net.n_outputs} outputs")
+            raise DataError(ngettext("targets have shape {shape}, the model gives {n} outputs",
+                                     "targets have shape {shape}, the model gives {n} outputs", net.n_outputs).format(
+                shape=T.shape, n=net.n_outputs))
         if standardised_targets and self.target_scaler is not None:
             T = self.target_scaler.transform(np.asarray(ds.T, float)).astype(net.dtype)
         if self.target_scaler is None or standardised_targets:
@@ -134,7 +139,7 @@ class Model:
             return ds
         missing = [f for f in self.feature_names if f not in ds.feature_names]
         if missing:
-            raise DataError(f"the data lacks the model's feature columns: {', '.join(missing[:10])}")
+            raise DataError(_("the data lacks the model's feature columns: {names}").format(names=", ".join(missing[:10])))
         idx = [ds.feature_names.index(f) for f in self.feature_names]
         return Dataset(ds.X[:, idx], ds.T, ds.task, ds.name, list(self.feature_names), ds.target_names,
                        ds.classes, categories=ds.categories)
@@ -158,13 +163,14 @@ class Model:
             cats = info.get("categories")
             if cats is not None and not (isinstance(cats, dict) and all(
                     isinstance(v, list) and all(isinstance(c, str) for c in v) for v in cats.values())):
-                raise ValueError(f"categories must map column names to lists of strings, got {cats!r}")
+                raise ValueError(_("categories must map column names to lists of strings, got {value!r}").format(
+                    value=cats))
             return cls(net, task=info.get("task", "regression"), classes=info.get("classes"),
                        feature_names=info.get("feature_names"), target_names=info.get("target_names"),
                        standardizer=Standardizer.from_dict(std) if std else None, categories=cats,
                        target_scaler=Standardizer.from_dict(tsc) if tsc else None)
         except (KeyError, TypeError, ValueError) as exc:
-            raise ModelFileError(f"{path}: bad model info ({exc})") from None
+            raise ModelFileError(_("{path}: bad model info ({reason})").format(path=path, reason=exc)) from None
 
 
 _D = DEFAULTS
@@ -186,7 +192,7 @@ def build_training(train: Dataset, *, hidden=_D.hidden, activation=_D.activation
     seeded with ``seed`` (or ``seed`` itself when it is a Generator).
     """
     if len(train) == 0:
-        raise DataError("the training data set is empty")
+        raise DataError(_("the training data set is empty"))
     out_act, loss = default_head(train.task, train.n_outputs, loss, output_activation)
     rng = as_generator(seed)
     std = Standardizer().fit(train.X) if standardize else None
@@ -201,7 +207,8 @@ def build_training(train: Dataset, *, hidden=_D.hidden, activation=_D.activation
         val = (std.transform(validation.X) if std else validation.X,
                tsc.transform(validation.T) if tsc else validation.T)
     if early_stopping and val is None:
-        raise ConfigError("early stopping watches the validation loss: give a validation split")
+        raise ConfigError(_("early stopping watches the validation loss: give a validation split"))
+
     cbs = build_callbacks([("early_stopping", {"patience": early_stopping})] if early_stopping else [])
     trainer = Trainer(net, optimizer, lr=lr, mode=mode, batch_size=batch_size, shuffle=shuffle, seed=rng,
                       eval_every=eval_every, eval_rows=eval_rows, accuracy=reports_accuracy(net, train.task),

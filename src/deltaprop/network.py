@@ -27,6 +27,7 @@ import numpy as np
 
 from .activations import get_activation
 from .errors import ConfigError, DataError
+from .i18n import gettext as _, ngettext
 from .initializers import initialize_layer
 from .layers import Dense
 from .losses import Loss, get_loss
@@ -41,7 +42,7 @@ _DTYPES = {"float32": np.float32, "float64": np.float64}
 def _as_dtype(dtype) -> np.dtype:
     dt = np.dtype(_DTYPES.get(dtype, dtype) if isinstance(dtype, str) else dtype)
     if dt not in (np.float32, np.float64):
-        raise ConfigError(f"dtype must be float32 or float64, got {dt}")
+        raise ConfigError(_("dtype must be float32 or float64, got {value}").format(value=dt))
     return dt
 
 
@@ -76,20 +77,23 @@ class Network:
         try:
             given = list(sizes)
         except TypeError:
-            raise ConfigError(f"layer sizes must be a sequence of positive integers, got {sizes!r}") from None
+            raise ConfigError(_("layer sizes must be a sequence of positive integers, got {value!r}").format(
+                value=sizes)) from None
         if not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in given):
-            raise ConfigError(f"layer sizes must be positive integers, got {given!r}")
+            raise ConfigError(_("layer sizes must be positive integers, got {value!r}").format(value=given))
         sizes = [int(s) for s in given]
         if len(sizes) < 2:
-            raise ConfigError(f"a network needs at least an input and an output size, got {sizes}")
+            raise ConfigError(_("a network needs at least an input and an output size, got {value}").format(value=sizes))
         if any(s <= 0 for s in sizes):
-            raise ConfigError(f"layer sizes must be positive, got {sizes}")
+            raise ConfigError(_("layer sizes must be positive, got {value}").format(value=sizes))
         out_act = activation if output_activation is None else output_activation
         dt = _as_dtype(dtype)
         n_params = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
         # The layers' own arrays, the flat vector and its gradient: refuse before allocating.
         require_memory(3 * n_params * dt.itemsize,
-                       f"a network of {n_params:,} parameters ({'-'.join(map(str, sizes))}, {dt.name})")
+                       ngettext("a network of {n} parameters ({sizes}, {dtype})",
+                                "a network of {n} parameters ({sizes}, {dtype})", n_params).format(
+                           n=f"{n_params:,}", sizes="-".join(map(str, sizes)), dtype=dt.name))
         layers = []
         for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
             act = out_act if i == len(sizes) - 2 else activation
@@ -106,7 +110,7 @@ class Network:
         net = cls.__new__(cls)
         for prev, nxt in zip(layers[:-1], layers[1:]):
             if prev.n_out != nxt.n_in:
-                raise ConfigError(f"layer widths do not chain: {prev!r} then {nxt!r}")
+                raise ConfigError(_("layer widths do not chain: {first!r} then {second!r}").format(first=prev, second=nxt))
         net._build(list(layers), loss, _as_dtype(dtype))
         net.init = "glorot_uniform"
         return net
@@ -117,7 +121,7 @@ class Network:
         self.dtype = dtype
         for layer in layers[:-1]:
             if not layer.activation.elementwise:
-                raise ConfigError(f"{layer.activation.name!r} is only allowed on the output layer")
+                raise ConfigError(_("{name!r} is only allowed on the output layer").format(name=layer.activation.name))
         self.loss.check_output_activation(self.output_activation)
         # Lay out the flat vector: trainable parameters first, frozen biases last.
         slots = []  # (layer, attribute, shape)
@@ -218,17 +222,18 @@ class Network:
         """Set explicit ``(W, b)`` per layer (shapes ``(n_in, n_out)`` and ``(n_out,)``)."""
         weights = list(weights)
         if len(weights) != len(self.layers):
-            raise ConfigError(f"expected weights for {len(self.layers)} layers, got {len(weights)}")
+            raise ConfigError(ngettext("expected weights for {n} layers, got {got}",
+                                       "expected weights for {n} layers, got {got}", len(self.layers)).format(
+                n=len(self.layers), got=len(weights)))
         for i, (layer, (W, b)) in enumerate(zip(self.layers, weights), start=1):
             W = np.asarray(W, dtype=self.dtype)
             b = np.asarray(b, dtype=self.dtype)
             if b.ndim == 0:
                 b = np.full(layer.n_out, b, dtype=self.dtype)
             if W.shape != layer.W.shape or b.shape != (layer.n_out,):
-                raise ConfigError(
-                    f"layer {i}: weights of shape {W.shape} and biases {b.shape} given, "
-                    f"expected {layer.W.shape} and {(layer.n_out,)}"
-                )
+                raise ConfigError(_("layer {i}: weights of shape {shape} and biases {bias_shape} given, "
+                                    "expected {want_shape} and {want_bias}").format(
+                    i=i, shape=W.shape, bias_shape=b.shape, want_shape=layer.W.shape, want_bias=(layer.n_out,)))
             layer.W[...] = W
             if layer.bias:
                 layer.b[...] = b
@@ -260,12 +265,13 @@ class Network:
         if X.ndim == 1:
             X = X.reshape(1, -1)
         if X.ndim != 2:
-            raise DataError(f"{what} must be 2-D (n_samples, n_features), got shape {X.shape}")
+            raise DataError(_("{what} must be 2-D (n_samples, n_features), got shape {shape}").format(
+                what=what, shape=X.shape))
         if X.shape[1] != self.n_inputs:
-            raise DataError(
-                f"{what} has {X.shape[1]} columns but the network takes {self.n_inputs} inputs "
-                f"(shape {X.shape})"
-            )
+            raise DataError(ngettext("{what} has {columns} columns but the network takes {n} inputs (shape {shape})",
+                                     "{what} has {columns} columns but the network takes {n} inputs (shape {shape})",
+                                     self.n_inputs).format(what=what, columns=X.shape[1], n=self.n_inputs,
+                                                           shape=X.shape))
         return np.ascontiguousarray(X, dtype=self.dtype)
 
     def forward(self, X: np.ndarray, keep: bool = True) -> np.ndarray:
@@ -278,7 +284,7 @@ class Network:
     def predict(self, X, chunk_size: int = 8192) -> np.ndarray:
         """Outputs for ``X`` without keeping intermediate values, in chunks."""
         X = self.check_input(X)
-        require_finite(X, "inputs")
+        require_finite(X, _("inputs"))
         if len(X) <= chunk_size:
             return self.forward(X, keep=False)
         return np.concatenate([self.forward(X[i:i + chunk_size], keep=False)
@@ -343,7 +349,8 @@ class Network:
                             train_bias=c["train_bias"], dtype=dtype) for c in config["layers"]]
             return cls.from_layers(layers, get_loss(config["loss"]), dtype)
         except (KeyError, TypeError) as exc:
-            raise ConfigError(f"network config is missing or has a bad entry: {exc}") from None
+            raise ConfigError(_("network config is missing or has a bad entry: {reason}").format(reason=exc)) from None
+
 
     def __repr__(self) -> str:
         acts = "/".join(dict.fromkeys(layer.activation.name for layer in self.layers))

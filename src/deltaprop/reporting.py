@@ -42,7 +42,9 @@ class EpochPrinter(Callback):
             loss = logs.get("loss", float("nan"))
             if isinstance(loss, float) and math.isnan(loss):
                 loss = logs["loss_running"]
-            self.bar.set_postfix_str(f"loss {format_number(loss)}, {rate:,.0f} updates/s", refresh=False)
+            self.bar.set_postfix_str(_("loss {loss}, {rate} updates/s").format(
+                loss=format_number(loss), rate=f"{rate:,.0f}"), refresh=False)
+
             self.bar.update(1)
         if self.quiet or not (e % self.every == 0 or e == self.total or e == 1 or trainer.stop_training):
             return

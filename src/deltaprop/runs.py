@@ -66,12 +66,13 @@ def check_outputs(cfg: TrainConfig, *, resumed_from: str | None = None) -> None:
     ckpt = default_checkpoint(cfg)
     for path in output_paths(cfg):
         if os.path.abspath(path) == os.path.abspath(ckpt):
-            raise ConfigError(f"the checkpoint {ckpt} would take the name of an output; give another --checkpoint")
+            raise ConfigError(_("the checkpoint {path} would take the name of an output; give another --checkpoint").format(
+                path=ckpt))
         check_writable(path, overwrite=cfg.force)
     own = resumed_from is not None and os.path.abspath(ckpt) == os.path.abspath(resumed_from)
     if not own and os.path.lexists(ckpt) and not cfg.force and not os.path.isdir(ckpt):
-        raise ConfigError(f"checkpoint file {ckpt} already exists; resume from it with --resume {ckpt}, "
-                          f"or use --force to start afresh and replace it")
+        raise ConfigError(_("checkpoint file {path} already exists; resume from it with --resume {path}, "
+                            "or use --force to start afresh and replace it").format(path=ckpt))
     check_writable(ckpt, overwrite=True)
 
 
@@ -114,13 +115,13 @@ def load_config_data(cfg: TrainConfig) -> Dataset:
         return load_data(cfg.data)
     fmt = data_format(cfg.data)
     if not os.path.exists(cfg.data):
-        raise DataError(f"{cfg.data}: no such file, and no built-in data set of that name "
-                        f"({', '.join(BUILTIN)})")
+        raise DataError(_("{file}: no such file, and no built-in data set of that name ({names})").format(
+            file=cfg.data, names=", ".join(BUILTIN)))
     if fmt in ("csv", "arrays") and cfg.target in (None, ""):
-        raise ConfigError("--target is required with a CSV file (the name of the target column)" if fmt == "csv"
-                          else "--target is required with an array file (.npz: the array's name, .npy: the column)")
+        raise ConfigError(_("--target is required with a CSV file (the name of the target column)") if fmt == "csv"
+                          else _("--target is required with an array file (.npz: the array's name, .npy: the column)"))
     if fmt == "idx" and not cfg.labels:
-        raise ConfigError("--labels FILE is required with IDX images (the labels file that goes with them)")
+        raise ConfigError(_("--labels FILE is required with IDX images (the labels file that goes with them)"))
     return load_data(cfg.data, cfg.target, task=cfg.task, labels=cfg.labels,
                      categorical=list(cfg.categorical) or None)
 
@@ -132,7 +133,7 @@ def load_resume(path, given: dict) -> tuple[TrainConfig, tuple]:
     ``given`` names another."""
     net, state, info = load_checkpoint(path)
     if not info.get("config"):
-        raise ConfigError(f"{path}: the checkpoint holds no training settings")
+        raise ConfigError(_("{path}: the checkpoint holds no training settings").format(path=path))
     # Checkpoints from before target scaling trained on raw targets: resume them that way.
     saved = {"standardize_target": False} | dict(info["config"])
     cfg = resume_config(saved, given, str(path))
@@ -280,9 +281,11 @@ def prepare_run(cfg: TrainConfig, *, callbacks=(), checkpoint: str | None = None
     if resume is not None:
         net, state, info = resume
         if info.get("data_fingerprint") != fingerprint:
-            raise ConfigError(f"the data of {cfg.data} differ from those the checkpointed run trained on")
+            raise ConfigError(_("the data of {file} differ from those the checkpointed run trained on").format(
+                file=cfg.data))
         if net.to_config() != model.network.to_config():
-            raise ConfigError(f"{checkpoint}: the checkpoint's network does not match its settings")
+            raise ConfigError(_("{path}: the checkpoint's network does not match its settings").format(path=checkpoint))
+
         trainer.load_state_dict(state)
         run.resumed_from = checkpoint
     return run

@@ -33,6 +33,7 @@ from abc import ABC, abstractmethod
 import numpy as np
 
 from .errors import ConfigError, unknown_name
+from .i18n import gettext as _
 from .training import Callback
 
 __all__ = ["Schedule", "StepDecay", "ExponentialDecay", "InverseScaling", "BoldDriver", "SCHEDULES",
@@ -43,7 +44,8 @@ def _check_factor(name: str, value: float, lo: float, hi: float, hi_open: bool =
     value = float(value)
     ok = np.isfinite(value) and lo < value and (value < hi if hi_open else value <= hi)
     if not ok:
-        raise ConfigError(f"{name} must be in ({lo}, {hi}{')' if hi_open else ']'}, got {value}")
+        raise ConfigError(_("{name} must be in {interval}, got {value}").format(
+            name=name, interval=f"({lo}, {hi}{')' if hi_open else ']'}", value=value))
     return value
 
 
@@ -55,7 +57,7 @@ class Schedule(Callback, ABC):
 
     def __init__(self, lr0: float | None = None):
         if lr0 is not None and not (np.isfinite(lr0) and lr0 > 0):
-            raise ConfigError(f"lr0 must be a positive number, got {lr0}")
+            raise ConfigError(_("{name} must be a positive number, got {value}").format(name="lr0", value=lr0))
         self.lr0 = None if lr0 is None else float(lr0)
         self.base = self.lr0  # lr0 times any factor imposed from outside
         self.start = None  # trainer.epoch just before the schedule's epoch 0
@@ -104,7 +106,7 @@ class StepDecay(Schedule):
     def __init__(self, step_size: int, gamma: float = 0.5, lr0: float | None = None):
         super().__init__(lr0)
         if isinstance(step_size, bool) or int(step_size) != step_size or step_size < 1:
-            raise ConfigError(f"step_size must be a positive integer, got {step_size}")
+            raise ConfigError(_("{name} must be a positive integer, got {value}").format(name="step_size", value=step_size))
         self.step_size = int(step_size)
         self.gamma = _check_factor("gamma", gamma, 0.0, 1.0)
 
@@ -160,15 +162,15 @@ class BoldDriver(Callback):
                  monitor: str = "loss", min_lr: float = 0.0, max_lr: float = math.inf):
         self.increase = float(increase)
         if not (np.isfinite(self.increase) and self.increase >= 1.0):
-            raise ConfigError(f"increase must be a number >= 1, got {increase}")
+            raise ConfigError(_("{name} must be a number >= 1, got {value}").format(name="increase", value=increase))
         self.decrease = _check_factor("decrease", decrease, 0.0, 1.0, hi_open=True)
         self.tolerance = float(tolerance)
         if not (np.isfinite(self.tolerance) and self.tolerance >= 0):
-            raise ConfigError(f"tolerance must be a number >= 0, got {tolerance}")
+            raise ConfigError(_("{name} must be a number >= 0, got {value}").format(name="tolerance", value=tolerance))
         self.monitor = monitor
         self.min_lr, self.max_lr = float(min_lr), float(max_lr)
         if not 0.0 <= self.min_lr < self.max_lr:
-            raise ConfigError(f"need 0 <= min_lr < max_lr, got {min_lr} and {max_lr}")
+            raise ConfigError(_("need 0 <= min_lr < max_lr, got {min_lr} and {max_lr}").format(min_lr=min_lr, max_lr=max_lr))
         self.reference = None  # the loss of the last accepted epoch
         self.undone = 0
         self._saved = None
@@ -227,4 +229,5 @@ def get_schedule(name: str, **kwargs) -> Callback:
     try:
         return SCHEDULES[name](**kwargs)
     except (TypeError, ValueError) as exc:  # an unknown keyword; a text value where a number goes
-        raise ConfigError(f"schedule {name!r}: {exc}") from None
+        raise ConfigError(_("schedule {name!r}: {reason}").format(name=name, reason=exc)) from None
+

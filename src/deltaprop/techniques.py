@@ -20,6 +20,7 @@ import numpy as np
 
 from .activations import Sigmoid
 from .errors import ConfigError
+from .i18n import gettext as _
 from .network import Network
 from .optimizers import Optimizer, _as_generator, _generator_from_state
 from .training import Callback, EarlyStopping, History, Trainer, check_data
@@ -65,7 +66,7 @@ def use_flat_spot(network: Network, value: float = 0.1) -> int:
     """
     value = float(value)
     if not (np.isfinite(value) and value >= 0):
-        raise ConfigError(f"flat spot must be a number >= 0, got {value}")
+        raise ConfigError(_("flat spot must be a number >= 0, got {value}").format(value=value))
     changed, skipped = 0, False
     last = network.layers[-1]
     for layer in network.layers:
@@ -76,9 +77,10 @@ def use_flat_spot(network: Network, value: float = 0.1) -> int:
             layer.activation = Sigmoid(flat_spot=value)
             changed += 1
     if not changed:
-        raise ConfigError("the flat-spot fix applies to sigmoid units, and this network has no sigmoid layer"
-                          + (" but its output, whose fused delta o - t with binary cross-entropy has no flat "
-                             "spot" if skipped else ""))
+        raise ConfigError(_("the flat-spot fix applies to sigmoid units, and this network has no sigmoid layer "
+                            "but its output, whose fused delta o - t with binary cross-entropy has no flat spot")
+                          if skipped else
+                          _("the flat-spot fix applies to sigmoid units, and this network has no sigmoid layer"))
     return changed
 
 
@@ -131,20 +133,22 @@ class StallDetector(Callback):
                  monitor: str = "loss", target: float = 1e-10, jitter: float = 0.1, max_remedies=None,
                  keep_best: bool = True, seed=None):
         if isinstance(patience, bool) or int(patience) != patience or patience < 1:
-            raise ConfigError(f"patience must be a positive integer, got {patience}")
+            raise ConfigError(_("{name} must be a positive integer, got {value}").format(name="patience", value=patience))
         self.patience = int(patience)
         self.min_improvement = float(min_improvement)
         if not 0.0 <= self.min_improvement < 1.0:
-            raise ConfigError(f"min_improvement must be in [0, 1), got {min_improvement}")
+            raise ConfigError(_("{name} must be in {interval}, got {value}").format(
+                name="min_improvement", interval="[0, 1)", value=min_improvement))
         if remedy not in STALL_REMEDIES:
-            raise ConfigError(f"unknown stall remedy {remedy!r}; valid: {', '.join(STALL_REMEDIES)}")
+            raise ConfigError(_("unknown stall remedy {name!r}; valid: {valid}").format(
+                name=remedy, valid=", ".join(STALL_REMEDIES)))
         self.remedy, self.monitor = remedy, monitor
         self.target = float(target)
         self.jitter = float(jitter)
         if not (np.isfinite(self.jitter) and self.jitter > 0):
-            raise ConfigError(f"jitter must be a positive number, got {jitter}")
+            raise ConfigError(_("{name} must be a positive number, got {value}").format(name="jitter", value=jitter))
         if max_remedies is not None and (int(max_remedies) != max_remedies or max_remedies < 0):
-            raise ConfigError(f"max_remedies must be None or an integer >= 0, got {max_remedies}")
+            raise ConfigError(_("max_remedies must be None or an integer >= 0, got {value}").format(value=max_remedies))
         self.max_remedies = None if max_remedies is None else int(max_remedies)
         self.keep_best = bool(keep_best)
         self.rng = _as_generator(seed)
@@ -267,9 +271,10 @@ def train_with_restarts(network: Network, X, T, *, restarts: int = 5, seed: int 
     weights (frozen biases are never redrawn).
     """
     if isinstance(restarts, bool) or int(restarts) != restarts or restarts < 1:
-        raise ConfigError(f"restarts must be a positive integer, got {restarts}")
+        raise ConfigError(_("{name} must be a positive integer, got {value}").format(name="restarts", value=restarts))
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
+        raise ConfigError(_("seed must be a non-negative integer, got {value!r}").format(value=seed))
+
     runs, best, best_score, best_flat, best_history = [], 0, math.inf, None, None
     for r, seq in enumerate(np.random.SeedSequence(int(seed)).spawn(int(restarts))):
         rng = np.random.default_rng(seq)

@@ -31,6 +31,7 @@ import math
 import numpy as np
 
 from .errors import ConfigError
+from .i18n import gettext as _
 
 __all__ = ["GradientTransform", "AddDecayedWeights", "AddNoise", "from_options"]
 
@@ -41,7 +42,8 @@ NOISE_DECAY = 0.55
 def check_nonnegative(name: str, value: float) -> float:
     value = float(value)
     if not np.isfinite(value) or value < 0:
-        raise ConfigError(f"{name} must be a number >= 0, got {value}")
+        raise ConfigError(_("{name} must be a number >= 0, got {value}").format(name=name, value=value))
+
     return value
 
 

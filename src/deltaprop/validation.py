@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import ConfigError, DataError
+from .i18n import gettext as _, ngettext
 
 __all__ = ["as_float_array", "require_finite", "as_generator"]
 
@@ -15,11 +16,15 @@ def as_generator(seed, what: str = "seed") -> np.random.Generator:
     if isinstance(seed, np.random.Generator):
         return seed
     if isinstance(seed, bool):
-        raise ConfigError(f"{what} must be a non-negative integer or a numpy Generator, got {seed!r}")
+        raise ConfigError(_SEED().format(what=what, value=seed))
     try:
         return np.random.default_rng(seed)
     except (ValueError, TypeError):
-        raise ConfigError(f"{what} must be a non-negative integer or a numpy Generator, got {seed!r}") from None
+        raise ConfigError(_SEED().format(what=what, value=seed)) from None
+
+
+def _SEED() -> str:
+    return _("{what} must be a non-negative integer or a numpy Generator, got {value!r}")
 
 
 def as_float_array(A, what: str, dtype=np.float64) -> np.ndarray:
@@ -28,21 +33,21 @@ def as_float_array(A, what: str, dtype=np.float64) -> np.ndarray:
     try:
         arr = np.asarray(A)
     except (ValueError, TypeError) as exc:  # ragged nested lists
-        raise DataError(f"{what} cannot be read as an array ({exc})") from None
+        raise DataError(_("{what} cannot be read as an array ({reason})").format(what=what, reason=exc)) from None
     if arr.dtype.kind == "c":
-        raise DataError(f"{what} hold complex numbers; only real values can be used")
+        raise DataError(_("{what} hold complex numbers; only real values can be used").format(what=what))
     if arr.dtype.kind not in "fiub":
         try:
             arr = arr.astype(np.float64)
         except (ValueError, TypeError):
-            raise DataError(f"{what} are not numeric (dtype {arr.dtype})") from None
+            raise DataError(_("{what} are not numeric (dtype {dtype})").format(what=what, dtype=arr.dtype)) from None
     with np.errstate(over="ignore"):
         out = np.ascontiguousarray(arr, dtype=dtype)
     # Only a narrowing cast (float64 -> float32) can overflow; skip the two passes otherwise.
     if (arr.dtype.kind == "f" and arr.dtype.itemsize > out.dtype.itemsize
             and not np.isfinite(out).all() and np.isfinite(arr).all()):
-        raise DataError(f"{what} hold values too large for {np.dtype(dtype).name} "
-                        f"(largest magnitude {np.abs(arr).max():.3g})")
+        raise DataError(_("{what} hold values too large for {dtype} (largest magnitude {largest})").format(
+            what=what, dtype=np.dtype(dtype).name, largest=f"{np.abs(arr).max():.3g}"))
     return out
 
 
@@ -67,4 +72,8 @@ def require_finite(A: np.ndarray, what: str) -> None:
         return
     bad = ~np.isfinite(A)
     r, c = np.argwhere(bad)[0]
-    raise DataError(f"{what} contain NaN or inf ({int(bad.sum())} cells; first at row {r}, column {c})")
+    n = int(bad.sum())
+    raise DataError(ngettext("{what} contain NaN or inf ({n} cells; first at row {row}, column {column})",
+                             "{what} contain NaN or inf ({n} cells; first at row {row}, column {column})", n).format(
+        what=what, n=n, row=r, column=c))
+

@@ -23,6 +23,7 @@ import zlib
 import numpy as np
 
 from ..errors import DataError
+from ..i18n import gettext as _, ngettext
 from ..validation import require_finite
 from .dataset import Dataset, encode_labels, require_file
 
@@ -41,8 +42,9 @@ def _read(path: str) -> tuple[bool, dict[str, np.ndarray]]:
             head = f.read(6)
             # np.load takes anything that is neither .npy nor zip for a pickle; say what it is.
             if not (head.startswith(_NPY_MAGIC) or head[:4] in _ZIP_MAGICS):
-                raise DataError(f"{path}: not a NumPy .npy or .npz file "
-                                f"({'it is empty' if not head else f'it starts with {head!r}'})")
+                raise DataError(_("{path}: not a NumPy .npy or .npz file ({reason})").format(
+                    path=path, reason=_("it is empty") if not head else
+                    _("it starts with {head!r}").format(head=head)))
             f.seek(0)
             if head.startswith(_NPY_MAGIC):
                 return False, {"array": _member(path, "array", lambda: np.load(f, allow_pickle=False))}
@@ -51,10 +53,11 @@ def _read(path: str) -> tuple[bool, dict[str, np.ndarray]]:
     except DataError:  # a ValueError too: keep it as it is
         raise
     except PermissionError:
-        raise DataError(f"{path}: permission denied") from None
+        raise DataError(_("{path}: permission denied").format(path=path)) from None
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError) as exc:
         # NotImplementedError: zipfile meets an unknown compression method or zip version
-        raise DataError(f"{path}: not a readable .npz file (truncated or corrupt: {exc})") from None
+        raise DataError(_("{path}: not a readable .npz file (truncated or corrupt: {reason})").format(
+            path=path, reason=exc)) from None
 
 
 def _member(path: str, key: str, read) -> np.ndarray:
@@ -63,14 +66,19 @@ def _member(path: str, key: str, read) -> np.ndarray:
         value = read()
     except ValueError as exc:
         if "allow_pickle" in str(exc):
-            raise DataError(f"{path}: array {key!r} holds Python objects (dtype object); deltaprop loads "
-                            f"only numeric or text arrays and never unpickles (allow_pickle=False)") from None
-        raise DataError(f"{path}: array {key!r} cannot be read (truncated or corrupt: {exc})") from None
+            raise DataError(_("{path}: array {key!r} holds Python objects (dtype object); deltaprop loads "
+                              "only numeric or text arrays and never unpickles (allow_pickle=False)").format(
+                path=path, key=key)) from None
+        raise DataError(_UNREADABLE().format(path=path, key=key, reason=exc)) from None
     except (OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError) as exc:
-        raise DataError(f"{path}: array {key!r} cannot be read (truncated or corrupt: {exc})") from None
+        raise DataError(_UNREADABLE().format(path=path, key=key, reason=exc)) from None
     if not isinstance(value, np.ndarray):  # a zip member that is not a .npy file
-        raise DataError(f"{path}: entry {key!r} is not a NumPy array")
+        raise DataError(_("{path}: entry {key!r} is not a NumPy array").format(path=path, key=key))
     return value
+
+
+def _UNREADABLE() -> str:
+    return _("{path}: array {key!r} cannot be read (truncated or corrupt: {reason})")
 
 
 def read_arrays(path) -> dict[str, np.ndarray]:
@@ -85,41 +93,45 @@ def read_arrays(path) -> dict[str, np.ndarray]:
 def _inputs(path, key: str, X: np.ndarray) -> np.ndarray:
     """Validate the input array and return it as float64 of shape ``(n, d)``."""
     if X.dtype.kind not in "biuf":
-        raise DataError(f"{path}: inputs {key!r} have dtype {X.dtype}; they must be numbers "
-                        f"(bool, integer or float)")
+        raise DataError(_("{path}: inputs {key!r} have dtype {dtype}; they must be numbers "
+                          "(bool, integer or float)").format(path=path, key=key, dtype=X.dtype))
     if X.ndim < 2:
-        raise DataError(f"{path}: inputs {key!r} have shape {X.shape}; give a 2-D array of samples x "
-                        f"features (reshape(-1, 1) for a single feature)")
+        raise DataError(_("{path}: inputs {key!r} have shape {shape}; give a 2-D array of samples x "
+                          "features (reshape(-1, 1) for a single feature)").format(path=path, key=key, shape=X.shape))
     X = X.reshape(len(X), -1).astype(float)
     if X.shape[0] == 0 or X.shape[1] == 0:
-        raise DataError(f"{path}: inputs {key!r} are empty (shape {X.shape})")
-    require_finite(X, f"{path}: inputs {key!r}")
+        raise DataError(_("{path}: inputs {key!r} are empty (shape {shape})").format(path=path, key=key, shape=X.shape))
+    require_finite(X, _("{path}: inputs {key!r}").format(path=path, key=key))
     return X
 
 
 def _targets(path, key: str, y: np.ndarray, n: int, task: str, classes):
     """Encode the target array (one label or value per sample, or ``(n, k)`` values)."""
     if y.dtype.kind not in "biufUS":
-        raise DataError(f"{path}: targets {key!r} have dtype {y.dtype}; they must be numbers or text labels")
+        raise DataError(_("{path}: targets {key!r} have dtype {dtype}; they must be numbers or text labels").format(
+            path=path, key=key, dtype=y.dtype))
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
     if y.ndim not in (1, 2):
-        raise DataError(f"{path}: targets {key!r} have shape {y.shape}; give one value per sample (n,) "
-                        f"or n rows of regression targets (n, k)")
+        raise DataError(_("{path}: targets {key!r} have shape {shape}; give one value per sample (n,) "
+                          "or n rows of regression targets (n, k)").format(path=path, key=key, shape=y.shape))
     if len(y) != n:
-        raise DataError(f"{path}: the inputs have {n} rows but the targets {key!r} have {len(y)}")
+        raise DataError(ngettext("{path}: the inputs have {n} rows but the targets {key!r} have {m}",
+                                 "{path}: the inputs have {n} rows but the targets {key!r} have {m}", n).format(
+            path=path, n=n, key=key, m=len(y)))
     if y.dtype.kind in "US":
         y = y.astype(str).astype(object)
     if y.ndim == 2:
         if task == "classification":
-            raise DataError(f"{path}: targets {key!r} have shape {y.shape}; class labels must be one "
-                            f"column")
+            raise DataError(_("{path}: targets {key!r} have shape {shape}; class labels must be one column").format(
+                path=path, key=key, shape=y.shape))
         if y.dtype.kind not in "biuf" or not np.all(np.isfinite(y.astype(float))):
-            raise DataError(f"{path}: targets {key!r} contain NaN or inf")
+            raise DataError(_("{path}: targets {key!r} contain NaN or inf").format(path=path, key=key))
         return y.astype(float), "regression", None
     if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
         r = int(np.argwhere(~np.isfinite(y))[0][0])
-        raise DataError(f"{path}: targets {key!r} contain NaN or inf (first at row {r})")
+        raise DataError(_("{path}: targets {key!r} contain NaN or inf (first at row {row})").format(
+            path=path, key=key, row=r))
     return encode_labels(y, task, classes)
 
 
@@ -143,33 +155,40 @@ def load_arrays(path, target=None, *, inputs: str = "X", task: str = "auto", cla
             try:
                 col = int(target)
             except (TypeError, ValueError):
-                raise DataError(f"{path}: in a .npy file the target is a column number, got {target!r}") from None
+                raise DataError(_("{path}: in a .npy file the target is a column number, got {value!r}").format(
+                    path=path, value=target)) from None
             if A.ndim != 2:
-                raise DataError(f"{path}: the array has shape {A.shape}; a .npy file with a target column "
-                                f"must be 2-D (samples x columns)")
+                raise DataError(_("{path}: the array has shape {shape}; a .npy file with a target column "
+                                  "must be 2-D (samples x columns)").format(path=path, shape=A.shape))
             width = A.shape[1]
             has_target = not (features is not None and not require_target and width == len(features))
             if has_target:
                 if not -width <= col < width:
-                    raise DataError(f"{path}: no target column {col}; the array has {width} columns")
+                    raise DataError(ngettext("{path}: no target column {col}; the array has {n} columns",
+                                             "{path}: no target column {col}; the array has {n} columns", width).format(
+                        path=path, col=col, n=width))
                 col %= width
                 X, y, target_name = np.delete(A, col, axis=1), A[:, col], str(target)
         key = "array"
     else:
         if inputs not in arrays:
-            raise DataError(f"{path}: no input array {inputs!r}; arrays are: {', '.join(sorted(arrays)) or 'none'}")
+            raise DataError(_("{path}: no input array {name!r}; arrays are: {names}").format(
+                path=path, name=inputs, names=", ".join(sorted(arrays)) or _("none")))
         X, y, target_name, key = arrays[inputs], None, None, inputs
         if target is not None:
             if target in arrays:
                 y, target_name = arrays[target], str(target)
             elif require_target:
-                raise DataError(f"{path}: no target array {target!r}; arrays are: {', '.join(sorted(arrays))}")
+                raise DataError(_("{path}: no target array {name!r}; arrays are: {names}").format(
+                    path=path, name=target, names=", ".join(sorted(arrays))))
     X = _inputs(path, key, X)
     if features is not None and X.shape[1] != len(features):
-        raise DataError(f"{path}: the inputs have {X.shape[1]} columns but the model takes {len(features)} "
-                        f"features")
+        raise DataError(ngettext("{path}: the inputs have {columns} columns but the model takes {n} features",
+                                 "{path}: the inputs have {columns} columns but the model takes {n} features",
+                                 len(features)).format(path=path, columns=X.shape[1], n=len(features)))
     if y is None:
         return Dataset(X, np.zeros((len(X), 0)), "unknown", base, classes=classes)
-    T, task_out, cls = _targets(path, target_name if key != "array" else f"column {target_name}", y,
+    T, task_out, cls = _targets(path, target_name if key != "array" else _("column {name}").format(name=target_name), y,
+
                                 len(X), task, classes)
     return Dataset(X, T, task_out, base, target_names=[target_name], classes=cls)

@@ -21,6 +21,7 @@ from importlib import resources
 import numpy as np
 
 from ..errors import unknown_name
+from ..i18n import N_
 from .csvfile import load_csv
 from .dataset import Dataset
 
@@ -71,23 +72,23 @@ _LOGIC = {"activation": "sigmoid", "loss": "half_sse", "init": "uniform:0.5", "v
 #: name -> (loader, samples, features, source, recommended training settings). The CLI uses
 #: the settings for every flag the user leaves out, so ``deltaprop train --data xor`` works.
 BUILTIN = {
-    "xor": (_xor, 4, 2, "XOR truth table",
+    "xor": (_xor, 4, 2, N_("XOR truth table"),
             _LOGIC | {"hidden": "2", "mode": "stochastic", "lr": 0.5, "epochs": 5000}),
-    "parity": (_parity, 8, 3, "3-bit parity",
+    "parity": (_parity, 8, 3, N_("3-bit parity"),
                _LOGIC | {"hidden": "3", "mode": "stochastic", "lr": 0.5, "epochs": 5000}),
-    "encoder": (_encoder, 8, 8, "8-3-8 encoder (Rumelhart, Hinton & Williams 1986)",
+    "encoder": (_encoder, 8, 8, N_("8-3-8 encoder (Rumelhart, Hinton & Williams 1986)"),
                 _LOGIC | {"hidden": "3", "mode": "stochastic", "lr": 0.5, "epochs": 5000}),
-    "spirals": (_spirals, 194, 2, "two spirals (Lang & Witbrock 1988)",
+    "spirals": (_spirals, 194, 2, N_("two spirals (Lang & Witbrock 1988)"),
                 # Plain gradient descent crawls on this set; Adam with ReLU units solves it.
                 {"hidden": "20,20", "activation": "relu", "init": "he_uniform", "optimizer": "adam",
                  "mode": "minibatch", "batch_size": 16, "lr": 0.005, "epochs": 2000, "val_split": 0.0}),
     "iris": (lambda: _packaged_csv("iris.csv", "species", "iris", "Fisher's iris (UCI, CC BY 4.0)"),
-             150, 4, "Fisher's iris, 3 species (UCI ML repository, CC BY 4.0)",
+             150, 4, N_("Fisher's iris, 3 species (UCI ML repository, CC BY 4.0)"),
              {"hidden": "8", "activation": "tanh", "mode": "minibatch", "batch_size": 16, "lr": 0.1,
               "epochs": 100}),
     "digits": (lambda: _packaged_csv("digits.csv.gz", "digit", "digits",
                                      "8x8 handwritten digits (UCI, CC BY 4.0)"),
-               1797, 64, "8x8 handwritten digits, 10 classes (UCI optdigits, CC BY 4.0)",
+               1797, 64, N_("8x8 handwritten digits, 10 classes (UCI optdigits, CC BY 4.0)"),
                {"hidden": "64", "activation": "tanh", "mode": "minibatch", "batch_size": 32, "lr": 0.1,
                 "epochs": 40}),
 }
@@ -101,7 +102,9 @@ def load_builtin(name: str) -> Dataset:
 
 
 def builtin_info() -> list[tuple[str, int, int, str]]:
-    """(name, samples, features, source) for every built-in set."""
+    """(name, samples, features, source) for every built-in set; the source in English (marked
+    for the catalog: ``gettext(source)`` shows it in the language in force)."""
+
     return [(k, v[1], v[2], v[3]) for k, v in BUILTIN.items()]
 
 

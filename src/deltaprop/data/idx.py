@@ -27,6 +27,7 @@ import zlib
 import numpy as np
 
 from ..errors import DataError
+from ..i18n import gettext as _, ngettext
 from .dataset import Dataset, encode_labels, require_file
 
 __all__ = ["IDX_TYPES", "read_idx", "write_idx", "load_idx"]
@@ -47,9 +48,9 @@ def _read_bytes(path: str) -> bytes:
             return gzip.decompress(data)
         return data
     except PermissionError:
-        raise DataError(f"{path}: permission denied") from None
+        raise DataError(_("{path}: permission denied").format(path=path)) from None
     except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
-        raise DataError(f"{path}: damaged or truncated gzip data ({exc})") from None
+        raise DataError(_("{path}: damaged or truncated gzip data ({reason})").format(path=path, reason=exc)) from None
 
 
 def read_idx(path) -> np.ndarray:
@@ -62,35 +63,46 @@ def read_idx(path) -> np.ndarray:
     path = os.fspath(path)
     data = _read_bytes(path)
     if len(data) < 4:
-        raise DataError(f"{path}: truncated IDX file: {len(data)} bytes, the header alone needs 4")
+        raise DataError(ngettext("{path}: truncated IDX file: {n} bytes, the header alone needs 4",
+                                 "{path}: truncated IDX file: {n} bytes, the header alone needs 4", len(data)).format(
+            path=path, n=len(data)))
     if data[0] != 0 or data[1] != 0:
-        raise DataError(f"{path}: not an IDX file: bad magic number 0x{data[:4].hex()} (an IDX file starts "
-                        f"with two zero bytes, a type code and the number of dimensions)")
+        raise DataError(_("{path}: not an IDX file: bad magic number 0x{magic} (an IDX file starts "
+                          "with two zero bytes, a type code and the number of dimensions)").format(
+            path=path, magic=data[:4].hex()))
     code, ndim = data[2], data[3]
     if code not in IDX_TYPES:
         valid = ", ".join(f"0x{c:02X} ({t.name})" for c, t in IDX_TYPES.items())
-        raise DataError(f"{path}: unknown IDX data type code 0x{code:02X}; valid: {valid}")
+        raise DataError(_("{path}: unknown IDX data type code 0x{code}; valid: {valid}").format(
+            path=path, code=f"{code:02X}", valid=valid))
     if ndim == 0:
-        raise DataError(f"{path}: the IDX header declares 0 dimensions; at least 1 is needed")
+        raise DataError(_("{path}: the IDX header declares 0 dimensions; at least 1 is needed").format(path=path))
     head = 4 + 4 * ndim
     if len(data) < head:
-        raise DataError(f"{path}: truncated IDX header: {ndim} dimensions need {head} bytes, the file has "
-                        f"{len(data)}")
+        raise DataError(ngettext("{path}: truncated IDX header: {ndim} dimensions need {head} bytes, the file has {n}",
+                                 "{path}: truncated IDX header: {ndim} dimensions need {head} bytes, the file has {n}",
+                                 ndim).format(path=path, ndim=ndim, head=head, n=len(data)))
     shape = tuple(int(d) for d in np.frombuffer(data, ">u4", count=ndim, offset=4))
     dtype = IDX_TYPES[code]
     expected = int(np.prod(shape, dtype=object)) * dtype.itemsize  # object: no int64 overflow
     found = len(data) - head
     if found < expected:
-        raise DataError(f"{path}: truncated IDX file: sizes {shape} of {dtype.name} need {expected} data "
-                        f"bytes, the file has {found}")
+        raise DataError(ngettext("{path}: truncated IDX file: sizes {shape} of {dtype} need {expected} data "
+                                 "bytes, the file has {found}",
+                                 "{path}: truncated IDX file: sizes {shape} of {dtype} need {expected} data "
+                                 "bytes, the file has {found}", expected).format(
+            path=path, shape=shape, dtype=dtype.name, expected=expected, found=found))
     if found > expected:
-        raise DataError(f"{path}: {found - expected} unexpected bytes after the data of sizes {shape} "
-                        f"(wrong sizes in the header?)")
+        raise DataError(ngettext("{path}: {n} unexpected bytes after the data of sizes {shape} "
+                                 "(wrong sizes in the header?)",
+                                 "{path}: {n} unexpected bytes after the data of sizes {shape} "
+                                 "(wrong sizes in the header?)", found - expected).format(
+            path=path, n=found - expected, shape=shape))
     arr = np.frombuffer(data, dtype, offset=head).reshape(shape)
     arr = arr.astype(dtype.newbyteorder("="))
     if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
         i = np.unravel_index(int(np.argmin(np.isfinite(arr))), shape)
-        raise DataError(f"{path}: NaN or inf at index {tuple(int(k) for k in i)}")
+        raise DataError(_("{path}: NaN or inf at index {index}").format(path=path, index=tuple(int(k) for k in i)))
     return arr
 
 
@@ -101,7 +113,9 @@ def write_idx(path, array) -> None:
     codes = {t.newbyteorder("="): c for c, t in IDX_TYPES.items()}
     code = codes.get(arr.dtype.newbyteorder("="))
     if code is None or arr.ndim == 0 or arr.ndim > 255:
-        raise DataError(f"cannot write dtype {arr.dtype} with {arr.ndim} dimensions as IDX")
+        raise DataError(ngettext("cannot write dtype {dtype} with {n} dimensions as IDX",
+                                 "cannot write dtype {dtype} with {n} dimensions as IDX", arr.ndim).format(
+            dtype=arr.dtype, n=arr.ndim))
     payload = (bytes([0, 0, code, arr.ndim]) + np.asarray(arr.shape, ">u4").tobytes()
                + np.ascontiguousarray(arr, IDX_TYPES[code]).tobytes())
     path = os.fspath(path)
@@ -122,19 +136,23 @@ def load_idx(images_path, labels_path=None, *, task: str = "auto", classes=None,
     images = read_idx(images_path)
     n = images.shape[0]
     if n == 0:
-        raise DataError(f"{images_path}: the IDX file holds 0 items")
+        raise DataError(_("{path}: the IDX file holds 0 items").format(path=images_path))
     X = images.reshape(n, -1).astype(float)
     if X.shape[1] == 0:
-        raise DataError(f"{images_path}: the items have sizes {images.shape[1:]}, i.e. no values")
+        raise DataError(_("{path}: the items have sizes {sizes}, i.e. no values").format(
+            path=images_path, sizes=images.shape[1:]))
     base = name or os.path.basename(images_path)
     if labels_path is None:
         return Dataset(X, np.zeros((n, 0)), "unknown", base, classes=classes)
     labels_path = os.fspath(labels_path)
     labels = read_idx(labels_path)
     if labels.ndim != 1:
-        raise DataError(f"{labels_path}: a labels file must have 1 dimension (one label per item), this "
-                        f"one has sizes {labels.shape}")
+        raise DataError(_("{path}: a labels file must have 1 dimension (one label per item), this "
+                          "one has sizes {sizes}").format(path=labels_path, sizes=labels.shape))
     if len(labels) != n:
-        raise DataError(f"{images_path} holds {n} items but {labels_path} holds {len(labels)} labels")
+        raise DataError(_("{images} holds {items} but {labels} holds {count}").format(
+            images=images_path, labels=labels_path, items=ngettext("{n} items", "{n} items", n).format(n=n),
+            count=ngettext("{n} labels", "{n} labels", len(labels)).format(n=len(labels))))
+
     T, task_out, cls = encode_labels(labels, task, classes)
     return Dataset(X, T, task_out, base, target_names=["label"], classes=cls)

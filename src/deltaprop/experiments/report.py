@@ -10,15 +10,18 @@ import os
 
 import numpy as np
 
+from ..i18n import N_, gettext as _
 from ..io import write_text_atomic
 
 __all__ = ["table_rows", "text_table", "markdown_table", "csv_text", "write_report", "plot_curves",
            "plot_success"]
 
-COLUMNS = [("problem", "problem"), ("mode", "mode"), ("technique", "technique"), ("runs", "runs"),
-           ("success_rate", "success"), ("median_epochs", "med. epochs"), ("median_samples", "med. samples"),
-           ("median_seconds", "med. seconds"), ("final_loss_mean", "final loss mean"),
-           ("final_loss_sd", "sd"), ("rises", "loss rises"), ("test_accuracy", "test acc.")]
+#: (key, header); the headers are shown in the language in force (the CSV and JSON keep the keys).
+COLUMNS = [("problem", N_("problem")), ("mode", N_("mode")), ("technique", N_("technique")), ("runs", N_("runs")),
+           ("success_rate", N_("success")), ("median_epochs", N_("med. epochs")),
+           ("median_samples", N_("med. samples")), ("median_seconds", N_("med. seconds")),
+           ("final_loss_mean", N_("final loss mean")), ("final_loss_sd", N_("sd")), ("rises", N_("loss rises")),
+           ("test_accuracy", N_("test acc."))]
 
 
 def _fmt(key, v) -> str:
@@ -41,7 +44,7 @@ def table_rows(rows: list[dict], timing: bool = True) -> tuple[list[str], list[l
     cols = [(k, h) for k, h in COLUMNS if timing or k != "median_seconds"]
     if all(r.get("test_accuracy") is None for r in rows):
         cols = [(k, h) for k, h in cols if k != "test_accuracy"]
-    return [h for _, h in cols], [[_fmt(k, r.get(k)) for k, _ in cols] for r in rows]
+    return [_(h) for _key, h in cols], [[_fmt(k, r.get(k)) for k, _head in cols] for r in rows]
 
 
 def text_table(rows: list[dict], timing: bool = True) -> str:
@@ -85,7 +88,8 @@ def write_report(out_dir: str, settings: dict, rows: list[dict], runs: list[dict
     os.makedirs(out_dir, exist_ok=True)
     written = []
     header = "\n".join(f"- {k}: {v}" for k, v in settings.items())
-    md = f"# deltaprop compare\n\nSettings (repeat with the command below):\n\n{header}\n\n{markdown_table(rows, timing)}\n"
+    md = (f"# deltaprop compare\n\n{_('Settings (repeat with the command below):')}\n\n{header}\n\n"
+          f"{markdown_table(rows, timing)}\n")
     for name, text in (("compare.md", md), ("compare.csv", csv_text(rows, timing)),
                        ("compare.json", json.dumps(_clean({"settings": settings, "summary": rows, "runs": runs}),
                                                    sort_keys=True))):
@@ -125,12 +129,13 @@ def plot_curves(runs: list[dict], problem: str, path: str) -> str:
             x = cell[0]["curve_epochs"]
             ax.plot(x, med, label=tech, lw=1.2)
             ax.fill_between(x, q1, q3, alpha=0.2)
-        ax.set_title(f"{problem}: {mode}  (a run stops at the target; its loss is carried on)", fontsize=8)
-        ax.set_xlabel("epoch")
+        ax.set_title(_("{problem}: {mode}  (a run stops at the target; its loss is carried on)").format(
+            problem=problem, mode=mode), fontsize=8)
+        ax.set_xlabel(_("epoch"))
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("training loss (median, IQR band)")
+    axes[0][0].set_ylabel(_("training loss (median, IQR band)"))
     axes[0][-1].legend(fontsize=7, loc="lower left")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
@@ -152,9 +157,10 @@ def plot_success(rows: list[dict], problem: str, path: str) -> str:
         ax.bar(np.arange(len(techs)) + i * width, vals, width, label=mode)
     ax.set_xticks(np.arange(len(techs)) + width * (len(modes) - 1) / 2)
     ax.set_xticklabels(techs, rotation=30, ha="right", fontsize=8)
-    ax.set_ylabel("success rate (%)")
+    ax.set_ylabel(_("success rate (%)"))
     ax.set_ylim(0, 105)
-    ax.set_title(f"{problem}: success rate per technique and mode")
+    ax.set_title(_("{problem}: success rate per technique and mode").format(problem=problem))
+
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()

@@ -56,7 +56,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import ConfigError, DataError
-from ..i18n import gettext as _
+from ..i18n import gettext as _, ngettext
 from ..losses import MeanSquaredError
 from ..network import Network
 from .naming import MazurNames, Names, _activation_display, _bias_names, _d, _joined, _loss_display, _plus
@@ -174,15 +174,15 @@ def _working_copy(net: Network, bias_mode: str | None) -> tuple[Network, str]:
         bias_mode = "per-neuron" if any(layer.train_bias for layer in layers) else "none"
     else:
         if bias_mode not in BIAS_MODES:
-            raise ConfigError(f"unknown bias mode {bias_mode!r}; valid: {', '.join(BIAS_MODES)}")
+            raise ConfigError(_BIAS_MODE().format(name=bias_mode, valid=", ".join(BIAS_MODES)))
         if bias_mode != "none" and not all(layer.bias for layer in layers):
-            raise ConfigError(f"biases cannot be trained ({bias_mode}): the network's layers "
-                              f"{[i + 1 for i, layer in enumerate(layers) if not layer.bias]} have none")
+            raise ConfigError(_("biases cannot be trained ({mode}): the network's layers {layers} have none").format(
+                mode=bias_mode, layers=[i + 1 for i, layer in enumerate(layers) if not layer.bias]))
         if bias_mode == "shared":
             for i, layer in enumerate(layers, start=1):
                 if not np.all(layer.b == layer.b[0]):
-                    raise ConfigError(f"shared biases need one value per layer, but layer {i}'s "
-                                      f"biases differ: {layer.b.tolist()}")
+                    raise ConfigError(_("shared biases need one value per layer, but layer {i}'s "
+                                        "biases differ: {values}").format(i=i, values=layer.b.tolist()))
         for layer_cfg, layer in zip(cfg["layers"], layers):
             layer_cfg["train_bias"] = layer.bias and bias_mode != "none"
     work = Network.from_config(cfg)
@@ -190,21 +190,35 @@ def _working_copy(net: Network, bias_mode: str | None) -> tuple[Network, str]:
     return work, bias_mode
 
 
+def _BIAS_MODE() -> str:
+    return _("unknown bias mode {name!r}; valid: {valid}")
+
+
 def _as_row_vector(values, n, what) -> np.ndarray:
+    """``what`` is "input" or "target"."""
     v = np.asarray(values, dtype=np.float64).reshape(-1)
     if v.size != n:
-        raise DataError(f"the {what} has {v.size} value{'s' if v.size != 1 else ''}, "
-                        f"but the network has {n} {what}s")
+        # "the input has 3 values, but the network has 2 inputs": the network's count decides
+        # the second noun's form, the row's count the first's
+        has = (ngettext("the input has {n} value", "the input has {n} values", v.size) if what == "input" else
+               ngettext("the target has {n} value", "the target has {n} values", v.size)).format(n=v.size)
+        wants = (ngettext("the network has {n} inputs", "the network has {n} inputs", n) if what == "input" else
+                 ngettext("the network has {n} targets", "the network has {n} targets", n)).format(n=n)
+        raise DataError(_("{has}, but {wants}").format(has=has, wants=wants))
     if not np.all(np.isfinite(v)):
-        raise DataError(f"the {what} contains NaN or inf: {v.tolist()}")
+        raise DataError((_("the input contains NaN or inf: {values}") if what == "input" else
+                         _("the target contains NaN or inf: {values}")).format(values=v.tolist()))
     return v.reshape(1, -1)
 
 
 def check_size(net: Network, max_params: int = MAX_PARAMS, source: str = "") -> None:
     """Raise ConfigError when ``net`` has more than ``max_params`` weights and biases."""
     if net.n_params > max_params:
-        raise ConfigError(f"{source or 'the network'}: {net.n_params} parameters (weights and biases); "
-                          f"explain traces at most {max_params}, since every one gets rows of its own")
+        raise ConfigError(ngettext("{source}: {n} parameters (weights and biases); explain traces at most {max}, "
+                                   "since every one gets rows of its own",
+                                   "{source}: {n} parameters (weights and biases); explain traces at most {max}, "
+                                   "since every one gets rows of its own", net.n_params).format(
+            source=source or _("the network"), n=net.n_params, max=max_params))
 
 
 def explain(net: Network, x, target, *, lr: float = 0.5, steps: int = 1,
@@ -242,12 +256,13 @@ def explain(net: Network, x, target, *, lr: float = 0.5, steps: int = 1,
     """
     check_size(net, max_params)
     if update_order not in UPDATE_ORDERS:
-        raise ConfigError(f"unknown update order {update_order!r}; valid: {', '.join(UPDATE_ORDERS)}")
+        raise ConfigError(_("unknown update order {name!r}; valid: {valid}").format(
+            name=update_order, valid=", ".join(UPDATE_ORDERS)))
     lr = float(lr)
     if not (math.isfinite(lr) and lr > 0):
-        raise ConfigError(f"the learning rate must be a positive number, got {lr}")
+        raise ConfigError(_("the learning rate must be a positive number, got {value}").format(value=lr))
     if int(steps) != steps or not (1 <= steps <= MAX_STEPS):
-        raise ConfigError(f"steps must be an integer from 1 to {MAX_STEPS}, got {steps}")
+        raise ConfigError(_("steps must be an integer from 1 to {max}, got {value}").format(max=MAX_STEPS, value=steps))
     steps = int(steps)
     names = names or Names()
     work, bias_mode = _working_copy(net, train_biases)
@@ -552,7 +567,7 @@ def explain_worked_example(*, lr: float = MAZUR["lr"], steps: int = 1, update_or
                            train_biases: str = "none", inputs=None, targets=None) -> dict:
     """The trace of Mazur's worked example (the article's starting point unless overridden)."""
     if train_biases not in BIAS_MODES:
-        raise ConfigError(f"unknown bias mode {train_biases!r}; valid: {', '.join(BIAS_MODES)}")
+        raise ConfigError(_BIAS_MODE().format(name=train_biases, valid=", ".join(BIAS_MODES)))
     notes = [f'Matt Mazur, "A Step by Step Backpropagation Example" (2015), {MAZUR["url"]}',
              _("names as in the article: w1 w2 feed h1, w3 w4 feed h2, w5 w6 feed o1, w7 w8 feed o2; "
                "in deltaprop the hidden W1 = [[w1, w3], [w2, w4]] (W[i, j] joins input i to unit j)"),
@@ -577,9 +592,10 @@ def parse_values(text: str, what: str) -> list[float]:
     try:
         vals = [float(v) for v in str(text).split(",")]
     except ValueError:
-        raise ConfigError(f"{what} must be comma-separated numbers like 0.1,0.2, got {text!r}") from None
+        raise ConfigError(_("{what} must be comma-separated numbers like 0.1,0.2, got {value!r}").format(
+            what=what, value=text)) from None
     if not all(math.isfinite(v) for v in vals):
-        raise ConfigError(f"{what} must be finite numbers, got {text!r}")
+        raise ConfigError(_("{what} must be finite numbers, got {value!r}").format(what=what, value=text))
     return vals
 
 
@@ -594,10 +610,12 @@ def model_target(model, text: str) -> list[float]:
         k = labels.index(parts[0].strip())
         return np.eye(n)[k].tolist() if n > 1 else [float(k)]
     if len(parts) != n or not all(_is_number(p) for p in parts):
-        known = f" or one class label ({', '.join(map(str, model.classes))})" if model.classes else ""
-        raise DataError(f"the target must be {n} comma-separated number{'s' if n != 1 else ''}{known}, "
-                        f"got {text!r}")
-    return parse_values(text, "the target")
+        numbers = ngettext("the target must be {n} comma-separated number", "the target must be {n} comma-separated "
+                           "numbers", n).format(n=n)
+        known = " " + _("or one class label ({labels})").format(labels=", ".join(map(str, model.classes))) \
+            if model.classes else ""
+        raise DataError(_("{wanted}, got {value!r}").format(wanted=numbers + known, value=text))
+    return parse_values(text, _("the target"))
 
 
 def _is_number(s) -> bool:
@@ -621,8 +639,9 @@ def explain_model(model, x, target, *, lr: float = 0.5, steps: int = 1, update_o
     raw = np.asarray(x, dtype=np.float64).reshape(-1)
     if raw.size != net.n_inputs:
         feats = f" ({', '.join(model.feature_names)})" if model.feature_names else ""
-        raise DataError(f"the input has {raw.size} value{'s' if raw.size != 1 else ''}, but the model "
-                        f"takes {net.n_inputs}{feats}")
+        has = ngettext("the input has {n} value", "the input has {n} values", raw.size).format(n=raw.size)
+        raise DataError(_("{has}, but the model takes {n}{features}").format(has=has, n=net.n_inputs, features=feats))
+
     prepared = model.prepare(raw.reshape(1, -1))[0]
     names = Names()
     notes = [_("model {file}").format(file=source) if source else _("a saved model"),
