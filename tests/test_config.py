@@ -67,7 +67,7 @@ def test_library_defaults_come_from_the_table():
 
 @pytest.mark.parametrize("name,value,range_text", [
     ("lr", -1.0, "a number > 0"), ("seed", -1, "an integer >= 0"), ("epochs", 0, "an integer >= 1"),
-    ("print_every", -1, "an integer >= 0"), ("early_stopping", 0, "an integer >= 1"),
+    ("print_every", -1, "an integer >= 0"), ("early_stopping", -1, "an integer >= 0"),
     ("val_split", 1.0, "a number in [0, 1)"), ("momentum", 1.0, "a number in [0, 1)"),
     ("mode", "online", "one of stochastic, minibatch, batch"),
 ])

@@ -283,6 +283,23 @@ def test_plot_regions_regression_and_bounds_from_the_standardisation(mpl):
     assert ax.get_xlabel() == "u" and "height" in fig.axes[1].get_ylabel()  # the colour bar
 
 
+def test_plot_regions_regression_shows_the_targets_own_units(mpl):
+    """A model trained on standardised targets: the picture and its colour scale are in the
+    targets' units (o * scale + mean), as predict gives them, not the network's scaled outputs."""
+    from deltaprop.plot import plot_regions
+
+    net = Network([2, 1], "identity", seed=0)
+    net.set_weights([(np.array([[1.0], [2.0]]), np.array([0.5]))])
+    model = Model(net, target_names=["price"], feature_names=["u", "v"],
+                  target_scaler=Standardizer(np.array([1000.0]), np.array([300.0])))
+    data = Dataset(np.array([[0.0, 0.0], [1.0, 1.0]]), np.array([[1150.0], [2050.0]]), "regression")
+    fig = plot_regions(model, data, bounds=(-1, 1, -1, 1), resolution=3)
+    v = np.asarray(fig.axes[0].images[0].get_array())
+    np.testing.assert_allclose(v, model.predict(np.column_stack([g.ravel() for g in np.meshgrid(
+        np.linspace(-1, 1, 3), np.linspace(-1, 1, 3))])).reshape(3, 3))
+    assert v[0, 0] == pytest.approx((-1 - 2 + 0.5) * 300 + 1000)
+
+
 def test_plot_regions_refuses_models_that_are_not_2d(mpl):
     from deltaprop.plot import plot_regions
 

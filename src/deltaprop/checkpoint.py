@@ -65,14 +65,18 @@ def load_checkpoint(path) -> tuple[Network, dict, dict]:
 
 class Checkpointer(Callback):
     """Save a checkpoint every ``every`` epochs (0: never on a schedule) and whenever training
-    is asked to stop early (signal, early stopping)."""
+    is asked to stop before its end (a signal, divergence), but not when early stopping ends
+    it: that run is finished, its model is the result, and a checkpoint left behind would only
+    make the same command refuse to start again ("checkpoint file already exists")."""
 
     def __init__(self, path, every: int = 1, info: dict | None = None):
         self.path, self.every, self.info = path, int(every), info or {}
         self.saved_epoch = None
 
     def on_epoch_end(self, trainer, logs):
-        if (self.every and logs["epoch"] % self.every == 0) or trainer.stop_training:
+        finished = any(ev["event"] == "early_stopping" and ev["epoch"] == logs["epoch"]
+                       for ev in trainer.history.events[-2:])
+        if (self.every and logs["epoch"] % self.every == 0) or (trainer.stop_training and not finished):
             self.save(trainer)
 
     def save(self, trainer) -> None:

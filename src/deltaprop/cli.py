@@ -177,6 +177,16 @@ def cmd_evaluate(args) -> int:
         loss=f"{res['loss']:.6f}", name=model.network.loss.name)
     if "accuracy" in res:
         line += ", " + _("accuracy {accuracy}").format(accuracy=f"{res['accuracy']:.2%}")
+    if model.task == "regression":
+        from .runs import r_squared
+
+        if model.target_scaler is not None:  # train's lines show the loss in the standardised units
+            scaled = model.evaluate(ds, standardised_targets=True)["loss"]
+            line = _("{samples}: loss {loss} ({name} in the targets' units; {scaled} of the standardised "
+                     "targets, as train shows it)").format(
+                samples=i18n.ngettext("{n} sample", "{n} samples", res["samples"]).format(n=res["samples"]),
+                loss=f"{res['loss']:.6f}", name=model.network.loss.name, scaled=f"{scaled:.4f}")
+        line += ", " + _("R² {r2}").format(r2=f"{r_squared(ds.T, model.predict(ds.X)):.3f}")
     print(line)
     return 0
 

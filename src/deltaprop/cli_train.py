@@ -71,18 +71,19 @@ def register(sub) -> None:
 
 def cmd_train(args) -> int:
     given = {k: getattr(args, k) for k in SETTINGS}
-    resume = None
+    resume, file_settings = None, {}
     if args.resume:
         cfg, resume = load_resume(args.resume, given)
     else:
-        cfg = resolve(given, read_toml(args.config) if args.config else None, label=_flag)
+        file_settings = read_toml(args.config) if args.config else {}
+        cfg = resolve(given, file_settings, label=_flag)
     cfg = cfg.replace(checkpoint=default_checkpoint(cfg))
     check_outputs(cfg, resumed_from=args.resume)
     with _cluster(cfg) as engine:
-        return _run(args, cfg, resume, engine)
+        return _run(args, cfg, resume, engine, given, file_settings)
 
 
-def _run(args, cfg, resume, engine) -> int:
+def _run(args, cfg, resume, engine, given, file_settings) -> int:
     out = sys.stdout
     printer = EpochPrinter(cfg.epochs, cfg.print_every, cfg.json, out, cfg.quiet,
                            want_progress_bar(cfg.progress, out, quiet=cfg.quiet, as_json=cfg.json))
@@ -98,6 +99,8 @@ def _run(args, cfg, resume, engine) -> int:
             task=_(ds.task), classes=", " + ngettext("{n} class", "{n} classes", len(ds.classes)).format(
                 n=len(ds.classes)) if ds.classes else ""), file=out)
         print(run.describe(), file=out)
+        for note in run.notes(given, file_settings):
+            print(note, file=out)
         if resume is not None:
             print(_("resumed from {file} after epoch {epoch}").format(file=args.resume, epoch=trainer.epoch), file=out)
     with _StopOnSignal(trainer) as stop:

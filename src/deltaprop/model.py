@@ -106,8 +106,11 @@ class Model:
         out = self.predict_outputs(X)
         return decode_labels(out, self.classes) if self.task == "classification" else out
 
-    def evaluate(self, ds: Dataset, t_range=None) -> dict:
-        """Loss (and accuracy) on ``ds``; ``t_range``: see :func:`~deltaprop.training.accuracy`."""
+    def evaluate(self, ds: Dataset, t_range=None, *, standardised_targets: bool = False) -> dict:
+        """``{"samples", "loss"}`` (and ``"accuracy"`` for classes) on ``ds``. The loss is in
+        the targets' own units, or with ``standardised_targets`` in the units the network
+        trained in (the targets standardised by ``target_scaler``: what the epoch lines show).
+        ``t_range``: see :func:`~deltaprop.training.accuracy`."""
         net = self.network
         X = net.check_input(self.prepare(ds.X))
         require_finite(X, _("inputs"))
@@ -116,7 +119,9 @@ class Model:
             raise DataError(ngettext("targets have shape {shape}, the model gives {n} outputs",
                                      "targets have shape {shape}, the model gives {n} outputs", net.n_outputs).format(
                 shape=T.shape, n=net.n_outputs))
-        if self.target_scaler is None:
+        if standardised_targets and self.target_scaler is not None:
+            T = self.target_scaler.transform(np.asarray(ds.T, float)).astype(net.dtype)
+        if self.target_scaler is None or standardised_targets:
             loss, out = net.evaluate(X, T)
         else:
             # The loss in the targets' own units (what a user compares with other models), from

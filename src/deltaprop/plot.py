@@ -29,7 +29,7 @@ import numpy as np
 
 from .errors import ConfigError, DataError, ModelFileError
 from .io import write_bytes_atomic
-from .model import model_parts
+from .model import Model, model_parts
 from .training import History
 
 __all__ = ["MAX_UNITS", "MAX_EDGES", "LABEL_EDGES", "history_path", "load_history", "plot_history",
@@ -396,8 +396,12 @@ def regions_bounds(model, data=None, margin: float = 0.1) -> tuple[float, float,
     return float(lo[0] - pad[0]), float(hi[0] + pad[0]), float(lo[1] - pad[1]), float(hi[1] + pad[1])
 
 
-def _predict(net, std, X) -> np.ndarray:
-    return net.predict(std.transform(X) if std is not None else X)
+def _predict(model, X) -> np.ndarray:
+    """The outputs for raw inputs ``X``: a Model's standardisation applied and, for regression
+    trained on standardised targets, its predictions in the targets' own units."""
+    if isinstance(model, Model):
+        return model.predict_outputs(X)
+    return model.predict(X)
 
 
 def _class_index(T: np.ndarray) -> np.ndarray:
@@ -453,7 +457,7 @@ def plot_regions(model, data=None, *, bounds=None, resolution: int = 250, output
     n = int(resolution)
     xs, ys = np.linspace(x0, x1, n), np.linspace(y0, y1, n)
     XX, YY = np.meshgrid(xs, ys)
-    out = _predict(net, std, np.column_stack([XX.ravel(), YY.ravel()])).astype(float)
+    out = _predict(model, np.column_stack([XX.ravel(), YY.ravel()])).astype(float)
 
     fig = _figure(7.6, 6.0)
     ax = fig.subplots()
@@ -494,7 +498,7 @@ def plot_regions(model, data=None, *, bounds=None, resolution: int = 250, output
         if labelled:
             size = 22 if len(data) > 50 else 60  # a handful of points (xor) deserve to be seen
             true = _class_index(np.asarray(data.T, float))
-            pred = _class_index(_predict(net, std, data.X))
+            pred = _class_index(_predict(model, data.X))
             for c in range(len(colors)):
                 sel = true == c
                 if sel.any():

@@ -84,14 +84,19 @@ def want_progress_bar(progress: str, out, *, quiet: bool = False, as_json: bool 
 
 
 def final_line(summary: dict) -> str:
-    """``final: train loss ..., held-out accuracy ..., N updates in E epochs``."""
+    """``final: train loss ..., held-out accuracy ..., N updates in E epochs``; regression adds
+    R^2 (the losses are in the epoch lines' units, see :meth:`deltaprop.runs.Run.summary`)."""
     line = [_("final: train loss {loss}").format(loss=format_number(summary["train_loss"]))]
     if summary["train_accuracy"] is not None:
         line.append(_("train accuracy {accuracy}").format(accuracy=f"{summary['train_accuracy']:.2%}"))
+    if summary.get("train_r2") is not None:
+        line.append(_("train R² {r2}").format(r2=f"{summary['train_r2']:.3f}"))
     if "heldout_loss" in summary:
         line.append(_("held-out loss {loss}").format(loss=format_number(summary["heldout_loss"])))
         if summary["heldout_accuracy"] is not None:
             line.append(_("held-out accuracy {accuracy}").format(accuracy=f"{summary['heldout_accuracy']:.2%}"))
+        if summary.get("heldout_r2") is not None:
+            line.append(_("held-out R² {r2}").format(r2=f"{summary['heldout_r2']:.3f}"))
     u, e = summary["updates"], summary["epochs"]
     line.append(_("{updates} in {epochs}").format(
         updates=ngettext("{n} update", "{n} updates", u).format(n=u),

@@ -31,13 +31,13 @@ from .data import BUILTIN, data_format, load_data
 from .data.dataset import Dataset, split_rows
 from .data.partitions import is_partitioned, load_partitions, partitioned_fingerprint
 from .errors import ConfigError, DataError
-from .i18n import gettext as _
+from .i18n import gettext as _, ngettext
 from .io import write_text_atomic
 from .model import Model, build_training
 from .techniques import build_callbacks, use_flat_spot
 from .training import Trainer
 
-__all__ = ["Run", "prepare_run", "data_fingerprint", "load_config_data", "load_resume", "output_paths",
+__all__ = ["Run", "prepare_run", "data_fingerprint", "load_config_data", "data_task", "load_resume", "output_paths",
            "check_outputs", "default_checkpoint", "check_resume"]
 
 
@@ -77,9 +77,44 @@ def check_outputs(cfg: TrainConfig, *, resumed_from: str | None = None) -> None:
     check_writable(ckpt, overwrite=True)
 
 
+# The data set read by data_task (for config.resolve) and not yet taken by load_config_data:
+# (key, Dataset), so that a run reads its file once.
+_READ_FOR_TASK: list = []
+
+
+def _data_key(cfg: TrainConfig):
+    """What makes a read the same read: the settings it uses and the file's size and time."""
+    try:
+        st = os.stat(cfg.data)
+    except OSError:
+        return None
+    return (cfg.data, cfg.target, cfg.task, cfg.labels, cfg.categorical, st.st_size, st.st_mtime_ns)
+
+
+def data_task(cfg: TrainConfig) -> str | None:
+    """The task of the data file ``cfg`` names: ``cfg.task`` when given, else the one the data
+    imply (see :func:`deltaprop.data.encode_labels`). The data are read for it and kept for
+    the :func:`load_config_data` that follows. None for a built-in set: it recommends its own
+    settings."""
+    if cfg.data in BUILTIN:
+        return None
+    if cfg.task != "auto":
+        return cfg.task
+    if is_partitioned(cfg.data):  # never read data larger than one machine for its task: say --task
+        return None
+    ds = load_config_data(cfg)
+    _READ_FOR_TASK[:] = [(_data_key(cfg), ds)]
+    return ds.task
+
+
 def load_config_data(cfg: TrainConfig) -> Dataset:
     """The data set ``cfg.data`` names, read with the record's target, labels and categories
     (a folder or glob: its partitions one after the other, see :mod:`deltaprop.data.partitions`)."""
+    if _READ_FOR_TASK:
+        (key, ds), = _READ_FOR_TASK
+        _READ_FOR_TASK.clear()
+        if key is not None and key == _data_key(cfg):
+            return ds
     if cfg.data in BUILTIN:
         return load_data(cfg.data)
     if is_partitioned(cfg.data):
@@ -121,6 +156,17 @@ def load_resume(path, given: dict) -> tuple[TrainConfig, tuple]:
     return cfg, (net, state, info)
 
 
+def r_squared(T, P) -> float:
+    r"""R^2 = 1 - sum (t - p)^2 / sum (t - mean t)^2 per target column, averaged over columns
+    (scikit-learn's ``r2_score``): 1 is a perfect fit, 0 predicting the mean, below 0 worse."""
+    T, P = np.asarray(T, float), np.asarray(P, float)
+    ss_res = ((T - P) ** 2).sum(axis=0)
+    ss_tot = ((T - T.mean(axis=0)) ** 2).sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r2 = np.where(ss_tot > 0, 1 - ss_res / np.where(ss_tot > 0, ss_tot, 1), np.nan)
+    return float(np.mean(r2))
+
+
 @dataclass
 class Run:
     """Everything of one run; made by :func:`prepare_run`."""
@@ -158,6 +204,29 @@ class Run:
                                          optimizer=opt.name, lr=f"{opt.lr:g}" + (", " + extras if extras else ""),
                                          path=path)
 
+    def notes(self, given: dict, from_file: dict) -> list[str]:
+        """What a person should know before the epoch lines: the task's own defaults that this
+        run took (those neither ``given`` nor ``from_file`` set), and the units of the loss
+        where the targets were standardised for training."""
+        from .config import TASK_DEFAULTS
+
+        out = []
+        took = {k: v for k, v in TASK_DEFAULTS.get(self.dataset.task, {}).items()
+                if given.get(k) is None and k not in from_file and getattr(self.config, k) == v}
+        if took and self.resumed_from is None:
+            words = {"epochs": lambda v: ngettext("up to {n} epoch", "up to {n} epochs", v).format(n=v),
+                     "early_stopping": lambda v: ngettext(
+                         "early stopping after {n} epoch without a better validation loss",
+                         "early stopping after {n} epochs without a better validation loss", v).format(n=v)}
+            items = ", ".join(words.get(k, lambda v, k=k: f"{k} {v}")(v) for k, v in took.items())
+            out.append(_("{task} defaults: {items} (flags override them; see docs/defaults.md)").format(
+                task=_(self.dataset.task), items=items))
+        if self.model.target_scaler is not None:
+            out.append(_("loss: {loss} of the standardised targets (1 is about what predicting the mean scores), "
+                         "in the epoch lines and the final line; R² is the same in the targets' own units").format(
+                loss=self.model.network.loss.name))
+        return out
+
     def fit(self) -> None:
         """Train to ``config.epochs`` epochs in all (a resumed run continues where it stopped)."""
         remaining = self.config.epochs - self.trainer.epoch
@@ -165,13 +234,21 @@ class Run:
             self.trainer.fit(self.X, self.T, remaining, self.val)
 
     def summary(self) -> dict:
-        """Final metrics on the whole training split and the held-out split."""
-        final = self.model.evaluate(self.model.align(self.train))
-        out = {"train_loss": final["loss"], "train_accuracy": final.get("accuracy"),
-               "updates": self.trainer.optimizer.t, "epochs": self.trainer.epoch}
+        """Final metrics on the whole training split and the held-out split. The losses are in
+        the units of the epoch lines: for targets standardised for training (``loss_units``
+        "standardised targets"), in those; regression adds R^2 (``train_r2``, ``heldout_r2``,
+        averaged over the target columns), which is the same in any units."""
+        scaled = self.model.target_scaler is not None
+        parts = [("train", self.model.align(self.train))]
         if self.validation is not None:
-            v = self.model.evaluate(self.validation)
-            out |= {"heldout_loss": v["loss"], "heldout_accuracy": v.get("accuracy")}
+            parts.append(("heldout", self.validation))
+        out = {"updates": self.trainer.optimizer.t, "epochs": self.trainer.epoch,
+               "loss_units": "standardised targets" if scaled else "targets"}
+        for key, ds in parts:
+            res = self.model.evaluate(ds, standardised_targets=scaled)
+            out |= {f"{key}_loss": res["loss"], f"{key}_accuracy": res.get("accuracy")}
+            if self.model.task == "regression":
+                out[f"{key}_r2"] = r_squared(ds.T, self.model.predict(ds.X))
         return out
 
     def save(self, path: str | None = None) -> str:
