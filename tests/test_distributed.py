@@ -297,10 +297,42 @@ def test_partitions_read_by_the_workers(client, tmp_path, monkeypatch):
     np.testing.assert_allclose(run.model.standardizer.scale, one.model.standardizer.scale, rtol=1e-13)
     np.testing.assert_allclose(run.model.network.flat, one.model.network.flat, rtol=1e-12, atol=1e-14)
     a, b = run.summary(), one.summary()
-    assert a.keys() == b.keys()
-    for k in a:
+    assert a.keys() == b.keys() and a["loss_units"] == b["loss_units"] == "targets"
+    for k in a.keys() - {"loss_units"}:
         np.testing.assert_allclose(a[k], b[k], rtol=1e-12)
     np.testing.assert_allclose(run.trainer.history.val_loss, one.trainer.history.val_loss, rtol=1e-12)
+
+
+def test_regression_partitions_summary_as_one_process(client, tmp_path):
+    # a regression target standardised for training: the workers' summary is in the units of
+    # one process's (standardised targets) and its R^2, from per-partition moments and residual
+    # sums, equals one process's to rounding
+    from deltaprop.config import resolve
+    from deltaprop.runs import prepare_run
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(90, 2)) * [1.0, 50.0]
+    y = 3 * X[:, 0] - 0.02 * X[:, 1] + rng.normal(scale=0.1, size=90) + 400.0
+    folder = tmp_path / "r"
+    folder.mkdir()
+    for i, (a, b) in enumerate([(0, 30), (30, 35), (35, 90)]):
+        (folder / f"p{i}.csv").write_text("u,v,y\n" + "".join(f"{float(X[r, 0])!r},{float(X[r, 1])!r},{float(y[r])!r}\n"
+                                                            for r in range(a, b)))
+    cfg = resolve({"data": str(folder), "target": "y", "task": "regression", "epochs": 5, "dtype": "float64",
+                   "seed": 2})
+    assert cfg.epochs == 5 and cfg.early_stopping == 10  # --task regression: the regression defaults
+    one = prepare_run(cfg)
+    one.fit()
+    run = prepare_run(cfg, client=client)
+    run.trainer.engine = DaskEngine(client)
+    run.fit()
+    a, b = run.summary(), one.summary()
+    assert a["loss_units"] == b["loss_units"] == "standardised targets"
+    assert a.keys() == b.keys() and {"train_r2", "heldout_r2"} <= set(a)
+    assert b["heldout_r2"] > 0.5  # it learnt: the check below compares meaningful numbers
+    assert a["train_accuracy"] is b["train_accuracy"] is None
+    for k in a.keys() - {"loss_units", "train_accuracy", "heldout_accuracy"}:
+        np.testing.assert_allclose(a[k], b[k], rtol=1e-12)  # the weights agree to 1e-12
 
 
 def test_partitions_with_other_columns_on_the_workers(client, tmp_path):

@@ -160,8 +160,12 @@ def r_squared(T, P) -> float:
     r"""R^2 = 1 - sum (t - p)^2 / sum (t - mean t)^2 per target column, averaged over columns
     (scikit-learn's ``r2_score``): 1 is a perfect fit, 0 predicting the mean, below 0 worse."""
     T, P = np.asarray(T, float), np.asarray(P, float)
-    ss_res = ((T - P) ** 2).sum(axis=0)
-    ss_tot = ((T - T.mean(axis=0)) ** 2).sum(axis=0)
+    return r_squared_from_sums(((T - P) ** 2).sum(axis=0), ((T - T.mean(axis=0)) ** 2).sum(axis=0))
+
+
+def r_squared_from_sums(ss_res, ss_tot) -> float:
+    """:func:`r_squared` from its per-column sums (as workers holding parts of the data add them)."""
+    ss_res, ss_tot = np.asarray(ss_res, float), np.asarray(ss_tot, float)
     with np.errstate(divide="ignore", invalid="ignore"):
         r2 = np.where(ss_tot > 0, 1 - ss_res / np.where(ss_tot > 0, ss_tot, 1), np.nan)
     return float(np.mean(r2))

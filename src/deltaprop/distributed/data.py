@@ -183,13 +183,23 @@ def _shard(ds, rows, std, tsc, config, dtype):
     return net, np.ascontiguousarray(X, dtype=dtype), np.ascontiguousarray(T, dtype=dtype)
 
 
-def _model_eval(model, ds, rows, t_range):
-    """(rows, loss sum, right answers) of ``model`` on a partition's ``rows``, raw data in."""
+def _model_eval(model, ds, rows, t_range, scaled):
+    """(rows, loss sum, right answers, regression sums) of ``model`` on a partition's ``rows``,
+    raw data in; the loss in standardised-target units where ``scaled`` (as the epoch lines);
+    for regression the targets' :func:`~deltaprop.data.partitions.moments` and the per-column
+    sum of squared residuals in the targets' units, from which the driver forms R^2."""
+    from ..data.partitions import moments
+
     if len(rows) == 0:
-        return 0, 0.0, 0.0
-    res = model.evaluate(model.align(ds.subset(rows)), t_range)
+        return 0, 0.0, 0.0, None
+    sub = model.align(ds.subset(rows))
+    res = model.evaluate(sub, t_range, standardised_targets=scaled)
     n = res["samples"]
-    return n, res["loss"] * n, round(res.get("accuracy", 0.0) * n)
+    sums = None
+    if model.task == "regression":
+        T = np.asarray(sub.T, dtype=np.float64)
+        sums = (moments(T), ((T - np.asarray(model.predict(sub.X), dtype=np.float64)) ** 2).sum(axis=0))
+    return n, res["loss"] * n, round(res.get("accuracy", 0.0) * n), sums
 
 
 class _Summary:
@@ -301,26 +311,32 @@ def prepare_partitioned_run(cfg, client, *, callbacks=(), checkpoint=None, resum
 
 class PartitionedRun(Run):
     """A :class:`~deltaprop.runs.Run` whose data stay on the workers; its summary is computed
-    there (the loss in the targets' own units, as one process reports it)."""
+    there, in the units one process reports."""
 
     parts = None
 
     def summary(self) -> dict:
-        raw, tr_local, va_local, t_range, on = self.parts
+        """:meth:`Run.summary`'s figures, each worker adding up its rows' part."""
+        from ..data.partitions import combine_moments
+        from ..runs import r_squared_from_sums
 
-        def metrics(local):
-            got = self.X.sharded.client.gather([on(i, _model_eval, self.model, r, local[i], t_range)
+        raw, tr_local, va_local, t_range, on = self.parts
+        scaled = self.model.target_scaler is not None
+
+        def metrics(key, local):
+            got = self.X.sharded.client.gather([on(i, _model_eval, self.model, r, local[i], t_range, scaled)
                                                 for i, r in enumerate(raw)])
             n = sum(g[0] for g in got)
-            out = {"loss": sum(g[1] for g in got) / n}
-            if self.model.task == "classification":
-                out["accuracy"] = sum(g[2] for g in got) / n
+            out = {f"{key}_loss": sum(g[1] for g in got) / n,
+                   f"{key}_accuracy": sum(g[2] for g in got) / n if self.model.task == "classification" else None}
+            if self.model.task == "regression":
+                sums = [g[3] for g in got if g[3] is not None]
+                _, _, ss_tot = combine_moments([m for m, _ in sums])
+                out[f"{key}_r2"] = r_squared_from_sums(sum(r for _, r in sums), ss_tot)
             return out
 
-        final = metrics(tr_local)
-        out = {"train_loss": final["loss"], "train_accuracy": final.get("accuracy"),
-               "updates": self.trainer.optimizer.t, "epochs": self.trainer.epoch}
+        out = {"updates": self.trainer.optimizer.t, "epochs": self.trainer.epoch,
+               "loss_units": "standardised targets" if scaled else "targets"} | metrics("train", tr_local)
         if va_local is not None:
-            v = metrics(va_local)
-            out |= {"heldout_loss": v["loss"], "heldout_accuracy": v.get("accuracy")}
+            out |= metrics("heldout", va_local)
         return out
