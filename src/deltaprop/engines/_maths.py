@@ -26,13 +26,13 @@ from numba import njit, types
 from numba.extending import overload
 
 from ..activations import GELU_A, GELU_C
-
-from .codes import (ADAM, BCE, CE, GELU, H_B1, H_B2, H_COUNT, H_GAMMA, H_K1, H_K2, H_NU, H_PREV_LOSS,
-                    H_T, H_TEMP, HALF_SSE, IRPROP_MINUS, IRPROP_PLUS, LEAKY_RELU, MOMENTUM, MSE,
-                    NESTEROV, PLAIN, Q_1MB1, Q_1MB2, Q_ANNEAL, Q_B1, Q_B2, Q_BC1, Q_BC2, Q_DMAX,
-                    Q_DMIN, Q_EPS, Q_ETA_MINUS, Q_ETA_PLUS, Q_K1A, Q_K2L, Q_K3, Q_LR, Q_MU, Q_ONE,
-                    Q_QMU, Q_SHRINK, Q_SIGMA, Q_SQRTL, Q_WORSE, Q_ZERO, QUICKPROP, RELU,
-                    RPROP_MINUS, RPROP_PLUS, SARPROP, SIGMOID, SOFTMAX, SOFTPLUS, TANH)
+from .codes import (ADAM, BCE, CE, GELU, H_B1, H_B2, H_COUNT, H_GAMMA, H_K1, H_K2, H_NU,
+                    H_PREV_LOSS, H_T, H_TEMP, HALF_SSE, IRPROP_MINUS, IRPROP_PLUS, LEAKY_RELU,
+                    MOMENTUM, MSE, NESTEROV, PLAIN, Q_1MB1, Q_1MB2, Q_ANNEAL, Q_B1, Q_B2, Q_BC1,
+                    Q_BC2, Q_DMAX, Q_DMIN, Q_EPS, Q_ETA_MINUS, Q_ETA_PLUS, Q_K1A, Q_K2L, Q_K3,
+                    Q_LR, Q_MU, Q_ONE, Q_QMU, Q_SHRINK, Q_SIGMA, Q_SQRTL, Q_WORSE, Q_ZERO,
+                    QUICKPROP, RELU, RPROP_MINUS, RPROP_PLUS, SARPROP, SIGMOID, SOFTMAX, SOFTPLUS,
+                    TANH)
 
 _SCALAR = dict(inline="always", nogil=True, error_model="numpy", cache=True)
 

