@@ -51,3 +51,21 @@ def test_flat_spot_adds_to_derivative_only_when_asked():
 def test_unknown_activation_lists_valid_names():
     with pytest.raises(ConfigError, match="unknown activation 'sigmod'.*sigmoid"):
         get_activation("sigmod")
+
+
+def test_gelu_is_the_tanh_form():
+    # PyTorch's nn.GELU(approximate="tanh"), written out by hand per value:
+    # 0.5 z (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3))); not the erf form (its default)
+    import math
+
+    z = np.array([[-6.0, -3.0, -1.0, -0.5, 0.0, 0.3, 1.0, 2.0, 5.0]])
+    hand = [0.5 * v * (1 + math.tanh(math.sqrt(2 / math.pi) * (v + 0.044715 * v ** 3))) for v in z[0]]
+    erf_form = [0.5 * v * (1 + math.erf(v / math.sqrt(2))) for v in z[0]]
+    a = get_activation("gelu").forward(z)
+    np.testing.assert_allclose(a[0], hand, rtol=1e-15, atol=1e-16)
+    assert abs(a[0, 6] - erf_form[6]) > 1e-4  # at z = 1: 0.841192 (tanh) vs 0.841345 (erf)
+    assert np.max(np.abs(a[0] - erf_form)) < 5e-4  # the documented bound between the two
+    # its derivative by hand: 0.5 (1 + t) + 0.5 z (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 z^2)
+    t = np.tanh(math.sqrt(2 / math.pi) * (z + 0.044715 * z ** 3))
+    slope = 0.5 * (1 + t) + 0.5 * z * (1 - t * t) * math.sqrt(2 / math.pi) * (1 + 3 * 0.044715 * z ** 2)
+    np.testing.assert_allclose(get_activation("gelu").derivative(z, a), slope, rtol=1e-14, atol=1e-16)

@@ -25,6 +25,7 @@ SETUPS = [
     ("identity", "softmax", "binary_cross_entropy", 0.01),  # ill-conditioned: a small rate
     ("sigmoid", "relu", "mse"),
     ({"name": "sigmoid", "flat_spot": 0.1}, {"name": "leaky_relu", "alpha": 0.2}, "mse"),
+    ("gelu", "gelu", "half_sse"),
 ]
 MODES = [("stochastic", 1), ("minibatch", 5), ("batch", 23)]
 OPTIMIZERS = [{}, {"momentum": 0.9}, {"momentum": 0.9, "nesterov": True}]
@@ -309,18 +310,6 @@ def test_import_deltaprop_is_light():
                          text=True, check=True)
     total_us = int(out.stderr.strip().splitlines()[-1].split("|")[1])
     assert total_us < 400_000  # (generous: a loaded test machine; measured 80-90 ms idle)
-
-
-def test_sgd_options_without_a_kernel_fall_back(needs_numba):
-    net = Network([4, 3], "sigmoid", seed=0)
-    for option in ("weight_decay", "grad_noise"):
-        try:
-            opt = SGD(0.1, **{option: 0.01})
-        except TypeError:  # an SGD without that option
-            continue
-        tr = Trainer(net, opt, mode="stochastic", seed=0)
-        assert option in numba_engine.NumbaEngine().unsupported(tr)
-        assert select_engine("auto", tr).name == "numpy"
 
 
 def test_unknown_engine_lists_the_names():

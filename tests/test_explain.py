@@ -214,6 +214,7 @@ def _nets():
         ([2, 3, 2], "sigmoid", "tanh", "half_sse", [0.5, -0.5]),
         ([3, 2, 2], "tanh", "sigmoid", "binary_cross_entropy", [1, 0]),
         ([2, 2, 3], "sigmoid", "softmax", "cross_entropy", [0.2, 0.3, 0.1]),  # targets not summing to 1
+        ([2, 3, 2], "gelu", "gelu", "mse", [0.3, -0.1]),
     ]
     out = []
     for sizes, act, out_act, loss, target in specs:

@@ -29,6 +29,9 @@ leaky_relu      ``LeakyRelu(alpha)`` in float32; ``Where(z > 0, z, alpha * z)`` 
 softplus        ``Relu(z) + Log(1 + Exp(-Abs(z)))``: the operator ``Softplus`` is
                 specified as ``log(exp(z) + 1)``, which overflows for large ``z`` in a
                 runtime that follows the formula, and onnxruntime has no float64 kernel
+gelu            ``0.5 z (1 + Tanh(c (z + 0.044715 z^3)))`` with ``Mul``/``Add``/``Tanh``,
+                :math:`c = \sqrt{2/\pi}`: the tanh form of activations.GELU (the
+                operator ``Gelu`` arrives in opset 20)
 identity         nothing (the pre-activation is the output)
 softmax         ``Softmax(axis=-1)`` over each sample's outputs
 ==============  ===============================================================
@@ -111,6 +114,16 @@ def _activation(g: _GraphBuilder, act, z: str, out: str) -> str:
         e = g.node("Exp", [g.node("Neg", [g.node("Abs", [z], f"{out}_abs")], f"{out}_neg")], f"{out}_exp")
         log = g.node("Log", [g.node("Add", [e, g.const(f"{out}_one", 1.0)], f"{out}_1pexp")], f"{out}_log")
         return g.node("Add", [g.node("Relu", [z], f"{out}_relu"), log], out)
+    if name == "gelu":
+        # activations.GELU, the tanh form 0.5 z (1 + tanh(c (z + a z^3))), in its own
+        # operators (the operator Gelu needs opset 20; its approximate="tanh" is this formula)
+        from .activations import GELU_A, GELU_C
+
+        cube = g.node("Mul", [g.node("Mul", [z, z], f"{out}_z2"), z], f"{out}_z3")
+        inner = g.node("Add", [z, g.node("Mul", [cube, g.const(f"{out}_a", GELU_A)], f"{out}_az3")], f"{out}_sum")
+        t = g.node("Tanh", [g.node("Mul", [inner, g.const(f"{out}_c", GELU_C)], f"{out}_u")], f"{out}_tanh")
+        half_z = g.node("Mul", [z, g.const(f"{out}_half", 0.5)], f"{out}_half_z")
+        return g.node("Mul", [half_z, g.node("Add", [t, g.const(f"{out}_one", 1.0)], f"{out}_1pt")], out)
     if name == "identity":
         return g.node("Identity", [z], out)
     if name == "softmax":

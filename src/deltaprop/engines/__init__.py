@@ -46,6 +46,9 @@ def worth_compiling(network, n: int, k: int, epochs: int | None = None) -> bool:
     Per epoch the NumPy engine is estimated at ``ceil(n/k) * NUMPY_UPDATE_S + F / NUMPY_FLOPS``
     and the compiled one at ``F / (COMPILED_SPEED_UP * NUMPY_FLOPS)``, with
     ``F = 6 n W`` the epoch's multiply-adds (forward 2, backward 4 per weight W per row).
+    The same for every optimizer: the rule's own passes over the parameters are left out on
+    both sides (the compiled rule is one pass, NumPy's Adam or RPROP several), so for any
+    rule but SGD the estimate errs towards the NumPy engine, never against it.
     """
     weights = sum(layer.n_in * layer.n_out for layer in network.layers)
     flops = 6.0 * n * weights

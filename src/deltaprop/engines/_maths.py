@@ -22,12 +22,34 @@ from __future__ import annotations
 
 import math
 
-from numba import njit
+from numba import njit, types
+from numba.extending import overload
 
-from .codes import (BCE, CE, HALF_SSE, LEAKY_RELU, MOMENTUM, MSE, PLAIN, RELU, SIGMOID, SOFTMAX,
-                    SOFTPLUS, TANH)
+from ..activations import GELU_A, GELU_C
+from .codes import (ADAM, BCE, CE, GELU, H_B1, H_B2, H_COUNT, H_GAMMA, H_K1, H_K2, H_NU,
+                    H_PREV_LOSS, H_T, H_TEMP, HALF_SSE, IRPROP_MINUS, IRPROP_PLUS, LEAKY_RELU,
+                    MOMENTUM, MSE, NESTEROV, PLAIN, Q_1MB1, Q_1MB2, Q_ANNEAL, Q_B1, Q_B2, Q_BC1,
+                    Q_BC2, Q_DMAX, Q_DMIN, Q_EPS, Q_ETA_MINUS, Q_ETA_PLUS, Q_K1A, Q_K2L, Q_K3,
+                    Q_LR, Q_MU, Q_ONE, Q_QMU, Q_SHRINK, Q_SIGMA, Q_SQRTL, Q_WORSE, Q_ZERO,
+                    QUICKPROP, RELU, RPROP_MINUS, RPROP_PLUS, SARPROP, SIGMOID, SOFTMAX, SOFTPLUS,
+                    TANH)
 
 _SCALAR = dict(inline="always", nogil=True, error_model="numpy", cache=True)
+
+
+def like(x, ref):
+    """The float ``x`` in the type of ``ref`` (compiled code only): a constant of a formula
+    in the network's dtype, rounded once, as NumPy rounds a Python float in an array
+    operation (a bare literal would turn float32 arithmetic into float64)."""
+    return x
+
+
+@overload(like, inline="always")
+def _like(x, ref):
+    if isinstance(ref, types.Float):
+        target = ref
+        return lambda x, ref: target(x)
+    return None
 
 
 # --------------------------------------------------------------------------- activations
@@ -53,7 +75,8 @@ def activation(code, z, p, one, zero):
 
     identity :math:`z`; sigmoid :func:`sigmoid`; tanh :math:`\tanh z`; ReLU
     :math:`\max(z, 0)` (NaN passes through, as ``np.maximum``); leaky ReLU :math:`z` for
-    :math:`z > 0`, else :math:`p z`; softplus :math:`\max(z, 0) + \log(1 + e^{-|z|})`.
+    :math:`z > 0`, else :math:`p z`; softplus :math:`\max(z, 0) + \log(1 + e^{-|z|})`;
+    GELU :math:`\tfrac12 z (1 + \tanh u)` (:func:`gelu_tanh`).
     Softmax is a row operation: :func:`softmax_term`.
     """
     if code == SIGMOID:
@@ -66,7 +89,16 @@ def activation(code, z, p, one, zero):
         return z if z > zero else p * z
     if code == SOFTPLUS:
         return (z if z > zero else zero) + math.log1p(math.exp(-abs(z)))
+    if code == GELU:
+        return like(0.5, z) * z * (one + gelu_tanh(z))
     return z
+
+
+@njit(**_SCALAR)
+def gelu_tanh(z):
+    r""":math:`\tanh u`, :math:`u = \sqrt{2/\pi}\,(z + 0.044715 z^3)`, GELU's inner term
+    (activations.GELU)."""
+    return math.tanh(like(GELU_C, z) * (z + like(GELU_A, z) * (z * z * z)))
 
 
 @njit(**_SCALAR)
@@ -77,7 +109,8 @@ def activation_vjp(code, z, a, d, p, one, zero):
     sigmoid :math:`a(1-a) + p` (``p`` the flat spot; 0 adds nothing, bit for bit); tanh
     :math:`1 - a^2`; ReLU :math:`d` where :math:`z > 0`, else 0 (a select, as
     ``np.where``: an infinite ``d`` gives 0, not NaN); leaky ReLU 1 or :math:`p`; softplus
-    :math:`\sigma(z)`; identity 1 (``d`` unchanged).
+    :math:`\sigma(z)`; GELU :math:`\tfrac12 (1 + \tanh u) + \tfrac12 z (1 - \tanh^2 u)
+    \sqrt{2/\pi} (1 + 3 \cdot 0.044715 z^2)`; identity 1 (``d`` unchanged).
     """
     if code == SIGMOID:
         return d * (a * (one - a) + p)
@@ -89,6 +122,11 @@ def activation_vjp(code, z, a, d, p, one, zero):
         return d * (one if z > zero else p)
     if code == SOFTPLUS:
         return d * sigmoid(z, one)
+    if code == GELU:
+        t = gelu_tanh(z)
+        half = like(0.5, z)
+        return d * (half * (one + t) + half * z * (one - t * t)
+                    * (like(GELU_C, z) * (one + like(3.0 * GELU_A, z) * (z * z))))
     return d
 
 
@@ -195,3 +233,122 @@ def sgd_step(w, v, g, lr, mu, kind):
     if kind == MOMENTUM:
         return w + vn, vn
     return w + (mu * vn - lr * g), vn
+
+
+@njit(**_SCALAR)
+def rule_scalars(rule, h, q, loss):
+    r"""The scalars of the next update that change with it, computed as the optimizers compute
+    them (float64, then cast to the dtype of ``q``): :math:`t \leftarrow t + 1`; the noise's
+    :math:`\sigma_t = \sqrt{\nu / (1 + t)^\gamma}` (transforms.AddNoise); Adam's
+    :math:`k \leftarrow k + 1` and bias corrections :math:`1 - \beta_1^k`, :math:`1 - \beta_2^k`;
+    iRprop+'s :math:`[E_t > E_{t-1}]`, then :math:`E_{t-1} \leftarrow E_t`; SARPROP's
+    :math:`a_t = 2^{-T t}`, :math:`k_1 a_t`, :math:`k_2 E_t` and :math:`\sqrt{E_t}` with
+    :math:`E_t` clipped at 0. ``loss``: the batch loss :math:`E_t` (float64)."""
+    t = h[H_T] + 1.0
+    h[H_T] = t
+    if h[H_NU] != 0.0:
+        q[Q_SIGMA] = math.sqrt(h[H_NU] / (1.0 + t) ** h[H_GAMMA])
+    if rule == ADAM:
+        k = h[H_COUNT] + 1.0
+        h[H_COUNT] = k
+        q[Q_BC1] = 1.0 - h[H_B1] ** k
+        q[Q_BC2] = 1.0 - h[H_B2] ** k
+    elif rule == IRPROP_PLUS:
+        q[Q_WORSE] = 1.0 if loss > h[H_PREV_LOSS] else 0.0
+        h[H_PREV_LOSS] = loss
+    elif rule == SARPROP:
+        a = 2.0 ** (-h[H_TEMP] * t)
+        e = max(loss, 0.0)
+        q[Q_ANNEAL], q[Q_K1A] = a, h[H_K1] * a
+        q[Q_K2L], q[Q_SQRTL] = h[H_K2] * e, math.sqrt(e)
+
+
+@njit(**_SCALAR)
+def rule_load(q):
+    """The entries of ``q`` as a tuple, loaded once before a loop over the parameters (held in
+    registers: loads from an array inside the loop could alias its stores)."""
+    return (q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7], q[8], q[9], q[10], q[11], q[12], q[13],
+            q[14], q[15], q[16], q[17], q[18], q[19], q[20], q[21], q[22], q[23], q[24], q[25],
+            q[26], q[27])
+
+
+@njit(**_SCALAR)
+def sign(x, one, zero):
+    """np.sign for one value: 1, -1, 0 (for either zero), NaN stays NaN."""
+    if x > zero:
+        return one
+    if x < zero:
+        return -one
+    return zero if x == zero else x
+
+
+@njit(**_SCALAR)
+def rule_step(rule, w, g, s0, s1, s2, r, q):
+    r"""One parameter's update under ``rule`` (codes.RULES) for the gradient ``g`` (after the
+    transforms); returns (new w, new s0, s1, s2). ``s0..s2``: the parameter's entries of the
+    optimizer's state arrays, in the order of its ``_state_names``; ``r``: SARPROP's uniform
+    draw; ``q``: :func:`rule_load`'s tuple. The formulas are the optimizers' docstrings',
+    in the order of their NumPy operations:
+
+    * SGD (velocity): :func:`sgd_step`.
+    * Adam (m, v): :math:`m' = \beta_1 m + (1-\beta_1) g`, :math:`v' = \beta_2 v +
+      (1-\beta_2) g^2`, :math:`w - \eta\, (m'/(1-\beta_1^k)) / (\sqrt{v'/(1-\beta_2^k)} +
+      \epsilon)`.
+    * RPROP family (step size :math:`\Delta`, previous gradient, previous update): with
+      :math:`p = g_{t-1} g`, :math:`\Delta' = \min(\eta^+\Delta, \Delta_{\max})` if
+      :math:`p > 0`, :math:`\max(\eta^-\Delta, \Delta_{\min})` if :math:`p < 0`; Rprop-
+      :math:`w - \operatorname{sign}(g)\Delta'`; iRprop- the same with :math:`g := 0` where
+      :math:`p < 0`; Rprop+ and iRprop+ undo the last update where :math:`p < 0` (iRprop+
+      only if the loss rose) and store :math:`g := 0` there.
+    * Quickprop (previous gradient, previous update :math:`d`): the parabola step with
+      Fahlman's safeguards (optimizers.Quickprop).
+    * SARPROP (step size, previous gradient): :math:`\tilde g = g + k_1 a_t w`, the step size
+      as RPROP's except that a small one after a sign change gets the kick
+      :math:`\min(\eta^-\Delta + k_3 r \sqrt{E_t} a_t, \Delta_{\max})`, then iRprop-'s step.
+    """
+    one, zero = q[Q_ONE], q[Q_ZERO]
+    if rule == PLAIN or rule == MOMENTUM or rule == NESTEROV:
+        wn, vn = sgd_step(w, s0, g, q[Q_LR], q[Q_MU], rule)
+        return wn, vn, s1, s2
+    if rule == ADAM:
+        m = s0 * q[Q_B1] + q[Q_1MB1] * g
+        v = s1 * q[Q_B2] + q[Q_1MB2] * g * g
+        return w - q[Q_LR] * (m / q[Q_BC1]) / (math.sqrt(v / q[Q_BC2]) + q[Q_EPS]), m, v, s2
+    if rule == QUICKPROP:  # s0 previous gradient, s1 previous update d
+        d, gp = s1, s0
+        sg = sign(d, one, zero)
+        step = -q[Q_LR] * g
+        linear = step if sg * g < zero else zero
+        moving = d != zero
+        grow = moving and sg * g < q[Q_SHRINK] * sg * gp
+        denom = gp - g
+        if grow:
+            u = q[Q_QMU] * d + linear
+        elif moving and sg * denom < zero:
+            u = d * g / denom + linear
+        else:
+            u = step
+        return w + u, g, u, s2
+    if rule == SARPROP:
+        g = g + q[Q_K1A] * w
+    p = s1 * g
+    step = s0
+    if p > zero:
+        step = min(step * q[Q_ETA_PLUS], q[Q_DMAX])
+    elif p < zero:
+        if rule == SARPROP and step < q[Q_K2L]:
+            step = min(step * q[Q_ETA_MINUS] + q[Q_K3] * r * q[Q_SQRTL] * q[Q_ANNEAL], q[Q_DMAX])
+        else:
+            step = max(step * q[Q_ETA_MINUS], q[Q_DMIN])
+    flipped = p < zero
+    if rule == RPROP_MINUS:
+        return w - sign(g, one, zero) * step, step, g, s2
+    if rule == IRPROP_MINUS or rule == SARPROP:
+        g = zero if flipped else g
+        return w - sign(g, one, zero) * step, step, g, s2
+    # Rprop+, iRprop+ (s2: the previous update)
+    if flipped:
+        u = -s2 if (rule == RPROP_PLUS or q[Q_WORSE] != zero) else zero
+        return w + u, step, zero, u
+    u = -sign(g, one, zero) * step
+    return w + u, step, g, u

@@ -31,12 +31,12 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-from ._maths import sgd_step, sigmoid_from
+from ._maths import rule_scalars, sgd_step, sigmoid_from
 from ._numba_kernels import (_INLINE, _OPTS, _hidden_delta, _output_loss_delta, _unowned,
                              _unowned_tuple, _update, gather_rows, rows_bias_activate, rows_hidden,
-                             rows_output)
+                             rows_output, rule_update)
 from .codes import (ACT, C_LR, C_MU, C_ONE, C_SCALE_FULL, C_SCALE_LAST, C_ZERO, HAS_BIAS, MOMENTUM,
-                    PLAIN, SIGMOID, TRAIN_BIAS)
+                    PLAIN, Q_DECAY, Q_NOISY, SIGMOID, TRAIN_BIAS)
 
 
 @intrinsic
@@ -195,11 +195,14 @@ def bias_sigmoid(z, a, b, has_bias, m, c, ex):
 
 
 @njit(**_OPTS)
-def batch_epoch(X, T, order, shuffled, n, k, chunk, Ws, Bs, GWs, GBs, params, vel, grads, lay,
-                actp, loss, fused, kind, c, Zs, As, Ds, xb, tb, fn, ib, fb, ch, ex):
+def batch_epoch(X, T, order, shuffled, n, k, chunk, Ws, Bs, GWs, GBs, params, grads, lay, actp,
+                loss, fused, c, Zs, As, Ds, xb, tb, fn, ib, fb, ch, ex, rule, S0, S1, S2, ns, mask,
+                noise, rnd, h, q):
     """One epoch of updates on batches of k rows (the last may be shorter), chunks of at most
-    ``chunk`` rows each. Returns (sum of batch loss x batch size, 1-based number of the first
-    batch whose loss is not finite or 0, updates applied)."""
+    ``chunk`` rows each; after each batch's gradient, the update of any rule of codes.RULES as
+    one compiled pass (:func:`._maths.rule_scalars`, :func:`rule_update`; its arguments from
+    ``rule`` on are those). Returns (sum of batch loss x batch size, 1-based number of the
+    first batch whose loss is not finite or 0, updates applied)."""
     nl = lay.shape[0]
     lr = c[C_LR]
     one, zero = c[C_ONE], c[C_ZERO]
@@ -213,7 +216,7 @@ def batch_epoch(X, T, order, shuffled, n, k, chunk, Ws, Bs, GWs, GBs, params, ve
         nb = stop - start
         # 1/nb in the network's dtype (one / nb would promote float32 to float64)
         scale = c[C_SCALE_FULL] if nb == k else c[C_SCALE_LAST]
-        direct = kind == PLAIN and nb <= chunk
+        direct = rule == PLAIN and q[Q_DECAY] == zero and q[Q_NOISY] == zero and nb <= chunk
         total = 0.0
         for cs in range(start, stop, chunk):
             ce = min(cs + chunk, stop)
@@ -263,7 +266,8 @@ def batch_epoch(X, T, order, shuffled, n, k, chunk, Ws, Bs, GWs, GBs, params, ve
                     b = _unowned(Bs[li])
                     _update(b, b[:0], _unowned(GBs[li]), lr, lr, PLAIN)
         else:
-            _update(_unowned(params), _unowned(vel), _unowned(grads), lr, c[C_MU], kind)
+            rule_scalars(rule, h, q, batch_loss)
+            rule_update(rule, params, grads, mask, noise, rnd, S0, S1, S2, ns, q)
         applied += 1
     return running, bad, applied
 

@@ -35,8 +35,10 @@ from numba.extending import intrinsic
 
 from . import codes
 from ._maths import (activation, activation_vjp, log_sum_exp, loss_delta, loss_term, loss_value,
-                     sgd_step, sigmoid_from, softmax_term, softmax_vjp)
-from .codes import (ACT, C_EPS, C_HALF, C_LR, C_MSE, C_MU, C_ONE, C_ZERO, CE, HAS_BIAS, PLAIN,
+                     rule_load, rule_scalars, rule_step, sgd_step, sigmoid_from, softmax_term,
+                     softmax_vjp)
+from .codes import (ACT, ADAM, C_EPS, C_HALF, C_LR, C_MSE, C_MU, C_ONE, C_ZERO, CE, HAS_BIAS, PLAIN,
+                    Q_DECAY, Q_MASKED, Q_NOISY, Q_SIGMA, Q_WD, Q_ZERO, SARPROP,
                     SOFTMAX, TRAIN_BIAS)
 
 #: Deepest network the kernels take (the tuples below are padded to this length).
@@ -578,10 +580,76 @@ def add_into(out, x):
         o[j] += v[j]
 
 
+@njit(**_INLINE)
+def _rule_at(rule, params, grads, mask, noise, rnd, s0, s1, s2, i, q):
+    """The transforms and ``rule``'s step for parameter i (:func:`._maths.rule_step`); returns
+    its new state entries."""
+    w, g = params[i], grads[i]
+    if q[Q_DECAY] != q[Q_ZERO]:  # transforms.AddDecayedWeights, then AddNoise
+        g = g + q[Q_WD] * (w * mask[i] if q[Q_MASKED] != q[Q_ZERO] else w)
+    if q[Q_NOISY] != q[Q_ZERO]:
+        g = g + q[Q_SIGMA] * noise[i]
+    w, a, b, c = rule_step(rule, w, g, s0, s1, s2, rnd[i] if rule == SARPROP else q[Q_ZERO], q)
+    params[i] = w
+    return a, b, c
+
+
+@njit(**_INLINE)
+def _rule_loop(rule, params, grads, mask, noise, rnd, S0, S1, S2, ns, k):
+    """:func:`_rule_at` over every parameter: one loop per number of state arrays (the unused
+    ones are never read)."""
+    zero = k[Q_ZERO]
+    if ns == 0:
+        for i in range(params.shape[0]):
+            _rule_at(rule, params, grads, mask, noise, rnd, zero, zero, zero, i, k)
+    elif ns == 1:
+        for i in range(params.shape[0]):
+            S0[i] = _rule_at(rule, params, grads, mask, noise, rnd, S0[i], zero, zero, i, k)[0]
+    elif ns == 2:
+        for i in range(params.shape[0]):
+            a, b, _ = _rule_at(rule, params, grads, mask, noise, rnd, S0[i], S1[i], zero, i, k)
+            S0[i], S1[i] = a, b
+    else:
+        for i in range(params.shape[0]):
+            S0[i], S1[i], S2[i] = _rule_at(rule, params, grads, mask, noise, rnd, S0[i],
+                                           S1[i], S2[i], i, k)
+
+
 @njit(**_OPTS)
-def flat_update(params, vel, grads, lr, mu, kind):
-    """One update of the flat trainable parameters: optimizers.SGD in one pass."""
-    _update(_unowned(params), _unowned(vel), _unowned(grads), lr, mu, kind)
+def rule_update(rule, params, grads, mask, noise, rnd, S0, S1, S2, ns, q):
+    """One update of the flat trainable parameters under any optimizer of the registry, in one
+    pass: ``params`` takes the step of ``rule`` (codes.RULES) for ``grads`` after the
+    optimizer's transforms (weight decay with ``mask``, the noise draws ``noise``), with the
+    constants ``q`` of :func:`._maths.rule_scalars`. ``S0..S2``: the optimizer's state arrays
+    (its ``_state_names``; the first ``ns`` are used); ``rnd``: SARPROP's uniform draws."""
+    params, grads, mask, noise, rnd = (_unowned(params), _unowned(grads), _unowned(mask),
+                                       _unowned(noise), _unowned(rnd))
+    S0, S1, S2 = _unowned(S0), _unowned(S1), _unowned(S2)
+    k = rule_load(q)
+    if rule == ADAM and k[Q_DECAY] == k[Q_ZERO] and k[Q_NOISY] == k[Q_ZERO]:
+        # the rule a constant: LLVM folds the other rules' branches away and vectorises the
+        # loop, the same operations (measured 235,146 float32 parameters: 2.3 ms -> 0.27 ms)
+        _adam_loop(params, grads, S0, S1, k)
+    else:
+        _rule_loop(rule, params, grads, mask, noise, rnd, S0, S1, S2, ns, k)
+
+
+@njit(**_INLINE)
+def _adam_loop(params, grads, S0, S1, k):
+    """Adam without transforms over every parameter (:func:`._maths.rule_step`)."""
+    zero = k[Q_ZERO]
+    for i in range(params.shape[0]):
+        w, a, b, _ = rule_step(ADAM, params[i], grads[i], S0[i], S1[i], zero, zero, k)
+        params[i] = w
+        S0[i], S1[i] = a, b
+
+
+@njit(**_OPTS)
+def rule_next(rule, h, q, loss, params, grads, mask, noise, rnd, S0, S1, S2, ns):
+    """One whole update: :func:`._maths.rule_scalars` then :func:`rule_update` (the
+    matmul path calls it from Python once per update)."""
+    rule_scalars(rule, h, q, loss)
+    rule_update(rule, params, grads, mask, noise, rnd, S0, S1, S2, ns, q)
 
 
 # --------------------------------------------------------------------------- blocked stochastic

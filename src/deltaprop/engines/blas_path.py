@@ -10,7 +10,8 @@ Above a few dozen rows an update's cost is two large products per layer (``X W``
 left to win is everything around them. So nothing is allocated per batch: the rows of a
 shuffled batch are gathered with ``np.take(..., out=)``, every product writes into a buffer
 (``np.matmul(..., out=)``), the activation, loss, delta and bias steps are one compiled pass
-each, and the update is one compiled pass over the flat parameters. A batch larger than
+each, and the update, under any optimizer of the registry, is one compiled pass over the
+flat parameters (:func:`._numba_kernels.rule_update`). A batch larger than
 the chunk size is processed in chunks whose gradient sums are added, so memory does not
 grow with it (chunks of at most :data:`CHUNK_ROWS` rows, where the products are fastest).
 """
@@ -23,7 +24,7 @@ import numpy as np
 
 from . import codes
 from .blas_lib import gemm_for
-from .numba_engine import _padded, sgd_done, sgd_state
+from .numba_engine import RuleState, _padded
 
 __all__ = ["BlasPath", "CHUNK_ROWS"]
 
@@ -87,40 +88,57 @@ class BlasPath:
         self.padded = tuple(_padded(bufs, (0, 0), dt) for bufs in (self.Z, self.A, self.D))
 
     def run_epoch(self, trainer, X, T, order, k):
-        net, opt, K, plan = self.net, trainer.optimizer, self.K, self.plan
+        net, opt = self.net, trainer.optimizer
         chunk = max(1, min(trainer.chunk_size, CHUNK_ROWS, k))
         self._buffers(chunk)
-        c = plan.c
-        lr = c.dtype.type(opt.lr)
-        kind, vel, fresh = sgd_state(opt, net.params)
-        mu = c.dtype.type(opt.momentum if kind != codes.PLAIN else 0)
-        if self.gemm is not None:
-            running, bad, applied = self._compiled_epoch(X, T, order, k, chunk, kind, lr, mu, vel)
+        rs = RuleState(opt, net.params)
+        if self.gemm is None:
+            running, bad, applied = self._python_epoch(X, T, order, k, chunk, rs)
+        elif rs.rng is None:
+            running, bad, applied = self._compiled_epoch(X, T, order, k, chunk, rs, 0, len(X))
         else:
-            running, bad, applied = self._python_epoch(X, T, order, k, chunk, kind, lr, mu, vel)
-        sgd_done(opt, applied, vel, fresh)
+            # the generator's draws come from Python (numba's generators are not NumPy's
+            # streams): one compiled call per update, the draws made before it and taken
+            # back if its batch's loss is not finite (the NumPy engine draws after the check)
+            running, bad, applied = 0.0, None, 0
+            for u, start in enumerate(range(0, len(X), k), start=1):
+                stop = min(start + k, len(X))
+                saved = rs.rng.bit_generator.state
+                rs.draw()
+                r, b, a = self._compiled_epoch(X, T, order, stop - start, chunk, rs, start, stop)
+                running += r
+                applied += a
+                if b:
+                    rs.rng.bit_generator.state = saved
+                    bad = u
+                    break
+        rs.done(opt, applied)
         return running, bad
 
-    def _compiled_epoch(self, X, T, order, k, chunk, kind, lr, mu, vel):
+    def _compiled_epoch(self, X, T, order, k, chunk, rs, start, stop):
+        """Rows start..stop-1 of the epoch (all of it, or one batch) in one compiled call."""
         from . import _numba_batch as B
 
         plan, net, c = self.plan, self.net, self.plan.c
-        K, n = self.K, len(X)
-        c[codes.C_LR], c[codes.C_MU] = lr, mu
+        n = stop - start
+        c[codes.C_LR] = rs.q[codes.Q_LR]
         c[codes.C_SCALE_FULL], c[codes.C_SCALE_LAST] = 1.0 / k, 1.0 / (n % k or k)
         m = self.rows
         Zs, As, Ds = self.padded
         shuffled = order is not None
-        if order is None:
+        if shuffled:
+            order = order[start:stop]
+        else:
             order = self._no_order
+            X, T = X[start:stop], T[start:stop]
         running, bad, applied = B.batch_epoch(
             X, T, order, shuffled, n, k, chunk, plan.Ws, plan.Bs, self.GWs, self.GBs,
-            net.params, vel, net.grads, plan.lay, plan.actp, plan.loss, plan.fused, kind, c,
+            net.params, net.grads, plan.lay, plan.actp, plan.loss, plan.fused, c,
             Zs, As, Ds, self.xb[:m], self.tb[:m], self.gemm.address, self._ib, self._fb, self._ch,
-            self.ex)
+            self.ex, rs.rule, *rs.S, rs.ns, rs.mask, rs.noise, rs.rnd, rs.h, rs.q)
         return running, (bad or None), applied
 
-    def _python_epoch(self, X, T, order, k, chunk, kind, lr, mu, vel):
+    def _python_epoch(self, X, T, order, k, chunk, rs):
         net, K, c = self.net, self.K, self.plan.c
         n = len(X)
         params, grads = net.params, net.grads
@@ -140,7 +158,10 @@ class BlasPath:
                 bad = u
                 break
             running += batch_loss * nb
-            K.flat_update(params, vel, grads, lr, mu, kind)
+            if rs.rng is not None:
+                rs.draw()
+            K.rule_next(rs.rule, rs.h, rs.q, batch_loss, params, grads, rs.mask, rs.noise, rs.rnd,
+                        *rs.S, rs.ns)
             applied += 1
         return running, bad, applied
 

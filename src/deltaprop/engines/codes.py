@@ -28,6 +28,7 @@ ACTIVATIONS = (
     ("LEAKY_RELU", "leaky_relu", "alpha"),
     ("SOFTPLUS", "softplus", None),
     ("SOFTMAX", "softmax", None),
+    ("GELU", "gelu", None),
 )
 
 #: (constant, registry name in deltaprop.losses.LOSSES)
@@ -39,13 +40,42 @@ LOSSES = (
 )
 
 #: (constant, optimizer name in deltaprop.optimizers.OPTIMIZERS, whether the rule is linear in
-#: the gradient with constant coefficients: what the blocked stochastic scheme needs).
-#: SGD is three rules: plain, momentum, Nesterov.
+#: the gradient with constant coefficients: what the per-sample kernels and the blocked
+#: stochastic scheme need). SGD is three rules: plain, momentum, Nesterov. Every rule is an
+#: elementwise step over the flat parameters (:func:`._maths.rule_step`); its state arrays are
+#: the optimizer's own, in the order of its ``_state_names`` (slots 0, 1, 2).
 RULES = (
     ("PLAIN", "sgd", True),
     ("MOMENTUM", "sgd", True),
     ("NESTEROV", "sgd", True),
+    ("ADAM", "adam", False),
+    ("RPROP_MINUS", "rprop-", False),
+    ("RPROP_PLUS", "rprop+", False),
+    ("IRPROP_MINUS", "irprop-", False),
+    ("IRPROP_PLUS", "irprop+", False),
+    ("QUICKPROP", "quickprop", False),
+    ("SARPROP", "sarprop", False),
 )
+
+#: Entries of ``h``, a rule's float64 record: the update counter ``t`` and Adam's ``count``
+#: before the next update, iRprop+'s previous loss, then the hyper-parameters (learning rate,
+#: momentum, Adam's beta1, beta2, eps, RPROP's eta-, eta+, delta_min, delta_max, Quickprop's
+#: mu, SARPROP's k1, k2, k3 and temperature, weight decay, gradient noise nu and gamma).
+RULE_H = ("H_T", "H_COUNT", "H_PREV_LOSS", "H_LR", "H_MU", "H_B1", "H_B2", "H_EPS", "H_ETA_MINUS",
+          "H_ETA_PLUS", "H_DMIN", "H_DMAX", "H_QMU", "H_K1", "H_K2", "H_K3", "H_TEMP", "H_WD",
+          "H_NU", "H_GAMMA")
+
+#: Entries of ``q``, an update's constants in the network's dtype (as NumPy casts a Python
+#: float in an array operation): the learning rate, momentum, Adam's beta1, beta2, 1 - beta1,
+#: 1 - beta2, eps and bias corrections 1 - beta^k, RPROP's eta-, eta+, delta_min, delta_max,
+#: Quickprop's mu and mu/(1+mu), iRprop+'s "the loss rose" (0/1), SARPROP's k1 a_t, k2 E_t,
+#: k3, sqrt(E_t) and a_t, weight decay, the noise's sigma_t, whether the gradient is decayed,
+#: masked, given noise (0/1), one and zero. :func:`._maths.rule_scalars` sets the ones that
+#: change from update to update.
+RULE_Q = ("Q_LR", "Q_MU", "Q_B1", "Q_B2", "Q_1MB1", "Q_1MB2", "Q_EPS", "Q_BC1", "Q_BC2",
+          "Q_ETA_MINUS", "Q_ETA_PLUS", "Q_DMIN", "Q_DMAX", "Q_QMU", "Q_SHRINK", "Q_WORSE", "Q_K1A",
+          "Q_K2L", "Q_K3", "Q_SQRTL", "Q_ANNEAL", "Q_WD", "Q_SIGMA", "Q_DECAY", "Q_MASKED",
+          "Q_NOISY", "Q_ONE", "Q_ZERO")
 
 #: Entries of ``c``, the scalar constants every kernel takes in the network's dtype (a bare
 #: ``1.0`` literal in compiled code would promote float32 arithmetic to float64):
@@ -63,15 +93,17 @@ _g = globals()
 for _table in (ACTIVATIONS, LOSSES, RULES):
     for _code, _row in enumerate(_table):
         _g[_row[0]] = _code
-for _table in (CONSTS, LAY_COLS):
+for _table in (CONSTS, LAY_COLS, RULE_H, RULE_Q):
     for _code, _name in enumerate(_table):
         _g[_name] = _code
-N_CONSTS, N_LAY_COLS = len(CONSTS), len(LAY_COLS)
+N_CONSTS, N_LAY_COLS, N_RULE_H, N_RULE_Q = len(CONSTS), len(LAY_COLS), len(RULE_H), len(RULE_Q)
 del _g, _table, _code, _row, _name
 
 #: registry name -> code
 ACTIVATION_CODES = {name: code for code, (_, name, _) in enumerate(ACTIVATIONS)}
 LOSS_CODES = {name: code for code, (_, name) in enumerate(LOSSES)}
+#: rule code -> whether it is linear in the gradient (RULES' third column)
+RULE_LINEAR = tuple(linear for _, _, linear in RULES)
 #: activation code -> name of its parameter attribute (or None)
 ACTIVATION_PARAMS = tuple(param for _, _, param in ACTIVATIONS)
 

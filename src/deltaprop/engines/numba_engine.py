@@ -1,4 +1,5 @@
-"""The compiled engine: whole epochs of SGD updates in numba-compiled kernels.
+"""The compiled engine: whole epochs of updates in numba-compiled kernels, for every optimizer of
+the registry.
 
 Installed with the ``fast`` extra (``pip install "deltaprop[fast]"``). numba is imported only
 when this engine first runs an epoch, so ``import deltaprop`` stays light and, without numba,
@@ -19,7 +20,8 @@ import weakref
 
 import numpy as np
 
-from ..optimizers import SGD
+from ..optimizers import OPTIMIZERS, SGD
+from ..transforms import AddDecayedWeights, AddNoise
 from . import codes
 
 __all__ = ["NumbaEngine", "COMPILED_MAX_BATCH"]
@@ -42,6 +44,123 @@ def sgd_kind(opt) -> int:
     if not opt.momentum:
         return codes.PLAIN
     return codes.NESTEROV if opt.nesterov else codes.MOMENTUM
+
+
+def rule_code(opt) -> int:
+    """The code (codes.RULES) of an optimizer of the registry."""
+    if type(opt) is SGD:
+        return sgd_kind(opt)
+    return next(code for code, (_, name, _) in enumerate(codes.RULES) if name == opt.name)
+
+
+def runs_inline(opt) -> bool:
+    """Whether the per-sample kernels (tiny, per-sample, blocked) can run ``opt``: a rule linear
+    in the gradient with constant coefficients and no transforms. Any other rule runs as one
+    compiled pass over the flat parameters after each update's gradient (:class:`RuleState`)."""
+    return type(opt) is SGD and not opt.transforms
+
+
+def transforms_reason(opt, net) -> str | None:
+    """None where the compiled update applies ``opt``'s transforms as the NumPy engine does:
+    weight decay (its mask in the network's dtype), then gradient noise, each at most once
+    (the chain the options build); else why not."""
+    chain = opt.transforms
+    kinds = [type(tf) for tf in chain]
+    if kinds not in ([], [AddDecayedWeights], [AddNoise], [AddDecayedWeights, AddNoise]):
+        names = ", ".join(type(tf).__name__ for tf in chain)
+        return (f"the gradient transforms [{names}] have no compiled form (weight decay, then "
+                "gradient noise, each at most once, do)")
+    for tf in chain:
+        mask = getattr(tf, "mask", None)
+        if mask is not None and (mask.shape != (net.n_trainable,) or mask.dtype != net.dtype):
+            return (f"the weight-decay mask has shape {mask.shape} and dtype {mask.dtype}; the "
+                    f"compiled update takes ({net.n_trainable},) in {net.dtype}")
+    return None
+
+
+class RuleState:
+    """An optimizer as the compiled update takes it (:func:`._numba_kernels.rule_update`): its
+    rule code, its own state arrays (``opt.state``, made as ``Optimizer.step`` would at the
+    first update), the float64 record ``h`` and the dtype constants ``q`` (codes.RULE_H,
+    RULE_Q), the weight-decay mask and buffers for the generator's draws. The state stays the
+    optimizer's, so checkpoints, resuming and a later fit on the NumPy engine continue from it;
+    :meth:`done` writes back the counters."""
+
+    def __init__(self, opt, params: np.ndarray):
+        dt = params.dtype
+        self.rule = rule_code(opt)
+        self.fresh = not opt.state
+        self.state = opt._init_state(params) if self.fresh else opt.state
+        arrays = []
+        for name in opt._state_names:
+            a = self.state[name]
+            if a.dtype != dt or not a.flags.c_contiguous:
+                a = self.state[name] = np.ascontiguousarray(a, dt)
+            arrays.append(a)
+        self.ns = len(arrays)
+        empty = params[:0]
+        self.S = tuple(arrays) + (empty,) * (3 - len(arrays))
+        C = codes
+        h = self.h = np.zeros(C.N_RULE_H)
+        q = self.q = np.zeros(C.N_RULE_Q, dt)
+        h[C.H_T] = opt.t
+        h[C.H_COUNT] = self.state["count"] if "count" in self.state else 0
+        h[C.H_PREV_LOSS] = self.state["prev_loss"] if "prev_loss" in self.state else np.inf
+        get = lambda name: float(getattr(opt, name, 0.0))  # noqa: E731 (what the rule has)
+        h[C.H_LR] = q[C.Q_LR] = opt.lr
+        h[C.H_MU] = q[C.Q_MU] = get("momentum")
+        h[C.H_B1] = q[C.Q_B1] = get("beta1")
+        h[C.H_B2] = q[C.Q_B2] = get("beta2")
+        q[C.Q_1MB1], q[C.Q_1MB2] = 1.0 - get("beta1"), 1.0 - get("beta2")
+        h[C.H_EPS] = q[C.Q_EPS] = get("eps")
+        h[C.H_ETA_MINUS] = q[C.Q_ETA_MINUS] = get("eta_minus")
+        h[C.H_ETA_PLUS] = q[C.Q_ETA_PLUS] = get("eta_plus")
+        h[C.H_DMIN] = q[C.Q_DMIN] = get("delta_min")
+        h[C.H_DMAX] = q[C.Q_DMAX] = get("delta_max")
+        if self.rule == C.QUICKPROP:
+            h[C.H_QMU] = q[C.Q_QMU] = opt.mu
+            q[C.Q_SHRINK] = opt.mu / (1.0 + opt.mu)
+        h[C.H_K1], h[C.H_K2] = get("k1"), get("k2")
+        h[C.H_K3] = q[C.Q_K3] = get("k3")
+        h[C.H_TEMP] = get("temperature")
+        q[C.Q_ONE] = 1.0
+        self.mask = self.noise = empty
+        for tf in opt.transforms:
+            if isinstance(tf, AddDecayedWeights):
+                h[C.H_WD] = q[C.Q_WD] = tf.weight_decay
+                q[C.Q_DECAY] = 1.0
+                if tf.mask is not None:
+                    q[C.Q_MASKED] = 1.0
+                    self.mask = tf.mask
+            else:
+                h[C.H_NU], h[C.H_GAMMA] = tf.nu, tf.gamma
+                q[C.Q_NOISY] = 1.0
+                self.noise = np.empty_like(params)
+        self.rnd = np.empty_like(params) if self.rule == C.SARPROP else empty
+        draws = bool(q[C.Q_NOISY]) or self.rule == C.SARPROP
+        self.rng = opt._generator() if draws else None
+
+    def draw(self) -> None:
+        """The update's random numbers from the optimizer's generator, in the order the NumPy
+        engine draws them (the noise in the transforms, then SARPROP's in its rule)."""
+        dt = self.q.dtype
+        if self.noise.size:
+            self.rng.standard_normal(dtype=dt, out=self.noise)
+        if self.rnd.size:
+            self.rng.random(dtype=dt, out=self.rnd)
+
+    def done(self, opt, applied: int) -> None:
+        """Count the applied updates; the state made for this epoch becomes the optimizer's
+        once an update used it; write back Adam's count and iRprop+'s previous loss."""
+        opt.t += applied
+        if not applied:
+            return
+        if self.fresh:
+            opt.state = self.state
+        if "count" in self.state:
+            self.state["count"][...] = self.h[codes.H_COUNT]
+        if "prev_loss" in self.state:
+            self.state["prev_loss"][...] = self.h[codes.H_PREV_LOSS]
 
 
 def sgd_state(opt, params: np.ndarray) -> tuple:
@@ -153,9 +272,9 @@ class _Plan:
 
 
 class NumbaEngine:
-    """SGD (plain, momentum, Nesterov) on the built-in activations and losses, compiled, in
-    the paths of :data:`.paths.PATHS` whose name starts with ``numba/``; the one that runs an
-    epoch is recorded as ``trainer.engine_used``.
+    """Every optimizer of the registry (with weight decay and gradient noise) on the built-in
+    activations and losses, compiled, in the paths of :data:`.paths.PATHS` whose name starts
+    with ``numba/``; the one that runs an epoch is recorded as ``trainer.engine_used``.
 
     Counts every applied update in ``optimizer.t`` exactly as the NumPy engine does and stops
     at the first update whose batch loss is not finite, without applying it.
@@ -168,11 +287,13 @@ class NumbaEngine:
         if not _numba_available():
             return "numba is not installed (pip install 'deltaprop[fast]')"
         opt = trainer.optimizer
-        if type(opt) is not SGD:
-            return f"optimizer {type(opt).__name__} is not plain, momentum or Nesterov SGD"
-        if opt.transforms:  # the kernels apply the rule to the raw gradient
-            return f"SGD with {', '.join(tf.name for tf in opt.transforms)} runs on the NumPy engine"
         net = trainer.network
+        if type(opt) is not OPTIMIZERS.get(opt.name):  # a subclass may change step()
+            return (f"optimizer {type(opt).__name__} is not a class of the registry (a subclass "
+                    "may change step(): only the NumPy engine calls it)")
+        reason = transforms_reason(opt, net)
+        if reason:
+            return reason
         if len(net.layers) > codes.MAX_LAYERS:
             return f"more than {codes.MAX_LAYERS} layers"
         for i, layer in enumerate(net.layers, start=1):
@@ -195,10 +316,12 @@ class NumbaEngine:
         return plan
 
     @staticmethod
-    def path_for(plan, net, kind, k) -> str:
+    def path_for(plan, net, kind, k, inline=True) -> str:
         """The name of the path (a row of :data:`.paths.PATHS`) that runs an epoch of batches of
-        ``k`` rows under the SGD ``kind``: the first whose conditions hold."""
-        if k > COMPILED_MAX_BATCH:
+        ``k`` rows under the SGD ``kind``: the first whose conditions hold. A rule that the
+        per-sample kernels do not run (``inline`` False: not linear, or with transforms) runs
+        its stochastic epochs on the batch paths too, in batches of one."""
+        if k > COMPILED_MAX_BATCH or not inline:
             from .blas_lib import gemm_for
 
             return "numba/batch-blas" if gemm_for(net.dtype) is not None else "numba/batch-matmul"
@@ -222,8 +345,9 @@ class NumbaEngine:
         K = plan.K
         T = np.ascontiguousarray(T)  # check_data's T may be a strided view
         n = len(X)
-        kind = sgd_kind(opt)
-        path = self.path_for(plan, net, kind, k)
+        inline = runs_inline(opt)
+        kind = sgd_kind(opt) if inline else None
+        path = self.path_for(plan, net, kind, k, inline)
         trainer.engine_used = path
         if path.startswith("numba/batch"):
             from .blas_path import BlasPath

@@ -133,6 +133,14 @@ def _activation_display(act, net_name, out_name):
     elif name == "softplus":
         fwd = ("ln(1 + exp($0))", r"\ln(1 + e^{$0})", [net_name], ["net"])
         der = ("1/(1 + exp(-$0))", r"\frac{1}{1 + e^{-$0}}", [net_name], ["net"])
+    elif name == "gelu":  # activations.GELU, the tanh form: u = c (z + a z^3)
+        u = "0.7978845608028654*($0 + 0.044715*$0^3)"
+        fwd = (f"0.5*$0*(1 + tanh({u}))",
+               r"\tfrac12 $0 \left(1 + \tanh\left(\sqrt{2/\pi}\,($0 + 0.044715\,$0^3)\right)\right)",
+               [net_name], ["net"])
+        der = (f"0.5*(1 + tanh({u})) + 0.5*$0*(1 - tanh({u})^2)*0.7978845608028654*(1 + 0.134145*$0^2)",
+               r"\tfrac12 (1 + \tanh u) + \tfrac12 $0 (1 - \tanh^2 u) \sqrt{2/\pi}\,(1 + 0.134145\,$0^2),"
+               r"\ u = \sqrt{2/\pi}\,($0 + 0.044715\,$0^3)", [net_name], ["net"])
     elif name == "identity":
         fwd = ("$0", "$0", [net_name], ["net"])
         der = ("1", "1", [], [])
