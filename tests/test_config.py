@@ -62,7 +62,7 @@ def test_library_defaults_come_from_the_table():
     assert tuple(d["hidden_layer_sizes"]) == DEFAULTS.hidden
     for name in ("activation", "mode", "lr", "optimizer", "engine", "shuffle", "init"):
         assert d[name] == getattr(DEFAULTS, name), name
-    assert d["dtype"] == "float64"  # as scikit-learn's MLP computes (the documented exception)
+    assert d["dtype"] is None  # the input's, as scikit-learn's MLP computes (the documented exception)
 
 
 @pytest.mark.parametrize("name,value,range_text", [

@@ -117,6 +117,7 @@ sk = pytest.importorskip("sklearn")
 from deltaprop.sklearn import BackpropClassifier, BackpropRegressor  # noqa: E402
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # a few epochs on purpose
 def test_estimators_standardise_inputs_by_default():
     X, y = _regression()
     scales = np.array([1e-3, 1.0, 1e3])
@@ -128,6 +129,7 @@ def test_estimators_standardise_inputs_by_default():
     np.testing.assert_allclose(reg.predict(X * scales), ref.predict(X), rtol=1e-8, atol=1e-10)
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # a few epochs on purpose
 def test_standardize_false_uses_inputs_and_targets_as_given():
     X, y = _regression()
     X = X * 3.0 + 2.0  # so that standardising changes the inputs
@@ -166,6 +168,7 @@ def test_regressor_on_raw_diabetes_beats_the_mean():
     assert BackpropRegressor(early_stopping=True, random_state=0).fit(Xtr, ytr).score(Xte, yte) > 0.3
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # a few epochs on purpose
 def test_to_model_and_onnx_carry_the_scaling(tmp_path):
     ort = pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")
