@@ -56,10 +56,11 @@ def test_library_defaults_come_from_the_table():
             assert d[name] == getattr(DEFAULTS, name), (fn, name)
     assert tuple(defaults(build_training)["hidden"]) == DEFAULTS.hidden
     pytest.importorskip("sklearn")
-    from deltaprop.sklearn import BackpropClassifier
+    from deltaprop.sklearn import ESTIMATOR_DEFAULTS, BackpropClassifier
 
     d = defaults(BackpropClassifier.__init__)
-    assert tuple(d["hidden_layer_sizes"]) == DEFAULTS.hidden
+    # the estimators' measured exceptions live in one table (deltaprop.sklearn.ESTIMATOR_DEFAULTS)
+    assert tuple(d["hidden_layer_sizes"]) == ESTIMATOR_DEFAULTS["hidden_layer_sizes"]
     for name in ("activation", "mode", "lr", "optimizer", "engine", "shuffle", "init"):
         assert d[name] == getattr(DEFAULTS, name), name
     assert d["dtype"] is None  # the input's, as scikit-learn's MLP computes (the documented exception)

@@ -175,7 +175,7 @@ def test_warm_start_continues_from_the_fitted_weights():
 # --------------------------------------------------------------------------- inputs
 def test_multilabel_indicator_y_gets_sigmoid_outputs_and_binary_cross_entropy():
     X, Y = make_multilabel_classification(n_samples=200, n_features=10, n_classes=4, random_state=0)
-    est = BackpropClassifier((32,), max_iter=100, random_state=0, **NO_STOP)
+    est = BackpropClassifier((32,), batch_size=16, max_iter=100, random_state=0, **NO_STOP)
     with pytest.warns(ConvergenceWarning):
         est.fit(X, Y)
     assert est.out_activation_ == "logistic" and est.network_.loss.name == "binary_cross_entropy"
