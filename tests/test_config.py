@@ -61,8 +61,11 @@ def test_library_defaults_come_from_the_table():
     d = defaults(BackpropClassifier.__init__)
     # the estimators' measured exceptions live in one table (deltaprop.sklearn.ESTIMATOR_DEFAULTS)
     assert tuple(d["hidden_layer_sizes"]) == ESTIMATOR_DEFAULTS["hidden_layer_sizes"]
-    for name in ("activation", "mode", "lr", "optimizer", "engine", "shuffle", "init"):
+    for name in ("activation", "engine", "shuffle", "init"):
         assert d[name] == getattr(DEFAULTS, name), name
+    # scikit-learn's names for the library's lr and optimizer, with the library's values
+    assert (d["learning_rate_init"], d["solver"]) == (DEFAULTS.lr, DEFAULTS.optimizer)
+    assert d["mode"] == "auto"  # mini-batch, or batch for the rules that need it
     assert d["dtype"] is None  # the input's, as scikit-learn's MLP computes (the documented exception)
 
 
