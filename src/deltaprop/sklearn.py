@@ -32,7 +32,8 @@ Behaviour taken from scikit-learn's MLP, so that its code carries over:
 
 Conventions (the library's, see the README):
 
-* the loss of a batch is the **mean** over its samples of the per-sample loss, so ``lr`` means
+* the loss of a batch is the **mean** over its samples of the per-sample loss, so
+  ``learning_rate_init`` means
   the same thing in the three modes: ``stochastic`` (N updates per epoch), ``minibatch``
   (:math:`\lceil N/k \rceil` updates of ``batch_size`` k samples) and ``batch`` (1 update);
 * the output layer and loss follow the task: softmax + cross-entropy for three or more classes,
@@ -629,57 +630,35 @@ class BackpropClassifier(ClassifierMixin, _BackpropBase):
 
     Parameters
     ----------
-    hidden_layer_sizes : int or tuple of int, default (32,)
-        Widths of the hidden layers; ``()`` gives logistic / softmax regression.
-    activation : str or list of str, default "tanh"
-        Hidden activation, a name in :data:`deltaprop.ACTIVATIONS`, or one per hidden layer.
-    output_activation, loss : str or None
-        Default: softmax + ``cross_entropy`` (3+ classes), sigmoid + ``binary_cross_entropy``
-        (2 classes, and one sigmoid unit per label for a multilabel indicator ``y``). The
-        outputs must lie in [0, 1].
-    init : str, default "glorot_uniform"
-        Weight initialisation (:mod:`deltaprop.initializers`).
-    mode : "stochastic", "minibatch" or "batch", default "minibatch"
-    batch_size : int or "auto", default "auto"
-        k of mini-batch mode; ``"auto"`` is min(200, n_samples), as in scikit-learn. A k above
-        n_samples is used as n_samples (with the Trainer's warning).
-    lr : float, default 0.1
-        Learning rate :math:`\eta`.
-    optimizer : str, default "sgd"
-        A name in :data:`deltaprop.optimizers.OPTIMIZERS`.
+    hidden_layer_sizes, activation, solver, alpha, batch_size, learning_rate,
+    learning_rate_init, power_t, max_iter, shuffle, random_state, tol, verbose, warm_start,
+    momentum, nesterovs_momentum, early_stopping, validation_fraction, beta_1, beta_2, epsilon,
+    n_iter_no_change, max_fun
+        scikit-learn's ``MLPClassifier`` parameters with its meanings; the table of them, with
+        deltaprop's defaults (``ESTIMATOR_DEFAULTS``) and how each runs, is in
+        docs/sklearn.md. ``activation`` may be a list, one per hidden layer; ``solver`` may
+        also be a deltaprop rule (rprop-, rprop+, irprop-, irprop+, quickprop, sarprop).
+    class_weight : dict, "balanced" or None
+        Weights of the classes, multiplied into ``sample_weight`` (scikit-learn's
+        ``compute_sample_weight``).
+    loss : str or None
+        None: the task's (softmax + cross-entropy for 3+ classes, sigmoid + binary
+        cross-entropy for two and for multilabel y); a name in ``deltaprop.losses.LOSSES``.
+    mode : "auto", "stochastic", "minibatch" or "batch", default "auto"
+        auto: batch for RPROP and Quickprop, else mini-batch of ``batch_size``.
+    output_activation : str or None; init : str, default "glorot_uniform"
     optimizer_params : dict or None
-        Keyword arguments of that optimizer (e.g. ``{"momentum": 0.9}``); not ``lr`` nor
-        ``seed``. ``weight_decay`` is 3e-3 unless given here (see ``ESTIMATOR_DEFAULTS``).
+        Other options of the solver (e.g. ``{"eta_plus": 1.1}``), not those named above.
     schedule : str or None; schedule_params : dict or None
-        A learning-rate schedule from ``deltaprop.schedules`` (looked up at fit time) and its
-        keyword arguments; ``None`` keeps ``lr`` constant.
-    max_iter : int, default 200
-        Epochs of ``fit`` at most; a ConvergenceWarning says when they all ran.
-    shuffle : bool, default True
-        Reshuffle the samples every epoch (stochastic and mini-batch modes).
-    tol : float, default 1e-4; n_iter_no_change : int or inf, default 10
-        scikit-learn's rule: ``fit`` stops when the training loss has not fallen below its best
-        by more than ``tol`` for more than ``n_iter_no_change`` consecutive epochs (with
-        early stopping: the validation score has not risen above its best by ``tol``).
-    early_stopping : bool, default False; validation_fraction : float, default 0.1
-        Hold out a seeded ``validation_fraction`` (stratified for a single-output classifier),
-        score it after every epoch (accuracy; :math:`R^2` for the regressor) into
-        ``validation_scores_``, stop by the rule above and keep the weights of the epoch with
-        the highest score.
-    warm_start : bool, default False
-        ``fit`` continues from the fitted weights (a fresh optimizer, as in scikit-learn).
+        A learning-rate schedule from ``deltaprop.schedules`` and its keyword arguments.
     dtype : None, "float64" or "float32", default None
-        Arithmetic precision; None follows the input (float32 stays float32, anything else
-        runs in float64). engine : str, default "auto" (:mod:`deltaprop.engines`).
+        None follows the input (float32 stays float32, anything else runs in float64).
+    engine : str, default "auto"
+        :mod:`deltaprop.engines`; sample weights and sparse input run on the NumPy engine.
     standardize : bool, default True
         Standardise the inputs (and the regressor's targets) with the training data's
         statistics, as part of the model; see the module docstring. scikit-learn's MLP has no
         such parameter and uses inputs as given.
-    random_state : None, int, RandomState or numpy.random.Generator
-        Seed of the one Generator behind weights, validation split and shuffling.
-    class_weight : dict, "balanced" or None
-        Weights of the classes, multiplied into ``sample_weight`` (scikit-learn's
-        ``compute_sample_weight``).
 
     Attributes
     ----------
