@@ -728,6 +728,8 @@ class BackpropClassifier(ClassifierMixin, _BackpropBase):
         out = self._outputs(X)
         if self._multilabel:
             return out
+        if len(self.classes_) == 1:
+            return np.ones_like(out)
         if out.shape[1] == 1:
             return np.hstack([1.0 - out, out])
         if self.network_.output_activation.name != "softmax":
@@ -775,11 +777,8 @@ class BackpropClassifier(ClassifierMixin, _BackpropBase):
             if self._multilabel:
                 self.classes_ = np.arange(y.shape[1])
                 return y.astype(float)
-            cls = np.unique(y if classes is None else np.asarray(classes))
-            if len(cls) < 2:
-                raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes; y has 1 class: "
-                                 f"{cls[0]!r}")
-            self.classes_ = cls
+            # one class is allowed, as in scikit-learn's MLP: it is then always predicted
+            self.classes_ = np.unique(y if classes is None else np.asarray(classes))
         if self._multilabel:
             if y.ndim != 2 or y.shape[1] != len(self.classes_):
                 raise ValueError(f"y has shape {y.shape}; the model was fitted on {len(self.classes_)} labels")
@@ -790,6 +789,8 @@ class BackpropClassifier(ClassifierMixin, _BackpropBase):
         if np.any(unknown):
             raise ValueError(f"y contains labels that are not in classes_ {self.classes_.tolist()}: "
                              f"{np.unique(np.asarray(y)[unknown]).tolist()[:10]}")
+        if len(self.classes_) == 1:
+            return np.ones((len(codes), 1))
         if len(self.classes_) == 2:
             return codes.astype(float).reshape(-1, 1)
         return np.eye(len(self.classes_))[codes]
@@ -804,6 +805,8 @@ class BackpropClassifier(ClassifierMixin, _BackpropBase):
             return float("nan")
         if self._multilabel:
             return float(accuracy_score(y, (out > 0.5).astype(int), sample_weight=sample_weight))
+        if len(self.classes_) == 1:
+            return float(accuracy_score(y, np.repeat(self.classes_, len(y)), sample_weight=sample_weight))
         idx = (out[:, 0] > 0.5).astype(int) if out.shape[1] == 1 else out.argmax(axis=1)
         return float(accuracy_score(y, self.classes_[idx], sample_weight=sample_weight))
 
