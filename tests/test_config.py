@@ -64,7 +64,10 @@ def test_library_defaults_come_from_the_table():
     for name in ("activation", "engine", "shuffle", "init"):
         assert d[name] == getattr(DEFAULTS, name), name
     # scikit-learn's names for the library's lr and optimizer, with the library's values
-    assert (d["learning_rate_init"], d["solver"]) == (DEFAULTS.lr, DEFAULTS.optimizer)
+    from deltaprop.sklearn import SOLVER_LR
+
+    assert d["learning_rate_init"] is None and d["solver"] == DEFAULTS.optimizer
+    assert SOLVER_LR[DEFAULTS.optimizer] == DEFAULTS.lr  # None: the library's rate for its solver
     assert d["mode"] == "auto"  # mini-batch, or batch for the rules that need it
     assert d["dtype"] is None  # the input's, as scikit-learn's MLP computes (the documented exception)
 

@@ -235,3 +235,13 @@ def test_non_finite_weights_raise_scikit_learns_value_error():
         BackpropRegressor(standardize=False, activation="relu").fit(X, y)  # relu passes 1e308 on
     # standardised (the default), the same data trains
     assert np.isfinite(BackpropRegressor(max_iter=5, random_state=0, **NO_STOP).fit(X, y).predict(X)).all()
+
+
+def test_learning_rate_init_none_takes_the_solvers_own_rate():
+    X, y = iris()
+    kw = dict(max_iter=1, random_state=0)
+    assert BackpropClassifier(solver="sgd", **kw).fit(X, y).optimizer_.lr == 0.1
+    assert BackpropClassifier(solver="adam", **kw).fit(X, y).optimizer_.lr == 0.001  # scikit-learn's
+    assert BackpropClassifier(solver="adam", learning_rate_init=0.02, **kw).fit(X, y).optimizer_.lr == 0.02
+    from deltaprop.optimizers import OPTIMIZERS
+    assert BackpropClassifier(solver="irprop-", **kw).fit(X, y).optimizer_.lr == OPTIMIZERS["irprop-"]().lr
