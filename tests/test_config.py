@@ -56,13 +56,20 @@ def test_library_defaults_come_from_the_table():
             assert d[name] == getattr(DEFAULTS, name), (fn, name)
     assert tuple(defaults(build_training)["hidden"]) == DEFAULTS.hidden
     pytest.importorskip("sklearn")
-    from deltaprop.sklearn import BackpropClassifier
+    from deltaprop.sklearn import ESTIMATOR_DEFAULTS, BackpropClassifier
 
     d = defaults(BackpropClassifier.__init__)
-    assert tuple(d["hidden_layer_sizes"]) == DEFAULTS.hidden
-    for name in ("activation", "mode", "lr", "optimizer", "engine", "shuffle", "init"):
+    # the estimators' measured exceptions live in one table (deltaprop.sklearn.ESTIMATOR_DEFAULTS)
+    assert tuple(d["hidden_layer_sizes"]) == ESTIMATOR_DEFAULTS["hidden_layer_sizes"]
+    for name in ("activation", "engine", "shuffle", "init"):
         assert d[name] == getattr(DEFAULTS, name), name
-    assert d["dtype"] == "float64"  # as scikit-learn's MLP computes (the documented exception)
+    # scikit-learn's names for the library's lr and optimizer, with the library's values
+    from deltaprop.sklearn import SOLVER_LR
+
+    assert d["learning_rate_init"] is None and d["solver"] == DEFAULTS.optimizer
+    assert SOLVER_LR[DEFAULTS.optimizer] == DEFAULTS.lr  # None: the library's rate for its solver
+    assert d["mode"] == "auto"  # mini-batch, or batch for the rules that need it
+    assert d["dtype"] is None  # the input's, as scikit-learn's MLP computes (the documented exception)
 
 
 @pytest.mark.parametrize("name,value,range_text", [

@@ -117,6 +117,7 @@ sk = pytest.importorskip("sklearn")
 from deltaprop.sklearn import BackpropClassifier, BackpropRegressor  # noqa: E402
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # a few epochs on purpose
 def test_estimators_standardise_inputs_by_default():
     X, y = _regression()
     scales = np.array([1e-3, 1.0, 1e3])
@@ -128,6 +129,7 @@ def test_estimators_standardise_inputs_by_default():
     np.testing.assert_allclose(reg.predict(X * scales), ref.predict(X), rtol=1e-8, atol=1e-10)
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # a few epochs on purpose
 def test_standardize_false_uses_inputs_and_targets_as_given():
     X, y = _regression()
     X = X * 3.0 + 2.0  # so that standardising changes the inputs
@@ -140,6 +142,7 @@ def test_standardize_false_uses_inputs_and_targets_as_given():
     np.testing.assert_allclose(on.predict(X), by_hand.predict((X - mean) / sd) * ys + ym, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # 200 epochs, tol not met
 def test_classifier_on_raw_wine_is_not_stuck_at_the_majority_class():
     """Raw wine columns span 0.1 to 1000: unscaled, the defaults reach 40% (the issue)."""
     from sklearn.datasets import load_wine
@@ -160,12 +163,27 @@ def test_regressor_on_raw_diabetes_beats_the_mean():
     X, y = load_diabetes(return_X_y=True, scaled=False)
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.25, random_state=0)
     reg = BackpropRegressor(random_state=0).fit(Xtr, ytr)
-    # Better than predicting the mean (R^2 0). Defaults reach only 0.01-0.13 on seeds 0-4 (200
-    # epochs overfit 331 rows); with early_stopping=True 0.37-0.46 (docs/defaults.md).
-    assert 0.0 < reg.score(Xte, yte)
+    assert 0.0 < reg.score(Xte, yte)  # better than predicting the mean
     assert BackpropRegressor(early_stopping=True, random_state=0).fit(Xtr, ytr).score(Xte, yte) > 0.3
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # some seeds run all 200 epochs
+def test_regressor_defaults_reach_the_r2_target_on_raw_diabetes():
+    """Issue 15's target: R^2 above 0.3 with defaults where MLPRegressor's defaults get 0.27-0.33.
+    Seeds 0-4 (split and model) give 0.28, 0.39, 0.33, 0.38, 0.43 (docs/defaults.md); the mean
+    is the test, since one split of 111 held-out rows moves R^2 by about 0.05."""
+    from sklearn.datasets import load_diabetes
+    from sklearn.model_selection import train_test_split
+
+    X, y = load_diabetes(return_X_y=True, scaled=False)
+    scores = []
+    for seed in range(5):
+        Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.25, random_state=seed)
+        scores.append(BackpropRegressor(random_state=seed).fit(Xtr, ytr).score(Xte, yte))
+    assert np.mean(scores) > 0.3, scores
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # a few epochs on purpose
 def test_to_model_and_onnx_carry_the_scaling(tmp_path):
     ort = pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")

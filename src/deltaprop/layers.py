@@ -99,7 +99,18 @@ class Dense:
         if delta is None:
             delta = self.activation.backward(self.z, self.a, da)
         self.delta = delta
-        if accumulate:
+        if not isinstance(self.X, np.ndarray):  # a scipy.sparse input: the product is scipy's
+            dW = np.asarray(self.X.T @ delta)
+            if accumulate:
+                self.dW += dW
+            else:
+                self.dW[...] = dW
+            if self.bias:
+                if accumulate:
+                    self.db += delta.sum(axis=0)
+                else:
+                    np.sum(delta, axis=0, out=self.db)
+        elif accumulate:
             self.dW += self.X.T @ delta
             if self.bias:
                 self.db += delta.sum(axis=0)

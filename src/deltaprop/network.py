@@ -36,6 +36,11 @@ from .validation import as_generator, require_finite
 
 __all__ = ["Network"]
 
+
+def _is_sparse(X) -> bool:
+    # scipy is not a dependency of the core: only a matrix that is already sparse needs it
+    return hasattr(X, "tocsr") and hasattr(X, "nnz")
+
 _DTYPES = {"float32": np.float32, "float64": np.float64}
 
 
@@ -261,6 +266,12 @@ class Network:
 
     # ----------------------------------------------------------------- passes
     def check_input(self, X, what="X") -> np.ndarray:
+        """``X`` as a 2-D C-contiguous array of the network's dtype; a scipy.sparse matrix stays
+        sparse (CSR), since every product with it, ``X @ W`` and ``X.T @ delta``, runs in scipy."""
+        if _is_sparse(X):
+            if X.ndim != 2 or X.shape[1] != self.n_inputs:
+                raise DataError(f"{what} has shape {X.shape} but the network takes {self.n_inputs} inputs")
+            return X.tocsr().astype(self.dtype, copy=False)
         X = np.asarray(X)
         if X.ndim == 1:
             X = X.reshape(1, -1)
@@ -285,10 +296,11 @@ class Network:
         """Outputs for ``X`` without keeping intermediate values, in chunks."""
         X = self.check_input(X)
         require_finite(X, _("inputs"))
-        if len(X) <= chunk_size:
+        n = X.shape[0]
+        if n <= chunk_size:
             return self.forward(X, keep=False)
         return np.concatenate([self.forward(X[i:i + chunk_size], keep=False)
-                               for i in range(0, len(X), chunk_size)])
+                               for i in range(0, n, chunk_size)])
 
     def sample_losses(self, X, T) -> np.ndarray:
         """Per-sample losses after a forward pass, shape ``(n,)``."""
@@ -296,41 +308,68 @@ class Network:
         a = self.forward(X, keep=True)
         return self.loss.value(a, T, z=out.z, activation=out.activation)
 
-    def evaluate(self, X, T, chunk_size: int = 8192) -> tuple[float, np.ndarray]:
-        """Mean per-sample loss over ``X`` and the outputs, one forward pass in chunks."""
+    def evaluate(self, X, T, chunk_size: int = 8192, sample_weight=None) -> tuple[float, np.ndarray]:
+        r"""Mean per-sample loss over ``X`` and the outputs, one forward pass in chunks; with
+        ``sample_weight`` :math:`w` (shape ``(n,)``) the weighted mean
+        :math:`\sum_i w_i E_i / \sum_i w_i`."""
+        n = X.shape[0]
         total, outs = 0.0, []
-        for i in range(0, len(X), chunk_size):
-            total += float(self.sample_losses(X[i:i + chunk_size], T[i:i + chunk_size]).sum())
+        for i in range(0, n, chunk_size):
+            losses = self.sample_losses(X[i:i + chunk_size], T[i:i + chunk_size])
+            total += float(losses.sum() if sample_weight is None
+                           else losses @ np.asarray(sample_weight[i:i + chunk_size], losses.dtype))
             outs.append(self.layers[-1].a)
-        return total / len(X), (outs[0] if len(outs) == 1 else np.concatenate(outs))
+        denom = n if sample_weight is None else float(np.sum(sample_weight))
+        return (total / denom if denom > 0 else 0.0), (outs[0] if len(outs) == 1 else np.concatenate(outs))
 
     def backward(self, T: np.ndarray, scale: float = 1.0, accumulate: bool = False) -> None:
         r"""Back-propagate from the last forward pass with targets ``T``.
 
         Fills ``flat_grad`` with ``scale`` times the *sum* over the batch of per-sample
         gradients (``scale = 1/n`` gives the batch mean); with ``accumulate`` adds to it.
+        ``scale`` may be an array of shape ``(n, 1)``: one factor per sample (sample weights).
         """
         out = self.layers[-1]
         delta = self.loss.delta(out.z, out.a, T, out.activation)
-        if scale != 1.0:
+        if not (np.isscalar(scale) and scale == 1.0):
             delta = delta * scale
         da = out.backward(delta=delta, accumulate=accumulate, input_grad=len(self.layers) > 1)
         for i in range(len(self.layers) - 2, -1, -1):
             da = self.layers[i].backward(da, accumulate=accumulate, input_grad=i > 0)
 
-    def loss_and_gradient(self, X, T, chunk_size: int = 4096) -> tuple[float, np.ndarray]:
-        """Mean loss and its gradient (flat, trainable part) over the batch ``X``, ``T``.
+    def loss_and_gradient(self, X, T, chunk_size: int = 4096, sample_weight=None) -> tuple[float, np.ndarray]:
+        r"""Mean loss and its gradient (flat, trainable part) over the batch ``X``, ``T``.
 
         The batch is processed in chunks of ``chunk_size`` rows whose gradient sums are
         added up, so memory does not grow with the batch. Returns the sum of per-sample
         losses divided by n and a view of :attr:`grads`.
+
+        With ``sample_weight`` :math:`w \ge 0` (shape ``(n,)``) the loss is the weighted mean
+        :math:`E = \sum_i w_i E_i / \sum_i w_i` and the gradient
+        :math:`\sum_i w_i \nabla E_i / \sum_i w_i` (each sample's output delta scaled by its
+        factor), so integer weights equal repeating rows; all-zero weights give
+        :math:`E = 0` and a zero gradient.
         """
-        n = len(X)
-        scale = 1.0 / n
+        n = X.shape[0]
+        if sample_weight is None:
+            total_w, w = float(n), None
+        else:
+            total_w = float(np.sum(sample_weight))
+            if total_w <= 0:
+                self.grads[...] = 0
+                return 0.0, self.grads
+            sample_weight = np.asarray(sample_weight, np.float64)
+            w = (sample_weight / total_w).astype(self.dtype).reshape(-1, 1)
+        scale = 1.0 / total_w
         total = 0.0
         for i in range(0, n, chunk_size):
-            total += float(self.sample_losses(X[i:i + chunk_size], T[i:i + chunk_size]).sum())
-            self.backward(T[i:i + chunk_size], scale, accumulate=i > 0)
+            losses = self.sample_losses(X[i:i + chunk_size], T[i:i + chunk_size])
+            if w is None:
+                total += float(losses.sum())
+                self.backward(T[i:i + chunk_size], scale, accumulate=i > 0)
+            else:
+                total += float(losses @ sample_weight[i:i + chunk_size])
+                self.backward(T[i:i + chunk_size], w[i:i + chunk_size], accumulate=i > 0)
         return total * scale, self.grads
 
     # ----------------------------------------------------------------- config

@@ -203,7 +203,8 @@ class Optimizer:
         self._weight_mask = net.weight_mask() if self.weight_decay and not self.decay_biases else None
         if self.needs_loss:
             chunk = trainer.chunk_size
-            self._loss_fn = lambda: net.evaluate(X, T, chunk)[0]
+            weights = getattr(trainer, "sample_weight", None)  # the loss the gradient is of
+            self._loss_fn = lambda: net.evaluate(X, T, chunk, weights)[0]
         if self.rng is None and (self.uses_rng or any(tf.uses_rng for tf in self.transforms)):
             self.rng = np.random.default_rng(int(trainer.rng.integers(2**63)))
 

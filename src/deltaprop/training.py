@@ -159,19 +159,40 @@ class EarlyStopping(Callback):
 
 
 def check_data(X, T, network: Network, what: str = "training data") -> tuple[np.ndarray, np.ndarray]:
-    """Validate and convert inputs and targets to the network's dtype; raise DataError."""
-    X = network.check_input(as_float_array(X, f"{what} inputs", network.dtype), f"{what} inputs")
+    """Validate and convert inputs and targets to the network's dtype; raise DataError. A
+    scipy.sparse ``X`` stays sparse (CSR)."""
+    if hasattr(X, "tocsr") and hasattr(X, "nnz"):
+        X = network.check_input(X, f"{what} inputs")
+    else:
+        X = network.check_input(as_float_array(X, f"{what} inputs", network.dtype), f"{what} inputs")
     T = as_float_array(T, f"{what} targets", network.dtype)
     if T.ndim == 1:
         T = T.reshape(-1, 1)
-    if len(X) == 0:
+    n = X.shape[0]
+    if n == 0:
         raise DataError(f"{what} is empty (0 samples)")
-    if T.shape != (len(X), network.n_outputs):
-        raise DataError(f"{what} targets have shape {T.shape}, expected {(len(X), network.n_outputs)} "
-                        f"({len(X)} samples x {network.n_outputs} outputs)")
+    if T.shape != (n, network.n_outputs):
+        raise DataError(f"{what} targets have shape {T.shape}, expected {(n, network.n_outputs)} "
+                        f"({n} samples x {network.n_outputs} outputs)")
     require_finite(X, f"{what} inputs")
     require_finite(T, f"{what} targets")
     return X, T
+
+
+def check_sample_weight(w, n: int) -> np.ndarray:
+    """Sample weights as a float64 vector of length ``n`` scaled to sum to ``n`` (a common factor
+    changes no weighted mean, and the epoch's running loss stays a sum over n rows); DataError
+    when not 1-D of length n, not finite, negative or all zero."""
+    w = as_float_array(w, "sample weights", np.float64)
+    if w.ndim != 1 or w.shape[0] != n:
+        raise DataError(f"sample weights have shape {w.shape}, expected ({n},): one per sample")
+    require_finite(w.reshape(-1, 1), "sample weights")
+    if (w < 0).any():
+        raise DataError(f"sample weights must be >= 0; row {int(np.argmax(w < 0))} has {w[w < 0][0]:g}")
+    total = w.sum()
+    if total <= 0:
+        raise DataError("sample weights are all zero")
+    return w * (n / total)
 
 
 def accuracy(network: Network, out: np.ndarray, T: np.ndarray, t_range=None) -> float:
@@ -272,6 +293,8 @@ class Trainer:
         self.epoch = 0
         self.stop_training = False
         self.diverged = False
+        self.sample_weight = None  # of the current fit (check_sample_weight's scaling)
+        self.sparse_input = False  # whether the current fit's X is a scipy.sparse matrix
 
     def batch_rows(self, n: int) -> int:
         """Rows per update for ``n`` training rows: 1, ``min(k, n)`` or ``n`` by mode."""
@@ -287,8 +310,13 @@ class Trainer:
     def updates_per_epoch(self, n: int) -> int:
         return math.ceil(n / self.effective_batch_size(n))
 
-    def fit(self, X, T, epochs: int = 10, validation_data=None) -> History:
-        """Train for ``epochs`` more epochs; returns the (cumulative) history."""
+    def fit(self, X, T, epochs: int = 10, validation_data=None, sample_weight=None) -> History:
+        r"""Train for ``epochs`` more epochs; returns the (cumulative) history.
+
+        ``sample_weight`` (shape ``(n,)``, finite, :math:`\ge 0`, not all 0): each update's
+        loss is the weighted mean :math:`\sum_i w_i E_i / \sum_i w_i` over its batch (see
+        :meth:`Network.loss_and_gradient`), so integer weights equal repeated rows in batch
+        mode; the NumPy engine runs weighted fits."""
         if isinstance(epochs, bool) or int(epochs) != epochs or epochs < 0:
             raise ConfigError(f"epochs must be a non-negative integer, got {epochs}")
         net = self.network
@@ -297,16 +325,20 @@ class Trainer:
             X, T = check_data(X, T, net)
         else:  # rows on a cluster's workers (deltaprop.distributed.data), checked there
             sharded.check(net)
+            if sample_weight is not None:
+                raise ConfigError("sample weights are not supported for data held on a cluster's workers")
+        self.sample_weight = None if sample_weight is None else check_sample_weight(sample_weight, X.shape[0])
+        self.sparse_input = sharded is None and not isinstance(X, np.ndarray)
         val = None
         if validation_data is not None and getattr(validation_data[0], "sharded", None) is not None:
             validation_data[0].sharded.check(net, "validation data")
             val = validation_data
         elif validation_data is not None:
             val = check_data(*validation_data, net, what="validation data")
-        k = self.effective_batch_size(len(X))  # warns when k > N
+        k = self.effective_batch_size(X.shape[0])  # warns when k > N
         self._check_memory(min(k, self.chunk_size))
         if self.initial_loss is None:  # the yardstick for a loss that explodes (first rows: no randomness used)
-            rows = min(len(X), self.chunk_size)
+            rows = min(X.shape[0], self.chunk_size)
             with np.errstate(over="ignore", invalid="ignore"):
                 self.initial_loss = float(net.evaluate(X[:rows], T[:rows], self.chunk_size)[0])
         self.stop_training = False
@@ -323,11 +355,11 @@ class Trainer:
 
     def _run_epochs(self, X, T, epochs, k, validation_data):
         net, opt = self.network, self.optimizer
-        n = len(X)
+        n = X.shape[0]
         engine = select_engine(self.engine, self, epochs=epochs)
         self.engine_used = engine.name
         end = self.epoch + epochs
-        Xe, Te = self._eval_subset(X, T)
+        Xe, Te, We = self._eval_subset(X, T)
         good = self._snapshot()  # the last weights (and optimizer state) known to be finite
         while self.epoch < end:
             t0 = time.perf_counter()
@@ -348,8 +380,8 @@ class Trainer:
                 break
             last = self.epoch == end
             if self.eval_every and (self.epoch % self.eval_every == 0 or last):
-                row.update(self._evaluate(X, T, "", keep_accuracy=self.accuracy) if last
-                           else self._evaluate(Xe, Te, "", keep_accuracy=self.accuracy))
+                row.update(self._evaluate(X, T, "", keep_accuracy=self.accuracy, weights=self.sample_weight)
+                           if last else self._evaluate(Xe, Te, "", keep_accuracy=self.accuracy, weights=We))
                 if not math.isfinite(row["loss"]):
                     if self._diverged(good, None):
                         continue
@@ -380,12 +412,12 @@ class Trainer:
     def _eval_subset(self, X, T):
         """The fixed, evenly spaced rows the per-epoch evaluation uses (a copy of at most
         EVAL_ROWS_MAX rows; X itself when every row is used)."""
-        n = len(X)
+        n = X.shape[0]
         m = self.eval_rows_for(n)
         if m >= n:
-            return X, T
+            return X, T, self.sample_weight
         idx = (np.arange(m) * n) // m
-        return X[idx], T[idx]
+        return X[idx], T[idx], None if self.sample_weight is None else self.sample_weight[idx]
 
     def _check_memory(self, rows: int) -> None:
         """Refuse before the first update when the optimizer state, the roll-back snapshot and
@@ -409,12 +441,12 @@ class Trainer:
                 return f"the loss grew from {first:.4g} at the start to {v:.4g}"
         return None
 
-    def _evaluate(self, X, T, prefix: str, keep_accuracy: bool) -> dict:
+    def _evaluate(self, X, T, prefix: str, keep_accuracy: bool, weights=None) -> dict:
         sharded = getattr(X, "sharded", None)
         if sharded is not None:  # on the workers: the sums of their rows, added on the driver
             loss, acc = sharded.evaluate(self.network, self.chunk_size)
             return {prefix + "loss": loss} | ({prefix + "accuracy": acc} if keep_accuracy else {})
-        loss, out = self.network.evaluate(X, T, self.chunk_size)
+        loss, out = self.network.evaluate(X, T, self.chunk_size, weights)
         row = {prefix + "loss": loss}
         if keep_accuracy:
             row[prefix + "accuracy"] = accuracy(self.network, out, T)

@@ -67,7 +67,12 @@ def _all_finite(A: np.ndarray) -> bool:
 
 
 def require_finite(A: np.ndarray, what: str) -> None:
-    """DataError naming the first NaN/inf cell of the 2-D array ``A`` (one fast pass when clean)."""
+    """DataError naming the first NaN/inf cell of the 2-D array ``A`` (one fast pass when clean);
+    of a scipy.sparse matrix, its stored values are checked."""
+    if hasattr(A, "tocsr") and hasattr(A, "nnz"):
+        if _all_finite(A.tocsr().data):
+            return
+        A = A.toarray()
     if _all_finite(A):
         return
     bad = ~np.isfinite(A)

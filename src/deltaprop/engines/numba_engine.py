@@ -286,6 +286,10 @@ class NumbaEngine:
         """None when this engine can run ``trainer``'s set-up, else the reason it cannot."""
         if not _numba_available():
             return "numba is not installed (pip install 'deltaprop[fast]')"
+        if getattr(trainer, "sample_weight", None) is not None:
+            return "sample weights run on the NumPy engine"
+        if getattr(trainer, "sparse_input", False):
+            return "sparse inputs run on the NumPy engine (scipy.sparse products)"
         opt = trainer.optimizer
         net = trainer.network
         if type(opt) is not OPTIMIZERS.get(opt.name):  # a subclass may change step()

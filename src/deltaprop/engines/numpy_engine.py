@@ -32,18 +32,26 @@ class NumpyEngine:
         """
         net, opt = trainer.network, trainer.optimizer
         params, chunk = net.params, trainer.chunk_size
-        n = len(X)
+        n = X.shape[0]
+        # Sample weights (Trainer.fit scales them to sum to n): each batch's loss is their
+        # weighted mean, and the running sum adds it times the batch's weight.
+        w = getattr(trainer, "sample_weight", None)
+        wb = None
         running = 0.0
         for u, start in enumerate(range(0, n, k), start=1):
             if order is None:
                 xb, tb = X[start:start + k], T[start:start + k]
+                if w is not None:
+                    wb = w[start:start + k]
             else:
                 idx = order[start:start + k]
                 xb, tb = X[idx], T[idx]
-            batch_loss, grads = net.loss_and_gradient(xb, tb, chunk)
+                if w is not None:
+                    wb = w[idx]
+            batch_loss, grads = net.loss_and_gradient(xb, tb, chunk, wb)
             if not math.isfinite(batch_loss):
                 return running, u
-            running += batch_loss * len(xb)
+            running += batch_loss * (xb.shape[0] if wb is None else float(wb.sum()))
             # the batch loss too: iRprop+ and SARPROP use it, and it is already computed
             opt.step(params, grads, loss=batch_loss)
         return running, None
