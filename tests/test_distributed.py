@@ -395,6 +395,7 @@ def test_compare_on_the_cluster_same_tables(client, capsys):
     assert "rprop-" in local and "minibatch" in local
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # 15 epochs on purpose
 def test_estimators_in_gridsearch_under_joblib_dask():
     # GridSearchCV's fits run on the cluster through joblib's dask backend: the same scores
     # (workers in this process: processes are not the point, and fresh ones import scikit-learn)
@@ -405,7 +406,7 @@ def test_estimators_in_gridsearch_under_joblib_dask():
 
     X, T = _data(120)
     y = T[:, 0].astype(int)
-    grid = {"hidden_layer_sizes": [(3,), (6,)], "lr": [0.1, 0.5]}
+    grid = {"hidden_layer_sizes": [(3,), (6,)], "learning_rate_init": [0.1, 0.5]}
 
     def search():
         est = BackpropClassifier(max_iter=15, mode="batch", random_state=0)
