@@ -1,3 +1,6 @@
+import contextlib
+import threading
+
 import numpy as np
 import pytest
 
@@ -23,3 +26,21 @@ def central_differences(f, x, h=1e-6):
         dn[i] -= h
         num[i] = (f(up) - f(dn)) / (2 * h)
     return num
+
+
+@contextlib.contextmanager
+def running_playground():
+    """A playground server on a free loopback port, serving from a thread; shut down, its
+    sessions closed and the port released on exit (the playground tests' one way to start one)."""
+    from deltaprop.playground import make_server
+
+    srv = make_server("127.0.0.1", 0)
+    t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    t.start()
+    try:
+        yield srv
+    finally:
+        srv.shutdown()
+        srv.close_all()
+        srv.server_close()
+        t.join(5)

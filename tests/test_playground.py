@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -19,6 +18,7 @@ import urllib.request
 import numpy as np
 import pytest
 
+from conftest import running_playground
 from deltaprop.cli import main
 from deltaprop.config import resolve
 from deltaprop.errors import ConfigError, DataError
@@ -247,14 +247,8 @@ def test_uploaded_csv_two_columns_chosen(tmp_path, session):
 # ----------------------------------------------------------------------------- the server
 @pytest.fixture
 def server():
-    srv = make_server("127.0.0.1", 0)
-    t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    t.start()
-    yield srv
-    srv.shutdown()
-    srv.close_all()
-    srv.server_close()
-    t.join(5)
+    with running_playground() as srv:
+        yield srv
 
 
 def _get(url, raw=False):

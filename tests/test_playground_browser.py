@@ -19,15 +19,14 @@ import json
 import os
 import shutil
 import tempfile
-import threading
 import time
 import urllib.request
 
 import numpy as np
 import pytest
 
+from conftest import running_playground
 from deltaprop.cli import main
-from deltaprop.playground import make_server
 
 CHROMIUM = os.environ.get("DELTAPROP_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("DELTAPROP_CHROMEDRIVER", "/usr/bin/chromedriver")
@@ -49,14 +48,8 @@ def _require_browser():
 
 @pytest.fixture(scope="module")
 def server():
-    srv = make_server("127.0.0.1", 0)
-    t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    t.start()
-    yield srv
-    srv.shutdown()
-    srv.close_all()
-    srv.server_close()
-    t.join(5)
+    with running_playground() as srv:
+        yield srv
 
 
 @pytest.fixture(scope="module")
