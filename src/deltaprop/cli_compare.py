@@ -13,16 +13,18 @@ from .experiments.registry import PRESETS
 from .experiments.runner import parse_success
 from .io import check_writable_folder
 from .training import MODES
-from .i18n import gettext as _
+from .i18n import gettext as _, ngettext
 
 
 def _names(text: str, valid, what: str) -> list[str]:
     names = [n.strip() for n in text.split(",") if n.strip()]
     if not names:
-        raise ConfigError(f"--{what} needs at least one name")
+        raise ConfigError(_("--{what} needs at least one name").format(what=what))
     bad = [n for n in names if n not in valid]
     if bad:
-        raise ConfigError(f"unknown {what} {', '.join(map(repr, bad))}; valid: {', '.join(valid)}")
+        text = {"modes": _("unknown modes {names}; valid: {valid}"), "problems": _("unknown problems {names}; valid: {valid}"),
+                "techniques": _("unknown techniques {names}; valid: {valid}")}[what]
+        raise ConfigError(text.format(names=", ".join(map(repr, bad)), valid=", ".join(valid)))
     return names
 
 
@@ -30,13 +32,13 @@ def _rates(text: str) -> dict:
     pairs = [p.partition("=") for p in text.split(",")] if "=" in text else [(m, "=", text) for m in MODES]
     bad = [m.strip() for m, _, _ in pairs if m.strip() not in MODES]
     if bad:
-        raise ConfigError(f"--lr: unknown mode {bad[0]!r}; valid: {', '.join(MODES)}")
+        raise ConfigError(_("--lr: unknown mode {mode!r}; valid: {valid}").format(mode=bad[0], valid=", ".join(MODES)))
     try:
         rates = {m.strip(): float(v) for m, _, v in pairs}
     except ValueError:
-        raise ConfigError(f"--lr {text!r}: expected a number or mode=number pairs") from None
+        raise ConfigError(_("--lr {value!r}: expected a number or mode=number pairs").format(value=text)) from None
     if any(not v > 0 for v in rates.values()):
-        raise ConfigError(f"--lr {text!r}: learning rates must be positive")
+        raise ConfigError(_("--lr {value!r}: learning rates must be positive").format(value=text))
     return rates
 
 
@@ -98,7 +100,7 @@ def _cluster(spec):
 def cmd_compare(args) -> int:
     modes = _names(args.modes, list(MODES), "modes")
     if args.seeds < 1:
-        raise ConfigError(f"--seeds must be at least 1, got {args.seeds}")
+        raise ConfigError(_("--seeds must be at least 1, got {value}").format(value=args.seeds))
     if args.preset:
         grids = [(list(p), list(t), n) for p, t, n in PRESETS[args.preset]]
     else:
@@ -107,16 +109,17 @@ def cmd_compare(args) -> int:
     problems = [p for g in grids for p in g[0]]
     techniques = list(dict.fromkeys(t for g in grids for t in g[1]))
     if args.epochs is not None and args.epochs < 1:
-        raise ConfigError(f"--epochs must be at least 1, got {args.epochs}")
+        raise ConfigError(_("--epochs must be at least 1, got {value}").format(value=args.epochs))
     if args.init_range is not None and not args.init_range > 0:
-        raise ConfigError(f"--init-range must be positive, got {args.init_range}")
+        raise ConfigError(_("--init-range must be positive, got {value}").format(value=args.init_range))
     if args.success:
         parse_success(args.success)
     if args.jobs < 0:
-        raise ConfigError(f"--jobs must be >= 0, got {args.jobs}")
+        raise ConfigError(_("--jobs must be >= 0, got {value}").format(value=args.jobs))
     if args.out_dir:
         if os.path.exists(os.path.join(args.out_dir, "compare.json")) and not args.force:
-            raise ConfigError(f"{args.out_dir} already holds a comparison; use --force to replace it")
+            raise ConfigError(_("{folder} already holds a comparison; use --force to replace it").format(
+                folder=args.out_dir))
         plots = [f"{kind}-{p}.png" for p in dict.fromkeys(problems) for kind in ("curves", "success")]
         check_writable_folder(args.out_dir, ("compare.md", "compare.csv", *plots), overwrite=args.force)
     skipped = [(p, m, t) for ps, ts, _ in grids for p in ps for m in modes for t in ts if not applicable(p, m, t)]
@@ -139,14 +142,21 @@ def cmd_compare(args) -> int:
         "learning rates (plain GD, per mode)": {p: PROBLEMS[p].lr | (rates or {}) for p in problems},
         "techniques": {t: TECHNIQUES[t].description for t in techniques},
     }
-    print("\n".join(f"{k}: {v}" for k, v in settings.items()))
+    labels = {"command": _("command"), "seeds": _("seeds"), "epoch budget": _("epoch budget"),
+              "initial weights": _("initial weights"), "success": _("success"),
+              "learning rates (plain GD, per mode)": _("learning rates (plain GD, per mode)"),
+              "techniques": _("techniques")}
+    shown = settings | {"techniques": {t: _(TECHNIQUES[t].description) for t in techniques}}
+    print("\n".join(f"{labels.get(k, k)}: {v}" for k, v in shown.items()))
     print()
     print(text_table(rows, timing=not args.no_timing))
     if skipped:
-        print(f"\nnot run ({len(skipped)} cells): batch-only rules in stochastic/minibatch mode: "
-              + ", ".join(sorted({f'{t} in {m}' for _, m, t in skipped})))
+        cells = ", ".join(sorted({_("{technique} in {mode}").format(technique=t, mode=m) for _p, m, t in skipped}))
+        print("\n" + ngettext("not run ({n} cell): batch-only rules in stochastic/minibatch mode: {cells}",
+                              "not run ({n} cells): batch-only rules in stochastic/minibatch mode: {cells}",
+                              len(skipped)).format(n=len(skipped), cells=cells))
     if args.out_dir:
         paths = write_report(args.out_dir, settings, rows, result_dicts(runs, timing=not args.no_timing),
                              timing=not args.no_timing, plots=not args.no_plots)
-        print(f"\nwritten: {', '.join(paths)}")
+        print("\n" + _("written: {files}").format(files=", ".join(paths)))
     return 0

@@ -11,6 +11,7 @@ import sys
 
 from .cli import float_arg, int_arg
 from .config import DEFAULTS, SETTINGS, read_toml, resolve
+from . import i18n
 from .i18n import N_, gettext as _, ngettext
 from .reporting import EpochPrinter, final_line, want_progress_bar
 from .runs import check_outputs, default_checkpoint, load_resume, prepare_run
@@ -116,7 +117,7 @@ def _run(args, cfg, resume, engine, given, file_settings) -> int:
         return 128 + stop.signum
     for ev in trainer.history.events:
         if ev["event"] != "divergence":
-            print(_("note: epoch {epoch}: {detail}").format(epoch=ev["epoch"], detail=ev["detail"]), file=out)
+            print(_("note: epoch {epoch}: {detail}").format(epoch=ev["epoch"], detail=i18n.event_text(ev)), file=out)
     summary = run.summary()
     if cfg.out:
         summary["model"] = run.save()
@@ -128,7 +129,7 @@ def _run(args, cfg, resume, engine, given, file_settings) -> int:
               else _("model not saved (use --out FILE to keep it)"), file=out)
     if trainer.diverged:
         ev = next(e for e in trainer.history.events if e["event"] == "divergence")
-        print(_("deltaprop: training diverged: {detail}").format(detail=ev["detail"]), file=sys.stderr)
+        print(_("deltaprop: training diverged: {detail}").format(detail=i18n.event_text(ev)), file=sys.stderr)
         return 1
     return 0
 

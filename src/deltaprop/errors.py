@@ -6,6 +6,8 @@ Everything the library raises on purpose derives from :class:`DeltapropError`, s
 
 from __future__ import annotations
 
+from .i18n import N_, gettext as _
+
 __all__ = [
     "DeltapropError",
     "ConfigError",
@@ -30,6 +32,23 @@ class ModelFileError(DeltapropError, ValueError):
     """A model or checkpoint file is missing, corrupt, from a newer format, or would be overwritten."""
 
 
+#: One whole sentence per kind of registry, so that a translation can make its words agree.
+_UNKNOWN = {
+    "engine": N_("unknown engine {name!r}; valid: {valid}"),
+    "init": N_("unknown init {name!r}; valid: {valid}"),
+    "activation": N_("unknown activation {name!r}; valid: {valid}"),
+    "problem": N_("unknown problem {name!r}; valid: {valid}"),
+    "technique": N_("unknown technique {name!r}; valid: {valid}"),
+    "built-in data set": N_("unknown built-in data set {name!r}; valid: {valid}"),
+    "optimizer": N_("unknown optimizer {name!r}; valid: {valid}"),
+    "schedule": N_("unknown schedule {name!r}; valid: {valid}"),
+    "loss": N_("unknown loss {name!r}; valid: {valid}"),
+}
+
+
 def unknown_name(kind: str, name: str, valid) -> ConfigError:
     """Build the error for a name missing from a registry, listing the valid names."""
-    return ConfigError(f"unknown {kind} {name!r}; valid: {', '.join(sorted(valid))}")
+    valid = ", ".join(sorted(valid))
+    if kind in _UNKNOWN:
+        return ConfigError(_(_UNKNOWN[kind]).format(name=name, valid=valid))
+    return ConfigError(f"unknown {kind} {name!r}; valid: {valid}")

@@ -22,7 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 
 __all__ = ["LANGUAGES", "DOMAIN", "choose", "language", "current", "translations", "gettext", "ngettext",
-           "N_", "translate_argparse"]
+           "N_", "part", "render", "event_text", "translate_argparse"]
 
 DOMAIN = "deltaprop"
 #: The languages with a catalog; English is the messages' own language.
@@ -99,6 +99,26 @@ def ngettext(singular: str, plural: str, n: int) -> str:
 def N_(message: str) -> str:
     """Marks ``message`` for the catalog where it is defined; it is translated where shown."""
     return message
+
+
+def part(message: str, **fields) -> dict:
+    """One piece of a message kept as data (in a training event of a history file): the English
+    template, marked with :func:`N_` where written, and its fields (numbers, strings)."""
+    return {"text": message, "fields": fields}
+
+
+def render(parts, lang: str | None = None) -> str:
+    """The pieces of :func:`part` formatted and joined with ``"; "``, in ``lang`` (default: the
+    language in force). An event keeps its English ``detail`` (a stable text in the history file)
+    and its ``parts``, so that what is printed speaks the reader's language."""
+    catalog = _active.get()[1] if lang is None else translations(lang)
+    return "; ".join(catalog.gettext(p["text"]).format(**p["fields"]) for p in parts)
+
+
+def event_text(event: dict) -> str:
+    """What to print of a training event: its parts in the language in force, else its detail."""
+    parts = event.get("parts")
+    return render(parts) if parts else str(event.get("detail", ""))
 
 
 @contextlib.contextmanager

@@ -63,6 +63,7 @@ import math
 import numpy as np
 
 from .errors import ConfigError, unknown_name
+from .i18n import gettext as _
 from .transforms import NOISE_DECAY, GradientTransform, from_options
 from .transforms import check_nonnegative as _check_nonnegative
 
@@ -73,14 +74,14 @@ __all__ = ["Optimizer", "SGD", "Adam", "RpropMinus", "RpropPlus", "IRpropMinus",
 def _check_positive(name: str, value: float) -> float:
     value = float(value)
     if not np.isfinite(value) or value <= 0:
-        raise ConfigError(f"{name} must be a positive number, got {value}")
+        raise ConfigError(_("{name} must be a positive number, got {value}").format(name=name, value=value))
     return value
 
 
 def _check_unit(name: str, value: float) -> float:
     value = float(value)
     if not (0.0 <= value < 1.0):
-        raise ConfigError(f"{name} must be in [0, 1), got {value}")
+        raise ConfigError(_("{name} must be in [0, 1), got {value}").format(name=name, value=value))
     return value
 
 
@@ -88,7 +89,8 @@ def _as_generator(seed) -> np.random.Generator | None:
     if seed is None or isinstance(seed, np.random.Generator):
         return seed
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ConfigError(f"seed must be a non-negative integer or a numpy Generator, got {seed!r}")
+        raise ConfigError(_("seed must be a non-negative integer or a numpy Generator, got {value!r}").format(
+            value=seed))
     return np.random.default_rng(int(seed))
 
 
@@ -97,7 +99,8 @@ def _generator_from_state(state: dict) -> np.random.Generator:
         bit_generator = getattr(np.random, state["bit_generator"])()
         bit_generator.state = state
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise ConfigError(f"optimizer state has a malformed random generator state: {exc}") from None
+        raise ConfigError(_("optimizer state has a malformed random generator state: {reason}").format(
+            reason=exc)) from None
     return np.random.Generator(bit_generator)
 
 
@@ -137,10 +140,10 @@ class Optimizer:
         chain = tuple(transforms)
         for tf in chain:
             if not isinstance(tf, GradientTransform):
-                raise ConfigError(f"transforms must be GradientTransform instances, got {tf!r}")
+                raise ConfigError(_("transforms must be GradientTransform instances, got {value!r}").format(value=tf))
         if self.weight_decay or self.decay_biases or self.grad_noise or self.noise_decay != NOISE_DECAY:
-            raise ConfigError("give weight_decay/decay_biases/grad_noise/noise_decay or transforms=, "
-                              "not both (transforms= replaces them)")
+            raise ConfigError(_("give weight_decay/decay_biases/grad_noise/noise_decay or transforms=, "
+                                "not both (transforms= replaces them)"))
         return chain
 
     @property
@@ -176,8 +179,8 @@ class Optimizer:
             g = transform(g, params, self.t, self._generator() if transform.uses_rng else None)
         if self.needs_loss and loss is None:
             if self._loss_fn is None:
-                raise ConfigError(f"optimizer {self.name!r} needs the loss at each update: pass "
-                                  "loss= to step(), or train it with a Trainer")
+                raise ConfigError(_("optimizer {name!r} needs the loss at each update: pass loss= to step(), or "
+                                    "train it with a Trainer").format(name=self.name))
             loss = self._loss_fn()
         self._update(params, g, loss)
 
@@ -189,9 +192,9 @@ class Optimizer:
 
     def _generator(self) -> np.random.Generator:
         if self.rng is None:
-            raise ConfigError(f"optimizer {self.name!r} draws random numbers and has no generator: "
-                              "pass seed= (an int or a numpy Generator), or train it with a Trainer, "
-                              "which seeds it from the run's seed")
+            raise ConfigError(_("optimizer {name!r} draws random numbers and has no generator: pass seed= (an "
+                                "int or a numpy Generator), or train it with a Trainer, which seeds it from "
+                                "the run's seed").format(name=self.name))
         return self.rng
 
     # ----------------------------------------------------------------- life cycle
@@ -234,12 +237,14 @@ class Optimizer:
 
     def load_state_dict(self, d: dict) -> None:
         if d.get("name") != self.name:
-            raise ConfigError(f"optimizer state is for {d.get('name')!r}, not {self.name!r}")
+            raise ConfigError(_("optimizer state is for {saved!r}, not {name!r}").format(saved=d.get("name"),
+                                                                                         name=self.name))
         hyper = dict(d["hyper"])
         # a chain given as code cannot be rebuilt from the file, only checked against it
         saved, mine = hyper.pop("transforms", None), self._describe_explicit()
         if saved != mine:
-            raise ConfigError(f"optimizer state was saved with transforms {saved}, not {mine}")
+            raise ConfigError(_("optimizer state was saved with transforms {saved}, not {mine}").format(
+                saved=saved, mine=mine))
         for k, v in hyper.items():
             setattr(self, k, v)
         self.t = int(d["t"])
@@ -275,7 +280,7 @@ class SGD(Optimizer):
         self.momentum = _check_unit("momentum", momentum)
         self.nesterov = bool(nesterov)
         if self.nesterov and not self.momentum:
-            raise ConfigError("nesterov needs a momentum > 0")
+            raise ConfigError(_("nesterov needs a momentum > 0"))
         self._state_names = ("velocity",) if self.momentum else ()
 
     def _update(self, params, grads, loss):
@@ -362,15 +367,15 @@ class _Rprop(Optimizer):
         super().__init__(lr, **kwargs)
         self.eta_minus = float(eta_minus)
         if not 0.0 < self.eta_minus < 1.0:
-            raise ConfigError(f"eta_minus must be in (0, 1), got {eta_minus}")
+            raise ConfigError(_("eta_minus must be in (0, 1), got {value}").format(value=eta_minus))
         self.eta_plus = float(eta_plus)
         if not (np.isfinite(self.eta_plus) and self.eta_plus > 1.0):
-            raise ConfigError(f"eta_plus must be a number > 1, got {eta_plus}")
+            raise ConfigError(_("eta_plus must be a number > 1, got {value}").format(value=eta_plus))
         self.delta_min = _check_nonnegative("delta_min", delta_min)
         self.delta_max = _check_positive("delta_max", delta_max)
         if not self.delta_min <= self.lr <= self.delta_max:
-            raise ConfigError(f"the initial step size lr={self.lr} must lie in [delta_min, delta_max] = "
-                              f"[{self.delta_min}, {self.delta_max}]")
+            raise ConfigError(_("the initial step size lr={lr} must lie in [delta_min, delta_max] = [{lo}, {hi}]").format(
+                lr=self.lr, lo=self.delta_min, hi=self.delta_max))
 
     def _init_state(self, params):
         state = super()._init_state(params)
@@ -625,4 +630,4 @@ def get_optimizer(spec, **kwargs) -> Optimizer:
     try:
         return OPTIMIZERS[spec](**kwargs)
     except (TypeError, ValueError) as exc:  # an unknown keyword; a text value where a number goes
-        raise ConfigError(f"optimizer {spec!r}: {exc}") from None
+        raise ConfigError(_("optimizer {name!r}: {reason}").format(name=spec, reason=exc)) from None

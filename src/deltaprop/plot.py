@@ -28,6 +28,7 @@ import os
 import numpy as np
 
 from .errors import ConfigError, DataError, ModelFileError
+from .i18n import N_, gettext as _, ngettext
 from .io import write_bytes_atomic
 from .model import Model, model_parts
 from .training import History
@@ -52,7 +53,7 @@ def _require_matplotlib() -> None:
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        raise ConfigError("pictures need matplotlib: pip install deltaprop[plot]") from None
+        raise ConfigError(_("pictures need matplotlib: pip install deltaprop[plot]")) from None
 
 
 def _figure(width: float, height: float):
@@ -78,15 +79,15 @@ def load_history(path) -> History:
     """
     path = os.fspath(path)
     if not os.path.exists(path):
-        raise ModelFileError(f"{path}: no such file (deltaprop train --out MODEL writes the history to "
-                             f"MODEL.history.json)")
+        raise ModelFileError(_("{file}: no such file (deltaprop train --out MODEL writes the history to "
+                               "MODEL.history.json)").format(file=path))
     try:
         with open(path, encoding="utf-8") as f:
             d = json.load(f)  # Python's json reads NaN, which History.to_dict() writes for thinned epochs
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFileError(f"{path}: not a readable history file ({exc})") from None
+        raise ModelFileError(_("{file}: not a readable history file ({reason})").format(file=path, reason=exc)) from None
     if not isinstance(d, dict) or not isinstance(d.get("epoch"), list):
-        raise ModelFileError(f"{path}: not a training history (no list of epochs)")
+        raise ModelFileError(_("{file}: not a training history (no list of epochs)").format(file=path))
     n = len(d["epoch"])
     clean = {}
     for key in History._COLUMNS:
@@ -94,14 +95,15 @@ def load_history(path) -> History:
         if values is None or values == []:
             values = [None] * n  # a column the writer did not record
         if not isinstance(values, list) or len(values) != n:
-            raise ModelFileError(f"{path}: column {key!r} is not a list of {n} values")
+            raise ModelFileError(_("{file}: column {key!r} is not a list of {n} values").format(file=path, key=key, n=n))
         try:
             clean[key] = [math.nan if v is None else float(v) for v in values]
         except (TypeError, ValueError):
-            raise ModelFileError(f"{path}: column {key!r} holds something that is not a number") from None
+            raise ModelFileError(_("{file}: column {key!r} holds something that is not a number").format(
+                file=path, key=key)) from None
     events = d.get("events", [])
     if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
-        raise ModelFileError(f"{path}: 'events' is not a list of records")
+        raise ModelFileError(_("{file}: 'events' is not a list of records").format(file=path))
     clean["events"] = events
     return History.from_dict(clean)
 
@@ -118,12 +120,13 @@ def _series(ax, epochs, values, label, percent=False, **style):
         return y[ok]
     marker = "o" if ok.sum() <= 50 else None
     last = f"{y[ok][-1]:.1%}" if percent else f"{y[ok][-1]:.3g}"
-    ax.plot(epochs[ok], y[ok], marker=marker, markersize=3, label=f"{label}; last {last}", **style)
+    ax.plot(epochs[ok], y[ok], marker=marker, markersize=3, label=_("{label}; last {last}").format(
+        label=_(label), last=last), **style)
     return y[ok]
 
 
-_EVENT_STYLE = {"early_stopping": ("C2", "early stopping"), "divergence": ("C3", "diverged"),
-                "lr_halved": ("C4", "learning rate halved")}
+_EVENT_STYLE = {"early_stopping": ("C2", N_("early stopping")), "divergence": ("C3", N_("diverged")),
+                "lr_halved": ("C4", N_("learning rate halved"))}
 
 
 def plot_history(history: History, *, title: str | None = None):
@@ -136,41 +139,43 @@ def plot_history(history: History, *, title: str | None = None):
     divergence, learning-rate halving) are dotted vertical lines. Returns the Figure.
     """
     if len(history) == 0:
-        raise ConfigError("the training history is empty: there is no epoch to plot")
+        raise ConfigError(_("the training history is empty: there is no epoch to plot"))
     epochs = np.asarray(history.epoch, float)
     has_acc = any(np.isfinite(np.asarray(v, float)).any() for v in (history.accuracy, history.val_accuracy))
     fig = _figure(11.5 if has_acc else 6.8, 4.4)
     axes = fig.subplots(1, 2 if has_acc else 1, squeeze=False)[0]
     ax = axes[0]
-    shown = [_series(ax, epochs, history.loss, "training loss (after the epoch)", color="C0"),
-             _series(ax, epochs, history.loss_running, "running loss (mean over the epoch)", color="C0",
+    shown = [_series(ax, epochs, history.loss, N_("training loss (after the epoch)"), color="C0"),
+             _series(ax, epochs, history.loss_running, N_("running loss (mean over the epoch)"), color="C0",
                      linestyle="--", alpha=0.6),
-             _series(ax, epochs, history.val_loss, "validation loss", color="C1")]
+             _series(ax, epochs, history.val_loss, N_("validation loss"), color="C1")]
     finite = np.concatenate(shown)
     if finite.size == 0:
-        raise ConfigError("the history holds no finite loss value to plot")
+        raise ConfigError(_("the history holds no finite loss value to plot"))
     val = np.asarray(history.val_loss, float)
     if np.isfinite(val).any():
         # The epoch early stopping goes back to (and, without it, the one worth knowing about).
         best = int(np.nanargmin(val))
         ax.plot([epochs[best]], [val[best]], marker="*", markersize=11, color="C1", markeredgecolor="black",
-                linestyle="none", label=f"lowest validation loss {val[best]:.3g} (epoch {epochs[best]:g})")
+                linestyle="none", label=_("lowest validation loss {loss:.3g} (epoch {epoch:g})").format(
+                    loss=val[best], epoch=epochs[best]))
     log = bool(np.all(finite > 0) and finite.max() / finite.min() > 30)
-    ax.set(xlabel="epoch", ylabel="loss (log scale)" if log else "loss", title="loss")
+    ax.set(xlabel=_("epoch"), ylabel=_("loss (log scale)") if log else _("loss"), title=_("loss"))
     if log:
         ax.set_yscale("log")
     if has_acc:
         acc = axes[1]
-        shown = [_series(acc, epochs, history.accuracy, "training accuracy", percent=True, color="C0"),
-                 _series(acc, epochs, history.val_accuracy, "validation accuracy", percent=True, color="C1")]
+        shown = [_series(acc, epochs, history.accuracy, N_("training accuracy"), percent=True, color="C0"),
+                 _series(acc, epochs, history.val_accuracy, N_("validation accuracy"), percent=True, color="C1")]
         lowest = float(np.concatenate(shown).min())
         from matplotlib.ticker import PercentFormatter
 
         acc.yaxis.set_major_formatter(PercentFormatter(1.0))
-        acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy", ylim=(max(0.0, lowest - 0.03), 1.01))
+        acc.set(xlabel=_("epoch"), ylabel=_("accuracy"), title=_("accuracy"), ylim=(max(0.0, lowest - 0.03), 1.01))
     seen = set()
     for ev in history.events:
         color, name = _EVENT_STYLE.get(ev.get("event"), ("0.4", str(ev.get("event"))))
+        name = _(name) if ev.get("event") in _EVENT_STYLE else name
         try:
             epoch = float(ev.get("epoch"))
         except (TypeError, ValueError):
@@ -179,22 +184,23 @@ def plot_history(history: History, *, title: str | None = None):
             # The legend names each kind of event once, at its first epoch.
             label = None
             if a is ax and name not in seen:
-                restored = "restored" in str(ev.get("detail", ""))
-                label = f"{name} (epoch {epoch:g})" + ("; best weights restored" if restored else "")
+                restored = "restored" in str(ev.get("detail", ""))  # the detail is English in every file
+                label = (_("{event} (epoch {epoch:g}); best weights restored") if restored else
+                         _("{event} (epoch {epoch:g})")).format(event=name, epoch=epoch)
             a.axvline(epoch, color=color, linestyle=":", linewidth=1.5, label=label)
         seen.add(name)
     for a in axes:
         a.grid(True, which="both", alpha=0.3)
         a.legend(fontsize=8)
-    fig.suptitle(title or "training history", fontsize=10, parse_math=False)
+    fig.suptitle(title or _("training history"), fontsize=10, parse_math=False)
     return fig
 
 
 # --------------------------------------------------------------------------- network
 def _layer_name(index: int, n_layers: int) -> str:
     if index == 0:
-        return "input layer"
-    return "output layer" if index == n_layers else f"hidden layer {index}"
+        return _("input layer")
+    return _("output layer") if index == n_layers else _("hidden layer {i}").format(i=index)
 
 
 def check_drawable(network, max_units: int = MAX_UNITS) -> None:
@@ -202,9 +208,9 @@ def check_drawable(network, max_units: int = MAX_UNITS) -> None:
     sizes = network.sizes
     for i, n in enumerate(sizes):
         if n > max_units:
-            raise ConfigError(f"the network {'-'.join(map(str, sizes))} is too large to draw legibly: "
-                              f"{_layer_name(i, len(sizes) - 1)} has {n} units, and at most {max_units} per "
-                              f"layer are drawn")
+            raise ConfigError(_("the network {sizes} is too large to draw legibly: {layer} has {n} units, and at "
+                                "most {most} per layer are drawn").format(
+                sizes="-".join(map(str, sizes)), layer=_layer_name(i, len(sizes) - 1), n=n, most=max_units))
 
 
 def _layer_edges(layer, max_edges: int):
@@ -228,16 +234,17 @@ def thinning_notes(network, max_edges: int = MAX_EDGES) -> list[str]:
     for i, layer in enumerate(network.layers, start=1):
         total = layer.n_in * layer.n_out + (layer.n_out if layer.bias else 0)
         if total > max_edges:
-            notes.append(f"layer {i} ({_layer_name(i - 1, len(network.layers))} → "
-                         f"{_layer_name(i, len(network.layers))}): only the {max_edges} largest in magnitude of "
-                         f"its {total:,} weights and biases are drawn")
+            notes.append(_("layer {i} ({below} → {above}): only the {most} largest in magnitude of its {total:,} "
+                           "weights and biases are drawn").format(
+                i=i, below=_layer_name(i - 1, len(network.layers)), above=_layer_name(i, len(network.layers)),
+                most=max_edges, total=total))
     return notes
 
 
 def _class_text(info, c) -> str:
     """``species = setosa`` where the model knows its target's name, else ``class setosa``."""
     targets = info.get("target_names") or []
-    return f"{targets[0]} = {c}" if len(targets) == 1 else f"class {c}"
+    return f"{targets[0]} = {c}" if len(targets) == 1 else _("class {c}").format(c=c)
 
 
 def _names(net, info) -> tuple[list[str], list[str]]:
@@ -280,7 +287,7 @@ def plot_network(model, *, max_units: int = MAX_UNITS, max_edges: int = MAX_EDGE
     net, std, info = model_parts(model)
     check_drawable(net, max_units)
     if max_edges < 1:
-        raise ConfigError(f"max_edges must be at least 1, got {max_edges}")
+        raise ConfigError(_("max_edges must be at least 1, got {value}").format(value=max_edges))
     sizes, n_layers = net.sizes, len(net.layers)
     tallest = max(sizes)
     dx = 3.0  # column spacing in data units; units within a column are 1 apart
@@ -290,8 +297,8 @@ def plot_network(model, *, max_units: int = MAX_UNITS, max_edges: int = MAX_EDGE
 
     bias_y = (tallest - 1) / 2 + 1.4  # one row above the tallest column
     layers = [_layer_edges(layer, max_edges) for layer in net.layers]
-    drawn = [e for edges, _ in layers for e in edges]
-    wmax = max((abs(w) for _, _, w in drawn), default=0.0) or 1.0
+    drawn = [e for edges, _bias in layers for e in edges]
+    wmax = max((abs(w) for _i, _j, w in drawn), default=0.0) or 1.0
     if weight_labels is None:
         weight_labels = len(drawn) <= LABEL_EDGES
     # Thinner, lighter lines when there are many, so that crossings stay readable.
@@ -303,7 +310,7 @@ def plot_network(model, *, max_units: int = MAX_UNITS, max_edges: int = MAX_EDGE
     ax = fig.subplots()
     segments = {False: [], True: []}  # dashed (frozen bias) or not
     styles = {False: ([], []), True: ([], [])}
-    for li, (layer, (edges, _)) in enumerate(zip(net.layers, layers)):
+    for li, (layer, (edges, _bias)) in enumerate(zip(net.layers, layers)):
         x0, x1 = li * dx, (li + 1) * dx
         frozen = layer.bias and not layer.train_bias
         for s, t, w in edges:
@@ -347,12 +354,12 @@ def plot_network(model, *, max_units: int = MAX_UNITS, max_edges: int = MAX_EDGE
         ax.text(n_layers * dx + 0.35, unit_y(sizes[-1], j), _short(name), ha="left", va="center", fontsize=font)
     for li, n in enumerate(sizes):
         if li == 0:
-            head = "inputs" + ("\n(standardised)" if std is not None else "")
+            head = _("inputs") + ("\n" + _("(standardised)") if std is not None else "")
         else:
             act = net.layers[li - 1].activation.name
-            head = ("output" if li == n_layers else f"hidden {li}") + f"\n{act}"
-        ax.text(li * dx, bias_y + 1.0, f"{head}\n{n} unit{'s' if n != 1 else ''}", ha="center", va="bottom",
-                fontsize=8)
+            head = (_("output") if li == n_layers else _("hidden {i}").format(i=li)) + f"\n{act}"
+        units = ngettext("{n} unit", "{n} units", n).format(n=n)
+        ax.text(li * dx, bias_y + 1.0, f"{head}\n{units}", ha="center", va="bottom", fontsize=8)
     ax.set_xlim(-2.6, n_layers * dx + 2.6)
     ax.set_ylim(-(tallest - 1) / 2 - 0.7, bias_y + 2.3)
     ax.set_xticks([])
@@ -360,20 +367,21 @@ def plot_network(model, *, max_units: int = MAX_UNITS, max_edges: int = MAX_EDGE
     for spine in ax.spines.values():
         spine.set_visible(False)
 
-    notes = [f"line width ∝ |weight|; the widest is {wmax:.3g}"]
+    notes = [_("line width ∝ |weight|; the widest is {w:.3g}").format(w=wmax)]
     if std is not None:
-        notes.append("inputs enter standardised: (x − training mean) / training sd")
+        notes.append(_("inputs enter standardised: (x − training mean) / training sd"))
     notes += thinning_notes(net, max_edges)
     ax.set_xlabel("\n".join(notes), fontsize=8)
-    handles = [Line2D([], [], color=POSITIVE, lw=2.5, label="positive weight"),
-               Line2D([], [], color=NEGATIVE, lw=2.5, label="negative weight")]
+    handles = [Line2D([], [], color=POSITIVE, lw=2.5, label=_("positive weight")),
+               Line2D([], [], color=NEGATIVE, lw=2.5, label=_("negative weight"))]
     if bias_layers:
         handles.append(Line2D([], [], marker="o", color="none", markerfacecolor="0.85", markeredgecolor="black",
-                              markersize=9, label="bias unit (always 1)"))
+                              markersize=9, label=_("bias unit (always 1)")))
     if segments[True]:
-        handles.append(Line2D([], [], color="0.3", lw=1.5, linestyle="--", label="frozen bias (not trained)"))
+        handles.append(Line2D([], [], color="0.3", lw=1.5, linestyle="--", label=_("frozen bias (not trained)")))
     fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=8, frameon=False)
-    fig.suptitle(title or f"network {'-'.join(map(str, sizes))}", fontsize=10, parse_math=False)
+    fig.suptitle(title or _("network {sizes}").format(sizes="-".join(map(str, sizes))), fontsize=10,
+                 parse_math=False)
     return fig
 
 
@@ -384,14 +392,14 @@ def regions_bounds(model, data=None, margin: float = 0.1) -> tuple[float, float,
 
     Raises ConfigError when neither is available (give the bounds explicitly).
     """
-    net, std, _ = model_parts(model)
+    net, std, _info = model_parts(model)
     if data is not None and len(data):
         lo, hi = np.min(data.X, axis=0), np.max(data.X, axis=0)
     elif std is not None:
         lo, hi = std.mean - 3 * std.scale, std.mean + 3 * std.scale
     else:
-        raise ConfigError("the model has no saved standardisation to tell where its data lie: give data points "
-                          "or the range to draw (--data or --range XMIN,XMAX,YMIN,YMAX)")
+        raise ConfigError(_("the model has no saved standardisation to tell where its data lie: give data points "
+                            "or the range to draw (--data or --range XMIN,XMAX,YMIN,YMAX)"))
     pad = np.where(hi > lo, (hi - lo) * margin, 1.0)
     return float(lo[0] - pad[0]), float(hi[0] + pad[0]), float(lo[1] - pad[1]), float(hi[1] + pad[1])
 
@@ -439,21 +447,24 @@ def plot_regions(model, data=None, *, bounds=None, resolution: int = 250, output
     from matplotlib.patches import Patch
 
     net, std, info = model_parts(model)
-    names, _ = _names(net, info)
+    names, _outputs = _names(net, info)
     if net.n_inputs != 2:
-        raise ConfigError(f"decision regions can only be drawn for a model with 2 inputs; this one takes "
-                          f"{net.n_inputs} ({', '.join(names[:6])}{', ...' if len(names) > 6 else ''})")
+        raise ConfigError(_("decision regions can only be drawn for a model with 2 inputs; this one takes {n} "
+                            "({names})").format(n=net.n_inputs,
+                                                names=", ".join(names[:6]) + (", ..." if len(names) > 6 else "")))
     if not 2 <= int(resolution) <= 2000:
-        raise ConfigError(f"resolution must be between 2 and 2000 grid points per axis, got {resolution}")
+        raise ConfigError(_("resolution must be between 2 and 2000 grid points per axis, got {value}").format(
+            value=resolution))
     if data is not None and data.X.shape[1] != 2:
-        raise DataError(f"the data have {data.X.shape[1]} feature columns, the model takes 2")
+        raise DataError(_("the data have {n} feature columns, the model takes 2").format(n=data.X.shape[1]))
     classes = info.get("classes") if info.get("task") == "classification" else None
     if not classes and not 0 <= output < net.n_outputs:
-        raise ConfigError(f"output must be between 0 and {net.n_outputs - 1}, got {output}")
+        raise ConfigError(_("output must be between 0 and {last}, got {value}").format(last=net.n_outputs - 1,
+                                                                                      value=output))
     x0, x1, y0, y1 = bounds if bounds is not None else regions_bounds(model, data)
     if not all(math.isfinite(v) for v in (x0, x1, y0, y1)) or not (x0 < x1 and y0 < y1):
-        raise ConfigError(f"the range to draw must be finite with xmin < xmax and ymin < ymax, got "
-                          f"{x0:g},{x1:g},{y0:g},{y1:g}")
+        raise ConfigError(_("the range to draw must be finite with xmin < xmax and ymin < ymax, got {value}").format(
+            value=f"{x0:g},{x1:g},{y0:g},{y1:g}"))
     n = int(resolution)
     xs, ys = np.linspace(x0, x1, n), np.linspace(y0, y1, n)
     XX, YY = np.meshgrid(xs, ys)
@@ -471,10 +482,11 @@ def plot_regions(model, data=None, *, bounds=None, resolution: int = 250, output
             p = out[:, 0].reshape(n, n)
             image = ax.imshow(p, extent=extent, origin="lower", aspect="auto", cmap=cmap, vmin=0, vmax=1,
                               alpha=0.6, interpolation="nearest")
-            fig.colorbar(image, ax=ax, label=f"model's P({_class_text(info, classes[1])})", shrink=0.85)
+            fig.colorbar(image, ax=ax, label=_("model's {what}").format(what=f"P({_class_text(info, classes[1])})"),
+                         shrink=0.85)
             if p.min() < 0.5 < p.max():
                 ax.contour(XX, YY, p, levels=[0.5], colors="black", linewidths=1.5)
-                legend.append(ax.plot([], [], color="black", lw=1.5, label="decision boundary, P = 0.5")[0])
+                legend.append(ax.plot([], [], color="black", lw=1.5, label=_("decision boundary, P = 0.5"))[0])
             # The scale's darkest ends for the points, so they stand out against the paler regions.
             colors = [cmap(0.0), cmap(1.0)]
         else:
@@ -493,7 +505,7 @@ def plot_regions(model, data=None, *, bounds=None, resolution: int = 250, output
                 region = (grid_idx == c).astype(float)
                 if 0 < region.mean() < 1:
                     ax.contour(XX, YY, region, levels=[0.5], colors="black", linewidths=0.8)
-            legend += [Patch(facecolor=colors[c], alpha=0.6, label=f"region: predicts {classes[c]}")
+            legend += [Patch(facecolor=colors[c], alpha=0.6, label=_("region: predicts {c}").format(c=classes[c]))
                        for c in range(k)]
         if labelled:
             size = 22 if len(data) > 50 else 60  # a handful of points (xor) deserve to be seen
@@ -504,12 +516,15 @@ def plot_regions(model, data=None, *, bounds=None, resolution: int = 250, output
                 if sel.any():
                     legend.append(ax.scatter(data.X[sel, 0], data.X[sel, 1], s=size, color=colors[c],
                                              edgecolor="black", linewidth=0.6, zorder=3,
-                                             label=f"{_class_text(info, classes[c])} ({sel.sum()} points)"))
+                                             label=ngettext("{name} ({n} point)", "{name} ({n} points)",
+                                                            int(sel.sum())).format(
+                                                 name=_class_text(info, classes[c]), n=int(sel.sum()))))
             wrong = pred != true
             if wrong.any():
                 legend.append(ax.scatter(data.X[wrong, 0], data.X[wrong, 1], s=3.5 * size, facecolor="none",
                                          edgecolor="black", linewidth=1.4, zorder=4,
-                                         label=f"misclassified ({wrong.sum()} of {len(true)})"))
+                                         label=_("misclassified ({n} of {total})").format(
+                                             n=int(wrong.sum()), total=len(true))))
     else:
         v = out[:, output].reshape(n, n)
         lo, hi = float(v.min()), float(v.max())
@@ -520,22 +535,23 @@ def plot_regions(model, data=None, *, bounds=None, resolution: int = 250, output
                           interpolation="nearest")
         targets = list(info.get("target_names") or [])
         fig.colorbar(image, ax=ax, shrink=0.85,
-                     label=f"model's {targets[output] if output < len(targets) else f'output {output + 1}'}")
+                     label=_("model's {what}").format(what=targets[output] if output < len(targets) else
+                                                      _("output {i}").format(i=output + 1)))
         if labelled:
             legend.append(ax.scatter(data.X[:, 0], data.X[:, 1], c=data.T[:, output], cmap="viridis", norm=norm,
                                      s=22, edgecolor="white", linewidth=0.7, zorder=3,
-                                     label=f"data points ({len(data)}) coloured by their target: "
-                                           "the better the fit, the less they stand out"))
+                                     label=_("data points ({n}) coloured by their target: the better the fit, "
+                                             "the less they stand out").format(n=len(data))))
     if points and not labelled:
         legend.append(ax.scatter(data.X[:, 0], data.X[:, 1], s=18, color="0.2", zorder=3,
-                                 label=f"data points ({len(data)}, no targets)"))
+                                 label=_("data points ({n}, no targets)").format(n=len(data))))
     ax.set(xlim=(x0, x1), ylim=(y0, y1), xlabel=names[0], ylabel=names[1])
     spans = (x1 - x0, y1 - y0)
     if max(spans) / min(spans) < 1.5:  # a near-square plane: equal scales, so shapes are not distorted
         ax.set_aspect("equal", adjustable="box")
     if legend:
         fig.legend(handles=legend, fontsize=8, loc="outside lower center", ncol=2, frameon=False)
-    ax.set_title(title or ("decision regions" if classes else "the model's output over the plane"), fontsize=10,
+    ax.set_title(title or (_("decision regions") if classes else _("the model's output over the plane")), fontsize=10,
                  parse_math=False)
     return fig
 
@@ -549,14 +565,14 @@ def save_figure(fig, path, *, overwrite: bool = False, dpi: int = 110) -> None:
     """
     path = os.fspath(path)
     if os.path.exists(path) and not overwrite:
-        raise ModelFileError(f"{path}: already exists; refusing to overwrite it (use --force)")
+        raise ModelFileError(_("{file}: already exists; refusing to overwrite it (use --force)").format(file=path))
     ext = os.path.splitext(path)[1].lower().lstrip(".")
     formats = fig.canvas.get_supported_filetypes()
     if ext not in formats:
-        raise ConfigError(f"{path}: cannot write a picture of type {ext!r}; use one of "
-                          f"{', '.join('.' + f for f in sorted(formats))}")
+        raise ConfigError(_("{file}: cannot write a picture of type {ext!r}; use one of {formats}").format(
+            file=path, ext=ext, formats=", ".join("." + f for f in sorted(formats))))
     if not 10 <= int(dpi) <= 1200:
-        raise ConfigError(f"dpi must be between 10 and 1200, got {dpi}")
+        raise ConfigError(_("dpi must be between 10 and 1200, got {value}").format(value=dpi))
     buf = io.BytesIO()
     # Rendered in memory first, so that a failure leaves no half-written file behind.
     fig.savefig(buf, format=ext, dpi=int(dpi))

@@ -136,9 +136,9 @@ def load_config_data(cfg: TrainConfig) -> Dataset:
 def check_partitioned(cfg: TrainConfig) -> None:
     """What partitions (a folder or glob) need: a target; no labels file, no categories."""
     if cfg.target in (None, ""):
-        raise ConfigError("--target is required with partitions (a CSV column name, or a .npy column number)")
+        raise ConfigError(_("--target is required with partitions (a CSV column name, or a .npy column number)"))
     if cfg.labels or cfg.categorical:
-        raise ConfigError(f"{cfg.data}: partitions take no --labels file or --categorical columns")
+        raise ConfigError(_("{file}: partitions take no --labels file or --categorical columns").format(file=cfg.data))
 
 
 def load_resume(path, given: dict) -> tuple[TrainConfig, tuple]:

@@ -33,7 +33,7 @@ from abc import ABC, abstractmethod
 import numpy as np
 
 from .errors import ConfigError, unknown_name
-from .i18n import gettext as _
+from .i18n import N_, gettext as _, part, render
 from .training import Callback
 
 __all__ = ["Schedule", "StepDecay", "ExponentialDecay", "InverseScaling", "BoldDriver", "SCHEDULES",
@@ -198,10 +198,11 @@ class BoldDriver(Callback):
         opt.reset()
         opt.lr = max(opt.lr * self.decrease, self.min_lr)
         self.undone += 1
-        trainer.history.events.append({
-            "epoch": logs["epoch"], "event": "bold_driver_undo",
-            "detail": f"{self.monitor} rose from {self.reference:.6g} to {value:.6g}; the epoch's updates "
-                      f"were undone and the learning rate cut to {opt.lr:.6g}",
+        parts = [part(N_("{monitor} rose from {before:.6g} to {after:.6g}"), monitor=str(self.monitor),
+                      before=float(self.reference), after=float(value)),
+                 part(N_("the epoch's updates were undone and the learning rate cut to {lr:.6g}"), lr=float(opt.lr))]
+        trainer.history.events.append({  # detail: English, stable in history files; parts: to print
+            "epoch": logs["epoch"], "event": "bold_driver_undo", "detail": render(parts, "en"), "parts": parts,
         })
 
     def restart(self, trainer) -> None:

@@ -20,7 +20,7 @@ import numpy as np
 
 from .activations import Sigmoid
 from .errors import ConfigError
-from .i18n import gettext as _
+from .i18n import N_, gettext as _, part, render
 from .network import Network
 from .optimizers import Optimizer, _as_generator, _generator_from_state
 from .training import Callback, EarlyStopping, History, Trainer, check_data
@@ -189,42 +189,43 @@ class StallDetector(Callback):
             return
         done = self._apply(trainer)
         self.fired += 1
-        trainer.history.events.append({
-            "epoch": epoch, "event": "stall", "remedy": self.remedy,
-            "detail": f"{self.monitor} {value:.6g} had not improved by {self.min_improvement:g} (relative) "
-                      f"on its best, {self.best:.6g} at epoch {self.best_epoch}, for {epoch - self.best_epoch} "
-                      f"epochs; {done}",
+        parts = [part(N_("{monitor} {value:.6g} had not improved by {by:g} (relative) on its best, {best:.6g} at "
+                         "epoch {best_epoch}, for {n} epochs"), monitor=str(self.monitor), value=float(value),
+                      by=float(self.min_improvement), best=float(self.best), best_epoch=int(self.best_epoch),
+                      n=int(epoch - self.best_epoch))] + done
+        trainer.history.events.append({  # detail: English, stable in history files; parts: to print
+            "epoch": epoch, "event": "stall", "remedy": self.remedy, "detail": render(parts, "en"), "parts": parts,
         })
         self.best, self.best_epoch = math.inf, epoch
         if self.remedy != "reset_lr":
             self.last = math.inf
 
-    def _apply(self, trainer) -> str:
+    def _apply(self, trainer) -> list:
         net, opt = trainer.network, trainer.optimizer
         if self.remedy == "restart":
             _fresh_weights(net, self.rng)
-            done = "restarted from new random weights"
+            done = part(N_("restarted from new random weights"))
         elif self.remedy == "jitter":
             net.params[...] += self.jitter * self.rng.standard_normal(net.params.shape, dtype=net.dtype)
-            done = f"jittered the weights (noise s.d. {self.jitter:g})"
+            done = part(N_("jittered the weights (noise s.d. {sd:g})"), sd=float(self.jitter))
         else:
-            done = "reset the learning rate"
+            done = part(N_("reset the learning rate"))
         opt.lr = self.lr0
         opt.reset()
         for cb in trainer.callbacks:
             if cb is not self and hasattr(cb, "restart"):
                 cb.restart(trainer)
-        return done + f"; learning rate {self.lr0:g}, optimizer state cleared"
+        return [done, part(N_("learning rate {lr:g}, optimizer state cleared"), lr=float(self.lr0))]
 
     def on_train_end(self, trainer):
         if self.keep_best and self.fired and self.overall_params is not None and self.last > self.overall:
             self._resume = trainer.network.flat.copy()
             trainer.network.flat[...] = self.overall_params
-            trainer.history.events.append({
-                "epoch": trainer.epoch, "event": "stall_best_restored",
-                "detail": f"restored the weights of epoch {self.overall_epoch} ({self.monitor} "
-                          f"{self.overall:.6g}), the best seen across the {self.fired + 1} attempts",
-            })
+            parts = [part(N_("restored the weights of epoch {epoch} ({monitor} {value:.6g}), the best seen across "
+                             "the {n} attempts"), epoch=int(self.overall_epoch), monitor=str(self.monitor),
+                          value=float(self.overall), n=self.fired + 1)]
+            trainer.history.events.append({"epoch": trainer.epoch, "event": "stall_best_restored",
+                                           "detail": render(parts, "en"), "parts": parts})
 
     def state_dict(self):
         return {"rng": None if self.rng is None else self.rng.bit_generator.state, "lr0": self.lr0,

@@ -35,6 +35,7 @@ import numpy as np
 from .config import DEFAULTS, check_value
 from .engines import select_engine
 from .errors import ConfigError, DataError
+from .i18n import N_, gettext as _, part, render
 from .losses import BinaryCrossEntropy, CrossEntropy
 from .memory import require_memory
 from .network import Network
@@ -120,7 +121,7 @@ class EarlyStopping(Callback):
     def __init__(self, patience: int = 10, min_delta: float = 0.0, monitor: str = "val_loss",
                  restore_best: bool = True):
         if int(patience) < 1:
-            raise ConfigError(f"patience must be >= 1, got {patience}")
+            raise ConfigError(_("patience must be >= 1, got {value}").format(value=patience))
         self.patience, self.min_delta = int(patience), float(min_delta)
         self.monitor, self.restore_best = monitor, restore_best
         # Kept across fit() calls and in checkpoints, so that a resumed run stops where the
@@ -150,32 +151,35 @@ class EarlyStopping(Callback):
             restored = self.restore_best and self.best_params is not None
             if restored:
                 trainer.network.flat[...] = self.best_params
-            trainer.history.events.append({
-                "epoch": logs["epoch"], "event": "early_stopping",
-                "detail": f"no {self.monitor} improvement for {self.patience} epochs; "
-                          f"best {self.best:.6g} at epoch {self.best_epoch}"
-                          + ("; its weights restored" if restored else ""),
+            parts = [part(N_("no {monitor} improvement for {patience} epochs"), monitor=str(self.monitor),
+                          patience=self.patience),
+                     part(N_("best {best:.6g} at epoch {epoch}"), best=float(self.best), epoch=int(self.best_epoch))]
+            parts += [part(N_("its weights restored"))] if restored else []
+            trainer.history.events.append({  # detail: English, stable in history files; parts: to print
+                "epoch": logs["epoch"], "event": "early_stopping", "detail": render(parts, "en"), "parts": parts,
             })
 
 
-def check_data(X, T, network: Network, what: str = "training data") -> tuple[np.ndarray, np.ndarray]:
+def check_data(X, T, network: Network, what: str = N_("training data")) -> tuple[np.ndarray, np.ndarray]:
     """Validate and convert inputs and targets to the network's dtype; raise DataError. A
-    scipy.sparse ``X`` stays sparse (CSR)."""
+    scipy.sparse ``X`` stays sparse (CSR). ``what``: English, marked with ``N_``."""
+    what = _(what)
+    inputs, targets = _("{what} inputs").format(what=what), _("{what} targets").format(what=what)
     if hasattr(X, "tocsr") and hasattr(X, "nnz"):
-        X = network.check_input(X, f"{what} inputs")
+        X = network.check_input(X, inputs)
     else:
-        X = network.check_input(as_float_array(X, f"{what} inputs", network.dtype), f"{what} inputs")
-    T = as_float_array(T, f"{what} targets", network.dtype)
+        X = network.check_input(as_float_array(X, inputs, network.dtype), inputs)
+    T = as_float_array(T, targets, network.dtype)
     if T.ndim == 1:
         T = T.reshape(-1, 1)
     n = X.shape[0]
     if n == 0:
-        raise DataError(f"{what} is empty (0 samples)")
+        raise DataError(_("{what} is empty (0 samples)").format(what=what))
     if T.shape != (n, network.n_outputs):
-        raise DataError(f"{what} targets have shape {T.shape}, expected {(n, network.n_outputs)} "
-                        f"({n} samples x {network.n_outputs} outputs)")
-    require_finite(X, f"{what} inputs")
-    require_finite(T, f"{what} targets")
+        raise DataError(_("{targets} have shape {shape}, expected {expected} ({n} samples x {k} outputs)").format(
+            targets=targets, shape=T.shape, expected=(n, network.n_outputs), n=n, k=network.n_outputs))
+    require_finite(X, inputs)
+    require_finite(T, targets)
     return X, T
 
 
@@ -183,15 +187,17 @@ def check_sample_weight(w, n: int) -> np.ndarray:
     """Sample weights as a float64 vector of length ``n`` scaled to sum to ``n`` (a common factor
     changes no weighted mean, and the epoch's running loss stays a sum over n rows); DataError
     when not 1-D of length n, not finite, negative or all zero."""
-    w = as_float_array(w, "sample weights", np.float64)
+    w = as_float_array(w, _("sample weights"), np.float64)
     if w.ndim != 1 or w.shape[0] != n:
-        raise DataError(f"sample weights have shape {w.shape}, expected ({n},): one per sample")
-    require_finite(w.reshape(-1, 1), "sample weights")
+        raise DataError(_("sample weights have shape {shape}, expected ({n},): one per sample").format(
+            shape=w.shape, n=n))
+    require_finite(w.reshape(-1, 1), _("sample weights"))
     if (w < 0).any():
-        raise DataError(f"sample weights must be >= 0; row {int(np.argmax(w < 0))} has {w[w < 0][0]:g}")
+        raise DataError(_("sample weights must be >= 0; row {row} has {value:g}").format(
+            row=int(np.argmax(w < 0)), value=w[w < 0][0]))
     total = w.sum()
     if total <= 0:
-        raise DataError("sample weights are all zero")
+        raise DataError(_("sample weights are all zero"))
     return w * (n / total)
 
 
@@ -264,18 +270,18 @@ class Trainer:
                  callbacks=(), engine=DEFAULTS.engine, on_divergence: str = DEFAULTS.on_divergence,
                  max_halvings: int = 10):
         if mode not in MODES:
-            raise ConfigError(f"unknown mode {mode!r}; valid: {', '.join(MODES)}")
+            raise ConfigError(_("unknown mode {mode!r}; valid: {valid}").format(mode=mode, valid=", ".join(MODES)))
         # The settings of the table are checked by the table, so every front end says the same.
         batch_size, eval_every = check_value("batch_size", batch_size), check_value("eval_every", eval_every)
         on_divergence = check_value("on_divergence", on_divergence)
         if int(chunk_size) <= 0:
-            raise ConfigError(f"chunk size must be a positive integer, got {chunk_size}")
+            raise ConfigError(_("chunk size must be a positive integer, got {value}").format(value=chunk_size))
         self.network = network
         self.optimizer: Optimizer = (optimizer if isinstance(optimizer, Optimizer)
                                      else get_optimizer(optimizer, lr=lr))
         if self.optimizer.batch_only and mode != "batch":
-            raise ConfigError(f"optimizer {self.optimizer.name!r} needs the whole data set's gradient; "
-                              "use mode 'batch'")
+            raise ConfigError(_("optimizer {name!r} needs the whole data set's gradient; use mode 'batch'").format(
+                name=self.optimizer.name))
         self.mode = mode
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
@@ -303,8 +309,8 @@ class Trainer:
     def effective_batch_size(self, n: int) -> int:
         """:meth:`batch_rows`, warning when a mini-batch size above ``n`` is clipped."""
         if self.mode == "minibatch" and self.batch_size > n:
-            warnings.warn(f"batch size {self.batch_size} is larger than the {n} training samples; "
-                          f"using {n}", stacklevel=3)
+            warnings.warn(_("batch size {k} is larger than the {n} training samples; using {n}").format(
+                k=self.batch_size, n=n), stacklevel=3)
         return self.batch_rows(n)
 
     def updates_per_epoch(self, n: int) -> int:
@@ -318,7 +324,7 @@ class Trainer:
         :meth:`Network.loss_and_gradient`), so integer weights equal repeated rows in batch
         mode; the NumPy engine runs weighted fits."""
         if isinstance(epochs, bool) or int(epochs) != epochs or epochs < 0:
-            raise ConfigError(f"epochs must be a non-negative integer, got {epochs}")
+            raise ConfigError(_("epochs must be a non-negative integer, got {value}").format(value=epochs))
         net = self.network
         X, T, sharded = _sharded_inputs(X, T, self)
         if sharded is None:
@@ -326,15 +332,15 @@ class Trainer:
         else:  # rows on a cluster's workers (deltaprop.distributed.data), checked there
             sharded.check(net)
             if sample_weight is not None:
-                raise ConfigError("sample weights are not supported for data held on a cluster's workers")
+                raise ConfigError(_("sample weights are not supported for data held on a cluster's workers"))
         self.sample_weight = None if sample_weight is None else check_sample_weight(sample_weight, X.shape[0])
         self.sparse_input = sharded is None and not isinstance(X, np.ndarray)
         val = None
         if validation_data is not None and getattr(validation_data[0], "sharded", None) is not None:
-            validation_data[0].sharded.check(net, "validation data")
+            validation_data[0].sharded.check(net, _("validation data"))
             val = validation_data
         elif validation_data is not None:
-            val = check_data(*validation_data, net, what="validation data")
+            val = check_data(*validation_data, net, what=N_("validation data"))
         k = self.effective_batch_size(X.shape[0])  # warns when k > N
         self._check_memory(min(k, self.chunk_size))
         if self.initial_loss is None:  # the yardstick for a loss that explodes (first rows: no randomness used)
@@ -426,7 +432,8 @@ class Trainer:
         n_state = len(getattr(self.optimizer, "_state_names", ()))
         widths = net.n_inputs + sum(layer.n_out for layer in net.layers)
         need = net.dtype.itemsize * (net.flat.size * (2 * n_state + 1) + 3 * rows * widths)
-        require_memory(need, f"training this {net.flat.size:,}-parameter network ({rows} rows at a time)")
+        require_memory(need, _("training this {n:,}-parameter network ({rows} rows at a time)").format(
+            n=net.flat.size, rows=rows))
 
     def _explosion(self, row: dict) -> str | None:
         """Why this epoch counts as diverging although its loss is finite: it grew more than
@@ -438,7 +445,8 @@ class Trainer:
         for key in ("loss_running", "loss"):
             v = row.get(key, math.nan)
             if math.isfinite(v) and v > self.DIVERGENCE_GROWTH * first:
-                return f"the loss grew from {first:.4g} at the start to {v:.4g}"
+                return part(N_("the loss grew from {first:.4g} at the start to {last:.4g} after epoch {epoch}"),
+                            first=float(first), last=float(v), epoch=int(self.epoch))
         return None
 
     def _evaluate(self, X, T, prefix: str, keep_accuracy: bool, weights=None) -> dict:
@@ -455,36 +463,38 @@ class Trainer:
     def _snapshot(self) -> tuple[np.ndarray, dict]:
         return self.network.flat.copy(), self.optimizer.state_dict()
 
-    def _diverged(self, good, update, why: str | None = None) -> bool:
+    def _diverged(self, good, update, why: dict | None = None) -> bool:
         """Roll back to ``good``; return True when training goes on with a halved learning rate.
-        ``why``: what happened, when it was not a NaN or inf."""
+        ``why``: what happened (an :func:`~deltaprop.i18n.part`), when it was not a NaN or inf."""
         params, opt_state = good
         lr = self.optimizer.lr  # may already have been halved since the snapshot
         self.network.flat[...] = params
         self.optimizer.load_state_dict(opt_state)
         self.optimizer.lr = lr
-        where = f"at update {update} of epoch {self.epoch}" if update else f"after epoch {self.epoch}"
-        what = f"{why} after epoch {self.epoch}" if why else f"the loss became NaN or inf {where}"
+        what = why or (part(N_("the loss became NaN or inf at update {update} of epoch {epoch}"), update=int(update),
+                            epoch=int(self.epoch)) if update else
+                       part(N_("the loss became NaN or inf after epoch {epoch}"), epoch=int(self.epoch)))
+        # An event's detail is English, a stable text of history files; its parts are printed
+        # in the reader's language (i18n.event_text).
         if self.on_divergence == "halve-lr" and self.halvings < self.max_halvings:
             self.halvings += 1
             self.optimizer.lr = lr / 2.0
-            self.history.events.append({
-                "epoch": self.epoch, "event": "lr_halved",
-                "detail": f"{what}; rolled back to the last good epoch "
-                          f"and halved the learning rate to {self.optimizer.lr:g} "
-                          f"({self.halvings} of at most {self.max_halvings} halvings)",
-            })
+            parts = [what, part(N_("rolled back to the last good epoch and halved the learning rate to {lr:g} "
+                                   "({halvings} of at most {most} halvings)"), lr=float(self.optimizer.lr),
+                                halvings=self.halvings, most=self.max_halvings)]
+            self.history.events.append({"epoch": self.epoch, "event": "lr_halved", "detail": render(parts, "en"),
+                                        "parts": parts})
             self.epoch -= 1  # the epoch is run again
             return True
         self.diverged = True
         self.stop_training = True
-        self.history.events.append({
-            "epoch": self.epoch, "event": "divergence",
-            "detail": f"{what}; training stopped and the weights of the last good epoch were kept "
-                      "(try a smaller learning rate"
-                      + (", or on_divergence='halve-lr' (--on-divergence halve-lr)"
-                         if self.on_divergence == "stop" else "") + ")",
-        })
+        parts = [what, part(N_("training stopped and the weights of the last good epoch were kept "
+                               "(try a smaller learning rate, or on_divergence='halve-lr' (--on-divergence halve-lr))")
+                            if self.on_divergence == "stop" else
+                            N_("training stopped and the weights of the last good epoch were kept "
+                               "(try a smaller learning rate)"))]
+        self.history.events.append({"epoch": self.epoch, "event": "divergence", "detail": render(parts, "en"),
+                                    "parts": parts})
         self.epoch -= 1  # the failed epoch does not count
         return False
 
@@ -511,11 +521,13 @@ class Trainer:
         mine = self.state_dict()["settings"]
         if state["settings"] != mine:
             diff = {k: (state["settings"].get(k), v) for k, v in mine.items() if state["settings"].get(k) != v}
-            raise ConfigError("checkpoint was written with other training settings: "
-                              + ", ".join(f"{k} {a!r} (now {b!r})" for k, (a, b) in diff.items()))
+            raise ConfigError(_("checkpoint was written with other training settings: {settings}").format(
+                settings=", ".join(_("{key} {saved!r} (now {now!r})").format(key=k, saved=a, now=b)
+                                   for k, (a, b) in diff.items())))
         params = np.asarray(state["params"])
         if params.shape != self.network.flat.shape:
-            raise ConfigError(f"checkpoint has {params.size} parameters, the network {self.network.flat.size}")
+            raise ConfigError(_("checkpoint has {saved} parameters, the network {n}").format(
+                saved=params.size, n=self.network.flat.size))
         self.network.flat[...] = params
         self.optimizer.load_state_dict(state["optimizer"])
         self.rng.bit_generator.state = state["rng"]
@@ -528,7 +540,7 @@ class Trainer:
             saved = [s for s in saved if s]
             cbs = [cb for cb in cbs if cb.state_dict()]
         if len(saved) != len(cbs):
-            raise ConfigError("checkpoint has state for a different set of callbacks")
+            raise ConfigError(_("checkpoint has state for a different set of callbacks"))
         for cb, cb_state in zip(cbs, saved):
             cb.load_state_dict(cb_state)
         self.halvings = int(state["halvings"])
@@ -543,8 +555,8 @@ def _sharded_inputs(X, T, trainer):
     ``.X``/``.T``, or dask arrays, which are made into one) train on the Dask engine only."""
     dask_arrays = type(X).__module__.startswith("dask.") or type(T).__module__.startswith("dask.")
     if (dask_arrays or getattr(X, "sharded", None) is not None) and not getattr(trainer.engine, "runs_sharded", False):
-        raise ConfigError("data held by a Dask cluster train on its workers: use "
-                          "engine=deltaprop.distributed.DaskEngine(client)")
+        raise ConfigError(_("data held by a Dask cluster train on its workers: use "
+                            "engine=deltaprop.distributed.DaskEngine(client)"))
     if dask_arrays:
         from .distributed.data import ShardedData
 

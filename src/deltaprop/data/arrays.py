@@ -23,7 +23,7 @@ import zlib
 import numpy as np
 
 from ..errors import DataError
-from ..i18n import gettext as _, ngettext
+from ..i18n import N_, gettext as _, ngettext
 from ..validation import require_finite
 from .dataset import Dataset, encode_labels, require_file
 
@@ -36,7 +36,7 @@ _ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")  # a zip with members / an empty zi
 
 def _read(path: str) -> tuple[bool, dict[str, np.ndarray]]:
     """``(is_npz, arrays)``; a ``.npy`` file's one array is under the key ``"array"``."""
-    path = require_file(path, "an array file")
+    path = require_file(path, N_("an array file"))
     try:
         with open(path, "rb") as f:
             head = f.read(6)

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import DataError
+from ..i18n import N_, gettext as _
 from .dataset import Dataset, encode_labels, require_file
 
 __all__ = ["read_csv", "load_csv"]
@@ -36,7 +37,7 @@ _DELIMITERS = [",", ";", "\t", "|"]
 
 
 def _read_text(path) -> str:
-    path = require_file(path, "a CSV file")
+    path = require_file(path, N_("a CSV file"))
     try:
         if path.endswith(".gz"):
             with gzip.open(path, "rt", encoding="utf-8-sig", newline="") as f:
@@ -44,9 +45,10 @@ def _read_text(path) -> str:
         with open(path, encoding="utf-8-sig", newline="") as f:
             return f.read()
     except PermissionError:
-        raise DataError(f"{path}: permission denied") from None
+        raise DataError(_("{file}: permission denied").format(file=path)) from None
     except (UnicodeDecodeError, OSError, EOFError, zlib.error) as exc:
-        raise DataError(f"{path}: cannot be read as UTF-8 text ({exc.__class__.__name__}: {exc})") from None
+        raise DataError(_("{file}: cannot be read as UTF-8 text ({reason})").format(
+            file=path, reason=f"{exc.__class__.__name__}: {exc}")) from None
 
 
 def _detect_delimiter(header: str) -> str:
@@ -63,7 +65,7 @@ def read_csv(path, delimiter: str | None = None) -> tuple[list[str], list[list[s
     lines = text.splitlines()
     first = next((i for i, line in enumerate(lines) if line.strip()), None)
     if first is None:
-        raise DataError(f"{path}: the file is empty")
+        raise DataError(_("{file}: the file is empty").format(file=path))
     delim = delimiter or _detect_delimiter(lines[first])
     reader = csv.reader(io.StringIO(text), delimiter=delim)
     header, rows, line_nos = None, [], []
@@ -77,24 +79,25 @@ def read_csv(path, delimiter: str | None = None) -> tuple[list[str], list[list[s
             rows.append(row)
             line_nos.append(reader.line_num)
     except csv.Error as exc:
-        raise DataError(f"{path}: line {reader.line_num}: malformed CSV ({exc})") from None
+        raise DataError(_("{file}: line {line}: malformed CSV ({reason})").format(
+            file=path, line=reader.line_num, reason=exc)) from None
     if header is None:
-        raise DataError(f"{path}: the file has no header row (only empty cells)")
+        raise DataError(_("{file}: the file has no header row (only empty cells)").format(file=path))
     _check_header(path, header)
     for row, ln in zip(rows, line_nos):
         if len(row) != len(header):
-            raise DataError(f"{path}: line {ln} has {len(row)} cells but the header has {len(header)} "
-                            f"(ragged row)")
+            raise DataError(_("{file}: line {line} has {n} cells but the header has {width} (ragged row)").format(
+                file=path, line=ln, n=len(row), width=len(header)))
     return header, rows, line_nos
 
 
 def _check_header(path, header) -> None:
     for i, name in enumerate(header):
         if not name:
-            raise DataError(f"{path}: header column {i + 1} has no name")
+            raise DataError(_("{file}: header column {i} has no name").format(file=path, i=i + 1))
     dup = {h for h in header if header.count(h) > 1}
     if dup:
-        raise DataError(f"{path}: header names repeated: {', '.join(sorted(dup))}")
+        raise DataError(_("{file}: header names repeated: {names}").format(file=path, names=", ".join(sorted(dup))))
 
 
 def _parse_float(cell: str, path, ln: int, col: str) -> float:
@@ -102,11 +105,14 @@ def _parse_float(cell: str, path, ln: int, col: str) -> float:
     try:
         v = float(s)
     except ValueError:
-        what = ("an empty cell" if not s else
-                f"{s!r} is not a number (declare {col!r} categorical to one-hot encode it)")
-        raise DataError(f"{path}: line {ln}, column {col!r}: {what}") from None
+        what = (_("an empty cell") if not s else
+                _("{value!r} is not a number (declare {column!r} categorical to one-hot encode it)").format(
+                    value=s, column=col))
+        raise DataError(_("{file}: line {line}, column {column!r}: {what}").format(
+            file=path, line=ln, column=col, what=what)) from None
     if not math.isfinite(v):
-        raise DataError(f"{path}: line {ln}, column {col!r}: {s!r} is not a finite number (NaN/inf)")
+        raise DataError(_("{file}: line {line}, column {column!r}: {value!r} is not a finite number (NaN/inf)").format(
+            file=path, line=ln, column=col, value=s))
     return v
 
 
@@ -117,9 +123,11 @@ def _categorical_columns(path, header, target, categorical, categories) -> list[
     cols = list(dict.fromkeys([*(categorical or []), *(categories or {})]))
     for col in cols:
         if col not in header:
-            raise DataError(f"{path}: no categorical column {col!r}; columns are: {', '.join(header[:20])}")
+            raise DataError(_("{file}: no categorical column {column!r}; columns are: {columns}").format(
+                file=path, column=col, columns=", ".join(header[:20])))
         if col == target:
-            raise DataError(f"{path}: column {col!r} is the target; it cannot also be a categorical input")
+            raise DataError(_("{file}: column {column!r} is the target; it cannot also be a categorical input").format(
+                file=path, column=col))
     return cols
 
 
@@ -135,8 +143,9 @@ def _raw_feature_columns(path, header, features, cat_cols) -> list[int]:
         if owner is None:
             missing = [g for g in features if g not in header
                        and not any(g.startswith(c + "=") for c in cat_cols)]
-            raise DataError(f"{path}: lacks the model's feature columns: {', '.join(missing[:10])}"
-                            f"{' ...' if len(missing) > 10 else ''}; columns are: {', '.join(header[:20])}")
+            raise DataError(_("{file}: lacks the model's feature columns: {missing}; columns are: {columns}").format(
+                file=path, missing=", ".join(missing[:10]) + (" ..." if len(missing) > 10 else ""),
+                columns=", ".join(header[:20])))
         cols.append(owner)
     return [header.index(c) for c in dict.fromkeys(cols)]
 
@@ -150,16 +159,18 @@ def _one_hot(path, col: str, cells, line_nos, known) -> tuple[np.ndarray, list[s
     values = [c.strip() for c in cells]
     empty = next((r for r, v in enumerate(values) if not v), None)
     if empty is not None:
-        raise DataError(f"{path}: line {line_nos[empty]}, column {col!r}: an empty cell")
+        raise DataError(_("{file}: line {line}, column {column!r}: {what}").format(
+            file=path, line=line_nos[empty], column=col, what=_("an empty cell")))
     cats = sorted(set(values)) if known is None else [str(c) for c in known]
     index = {c: j for j, c in enumerate(cats)}
     try:
         codes = np.array([index[v] for v in values], dtype=int)
     except KeyError:
         r = next(r for r, v in enumerate(values) if v not in index)
-        raise DataError(f"{path}: line {line_nos[r]}, column {col!r}: category {values[r]!r} was not seen in "
-                        f"training; known categories: {', '.join(map(repr, cats[:20]))}"
-                        f"{' ...' if len(cats) > 20 else ''}") from None
+        raise DataError(_("{file}: line {line}, column {column!r}: category {value!r} was not seen in training; "
+                          "known categories: {known}").format(
+            file=path, line=line_nos[r], column=col, value=values[r],
+            known=", ".join(map(repr, cats[:20])) + (" ..." if len(cats) > 20 else ""))) from None
     return np.eye(len(cats))[codes], cats
 
 
@@ -222,19 +233,21 @@ def _plan(path, header, target, task, features, categorical, categories, require
     missing = [t for t in targets if t not in header]
     if missing:
         if require_target:
-            raise DataError(f"{path}: no target column {missing[0]!r}; columns are: {', '.join(header)}")
+            raise DataError(_("{file}: no target column {column!r}; columns are: {columns}").format(
+                file=path, column=missing[0], columns=", ".join(header)))
         targets = []
     if len(targets) > 1:
         if task == "classification":
-            raise DataError(f"{path}: several target columns ({', '.join(targets)}) are regression targets; "
-                            f"classification takes one label column")
+            raise DataError(_("{file}: several target columns ({columns}) are regression targets; classification "
+                              "takes one label column").format(file=path, columns=", ".join(targets)))
         dup = sorted({t for t in targets if targets.count(t) > 1})
         if dup:
-            raise DataError(f"{path}: target column {dup[0]!r} is named twice")
+            raise DataError(_("{file}: target column {column!r} is named twice").format(file=path, column=dup[0]))
         cat_cols = _categorical_columns(path, header, None, categorical, categories)
         for t in targets:
             if t in cat_cols:
-                raise DataError(f"{path}: column {t!r} is a target; it cannot also be a categorical input")
+                raise DataError(_("{file}: column {column!r} is a target; it cannot also be a categorical input").format(
+                    file=path, column=t))
     else:
         cat_cols = _categorical_columns(path, header, targets[0] if targets else None, categorical, categories)
     t_idx = [header.index(t) for t in targets]
@@ -243,8 +256,11 @@ def _plan(path, header, target, task, features, categorical, categories, require
     else:
         feat_idx = [i for i in range(len(header)) if i not in t_idx]
     if not feat_idx:
-        what = f"targets {', '.join(targets)}" if len(targets) > 1 else f"target {(targets or [None])[0]!r}"
-        raise DataError(f"{path}: no feature columns besides the {what}")
+        if len(targets) > 1:
+            raise DataError(_("{file}: no feature columns besides the targets {columns}").format(
+                file=path, columns=", ".join(targets)))
+        raise DataError(_("{file}: no feature columns besides the target {column!r}").format(
+            file=path, column=(targets or [None])[0]))
     return _Plan(targets, feat_idx, cat_cols)
 
 
@@ -253,7 +269,7 @@ def _load_exact(path, target, delimiter, task, classes, name, features, categori
     """The csv module's reading: every cell a Python string, every message with its line."""
     header, rows, line_nos = read_csv(path, delimiter)
     if not rows:
-        raise DataError(f"{path}: no data rows after the header")
+        raise DataError(_("{file}: no data rows after the header").format(file=path))
     plan = _plan(path, header, target, task, features, categorical, categories, require_target)
     numeric = [i for i in plan.feat_idx if header[i] not in plan.cat_cols]
     Xnum = np.empty((len(rows), len(numeric)))
@@ -279,7 +295,7 @@ def _load_fast(path, target, delimiter, task, classes, name, features, categoric
                require_target) -> Dataset:
     """A C parser's reading: numbers straight into float arrays. Raises :class:`_NotFast` for
     anything the exact reader has to look at (then it names the line and column)."""
-    path = require_file(path, "a CSV file")
+    path = require_file(path, N_("a CSV file"))
     try:
         f = gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")
     except OSError:
@@ -482,14 +498,16 @@ def _single_target(path, cells, line_nos, target, task, classes):
         raw = [c.strip() for c in _pylist(cells)]
         empty = next((r for r, v in enumerate(raw) if not v), None)
         if empty is not None:
-            raise DataError(f"{path}: line {line_nos[empty]}, column {target!r}: the target cell is empty")
+            raise DataError(_("{file}: line {line}, column {column!r}: {what}").format(
+                file=path, line=line_nos[empty], column=target, what=_("the target cell is empty")))
         y = _numeric_or_strings(raw, path, line_nos, target)
     if task == "auto" and y.dtype.kind == "f" and classes is None:
         task = "regression"  # written with decimals somewhere ("3.5", "3.0"): a quantity
     T, task_out, cls = encode_labels(y, task, classes)
     if task_out == "regression" and not np.all(np.isfinite(T)):
         r = int(np.argwhere(~np.isfinite(T))[0][0])
-        raise DataError(f"{path}: line {line_nos[r]}, column {target!r}: target is not a finite number")
+        raise DataError(_("{file}: line {line}, column {column!r}: {what}").format(
+            file=path, line=line_nos[r], column=target, what=_("target is not a finite number")))
     return T, task_out, cls
 
 
@@ -516,10 +534,13 @@ def _parse_target(cell: str, path, ln: int, col: str) -> float:
     try:
         v = float(s)
     except ValueError:
-        what = "the target cell is empty" if not s else f"{s!r} is not a number (several targets are regression targets)"
-        raise DataError(f"{path}: line {ln}, column {col!r}: {what}") from None
+        what = _("the target cell is empty") if not s else _(
+            "{value!r} is not a number (several targets are regression targets)").format(value=s)
+        raise DataError(_("{file}: line {line}, column {column!r}: {what}").format(
+            file=path, line=ln, column=col, what=what)) from None
     if not math.isfinite(v):
-        raise DataError(f"{path}: line {ln}, column {col!r}: target is not a finite number")
+        raise DataError(_("{file}: line {line}, column {column!r}: {what}").format(
+            file=path, line=ln, column=col, what=_("target is not a finite number")))
     return v
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import ConfigError, DataError
+from ..i18n import gettext as _
 
 __all__ = ["Dataset", "Standardizer", "encode_labels", "require_file", "split", "split_rows"]
 
@@ -26,9 +27,9 @@ def require_file(path, kind: str) -> str:
     was expected, e.g. "a CSV file"). The readers map a PermissionError the same way."""
     path = os.fspath(path)
     if not os.path.exists(path):
-        raise DataError(f"{path}: no such file")
+        raise DataError(_("{file}: no such file").format(file=path))
     if os.path.isdir(path):
-        raise DataError(f"{path}: is a directory, not {kind}")
+        raise DataError(_("{file}: is a directory, not {kind}").format(file=path, kind=_(kind)))
     return path
 
 
@@ -56,7 +57,8 @@ class Dataset:
 
     def __post_init__(self):
         if len(self.X) != len(self.T):
-            raise DataError(f"{self.name or 'data'}: {len(self.X)} input rows but {len(self.T)} target rows")
+            raise DataError(_("{name}: {inputs} input rows but {targets} target rows").format(
+                name=self.name or _("data"), inputs=len(self.X), targets=len(self.T)))
         if not self.feature_names:
             self.feature_names = [f"x{i}" for i in range(self.X.shape[1])]
 
@@ -90,7 +92,7 @@ def encode_labels(y, task: str = "auto", classes=None):
     """
     y = np.asarray(y)
     if task not in ("auto", "classification", "regression"):
-        raise ConfigError(f"unknown task {task!r}; valid: auto, classification, regression")
+        raise ConfigError(_("unknown task {task!r}; valid: auto, classification, regression").format(task=task))
     numeric = y.dtype.kind in "fiub"
     if task == "auto":
         # Whole numbers with few distinct values are class labels. (A CSV reader that sees
@@ -103,25 +105,27 @@ def encode_labels(y, task: str = "auto", classes=None):
             task = ("classification" if np.all(np.isfinite(yf)) and np.all(yf == np.round(yf))
                     and n_values <= MAX_AUTO_CLASSES else "regression")
             if task == "classification" and n_values >= 10 and n_values > NEARLY_ONE_PER_ROW * len(y):
-                warnings.warn(f"the target's {n_values} distinct integer values in {len(y)} rows are read as "
-                              f"{n_values} classes; if it is a quantity, use task='regression' "
-                              f"(--task regression)", UserWarning, stacklevel=2)
+                warnings.warn(_("the target's {n} distinct integer values in {rows} rows are read as {n} classes; if "
+                                "it is a quantity, use task='regression' (--task regression)").format(
+                    n=n_values, rows=len(y)), UserWarning, stacklevel=2)
     if task == "regression":
         if not numeric:
-            raise DataError("a regression target must be numeric")
+            raise DataError(_("a regression target must be numeric"))
         return y.astype(float).reshape(len(y), -1), task, None
     if classes is None:
         # Mixed label types (e.g. 1 and "a") cannot be compared: order them by type, then value.
         classes = sorted(set(y.tolist()), key=lambda v: (type(v).__name__, v))
     if len(classes) < 2:
-        err = DataError(f"classification needs at least 2 classes, the target has {len(classes)}: {classes}")
+        err = DataError(_("classification needs at least 2 classes, the target has {n}: {classes}").format(
+            n=len(classes), classes=classes))
         err.classes = classes  # a partition of a larger set may hold one class: its reader reads on
         raise err
     index = {c: i for i, c in enumerate(classes)}
     try:
         codes = np.array([index[v] for v in y.tolist()], dtype=int)
     except KeyError as exc:
-        raise DataError(f"label {exc.args[0]!r} was not seen in training; known classes: {classes}") from None
+        raise DataError(_("label {label!r} was not seen in training; known classes: {classes}").format(
+            label=exc.args[0], classes=classes)) from None
     if len(classes) == 2:
         return codes.astype(float).reshape(-1, 1), task, classes
     return np.eye(len(classes))[codes], task, classes
@@ -150,13 +154,14 @@ def split_rows(n: int, val_fraction: float, rng) -> tuple[np.ndarray, np.ndarray
     """The row numbers ``(train, held-out)``, each sorted, of :func:`split` (None: no split);
     for data that are not in one array (partitions on a cluster)."""
     if not (0.0 <= val_fraction < 1.0):
-        raise ConfigError(f"validation split must be in [0, 1), got {val_fraction}")
+        raise ConfigError(_("validation split must be in [0, 1), got {value}").format(value=val_fraction))
     if val_fraction == 0.0:
         return None
     n_val = int(round(n * val_fraction))
     if n_val == 0 or n_val == n:
-        raise DataError(f"a validation split of {val_fraction} leaves {n - n_val} training and "
-                        f"{n_val} validation samples out of {n}; use more data or another split")
+        raise DataError(_("a validation split of {split} leaves {train} training and {val} validation samples out "
+                          "of {n}; use more data or another split").format(split=val_fraction, train=n - n_val,
+                                                                           val=n_val, n=n))
     order = rng.permutation(n)
     return np.sort(order[n_val:]), np.sort(order[:n_val])
 
@@ -192,8 +197,8 @@ class Standardizer:
     def transform(self, X) -> np.ndarray:
         X = np.asarray(X)
         if X.shape[1] != len(self.mean):
-            raise DataError(f"data has {X.shape[1]} columns but the standardisation was fitted on "
-                            f"{len(self.mean)}")
+            raise DataError(_("data has {n} columns but the standardisation was fitted on {fitted}").format(
+                n=X.shape[1], fitted=len(self.mean)))
         with np.errstate(over="ignore", invalid="ignore"):
             out = (X - self.mean) / self.scale
         bad = ~np.isfinite(out) & np.isfinite(X)

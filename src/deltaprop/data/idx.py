@@ -27,7 +27,7 @@ import zlib
 import numpy as np
 
 from ..errors import DataError
-from ..i18n import gettext as _, ngettext
+from ..i18n import N_, gettext as _, ngettext
 from .dataset import Dataset, encode_labels, require_file
 
 __all__ = ["IDX_TYPES", "read_idx", "write_idx", "load_idx"]
@@ -40,7 +40,7 @@ _GZIP_MAGIC = b"\x1f\x8b"
 
 
 def _read_bytes(path: str) -> bytes:
-    path = require_file(path, "an IDX file")
+    path = require_file(path, N_("an IDX file"))
     try:
         with open(path, "rb") as f:
             data = f.read()

@@ -32,6 +32,7 @@ import os
 import numpy as np
 
 from ..errors import ConfigError, DataError
+from ..i18n import gettext as _
 from .dataset import MAX_AUTO_CLASSES, Dataset, Standardizer, decode_labels, encode_labels
 
 __all__ = ["is_partitioned", "partition_files", "read_partition", "partition_meta", "unify", "reencode",
@@ -61,19 +62,19 @@ def partition_files(source) -> list[str]:
         files = sorted(os.path.join(source, f) for f in os.listdir(source)
                        if _kind(f) and os.path.isfile(os.path.join(source, f)))
         if not files:
-            raise DataError(f"{source}: the folder holds no .npy, .csv or .csv.gz partitions")
+            raise DataError(_("{file}: the folder holds no .npy, .csv or .csv.gz partitions").format(file=source))
     else:
         files = sorted(f for f in glob.glob(source) if os.path.isfile(f))
         if not files:
-            raise DataError(f"{source}: no files match this pattern")
+            raise DataError(_("{file}: no files match this pattern").format(file=source))
         odd = [f for f in files if not _kind(f)]
         if odd:
-            raise DataError(f"{odd[0]}: a partition must be a .npy, .csv or .csv.gz file")
+            raise DataError(_("{file}: a partition must be a .npy, .csv or .csv.gz file").format(file=odd[0]))
     kinds = {_kind(f) for f in files}
     if len(kinds) > 1:
         first = {k: next(f for f in files if _kind(f) == k) for k in kinds}
-        raise DataError(f"{source}: the partitions mix formats ({first['npy']} is NPY, {first['csv']} "
-                        f"is CSV); use one format")
+        raise DataError(_("{file}: the partitions mix formats ({npy} is NPY, {csv} is CSV); use one format").format(
+            file=source, npy=first["npy"], csv=first["csv"]))
     return files
 
 
@@ -113,18 +114,21 @@ def unify(metas: list[dict], task: str = "auto") -> tuple[str, list | None]:
     (DataError naming the first file that differs from the first partition)."""
     first = metas[0]
     for m in metas[1:]:
-        for key, what in (("features", "feature columns"), ("targets", "target columns")):
+        for key in ("features", "targets"):
             if m[key] != first[key]:
                 a, b = first[key], m[key]
                 diff = [c for c in b if c not in a] or [c for c in a if c not in b]
-                detail = f"; it has {', '.join(map(str, b[:8]))}" if not diff else \
-                    f" ({'extra' if diff[0] in b else 'missing'}: {diff[0]})"
-                raise DataError(f"{m['name']}: its {what} differ from those of {first['name']}{detail}")
+                detail = _("; it has {names}").format(names=", ".join(map(str, b[:8]))) if not diff else \
+                    (_(" (extra: {name})") if diff[0] in b else _(" (missing: {name})")).format(name=diff[0])
+                text = (_("{file}: its feature columns differ from those of {first}{detail}") if key == "features"
+                        else _("{file}: its target columns differ from those of {first}{detail}"))
+                raise DataError(text.format(file=m["name"], first=first["name"], detail=detail))
     tasks = {m["task"] for m in metas}
     if tasks == {"regression"} or (len(tasks) > 1 and task != "classification"):
         if any(m["classes"] and not all(_is_number(c) for c in m["classes"]) for m in metas):
             bad = next(m for m in metas if m["classes"] and not all(_is_number(c) for c in m["classes"]))
-            raise DataError(f"{bad['name']}: class names in a target that other partitions hold as numbers")
+            raise DataError(_("{file}: class names in a target that other partitions hold as numbers").format(
+                file=bad["name"]))
         return "regression", None
     classes = sorted({c for m in metas for c in m["classes"]}, key=lambda v: (type(v).__name__, v))
     numeric = all(_is_number(c) for c in classes)
@@ -196,7 +200,7 @@ def combine_moments(parts) -> tuple[int, np.ndarray, np.ndarray]:
 def standardizer_from_moments(n: int, mean, m2) -> Standardizer:
     """The :class:`Standardizer` of data with these moments (constant columns only centred)."""
     if n == 0:
-        raise ConfigError("no rows to compute standardisation statistics from")
+        raise ConfigError(_("no rows to compute standardisation statistics from"))
     sd = np.sqrt(np.maximum(np.asarray(m2, float), 0.0) / n)
     return Standardizer(np.asarray(mean, float), np.where(sd > 0, sd, 1.0))
 

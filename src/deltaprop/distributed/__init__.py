@@ -31,6 +31,7 @@ import time
 import numpy as np
 
 from ..errors import ConfigError, DeltapropError
+from ..i18n import gettext as _
 
 __all__ = ["DaskEngine", "ClusterError", "shard_bounds", "connect"]
 
@@ -47,7 +48,8 @@ def shard_bounds(n: int, chunk: int, shards: int | None = None, shard_rows: int 
         chunks = math.ceil(n / chunk)
         shard_rows = chunk * math.ceil(chunks / max(1, shards or 1))
     if shard_rows % chunk:
-        raise DeltapropError(f"shard_rows {shard_rows} must be a multiple of chunk_size {chunk}")
+        raise DeltapropError(_("shard_rows {rows} must be a multiple of chunk_size {chunk}").format(
+            rows=shard_rows, chunk=chunk))
     return [(lo, min(n, lo + shard_rows)) for lo in range(0, n, shard_rows)]
 
 
@@ -62,23 +64,25 @@ def connect(spec: str):
     try:
         from distributed import Client, LocalCluster
     except ImportError:
-        raise ClusterError("--dask needs the dask extra: pip install 'deltaprop[dask]'") from None
+        raise ClusterError(_("--dask needs the dask extra: pip install 'deltaprop[dask]'")) from None
     if spec.startswith("local:"):
         try:
             n = int(spec[6:])
             assert n >= 1
         except (ValueError, AssertionError):
-            raise ConfigError(f"--dask local:N needs a positive worker count N, got {spec!r}") from None
+            raise ConfigError(_("--dask local:N needs a positive worker count N, got {value!r}").format(
+                value=spec)) from None
         with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
                           dashboard_address=":0", env=PINNED) as cluster, Client(cluster) as client:
             yield client
         return
     if not spec.startswith("tcp://"):
-        raise ConfigError(f"--dask takes local:N or tcp://HOST:PORT, got {spec!r}")
+        raise ConfigError(_("--dask takes local:N or tcp://HOST:PORT, got {value!r}").format(value=spec))
     try:
         client = Client(spec, timeout=10)
     except OSError as exc:
-        raise ClusterError(f"cannot reach the Dask scheduler at {spec}: {exc}") from None
+        raise ClusterError(_("cannot reach the Dask scheduler at {address}: {reason}").format(
+            address=spec, reason=exc)) from None
     with client:
         yield client
 
@@ -151,8 +155,9 @@ class DaskEngine:
             return sorted(self.client.scheduler_info()["workers"])
         except Exception as exc:  # the scheduler is gone
             where = getattr(self.client.scheduler, "address", "")
-            raise ClusterError(f"lost the Dask scheduler {where} ({type(exc).__name__}: {exc}); training "
-                               "stopped, the last checkpoint is kept") from None
+            raise ClusterError(_("lost the Dask scheduler {address} ({reason}); training stopped, the last "
+                                 "checkpoint is kept").format(address=where, reason=f"{type(exc).__name__}: {exc}")
+                               ) from None
 
     def _place(self, trainer, X, T, again: bool = False) -> None:
         """Send each shard to one worker, once (again for other data, or ``again`` after a
@@ -166,8 +171,8 @@ class DaskEngine:
             return
         workers = [w for w in self._workers() if self.use is None or w in self.use]
         if not workers:
-            raise ClusterError("the Dask cluster has no workers left" if self.use is None
-                               else f"none of the workers {', '.join(self.use)} is in the cluster")
+            raise ClusterError(_("the Dask cluster has no workers left") if self.use is None
+                               else _("none of the workers {names} is in the cluster").format(names=", ".join(self.use)))
         if not same:
             self.bounds = shard_bounds(len(X), trainer.chunk_size, len(workers), self.shard_rows)
         config = trainer.network.to_config()
@@ -181,7 +186,7 @@ class DaskEngine:
     def run_epoch(self, trainer, X, T, order, k):
         reason = self.unsupported(trainer)
         if reason:  # select_engine passes an engine object through unchecked
-            raise ConfigError(f"engine 'dask' cannot run this set-up: {reason}")
+            raise ConfigError(_("engine {name!r} cannot run this set-up: {reason}").format(name="dask", reason=reason))
         self._place(trainer, X, T)
         if k == 1 and trainer.mode == "stochastic":
             return self._stochastic_epoch(trainer, X, T, order)
@@ -255,8 +260,8 @@ class DaskEngine:
             except Exception as exc:
                 self._workers()
                 if attempt == self.RETRIES:
-                    raise ClusterError(f"an update failed {self.RETRIES + 1} times on the cluster: "
-                                       f"{type(exc).__name__}: {exc}") from None
+                    raise ClusterError(_("an update failed {n} times on the cluster: {reason}").format(
+                        n=self.RETRIES + 1, reason=f"{type(exc).__name__}: {exc}")) from None
                 self.recoveries += 1
                 time.sleep(0.5 * attempt)
 
@@ -283,8 +288,8 @@ class DaskEngine:
             except Exception as exc:  # a worker (or the scheduler) went away mid-update
                 self._workers()  # raises ClusterError when the scheduler itself is gone
                 if attempt == self.RETRIES:
-                    raise ClusterError(f"an update failed {self.RETRIES + 1} times on the cluster: "
-                                       f"{type(exc).__name__}: {exc}") from None
+                    raise ClusterError(_("an update failed {n} times on the cluster: {reason}").format(
+                        n=self.RETRIES + 1, reason=f"{type(exc).__name__}: {exc}")) from None
                 self.recoveries += 1
                 lost = True
                 time.sleep(0.5 * attempt)  # give the scheduler time to notice the loss

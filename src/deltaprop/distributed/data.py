@@ -24,6 +24,7 @@ import numpy as np
 from ..data.partitions import (combine_moments, moments, partition_files, partition_meta, partitioned_fingerprint,
                                read_partition, reencode, standardizer_from_moments, unify)
 from ..errors import ConfigError, DataError
+from ..i18n import gettext as _
 from ..runs import Run
 
 __all__ = ["ShardedData", "PartitionedRun", "prepare_partitioned_run"]
@@ -65,15 +66,19 @@ class ShardedData:
     def bounds(self) -> list:
         return [(int(a), int(b)) for a, b in zip(self.starts[:-1], self.starts[1:])]
 
-    def check(self, network, what: str = "training data") -> None:
+    def check(self, network, what: str | None = None) -> None:
         """Shapes and dtype against ``network`` (the values were checked where they were read)."""
+        what = what or _("training data")
         if len(self) == 0:
-            raise DataError(f"{what} is empty (0 samples)")
+            raise DataError(_("{what} is empty (0 samples)").format(what=what))
         if self.widths != (network.n_inputs, network.n_outputs):
-            raise DataError(f"{what} has {self.widths[0]} input and {self.widths[1]} target columns; the "
-                            f"network takes {network.n_inputs} inputs and gives {network.n_outputs} outputs")
+            raise DataError(_("{what} has {inputs} input and {targets} target columns; the network takes {n_in} "
+                              "inputs and gives {n_out} outputs").format(
+                what=what, inputs=self.widths[0], targets=self.widths[1], n_in=network.n_inputs,
+                n_out=network.n_outputs))
         if self.dtype != network.dtype:
-            raise DataError(f"{what} on the workers are {self.dtype.name}, the network {network.dtype.name}")
+            raise DataError(_("{what} on the workers are {dtype}, the network {net_dtype}").format(
+                what=what, dtype=self.dtype.name, net_dtype=network.dtype.name))
 
     def take(self, idx) -> tuple[np.ndarray, np.ndarray]:
         """Rows ``idx`` (any order) gathered from the shards that hold them."""
@@ -113,8 +118,8 @@ class ShardedData:
         if T.ndim == 1:
             T = T.reshape(-1, 1)
         if X.ndim != 2 or T.ndim != 2 or X.shape[0] != T.shape[0]:
-            raise DataError(f"dask arrays of shapes {X.shape} and {T.shape}: give (n, d) inputs and (n,) or "
-                            f"(n, k) targets with the same n")
+            raise DataError(_("dask arrays of shapes {x_shape} and {t_shape}: give (n, d) inputs and (n,) or "
+                              "(n, k) targets with the same n").format(x_shape=X.shape, t_shape=T.shape))
         X = X.rechunk({1: -1}).astype(dtype)
         T = T.rechunk({0: X.chunks[0], 1: -1}).astype(dtype)
         xs, ts = X.to_delayed().ravel().tolist(), T.to_delayed().ravel().tolist()
@@ -230,7 +235,7 @@ def prepare_partitioned_run(cfg, client, *, callbacks=(), checkpoint=None, resum
     files = partition_files(cfg.data)
     workers = sorted(client.scheduler_info()["workers"])
     if not workers:
-        raise ClusterError("the Dask cluster has no workers")
+        raise ClusterError(_("the Dask cluster has no workers"))
 
     def on(i, fn, *args):  # partition i's tasks on one worker, elsewhere when it is gone
         return client.submit(fn, *args, workers=[workers[i % len(workers)]], allow_other_workers=True,
@@ -285,7 +290,7 @@ def prepare_partitioned_run(cfg, client, *, callbacks=(), checkpoint=None, resum
         val = (val_data.X, val_data.T)
         meta_val = _Summary(cfg.data, len(val_rows), first["features"], first["targets"], task, classes)
     if cfg.early_stopping and val is None:
-        raise ConfigError("early stopping watches the validation loss: give a validation split")
+        raise ConfigError(_("early stopping watches the validation loss: give a validation split"))
     checkpointer = None
     cbs = [*build_callbacks([("early_stopping", {"patience": cfg.early_stopping})] if cfg.early_stopping else []),
            *techniques, *callbacks]

@@ -15,6 +15,7 @@ kernel, the NumPy engine runs. Nothing here imports numba.
 from __future__ import annotations
 
 from ..errors import ConfigError, unknown_name
+from ..i18n import gettext as _
 from .numba_engine import NumbaEngine
 from .numpy_engine import NumpyEngine
 
@@ -100,5 +101,5 @@ def select_engine(spec, trainer, epochs: int | None = None):
     engine = ENGINES[spec]()
     reason = engine.unsupported(trainer)
     if reason:
-        raise ConfigError(f"engine {spec!r} cannot run this set-up: {reason}")
+        raise ConfigError(_("engine {name!r} cannot run this set-up: {reason}").format(name=spec, reason=reason))
     return engine

@@ -20,6 +20,7 @@ import weakref
 
 import numpy as np
 
+from ..i18n import gettext as _
 from ..optimizers import OPTIMIZERS, SGD
 from ..transforms import AddDecayedWeights, AddNoise
 from . import codes
@@ -68,13 +69,14 @@ def transforms_reason(opt, net) -> str | None:
     kinds = [type(tf) for tf in chain]
     if kinds not in ([], [AddDecayedWeights], [AddNoise], [AddDecayedWeights, AddNoise]):
         names = ", ".join(type(tf).__name__ for tf in chain)
-        return (f"the gradient transforms [{names}] have no compiled form (weight decay, then "
-                "gradient noise, each at most once, do)")
+        return _("the gradient transforms [{names}] have no compiled form (weight decay, then "
+                 "gradient noise, each at most once, do)").format(names=names)
     for tf in chain:
         mask = getattr(tf, "mask", None)
         if mask is not None and (mask.shape != (net.n_trainable,) or mask.dtype != net.dtype):
-            return (f"the weight-decay mask has shape {mask.shape} and dtype {mask.dtype}; the "
-                    f"compiled update takes ({net.n_trainable},) in {net.dtype}")
+            return _("the weight-decay mask has shape {shape} and dtype {dtype}; the compiled update takes "
+                     "({n},) in {net_dtype}").format(shape=mask.shape, dtype=mask.dtype, n=net.n_trainable,
+                                                     net_dtype=net.dtype)
     return None
 
 
@@ -233,8 +235,8 @@ class _Plan:
             try:
                 self.tiny[kind] = None if spec is None else TK.kernel_for(spec)
             except Exception as exc:  # noqa: BLE001 (the general kernel runs the same updates)
-                warnings.warn(f"deltaprop: no tiny-net kernel for this network ({exc}); the "
-                              "general compiled kernel runs its stochastic epochs", RuntimeWarning)
+                warnings.warn(_("deltaprop: no tiny-net kernel for this network ({reason}); the general compiled "
+                                "kernel runs its stochastic epochs").format(reason=exc), RuntimeWarning)
                 self.tiny[kind] = None
         return self.tiny[kind]
 
@@ -285,26 +287,27 @@ class NumbaEngine:
     def unsupported(self, trainer) -> str | None:
         """None when this engine can run ``trainer``'s set-up, else the reason it cannot."""
         if not _numba_available():
-            return "numba is not installed (pip install 'deltaprop[fast]')"
+            return _("numba is not installed (pip install 'deltaprop[fast]')")
         if getattr(trainer, "sample_weight", None) is not None:
-            return "sample weights run on the NumPy engine"
+            return _("sample weights run on the NumPy engine")
         if getattr(trainer, "sparse_input", False):
-            return "sparse inputs run on the NumPy engine (scipy.sparse products)"
+            return _("sparse inputs run on the NumPy engine (scipy.sparse products)")
         opt = trainer.optimizer
         net = trainer.network
         if type(opt) is not OPTIMIZERS.get(opt.name):  # a subclass may change step()
-            return (f"optimizer {type(opt).__name__} is not a class of the registry (a subclass "
-                    "may change step(): only the NumPy engine calls it)")
+            return _("optimizer {name} is not a class of the registry (a subclass may change step(): only the "
+                     "NumPy engine calls it)").format(name=type(opt).__name__)
         reason = transforms_reason(opt, net)
         if reason:
             return reason
         if len(net.layers) > codes.MAX_LAYERS:
-            return f"more than {codes.MAX_LAYERS} layers"
+            return _("more than {n} layers").format(n=codes.MAX_LAYERS)
         for i, layer in enumerate(net.layers, start=1):
             if codes.activation_code(layer.activation) is None:
-                return f"layer {i}: activation {type(layer.activation).__name__} has no compiled kernel"
+                return _("layer {i}: activation {name} has no compiled kernel").format(
+                    i=i, name=type(layer.activation).__name__)
         if codes.loss_code(net.loss) is None:
-            return f"loss {type(net.loss).__name__} has no compiled kernel"
+            return _("loss {name} has no compiled kernel").format(name=type(net.loss).__name__)
         return None
 
     @staticmethod

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import unknown_name
+from ..i18n import N_
 
 __all__ = ["Problem", "Technique", "PRESETS", "PROBLEMS", "TECHNIQUES", "get_problem", "get_technique"]
 
@@ -77,32 +78,32 @@ class Technique:
 
 
 TECHNIQUES: dict[str, Technique] = {t.name: t for t in (
-    Technique("gd", description="plain gradient descent"),
-    Technique("momentum", params={"momentum": 0.9}, description="momentum 0.9"),
-    Technique("nesterov", params={"momentum": 0.9, "nesterov": True}, description="Nesterov momentum 0.9"),
-    Technique("adam", "adam", lr=0.05, description="Adam, lr 0.05"),
+    Technique("gd", description=N_("plain gradient descent")),
+    Technique("momentum", params={"momentum": 0.9}, description=N_("momentum 0.9")),
+    Technique("nesterov", params={"momentum": 0.9, "nesterov": True}, description=N_("Nesterov momentum 0.9")),
+    Technique("adam", "adam", lr=0.05, description=N_("Adam, lr 0.05")),
     Technique("bold-driver", callbacks=(("bold_driver", {}),),
-              description="bold driver: x1.1 after a better epoch, undo and x0.5 after a worse one"),
-    Technique("flat-spot", flat_spot=0.1, description="Fahlman's flat-spot fix: sigmoid' + 0.1"),
+              description=N_("bold driver: x1.1 after a better epoch, undo and x0.5 after a worse one")),
+    Technique("flat-spot", flat_spot=0.1, description=N_("Fahlman's flat-spot fix: sigmoid' + 0.1")),
     Technique("grad-noise", params={"grad_noise": 0.3, "noise_decay": 0.55},
-              description="annealed gradient noise, s.d. 0.3/(1+t)^0.275"),
+              description=N_("annealed gradient noise, s.d. 0.3/(1+t)^0.275")),
     Technique("stall-restart", callbacks=(("stall", {"patience": 1000, "min_improvement": 0.01,
                                                      "remedy": "restart"}),),
-              description="stall detection (1% in 1000 epochs) -> restart with new weights"),
+              description=N_("stall detection (1% within 1000 epochs) -> restart with new weights")),
     Technique("stall-jitter", callbacks=(("stall", {"patience": 1000, "min_improvement": 0.01,
                                                     "remedy": "jitter", "jitter": 0.5}),),
-              description="stall detection (1% in 1000 epochs) -> jitter the weights (s.d. 0.5)"),
-    Technique("rprop-", "rprop-", lr=0.1, description="Rprop- (batch only)"),
-    Technique("irprop+", "irprop+", lr=0.1, description="iRprop+ (batch only)"),
-    Technique("irprop-", "irprop-", lr=0.1, description="iRprop- (batch only)"),
-    Technique("quickprop", "quickprop", description="Quickprop, mu 1.75 (batch only)"),
-    Technique("sarprop", "sarprop", lr=0.1, description="SARPROP: Rprop with annealed noise (batch only)"),
+              description=N_("stall detection (1% within 1000 epochs) -> jitter the weights (s.d. 0.5)")),
+    Technique("rprop-", "rprop-", lr=0.1, description=N_("Rprop- (batch only)")),
+    Technique("irprop+", "irprop+", lr=0.1, description=N_("iRprop+ (batch only)")),
+    Technique("irprop-", "irprop-", lr=0.1, description=N_("iRprop- (batch only)")),
+    Technique("quickprop", "quickprop", description=N_("Quickprop, mu 1.75 (batch only)")),
+    Technique("sarprop", "sarprop", lr=0.1, description=N_("SARPROP: Rprop with annealed noise (batch only)")),
     Technique("rprop-+stall", "rprop-", lr=0.1,
               callbacks=(("stall", {"patience": 100, "min_improvement": 0.01, "remedy": "restart"}),),
-              description="Rprop- with stall detection (1% in 100 epochs) -> restart (batch only)"),
+              description=N_("Rprop- with stall detection (1% within 100 epochs) -> restart (batch only)")),
     Technique("irprop++stall", "irprop+", lr=0.1,
               callbacks=(("stall", {"patience": 100, "min_improvement": 0.01, "remedy": "restart"}),),
-              description="iRprop+ with stall detection (1% in 100 epochs) -> restart (batch only)"),
+              description=N_("iRprop+ with stall detection (1% within 100 epochs) -> restart (batch only)")),
 )}
 
 
