@@ -424,3 +424,175 @@ def test_sizes_and_times_use_russian_units():
         assert [format_seconds(t) for t in (2e-6, 0.0123, 4.5, 600.0)] == ["2 мкс", "12.3 мс", "4.5 с", "600 с (10 мин)"]
         assert [format_bytes(b) for b in (1, 3, 5, 2.5e9)] == ["1 байт", "3 байта", "5 байт", "2.5 ГБ"]
     assert format_bytes(5) == "5 bytes" and format_seconds(0.0123) == "12.3 ms"
+
+
+# ----------------------------------------------------------------------------- compare, CSV, Dask, plots, divergence
+def test_compare_in_russian(capsys, tmp_path):
+    """A tiny comparison: its settings, table, skipped cells and written files in Russian, with
+    the English run's numbers."""
+    argv = ["compare", "--problems", "xor", "--techniques", "gd,rprop-", "--seeds", "2", "--epochs", "20",
+            "--no-timing", "--no-plots"]
+    code_en, en, _ = _run(argv + ["--out-dir", str(tmp_path / "en"), "--lang", "en"], capsys)
+    code_ru, ru, err = _run(argv + ["--out-dir", str(tmp_path / "ru"), "--lang", "ru"], capsys)
+    assert code_en == code_ru == 0, err
+    assert "not run (2 cells)" in en and "written: " in en  # the English run has the lines checked below
+    assert "бюджет эпох: 20" in ru and "'gd': 'обычный градиентный спуск'" in ru
+    assert "задача  режим" in ru and "не запущены 2 ячейки" in ru and "rprop- в режиме minibatch" in ru
+    assert "записаны файлы: " in ru
+    assert english_sentences(ru) == []
+    assert _numbers(ru) == _numbers(en)
+
+
+def _csv(path, text):
+    path.write_text(text)
+    return path
+
+
+def _regression_csv(path, n=60):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(n, 3))
+    y = X @ [1.5, -2.0, 0.5] + 0.1 * rng.normal(size=n)
+    path.write_text("a,b,c,y\n" + "".join(f"{a:.4f},{b:.4f},{c:.4f},{t:.4f}\n" for (a, b, c), t in zip(X, y)))
+    return path
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (lambda d: ["train", "--data", str(_csv(d / "bad.csv", "a,b,y\n1,2,3\n4,x,5\n")), "--target", "y"],
+     "bad.csv: строка 3, столбец 'b': 'x' — не число (объявите 'b' категориальным"),
+    (lambda d: ["train", "--data", str(_csv(d / "nan.csv", "a,b,y\n1,2,3\n4,nan,5\n")), "--target", "y"],
+     "nan.csv: строка 3, столбец 'b': 'nan' — не конечное число (NaN/inf)"),
+    (lambda d: ["train", "--data", str(_csv(d / "ragged.csv", "a,b,y\n1,2,3\n4,5\n")), "--target", "y"],
+     "ragged.csv: в строке 3 ячеек: 2, а в заголовке: 3 (неровная строка)"),
+    (lambda d: ["train", "--data", str(_csv(d / "cols.csv", "a,b,y\n1,2,3\n")), "--target", "z"],
+     "cols.csv: нет целевого столбца 'z'; столбцы файла: a, b, y"),
+    (lambda d: ["train", "--data", "xor", "--dask", "localhost"],
+     "--dask: допустимые значения — local:N или tcp://HOST:PORT; получено 'localhost'"),
+    (lambda d: ["train", "--data", "xor", "--dask", "local:0"], "--dask local:N: N — число рабочих процессов"),
+    (lambda d: ["compare", "--problems", "xor", "--modes", "fast"], "неизвестные режимы 'fast'; допустимые:"),
+    (lambda d: ["compare", "--problems", "xor", "--success", "loss<=1e"], "критерий успеха 'loss<=1e': '1e' — не число"),
+])
+def test_data_cluster_and_compare_errors_in_russian(capsys, tmp_path, argv, expected):
+    """A bad CSV cell names its row and column in Russian; so do a bad --dask value and compare's
+    settings errors (exit 2, the English line's numbers, no English sentence)."""
+    args = argv(tmp_path)
+    code_en, _, en_err = _run(args + ["--lang", "en"], capsys)
+    code, _, err = _run(args + ["--lang", "ru"], capsys)
+    assert code == code_en == 2, err
+    assert err.startswith("deltaprop: ошибка: ") and err.count("\n") == 1, err
+    assert expected in err
+    assert english_sentences(err) == []
+    assert _numbers(err) == _numbers(en_err)
+
+
+def test_regression_defaults_line_in_russian(capsys, tmp_path):
+    """Regression from a CSV file without --epochs: the line naming the task's own defaults
+    (config.TASK_DEFAULTS), the units note, the epoch lines and the final line."""
+    data = _regression_csv(tmp_path / "reg.csv")
+    en, ru, _, ru_err = _both(["train", "--data", str(data), "--target", "y"], capsys)
+    assert "regression defaults: up to 200 epochs, early stopping after 10 epochs" in en
+    assert "значения по умолчанию для задачи «регрессия»: до 200 эпох, ранняя остановка после 10 эпох" in ru
+    assert "R²" in ru and ru_err == ""
+    assert english_sentences(ru) == []
+    assert _numbers(ru) == _numbers(en)
+
+
+def test_divergence_and_warning_lines_in_russian(capsys, tmp_path):
+    """An exploding loss: the halve-lr notes (training events) and the stop line on stderr; a
+    clipped batch size's warning line."""
+    data = str(_regression_csv(tmp_path / "reg.csv"))
+    en, ru, _, _ = _both(["train", "--data", data, "--target", "y", "--lr", "10", "--epochs", "5",
+                          "--on-divergence", "halve-lr"], capsys)
+    assert "rolled back to the last good epoch and halved the learning rate to 5" in en
+    assert "примечание: эпоха 1: потери выросли с " in ru
+    assert "скорость обучения уменьшена вдвое, до 5 (уменьшение 1 из не более чем 10)" in ru
+    assert english_sentences(ru) == [] and _numbers(ru) == _numbers(en)
+
+    code_en, en, en_err = _run(["train", "--data", data, "--target", "y", "--lr", "10", "--epochs", "5",
+                                "--lang", "en"], capsys)
+    code, ru, ru_err = _run(["train", "--data", data, "--target", "y", "--lr", "10", "--epochs", "5",
+                             "--lang", "ru"], capsys)
+    assert code == code_en == 1
+    assert "training stopped and the weights of the last good epoch were kept" in en_err
+    assert ru_err.startswith("deltaprop: обучение разошлось: потери выросли с ")
+    assert "(попробуйте меньшую скорость обучения или on_divergence='halve-lr' (--on-divergence halve-lr))" in ru_err
+    assert english_sentences(ru_err) == [] and _numbers(ru_err) == _numbers(en_err)
+
+    en, ru, en_err, ru_err = _both(["train", "--data", "xor", "--mode", "minibatch", "--batch-size", "9",
+                                    "--epochs", "1"], capsys)
+    assert "deltaprop: warning: batch size 9 is larger than the 4 training samples; using 4" in en_err
+    assert "deltaprop: предупреждение: размер мини-пакета 9 больше числа обучающих примеров (4); берётся 4" \
+        in ru_err
+    assert english_sentences(ru_err) == [] and _numbers(ru_err) == _numbers(en_err)
+
+
+def test_training_events_keep_english_details_and_print_russian():
+    """History files keep each event's English detail (plot.py reads 'restored' there); what is
+    printed comes from its parts, in the language in force."""
+    import numpy as np
+
+    from deltaprop.network import Network
+    from deltaprop.training import EarlyStopping, Trainer
+
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], float)
+    T = np.array([[0], [1], [1], [0]], float)
+    with i18n.language("ru"):
+        tr = Trainer(Network([2, 2, 1], seed=0), lr=0.01, mode="batch", seed=0,
+                     callbacks=[EarlyStopping(patience=1, min_delta=1.0)])
+        h = tr.fit(X, T, epochs=5, validation_data=(X, T))
+        ev = h.events[-1]
+        assert ev["event"] == "early_stopping"
+        assert ev["detail"].startswith("no val_loss improvement for 1 epochs; best ")
+        assert ev["detail"].endswith("; its weights restored")
+        assert i18n.event_text(ev).startswith("val_loss не улучшается; эпох подряд без улучшения: 1; лучшее значение ")
+    assert i18n.event_text(ev) == ev["detail"]
+    assert i18n.event_text({"detail": "an old file's event"}) == "an old file's event"
+
+
+def _figure_texts(fig) -> list[str]:
+    """Every text of a matplotlib figure: titles, axis labels, legend entries, notes, tick labels."""
+    from matplotlib.text import Text
+
+    texts = [t.get_text() for t in fig.findobj(Text)]
+    for ax in fig.axes:  # a line's label is only drawn in a legend, but the legend is what is read
+        texts += [ln.get_label() for ln in ax.get_lines() if not ln.get_label().startswith("_")]
+    return [t for t in texts if t.strip()]
+
+
+def test_plot_labels_in_russian(xor_model):
+    """The pictures' words (titles, axes, legends, notes) in Russian, their numbers the English
+    ones: the matplotlib figures' text, not pixels."""
+    pytest.importorskip("matplotlib")
+    from deltaprop.data import load_builtin
+    from deltaprop.model import Model
+    from deltaprop.plot import history_path, load_history, plot_history, plot_network, plot_regions
+
+    history = load_history(history_path(xor_model))
+    history.events.append({"epoch": 20, "event": "early_stopping",
+                           "detail": "no val_loss improvement for 5 epochs; best 0.1 at epoch 15; its weights restored"})
+    model, data = Model.load(xor_model), load_builtin("xor")
+    texts = {}
+    for lang in ("en", "ru"):
+        with i18n.language(lang):
+            figs = [plot_history(history), plot_network(model), plot_regions(model, data)]
+            texts[lang] = [_figure_texts(f) for f in figs]
+    en, ru = ["\n".join(t) for t in texts["en"]], ["\n".join(t) for t in texts["ru"]]
+    assert "training loss (after the epoch)" in en[0] and "best weights restored" in en[0]
+    assert "потери на обучающей выборке (после эпохи)" in ru[0] and "история обучения" in ru[0]
+    assert "ранняя остановка (эпоха 20); восстановлены лучшие весовые коэффициенты" in ru[0]
+    assert "положительный вес" in ru[1] and "2 нейрона" in ru[1] and "1 нейрон" in ru[1]
+    assert "области решений" in ru[2] and "граница решений, P = 0.5" in ru[2]
+    for e, r in zip(en, ru):
+        assert english_sentences(r) == [], r
+        assert _numbers(r) == _numbers(e)
+
+
+def test_registry_names_in_russian():
+    from deltaprop.errors import ConfigError
+    from deltaprop.optimizers import get_optimizer
+
+    with i18n.language("ru"), pytest.raises(ConfigError, match="^неизвестный оптимизатор 'foo'; допустимые: adam, "):
+        get_optimizer("foo")
+    with pytest.raises(ConfigError, match="^unknown optimizer 'foo'; valid: adam, "):
+        get_optimizer("foo")

@@ -25,6 +25,7 @@ from abc import ABC, abstractmethod
 import numpy as np
 
 from .errors import ConfigError, unknown_name
+from .i18n import gettext as _
 
 __all__ = [
     "Activation",
@@ -255,4 +256,5 @@ def get_activation(spec) -> Activation:
     try:
         return ACTIVATIONS[name](**params)
     except TypeError as exc:
-        raise ConfigError(f"activation {name!r}: bad parameters {params}: {exc}") from None
+        raise ConfigError(_("activation {name!r}: bad parameters {params}: {reason}").format(
+            name=name, params=params, reason=exc)) from None

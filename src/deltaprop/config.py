@@ -475,7 +475,7 @@ def read_toml(path) -> dict:
         try:
             import tomli as tomllib
         except ImportError:
-            raise ConfigError("--config needs a TOML reader on Python 3.10: pip install tomli") from None
+            raise ConfigError(_("--config needs a TOML reader on Python 3.10: pip install tomli")) from None
     try:
         with open(path, "rb") as f:
             raw = tomllib.load(f)

@@ -52,6 +52,7 @@ import os
 import numpy as np
 
 from .errors import ConfigError, ModelFileError
+from .i18n import gettext as _
 from .io import write_bytes_atomic
 from .model import model_parts
 
@@ -71,7 +72,7 @@ def _onnx():
         import onnx
         from onnx import helper, numpy_helper
     except ImportError:
-        raise ConfigError("exporting to ONNX needs the onnx package: pip install deltaprop[onnx]") from None
+        raise ConfigError(_("exporting to ONNX needs the onnx package: pip install deltaprop[onnx]")) from None
     return onnx, helper, numpy_helper
 
 
@@ -128,7 +129,7 @@ def _activation(g: _GraphBuilder, act, z: str, out: str) -> str:
         return g.node("Identity", [z], out)
     if name == "softmax":
         return g.node("Softmax", [z], out, axis=-1)
-    raise ConfigError(f"activation {name!r} has no ONNX translation yet")
+    raise ConfigError(_("activation {name!r} has no ONNX translation yet").format(name=name))
 
 
 def float32_input_loss(model, limit: float = 100.0) -> list[tuple[str, float]]:
@@ -180,7 +181,7 @@ def to_onnx(model, *, dtype="float32", name: str = "deltaprop"):
     net, std, info = model_parts(model)
     dt = np.dtype(dtype)
     if dt not in (np.float32, np.float64):
-        raise ConfigError(f"ONNX export dtype must be float32 or float64, got {dtype}")
+        raise ConfigError(_("ONNX export dtype must be float32 or float64, got {value}").format(value=dtype))
     elem = helper.np_dtype_to_tensor_dtype(dt)
     g = _GraphBuilder(helper, numpy_helper, dt)
 
@@ -251,7 +252,7 @@ def export_onnx(model, path, *, dtype="float32", overwrite: bool = False):
     """
     path = os.fspath(path)
     if os.path.exists(path) and not overwrite:  # fail before the work, not after
-        raise ModelFileError(f"{path}: already exists; refusing to overwrite it (use --force)")
+        raise ModelFileError(_("{file}: already exists; refusing to overwrite it (use --force)").format(file=path))
     proto = to_onnx(model, dtype=dtype)
     write_bytes_atomic(path, proto.SerializeToString(), overwrite=overwrite)
     return proto

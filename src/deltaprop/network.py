@@ -270,7 +270,8 @@ class Network:
         sparse (CSR), since every product with it, ``X @ W`` and ``X.T @ delta``, runs in scipy."""
         if _is_sparse(X):
             if X.ndim != 2 or X.shape[1] != self.n_inputs:
-                raise DataError(f"{what} has shape {X.shape} but the network takes {self.n_inputs} inputs")
+                raise DataError(_("{what} has shape {shape} but the network takes {n} inputs").format(
+                    what=what, shape=X.shape, n=self.n_inputs))
             return X.tocsr().astype(self.dtype, copy=False)
         X = np.asarray(X)
         if X.ndim == 1:

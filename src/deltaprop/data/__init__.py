@@ -6,6 +6,7 @@ import os
 import re
 
 from ..errors import ConfigError
+from ..i18n import gettext as _
 from .arrays import load_arrays, read_arrays
 from .builtin import BUILTIN, builtin_defaults, builtin_info, load_builtin
 from .csvfile import load_csv, read_csv
@@ -57,9 +58,9 @@ def load_data(source, target=None, *, labels=None, categorical=None, categories=
     if fmt == "builtin":
         return load_builtin(source)
     if fmt != "csv" and (categorical or categories):
-        raise ConfigError(f"{source}: categorical columns apply to CSV files only")
+        raise ConfigError(_("{file}: categorical columns apply to CSV files only").format(file=source))
     if fmt != "idx" and labels is not None:
-        raise ConfigError(f"{source}: a separate labels file goes with IDX images only")
+        raise ConfigError(_("{file}: a separate labels file goes with IDX images only").format(file=source))
     if fmt == "arrays":
         kwargs.pop("delimiter", None)
         return load_arrays(source, target, require_target=require_target, **kwargs)

@@ -24,6 +24,7 @@ import numpy as np
 from ..data import load_builtin, split
 from ..data.dataset import Standardizer
 from ..errors import ConfigError
+from ..i18n import gettext as _
 from ..network import Network
 from ..optimizers import OPTIMIZERS, get_optimizer
 from ..techniques import build_callbacks
@@ -58,12 +59,14 @@ def parse_success(text: str) -> Success:
         return Success("correct")
     m = re.fullmatch(r"(loss)<=?([0-9.eE+-]+)|(accuracy)>=?([0-9.eE+-]+)", text)
     if not m:
-        raise ConfigError(f"success criterion {text!r} not understood; use 'correct', 'loss<=X' or 'accuracy>=X'")
+        raise ConfigError(_("success criterion {value!r} not understood; use 'correct', 'loss<=X' or "
+                            "'accuracy>=X'").format(value=text))
     kind, value = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
     try:
         return Success(kind, float(value))
     except ValueError:
-        raise ConfigError(f"success criterion {text!r}: {value!r} is not a number") from None
+        raise ConfigError(_("success criterion {text!r}: {value!r} is not a number").format(
+            text=text, value=value)) from None
 
 
 @dataclass
@@ -173,7 +176,7 @@ def run_grid(problems, modes, techniques, seeds, *, jobs: int | None = None, pro
     technique, seed), whatever the scheduling."""
     for m in modes:
         if m not in MODES:
-            raise ConfigError(f"unknown mode {m!r}; valid: {', '.join(MODES)}")
+            raise ConfigError(_("unknown mode {mode!r}; valid: {valid}").format(mode=m, valid=", ".join(MODES)))
     for p in problems:
         get_problem(p)
     for t in techniques:
