@@ -187,3 +187,20 @@ def test_checkpointer_callback_writes_every_n(tmp_path, rng):
     tr.fit(X, T, 7)
     assert ck.saved_epoch == 6
     assert load_checkpoint(tmp_path / "c.npz")[1]["epoch"] == 6
+
+
+def test_named_checkpoint_is_written_at_the_end_and_resumes_exactly(tmp_path, capsys, monkeypatch):
+    """A file named with --checkpoint exists after the run, and --resume continues it to the
+    weights of one longer run; a run that names none leaves no file behind."""
+    from deltaprop.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    ck = tmp_path / "c.npz"
+    assert main(["train", "--data", "iris", "--epochs", "5", "--checkpoint", str(ck)]) == 0
+    assert load_checkpoint(ck)[1]["epoch"] == 5
+    assert main(["train", "--resume", str(ck), "--epochs", "8", "--out", "resumed.npz"]) == 0
+    assert load_checkpoint(ck)[1]["epoch"] == 8
+    assert main(["train", "--data", "iris", "--epochs", "8", "--out", "whole.npz"]) == 0
+    capsys.readouterr()
+    assert load_model(tmp_path / "resumed.npz")[0].flat.tobytes() == load_model(tmp_path / "whole.npz")[0].flat.tobytes()
+    assert not (tmp_path / "whole.npz.ckpt").exists() and not (tmp_path / "deltaprop-checkpoint.npz").exists()

@@ -67,11 +67,19 @@ class Checkpointer(Callback):
     """Save a checkpoint every ``every`` epochs (0: never on a schedule) and whenever training
     is asked to stop before its end (a signal, divergence), but not when early stopping ends
     it: that run is finished, its model is the result, and a checkpoint left behind would only
-    make the same command refuse to start again ("checkpoint file already exists")."""
+    make the same command refuse to start again ("checkpoint file already exists").
 
-    def __init__(self, path, every: int = 1, info: dict | None = None):
-        self.path, self.every, self.info = path, int(every), info or {}
+    ``at_end``: also save when training ends, whatever ended it. The CLI sets it where the user
+    named the checkpoint file: asking for a file and getting none would be a surprise, and the
+    file lets a finished run go on for more epochs with ``--resume``."""
+
+    def __init__(self, path, every: int = 1, info: dict | None = None, at_end: bool = False):
+        self.path, self.every, self.info, self.at_end = path, int(every), info or {}, at_end
         self.saved_epoch = None
+
+    def on_train_end(self, trainer):
+        if self.at_end and self.saved_epoch != trainer.epoch:
+            self.save(trainer)
 
     def on_epoch_end(self, trainer, logs):
         finished = any(ev["event"] == "early_stopping" and ev["epoch"] == logs["epoch"]

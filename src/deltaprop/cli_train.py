@@ -78,19 +78,21 @@ def cmd_train(args) -> int:
     else:
         file_settings = read_toml(args.config) if args.config else {}
         cfg = resolve(given, file_settings, label=_flag)
+    named_checkpoint = cfg.checkpoint is not None
     cfg = cfg.replace(checkpoint=default_checkpoint(cfg))
     check_outputs(cfg, resumed_from=args.resume)
     with _cluster(cfg) as engine:
-        return _run(args, cfg, resume, engine, given, file_settings)
+        return _run(args, cfg, resume, engine, given, file_settings, named_checkpoint)
 
 
-def _run(args, cfg, resume, engine, given, file_settings) -> int:
+def _run(args, cfg, resume, engine, given, file_settings, named_checkpoint=False) -> int:
     out = sys.stdout
     printer = EpochPrinter(cfg.epochs, cfg.print_every, cfg.json, out, cfg.quiet,
                            want_progress_bar(cfg.progress, out, quiet=cfg.quiet, as_json=cfg.json))
     run = prepare_run(cfg, callbacks=[printer], checkpoint=cfg.checkpoint, resume=resume,
                       client=getattr(engine, "client", None))
     trainer, ds = run.trainer, run.dataset
+    run.checkpointer.at_end = named_checkpoint
     if engine is not None:
         trainer.engine = engine
     if not cfg.json and not cfg.quiet:

@@ -225,8 +225,9 @@ class TrainConfig:
     checkpoint_every: int | None = _setting(None, "write a checkpoint every N epochs (atomically; "
                                                   "Ctrl-C/SIGTERM always write one)", kind="int", lo=1,
                                             optional=True, group="output", resumable=True, metavar="N")
-    checkpoint: str | None = _setting(None, "checkpoint file (left out: OUT.ckpt, else "
-                                            "deltaprop-checkpoint.npz)", optional=True, group="output",
+    checkpoint: str | None = _setting(None, "checkpoint file, named: also written when the run ends (left "
+                                            "out: OUT.ckpt, else deltaprop-checkpoint.npz, written only "
+                                            "on --checkpoint-every and on Ctrl-C)", optional=True, group="output",
                                       resumable=True, metavar="FILE")
 
     def __post_init__(self):
