@@ -519,7 +519,7 @@ class Session:
             raw_x = run.train.X[i]
             target = run.T[i]
             lr = tr.optimizer.lr
-            trace = explain_model(run.model, raw_x, target, lr=lr, source="the playground's model")
+            trace = explain_model(run.model, raw_x, target, lr=lr, source=_("the playground's model"))
             actual = self._actual_update(rows)
             out = {"trace": trace, "text": render(trace, "text"), "sample": i, "batch": len(rows),
                    "position": None if p is None else {k: p[k] for k in ("epoch", "update_in_epoch",

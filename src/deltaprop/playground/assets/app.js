@@ -642,6 +642,7 @@ async function start() {
     const p = new URLSearchParams(location.hash.slice(1));
     p.set("lang", $("lang").value);
     history.replaceState(null, "", "#" + p.toString());
+    sessionStorage.setItem("deltaprop-playground-keep", "1"); // the same run, in the other language
     location.reload();
   });
   const c = st.meta.choices;
@@ -671,7 +672,12 @@ async function start() {
   setInterval(refreshInternals, 1500);
   window.addEventListener("hashchange", () => { const link = readHash(); if (link) applyLink(link); });
   const fromLink = readHash();
-  if (fromLink) {
+  const keep = sessionStorage.getItem("deltaprop-playground-keep") === "1";
+  sessionStorage.removeItem("deltaprop-playground-keep");
+  const kept = keep ? await api(base() + "/setup").catch(() => ({ ready: false })) : { ready: false };
+  if (kept.ready) {
+    // the stream's setup event fills the form with the run's settings
+  } else if (fromLink) {
     await applyLink(fromLink);
   } else {
     const setup = await api(base() + "/setup").catch(() => ({ ready: false }));
