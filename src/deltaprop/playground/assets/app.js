@@ -14,7 +14,7 @@ const CLASS_COLORS = ["#e07b18", "#1f6fd1", "#2a9d3a", "#9b3fc0", "#c0392b", "#1
 
 const st = {
   sid: null, meta: null, setup: null, frame: null, upd: [], hist: null, selected: null,
-  dirty: false, csvText: null, csvName: null, stats: { fps: 0, ups: 0, frames: 0, events: 0 },
+  dirty: false, csvText: null, csvName: null, stats: { fps: 0, ups: 0, frames: 0, events: 0, busyMs: 0 },
   upsWindow: [], source: null,
 };
 window.pgStats = st.stats; // read by the browser tests
@@ -208,7 +208,11 @@ function connect() {
     onSetup(setup);
     const s = setup.settings; setForm(setup.data, s); writeHash(setup.data, readForm());
   });
-  src.addEventListener("frame", (ev) => onFrame(JSON.parse(ev.data)));
+  src.addEventListener("frame", (ev) => {
+    const t0 = performance.now();
+    onFrame(JSON.parse(ev.data));
+    st.stats.busyMs += performance.now() - t0; // the page's own work, for bench/playground_page.py
+  });
   src.onerror = () => { st.stats.disconnected = (st.stats.disconnected || 0) + 1; };
 }
 
@@ -272,7 +276,11 @@ function tick(t) {
     $("stat-ups").textContent = Math.round(st.stats.ups).toLocaleString();
   }
   st.stats.frames++;
-  if (st.dirty && st.setup && st.frame) { st.dirty = false; draw(); }
+  if (st.dirty && st.setup && st.frame) {
+    const t0 = performance.now();
+    st.dirty = false; draw();
+    st.stats.busyMs += performance.now() - t0;
+  }
   requestAnimationFrame(tick);
 }
 
@@ -317,24 +325,44 @@ function drawRegions(f, s) {
     for (const v of vals) { if (v < mn) mn = v; if (v > mx) mx = v; }
     if (mn < -0.01 || mx > 1.01) { lo = Math.min(mn, -1); hi = Math.max(mx, 1); }
   }
+  // Colours parsed once, bytes written in place: parsing and an array per cell took most of a
+  // frame's script time (bench/playground_page.py).
+  const pos = hex(COLORS.pos), neg = hex(COLORS.neg), classRGB = CLASS_COLORS.map(hex), px8 = img.data;
   for (let i = 0; i < vals.length; i++) {
-    let r, gg, b, a;
+    let rgb, a;
     if (multi) {
       const c = Math.floor(vals[i]), conf = vals[i] - c;
-      [r, gg, b] = hex(CLASS_COLORS[c % CLASS_COLORS.length]); a = 60 + 150 * conf;
+      rgb = classRGB[c % classRGB.length]; a = 60 + 150 * conf;
     } else {
       const v = Math.max(0, Math.min(1, (vals[i] - lo) / (hi - lo)));
       const w = Math.abs(v - 0.5) * 2;
-      [r, gg, b] = hex(v >= 0.5 ? COLORS.pos : COLORS.neg); a = 40 + 170 * w;
+      rgb = v >= 0.5 ? pos : neg; a = 40 + 170 * w;
     }
-    img.data.set([r, gg, b, a], 4 * i);
+    px8[4 * i] = rgb[0]; px8[4 * i + 1] = rgb[1]; px8[4 * i + 2] = rgb[2]; px8[4 * i + 3] = a;
   }
-  const off = document.createElement("canvas"); off.width = g; off.height = g;
-  off.getContext("2d").putImageData(img, 0, 0);
+  if (!st.off || st.off.width !== g) { st.off = document.createElement("canvas"); st.off.width = g; st.off.height = g; }
+  st.off.getContext("2d").putImageData(img, 0, 0);
   ctx.clearRect(0, 0, cv.width, cv.height);
   ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, cv.width, cv.height);
   ctx.imageSmoothingEnabled = true;
-  ctx.drawImage(off, 0, 0, cv.width, cv.height);
+  ctx.drawImage(st.off, 0, 0, cv.width, cv.height);
+  // The samples do not move during a run: drawn once per run on a layer of their own (hundreds
+  // of arcs each frame took most of a frame's time, bench/playground_page.py).
+  ctx.drawImage(dotsLayer(s, cv), 0, 0);
+  const [x0, x1, y0, y1] = s.extent;
+  const px = (x) => (x - x0) / (x1 - x0) * cv.width, py = (y) => (y1 - y) / (y1 - y0) * cv.height;
+  if (f.pending) {
+    ctx.strokeStyle = "#111"; ctx.lineWidth = 1.5;
+    for (const i of f.pending.rows) { ctx.beginPath(); ctx.arc(px(s.points[i][0]), py(s.points[i][1]), 7, 0, 2 * Math.PI); ctx.stroke(); }
+  }
+  ctx.fillStyle = "#333"; ctx.font = "11px sans-serif";
+  const fn = s.feature_names || ["x", "y"];
+  ctx.fillText(`${fn[0]} →`, cv.width - 60, cv.height - 6); ctx.fillText(`↑ ${fn[1]}`, 4, 12);
+}
+function dotsLayer(s, cv) {
+  if (st.dots && st.dots.setup === s) return st.dots.canvas;
+  const c = document.createElement("canvas"); c.width = cv.width; c.height = cv.height;
+  const ctx = c.getContext("2d");
   const [x0, x1, y0, y1] = s.extent;
   const px = (x) => (x - x0) / (x1 - x0) * cv.width, py = (y) => (y1 - y) / (y1 - y0) * cv.height;
   const dot = (p, lab, hollow) => {
@@ -346,13 +374,8 @@ function drawRegions(f, s) {
   };
   s.points.forEach((p, i) => dot(p, s.labels[i], false));
   (s.val_points || []).forEach((p, i) => dot(p, s.val_labels[i], true));
-  if (f.pending) {
-    ctx.strokeStyle = "#111"; ctx.lineWidth = 1.5;
-    for (const i of f.pending.rows) { ctx.beginPath(); ctx.arc(px(s.points[i][0]), py(s.points[i][1]), 7, 0, 2 * Math.PI); ctx.stroke(); }
-  }
-  ctx.fillStyle = "#333"; ctx.font = "11px sans-serif";
-  const fn = s.feature_names || ["x", "y"];
-  ctx.fillText(`${fn[0]} →`, cv.width - 60, cv.height - 6); ctx.fillText(`↑ ${fn[1]}`, 4, 12);
+  st.dots = { setup: s, canvas: c };
+  return c;
 }
 function hex(c) { return [1, 3, 5].map((i) => parseInt(c.slice(i, i + 2), 16)); }
 
