@@ -406,7 +406,8 @@ def test_stream_two_tabs_and_a_closed_tab(server):
 def test_cli_prints_the_url_and_stops_cleanly_on_ctrl_c_or_sigterm(tmp_path, sig):
     before = _session_folders()
     p = subprocess.Popen([sys.executable, "-m", "deltaprop", "playground", "--port", "0", "--no-browser"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env={**os.environ, "DELTAPROP_LANG": "en"})  # its lines, whatever the locale
     try:
         line = p.stdout.readline()
         assert line.startswith("deltaprop playground: http://127.0.0.1:")

@@ -5,8 +5,12 @@ HTML and JavaScript, fields and markup kept, compiled, served as JSON in the lan
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import string
+import subprocess
+import sys
 import urllib.request
 from pathlib import Path
 
@@ -119,3 +123,28 @@ def test_server_language_comes_from_the_command():
         assert srv.lang == "en"
     finally:
         srv.server_close()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="signals to a child process")
+@pytest.mark.parametrize("argv, env", [(["--lang", "ru"], {"DELTAPROP_LANG": "en"}), ([], {"DELTAPROP_LANG": "ru"}),
+                                       ([], {"DELTAPROP_LANG": "", "LANGUAGE": "", "LC_ALL": "",
+                                             "LC_MESSAGES": "", "LANG": "ru_RU.UTF-8"})])
+def test_deltaprop_playground_lang_ru_makes_the_page_russian(argv, env):
+    """The command's language (--lang, DELTAPROP_LANG, the locale) is the page's unless it asks
+    for another; the command's own lines are in it too."""
+    p = subprocess.Popen([sys.executable, "-m", "deltaprop", "playground", "--port", "0", "--no-browser", *argv],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **env})
+    try:
+        line = p.stdout.readline()
+        assert line.startswith("deltaprop playground: http://127.0.0.1:") and "(остановка: Ctrl-C)" in line
+        url = line.split()[2]
+        meta = _get(url + "api/meta")
+        assert meta["lang"] == "ru" and meta["datasets"]["circles"] == "круг внутри кольца, 200 точек"
+        assert _get(url + "api/meta", {"X-Deltaprop-Lang": "en"})["datasets"]["circles"].startswith("a disc")
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=15)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
+    assert p.returncode == 0 and "deltaprop playground: остановлен" in out and "Traceback" not in err
