@@ -383,10 +383,11 @@ def page_catalog(lang: str) -> dict:
 def _page_catalog(lang: str) -> dict:
     import gettext
 
-    t = gettext.translation(PAGE_DOMAIN, localedir=str(i18n.LOCALE_DIR), languages=[lang])
+    # A language without a page catalog yet: the page stays English (fallback).
+    t = gettext.translation(PAGE_DOMAIN, localedir=str(i18n.LOCALE_DIR), languages=[lang], fallback=True)
     # The catalog's own table, as Django's JavaScriptCatalog reads it; the header (msgid "")
     # is not a message.
-    return {k: v for k, v in t._catalog.items() if isinstance(k, str) and k}
+    return {k: v for k, v in getattr(t, "_catalog", {}).items() if isinstance(k, str) and k}
 
 
 def make_server(host: str = "127.0.0.1", port: int = 8765, lang: str = "en") -> PlaygroundServer:
