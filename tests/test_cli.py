@@ -124,13 +124,21 @@ def test_bad_input_gets_one_clear_line_and_exit_2(capsys, tmp_path, name, text, 
     assert err.startswith("deltaprop: error: ") and err.count("\n") == 1 and "Traceback" not in err
 
 
-@pytest.mark.parametrize("flag,value", [("--activation", "sigmod"), ("--loss", "hinge"), ("--mode", "online")])
+@pytest.mark.parametrize("flag,value", [("--loss", "hinge"), ("--mode", "online")])
 def test_unknown_names_list_the_valid_ones(capsys, flag, value):
     with pytest.raises(SystemExit) as exc:
         main(["train", "--data", "xor", flag, value])
     err = capsys.readouterr().err
     assert exc.value.code == 2
     assert f"invalid choice: '{value}'" in err and "Traceback" not in err
+
+
+def test_an_unknown_activation_lists_the_valid_ones(capsys):
+    """--activation takes a list too (one per hidden layer), so the settings table checks each name."""
+    assert main(["train", "--data", "xor", "--activation", "relu,sigmod"]) == 2
+    err = capsys.readouterr().err
+    assert "--activation must be one of gelu, identity, leaky_relu, relu, sigmoid, softmax, softplus, tanh, or " \
+           "several separated by commas, got 'relu,sigmod'" in err and "Traceback" not in err
 
 
 def test_missing_and_unreadable_files(capsys, tmp_path):

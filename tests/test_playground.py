@@ -106,12 +106,16 @@ def test_stepped_run_equals_the_library_run_for_other_set_ups(session, data, cha
     assert session.run.trainer.history.events == ref.trainer.history.events
 
 
-@pytest.mark.parametrize("data", ["circles", "xor"])
-def test_exported_config_repeats_the_run_through_deltaprop_train(session, tmp_path, data):
-    session.configure(data, _settings(data, epochs=500))
+@pytest.mark.parametrize("data, changes", [("circles", {}), ("xor", {}),
+                                           ("circles", {"hidden": "4,3", "activation": "relu,tanh"})])
+def test_exported_config_repeats_the_run_through_deltaprop_train(session, tmp_path, data, changes):
+    session.configure(data, _settings(data, epochs=500, **changes))
     _steps(session, "epoch", 3)
     toml, cfg = session.export_config()
     assert cfg.epochs == 3
+    if changes:  # one activation per hidden layer: in the file, and in the network it builds
+        assert 'activation = "relu,tanh"' in toml
+        assert [layer.activation.name for layer in session.run.model.network.layers][:2] == ["relu", "tanh"]
     os.makedirs(tmp_path / "out")
     (tmp_path / "out" / "playground.toml").write_text(toml)
     got = session.export_data()
@@ -402,7 +406,8 @@ def test_stream_two_tabs_and_a_closed_tab(server):
 def test_cli_prints_the_url_and_stops_cleanly_on_ctrl_c_or_sigterm(tmp_path, sig):
     before = _session_folders()
     p = subprocess.Popen([sys.executable, "-m", "deltaprop", "playground", "--port", "0", "--no-browser"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env={**os.environ, "DELTAPROP_LANG": "en"})  # its lines, whatever the locale
     try:
         line = p.stdout.readline()
         assert line.startswith("deltaprop playground: http://127.0.0.1:")

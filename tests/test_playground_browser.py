@@ -337,3 +337,116 @@ def test_upload_a_csv_and_choose_two_columns(browser, server, tmp_path):
     Select(d.find_element(By.ID, "csv-y")).select_by_value("b")
     _click(d, "apply")
     _wait(d, lambda: "bad.csv: line 3, column 'b'" in _text(d, "error"), what="the CSV error")
+
+
+def test_one_activation_per_hidden_layer_and_its_toml_repeats_the_run(browser, server, tmp_path):
+    """A selector per hidden layer; the run, the link and the exported TOML carry both names, and
+    `deltaprop train --config` on that TOML gives the page's weights bit for bit."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    d = browser
+    s = _open(d, server, "data=circles&hidden=5,3&epochs=500")
+    assert [e.get_attribute("id") for e in d.find_elements(By.CSS_SELECTOR, "#activations select")] == \
+        ["s-act-0", "s-act-1"]
+    Select(d.find_element(By.ID, "s-act-0")).select_by_value("relu")
+    _click(d, "apply")
+    _wait(d, lambda: s.config.activation == ("relu", "tanh"), what="the relu,tanh run")
+    assert [layer.activation.name for layer in s.run.model.network.layers] == ["relu", "tanh", "sigmoid"]
+    assert "activation=relu%2Ctanh" in d.current_url
+    # a third layer gets a third selector, with the first one's choice
+    hidden = d.find_element(By.ID, "s-hidden")
+    hidden.clear()
+    hidden.send_keys("5,3,2")
+    _wait(d, lambda: len(d.find_elements(By.CSS_SELECTOR, "#activations select")) == 3, what="three selectors")
+    hidden.clear()
+    hidden.send_keys("5,3")
+    _wait(d, lambda: len(d.find_elements(By.CSS_SELECTOR, "#activations select")) == 2, what="two selectors")
+    Select(d.find_element(By.ID, "s-act-0")).select_by_value("relu")
+    Select(d.find_element(By.ID, "s-act-1")).select_by_value("tanh")
+    for _ in range(2):
+        _click(d, "step-epoch")
+        time.sleep(0.2)
+    _wait(d, lambda: s.frame()["epoch"] == 2, what="epoch 2")
+    d.find_element(By.CSS_SELECTOR, '.tabs button[data-tab="export"]').click()
+    folder = tmp_path / "repeat"
+    folder.mkdir()
+    for id_, name in (("ex-config", "playground.toml"), ("ex-model", "page.npz"), ("ex-data", "circles.csv")):
+        with urllib.request.urlopen(d.find_element(By.ID, id_).get_attribute("href"), timeout=10) as r:
+            (folder / name).write_bytes(r.read())
+    toml = (folder / "playground.toml").read_text()
+    assert 'activation = "relu,tanh"' in toml and "epochs = 2" in toml
+    cwd = os.getcwd()
+    try:
+        os.chdir(folder)
+        with contextlib.redirect_stdout(io.StringIO()):
+            assert main(["train", "--config", "playground.toml", "--out", "cli.npz", "--quiet"]) == 0
+    finally:
+        os.chdir(cwd)
+    from deltaprop.model import Model
+
+    cli = Model.load(folder / "cli.npz").network
+    assert [layer.activation.name for layer in cli.layers] == ["relu", "tanh", "sigmoid"]
+    np.testing.assert_array_equal(cli.flat, Model.load(folder / "page.npz").network.flat)
+
+
+def _numbers(text: str) -> list[str]:
+    import re
+
+    return re.findall(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?", text)
+
+
+def test_the_page_in_russian_has_no_english_sentence_and_the_english_numbers(browser, server, shots):
+    """The language selector reloads the page in Russian (kept in the address), on the same run:
+    no run of English words is left on it (test_i18n's detector), and every number of the status
+    line and of the worksheet equals the English page's."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    from test_i18n import english_sentences
+
+    d = browser
+    s = _open(d, server, "data=spirals&hidden=8,8&activation=tanh&lr=0.01&epochs=50000")
+    for n in range(1, 4):
+        _click(d, "step")
+        _wait(d, lambda: _update(d) == n, what=f"update {n}")
+    _click_weight(d, "W2[3,4]")
+    _wait(d, lambda: d.find_elements(By.ID, "ws-table"), what="the worksheet")
+
+    def numbers():
+        time.sleep(1.1)  # the status line refreshes once a second
+        status = _numbers(" ".join(_text(d, i) for i in ("stat-epoch", "stat-update", "stat-samples", "stat-loss",
+                                                          "stat-acc")))
+        return status, _worksheet(d), _numbers(_text(d, "next")), _numbers(
+            d.execute_script("return document.getElementById('ws-text').textContent"))
+
+    english = numbers()
+    assert "Next: update 4 of 13 in epoch 1" in _text(d, "next")
+    Select(d.find_element(By.ID, "lang")).select_by_value("ru")
+    _wait(d, lambda: "lang=ru" in d.current_url and _text(d, "play").endswith("Пуск"), what="the Russian page")
+    _wait(d, lambda: d.execute_script("return window.pgStats && window.pgStats.events > 0"), what="a frame")
+    assert d.execute_script("return sessionStorage.getItem('deltaprop-playground-sid')") == s.sid
+    assert d.find_element(By.TAG_NAME, "html").get_attribute("lang") == "ru"
+    Select(d.find_element(By.ID, "ws-param")).select_by_value("W2[3,4]")
+    _wait(d, lambda: "dE_total/dW2[3,4]" in _worksheet(d), what="the Russian worksheet")
+    d.execute_script("document.querySelector('#ws-body details').open = true")
+    assert "Далее: обновление 4 из 13 в эпохе 1" in _text(d, "next")
+    assert "эпоха" in _text(d, "ws-text") or "Эпоха" in _text(d, "ws-text") or "Прямой" in _text(d, "ws-text")
+    russian = numbers()
+    assert russian == english
+    for tab in ("compare", "optimizer", "gradcheck", "export"):
+        d.find_element(By.CSS_SELECTOR, f'.tabs button[data-tab="{tab}"]').click()
+        if tab == "optimizer":
+            _wait(d, lambda: d.find_elements(By.CSS_SELECTOR, '#opt-state tr[data-name="m"]'), what="the state")
+        # "raw x[0]" is a quantity's name in explain's trace (deltaprop explain --lang ru prints it
+        # so too), a name like x[0] and W2[3,4]; the detector sees two words in it.
+        text = d.find_element(By.TAG_NAME, "body").text.replace("raw x[", "x[")
+        assert english_sentences(text) == [], tab
+    for attr in ("title", "placeholder"):
+        values = d.execute_script(f"return [...document.querySelectorAll('[{attr}]')].map(e => e.getAttribute('{attr}'))")
+        assert values and english_sentences("\n".join(values)) == [], attr
+    d.execute_script("window.scrollTo(0, 0)")
+    d.save_screenshot(os.path.join(shots, "playground-ru.png"))
+    # back to English for the other tests (the address keeps the language)
+    Select(d.find_element(By.ID, "lang")).select_by_value("en")
+    _wait(d, lambda: "lang=en" in d.current_url and _text(d, "play").endswith("Play"), what="the English page")

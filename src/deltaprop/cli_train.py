@@ -47,6 +47,8 @@ def _add_setting(group, name: str, s) -> None:
         kw["type"] = int_arg if s.kind == "int" else float_arg
     if s.kind == "choice":
         kw["choices"] = s.valid_choices()
+    if s.kind == "choices":
+        kw["metavar"] = "{" + ",".join(s.valid_choices()) + "}[,...]"
     if s.kind == "pairs":
         kw["action"] = "append"
     if s.const is not None:

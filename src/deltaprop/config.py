@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .errors import ConfigError
-from .i18n import gettext as _
+from .i18n import gettext as _, ngettext
 
 __all__ = ["Setting", "TrainConfig", "DEFAULTS", "TASK_DEFAULTS", "SETTINGS", "read_toml", "resolve", "resume_config",
            "key_values", "parse_widths"]
@@ -40,7 +40,8 @@ __all__ = ["Setting", "TrainConfig", "DEFAULTS", "TASK_DEFAULTS", "SETTINGS", "r
 class Setting:
     """What the table knows about one setting besides its name and default.
 
-    ``kind`` is one of ``int``, ``float``, ``bool``, ``str``, ``choice``, ``widths`` (layer
+    ``kind`` is one of ``int``, ``float``, ``bool``, ``str``, ``choice``, ``choices`` (one of
+    the choices, or several comma separated: a str for one, a tuple for several), ``widths`` (layer
     widths, ``"16,8"``), ``names`` (comma-separated names) and ``pairs`` (``KEY=VALUE``
     strings). ``lo``/``hi`` bound numbers (``lo_open``/``hi_open``: the bound itself is
     excluded); ``optional``: ``None`` is allowed (it means what ``help`` says). ``resumable``:
@@ -71,6 +72,9 @@ class Setting:
         """The allowed values in words, for messages and ``--help``."""
         if self.kind == "choice":
             return _("one of {choices}").format(choices=", ".join(self.valid_choices()))
+        if self.kind == "choices":
+            return _("one of {choices}, or several separated by commas").format(
+                choices=", ".join(self.valid_choices()))
         if self.kind in ("int", "float"):
             what = _("an integer") if self.kind == "int" else _("a number")
             if self.lo is not None and self.hi is not None:
@@ -136,8 +140,9 @@ class TrainConfig:
     # --- network
     hidden: tuple = _setting((16,), "hidden layer widths, comma separated ('' for none)", kind="widths",
                              group="network")
-    activation: str = _setting("tanh", "hidden-layer activation", kind="choice",
-                               choices=_names("activations", "ACTIVATIONS"), group="network")
+    activation: str | tuple = _setting("tanh", "hidden-layer activation: one name for every hidden layer, or one "
+                                               "per hidden layer, comma separated (relu,tanh)", kind="choices",
+                                       choices=_names("activations", "ACTIVATIONS"), group="network")
     output_activation: str | None = _setting(None, "output activation (left out: suits the task and loss)",
                                              kind="choice", choices=_names("activations", "ACTIVATIONS"),
                                              optional=True, group="network")
@@ -233,6 +238,12 @@ class TrainConfig:
     def __post_init__(self):
         for f in dataclasses.fields(self):
             object.__setattr__(self, f.name, check_value(f.name, getattr(self, f.name)))
+        if not isinstance(self.activation, str) and len(self.activation) != len(self.hidden):
+            raise ConfigError(ngettext("activation lists {given} names, one per hidden layer, but hidden has {n} "
+                                       "layer ({hidden})",
+                                       "activation lists {given} names, one per hidden layer, but hidden has {n} "
+                                       "layers ({hidden})", len(self.hidden)).format(
+                given=len(self.activation), n=len(self.hidden), hidden=",".join(map(str, self.hidden)) or "''"))
         if self.schedule_param and not self.schedule:
             raise ConfigError(_("schedule_param needs schedule (--schedule-param needs --schedule)"))
 
@@ -257,8 +268,8 @@ class TrainConfig:
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
             kind = SETTINGS[f.name].kind
-            if kind in ("widths", "names"):
-                v = ",".join(str(x) for x in v) if (v or kind == "widths") else None
+            if kind in ("widths", "names") or (kind == "choices" and not isinstance(v, str)):
+                v = ",".join(str(x) for x in v) if (v or kind != "names") else None
             elif kind == "pairs":
                 v = list(v) if v else None
             out[f.name] = v
@@ -371,6 +382,8 @@ def check_value(name: str, value):
         return value
     if kind == "widths":
         return parse_widths(value, name)
+    if kind == "choices":
+        return _check_choices(name, s, value)
     if kind in ("names", "pairs"):
         items = value.split(",") if isinstance(value, str) and kind == "names" else value
         if isinstance(items, str) or not isinstance(items, (list, tuple)) \
@@ -389,6 +402,18 @@ def check_value(name: str, value):
 
         parse_init(value)
     return value
+
+
+def _check_choices(name: str, s: Setting, value):
+    """One choice (``"relu"``) stays a str; several (``"relu,tanh"``, ``["relu", "tanh"]``)
+    become a tuple."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not items or not all(isinstance(x, str) for x in items):
+        raise ConfigError(must_be(name, s.range_text(), value))
+    items = tuple(x.strip() for x in items)
+    if any(x not in s.valid_choices() for x in items):
+        raise ConfigError(must_be(name, s.range_text(), value))
+    return items[0] if len(items) == 1 and isinstance(value, str) else items
 
 
 def check_values(values: dict, label: Callable[[str], str], unknown: str) -> dict:

@@ -51,6 +51,19 @@ def _as_dtype(dtype) -> np.dtype:
     return dt
 
 
+def hidden_activations(activation, n_hidden: int) -> list:
+    """One activation per hidden layer: ``activation`` repeated where it is one name (or an
+    Activation object), else the sequence itself, which must have ``n_hidden`` entries."""
+    if isinstance(activation, str) or not isinstance(activation, (list, tuple)):
+        return [activation] * n_hidden
+    if len(activation) != n_hidden:
+        raise ConfigError(ngettext("activation lists {given} names, one per hidden layer, but the network has "
+                                   "{n} hidden layer", "activation lists {given} names, one per hidden layer, "
+                                   "but the network has {n} hidden layers", n_hidden).format(
+            given=len(activation), n=n_hidden))
+    return list(activation)
+
+
 class Network:
     """A multilayer perceptron trained by backpropagation.
 
@@ -58,10 +71,11 @@ class Network:
     ----------
     sizes : sequence of int
         Layer widths from input to output, e.g. ``[2, 2, 1]``.
-    activation : str
-        Hidden-layer activation.
+    activation : str or sequence of str
+        Hidden-layer activation: one name for every hidden layer, or one per hidden layer
+        (``["relu", "tanh"]`` for ``sizes=[2, 8, 8, 1]``).
     output_activation : str, optional
-        Output-layer activation; defaults to ``activation``.
+        Output-layer activation; defaults to ``activation`` (where it is one name).
     loss : str, dict or Loss
         Loss name from :data:`deltaprop.losses.LOSSES`, or its config with parameters,
         e.g. ``{"name": "huber", "delta": 0.5}`` (see :func:`deltaprop.losses.get_loss`).
@@ -91,6 +105,9 @@ class Network:
             raise ConfigError(_("a network needs at least an input and an output size, got {value}").format(value=sizes))
         if any(s <= 0 for s in sizes):
             raise ConfigError(_("layer sizes must be positive, got {value}").format(value=sizes))
+        hidden_acts = hidden_activations(activation, len(sizes) - 2)
+        if output_activation is None and not isinstance(activation, str):
+            raise ConfigError(_("output_activation must be given where activation is a list, one per hidden layer"))
         out_act = activation if output_activation is None else output_activation
         dt = _as_dtype(dtype)
         n_params = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
@@ -101,7 +118,7 @@ class Network:
                            n=f"{n_params:,}", sizes="-".join(map(str, sizes)), dtype=dt.name))
         layers = []
         for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-            act = out_act if i == len(sizes) - 2 else activation
+            act = out_act if i == len(sizes) - 2 else hidden_acts[i]
             layers.append(Dense(n_in, n_out, act, bias=bias, train_bias=train_bias, dtype=dt))
         self._build(layers, loss, dt)
         self.init = init

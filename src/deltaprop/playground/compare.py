@@ -11,6 +11,7 @@ import numpy as np
 
 from ..config import check_value
 from ..errors import ConfigError, DeltapropError
+from ..i18n import gettext as _
 from ..runs import prepare_run
 from .session import LIMITS, Session
 
@@ -29,11 +30,13 @@ def compare_modes(session: Session, epochs) -> dict:
         cfg = session.config
         n = len(session.run.X)
     if epochs > LIMITS["compare_epochs"]:
-        raise ConfigError(f"epochs: {epochs}; the comparison runs at most {LIMITS['compare_epochs']}")
+        raise ConfigError(_("epochs: {n}; the comparison runs at most {most}").format(
+            n=epochs, most=LIMITS["compare_epochs"]))
     if epochs * n > LIMITS["compare_updates"]:
-        raise ConfigError(f"epochs: {epochs} epochs of {n} samples is {epochs * n:,} stochastic updates; the "
-                          f"comparison runs at most {LIMITS['compare_updates']:,} (ask for "
-                          f"{LIMITS['compare_updates'] // n} epochs or fewer)")
+        raise ConfigError(_("epochs: {epochs} epochs of {n} samples is {updates} stochastic updates; the "
+                            "comparison runs at most {most} (ask for {fewer} epochs or fewer)").format(
+            epochs=epochs, n=n, updates=f"{epochs * n:,}", most=f"{LIMITS['compare_updates']:,}",
+            fewer=LIMITS["compare_updates"] // n))
     out = {"epochs": epochs, "samples": n, "modes": {}}
     for mode in MODES:
         try:

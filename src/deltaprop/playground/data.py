@@ -16,6 +16,7 @@ import numpy as np
 
 from ..data import BUILTIN, load_csv
 from ..errors import DataError
+from ..i18n import N_, gettext as _
 
 __all__ = ["DATASETS", "DRAWN", "MAX_UPLOAD_BYTES", "MAX_ROWS", "write_drawn", "write_upload", "csv_columns"]
 
@@ -40,8 +41,8 @@ def _gaussians(rng):
     return X, np.repeat([1, 0], n)
 
 
-DRAWN = {"circles": ("a disc inside a ring, 200 points", _circles),
-         "gaussians": ("two gaussian clouds, 200 points", _gaussians)}
+DRAWN = {"circles": (N_("a disc inside a ring, 200 points"), _circles),
+         "gaussians": (N_("two gaussian clouds, 200 points"), _gaussians)}
 
 #: Every choice of the page's data menu (the built-in sets the library ships, the drawn ones,
 #: and "csv" for an upload). iris and digits are left out: they have 4 and 64 inputs, and a
@@ -49,7 +50,7 @@ DRAWN = {"circles": ("a disc inside a ring, 200 points", _circles),
 DATASETS = {"xor": BUILTIN["xor"][3], "spirals": BUILTIN["spirals"][3],
             "circles": DRAWN["circles"][0], "gaussians": DRAWN["gaussians"][0],
             "parity": BUILTIN["parity"][3], "encoder": BUILTIN["encoder"][3],
-            "csv": "your CSV file: two numeric columns and a target column"}
+            "csv": N_("your CSV file: two numeric columns and a target column")}
 
 MAX_UPLOAD_BYTES = 1_000_000
 MAX_ROWS = 5000
@@ -79,7 +80,7 @@ def csv_columns(text: str) -> list[str]:
     """The header of an uploaded CSV text (DataError when there is none)."""
     rows = _rows(text)
     if not rows or not any(c.strip() for c in rows[0]):
-        raise DataError("the uploaded CSV has no header row")
+        raise DataError(_("the uploaded CSV has no header row"))
     return [c.strip() for c in rows[0]]
 
 
@@ -88,17 +89,19 @@ def write_upload(text: str, x: str, y: str, target: str, folder: str, filename: 
     and check it by reading it back with deltaprop's own CSV reader (its messages name the
     row and column). Returns the path."""
     if len(text.encode()) > MAX_UPLOAD_BYTES:
-        raise DataError(f"{filename}: {len(text.encode()):,} bytes; the playground takes CSV files up to "
-                        f"{MAX_UPLOAD_BYTES:,} bytes")
+        raise DataError(_("{file}: {size} bytes; the playground takes CSV files up to {most} bytes").format(
+            file=filename, size=f"{len(text.encode()):,}", most=f"{MAX_UPLOAD_BYTES:,}"))
     rows = _rows(text)
     header = csv_columns(text)
-    for what, col in (("x column", x), ("y column", y), ("target column", target)):
+    for what, col in ((N_("x column"), x), (N_("y column"), y), (N_("target column"), target)):
         if col not in header:
-            raise DataError(f"{filename}: no column {col!r} for the {what}; columns: {', '.join(header)}")
+            raise DataError(_("{file}: no column {column!r} for the {what}; columns: {columns}").format(
+                file=filename, column=col, what=_(what), columns=", ".join(header)))
     if len({x, y, target}) < 3:
-        raise DataError(f"{filename}: the x, y and target columns must be three different columns")
+        raise DataError(_("{file}: the x, y and target columns must be three different columns").format(file=filename))
     if len(rows) - 1 > MAX_ROWS:
-        raise DataError(f"{filename}: {len(rows) - 1:,} rows; the playground takes at most {MAX_ROWS:,}")
+        raise DataError(_("{file}: {n} rows; the playground takes at most {most}").format(
+            file=filename, n=f"{len(rows) - 1:,}", most=f"{MAX_ROWS:,}"))
     idx = [header.index(c) for c in (x, y, target)]
     path = os.path.join(folder, "upload.csv")
     with open(path, "w", newline="") as f:
@@ -108,7 +111,8 @@ def write_upload(text: str, x: str, y: str, target: str, folder: str, filename: 
             if not any(c.strip() for c in row):
                 continue
             if len(row) < len(header):
-                raise DataError(f"{filename}: line {line} has {len(row)} fields, the header {len(header)}")
+                raise DataError(_("{file}: line {line} has {n} fields, the header {header}").format(
+                    file=filename, line=line, n=len(row), header=len(header)))
             w.writerow([row[i].strip() for i in idx])
     try:  # every cell checked; the messages name the line and column, and the user's file
         load_csv(path, target, name=filename)

@@ -15,6 +15,7 @@ comes back as ``{"error": "..."}`` with status 400, which the page shows.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -25,6 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from urllib.parse import parse_qs, urlsplit
 
+from .. import i18n
 from ..errors import DeltapropError
 from . import data as pdata
 from .session import LIMITS, PAGE_KEYS, Session, defaults_for
@@ -43,6 +45,8 @@ ASSETS = {
 MAX_BODY = 2 * pdata.MAX_UPLOAD_BYTES + 65_536
 #: Frames a page gets per second at most while the run changes (a heartbeat otherwise).
 FRAMES_PER_SECOND = 20
+#: The gettext domain of the page's own texts (its HTML and JavaScript).
+PAGE_DOMAIN = "playground"
 _SID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 
 
@@ -92,8 +96,10 @@ class PlaygroundServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address, handler=None):
+    def __init__(self, address, handler=None, lang: str = "en"):
         super().__init__(address, handler or _Handler)
+        #: The page's language unless it asks for another (``deltaprop playground --lang``).
+        self.lang = lang if lang in i18n.LANGUAGES else "en"
         self.sessions: dict[str, Session] = {}
         self.sessions_lock = threading.Lock()
         self.closing = False
@@ -198,7 +204,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(f"this server answers only to its own address ({self.server.url})", 403)
             return
         try:
-            self._route_get()
+            with i18n.language(self._lang()):
+                self._route_get()
         except (_BadRequest, DeltapropError) as exc:
             self._error(str(exc))
         except (BrokenPipeError, ConnectionResetError):
@@ -209,13 +216,21 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(f"this server answers only to its own address ({self.server.url})", 403)
             return
         try:
-            self._route_post()
+            with i18n.language(self._lang()):
+                self._route_post()
         except (_BadRequest, DeltapropError) as exc:
             self._error(str(exc))
         except (BrokenPipeError, ConnectionResetError):
             pass
         except TimeoutError as exc:
             self._error(str(exc), 503)
+
+    def _lang(self) -> str:
+        """The language of the page that asks: its header (the page's selector), else ``?lang=``
+        (links and the event stream), else the server's (``--lang``). Messages, explain's
+        worksheet and the data sets' descriptions are then in it."""
+        asked = self.headers.get("X-Deltaprop-Lang") or parse_qs(urlsplit(self.path).query).get("lang", [""])[0]
+        return asked if asked in i18n.LANGUAGES else self.server.lang
 
     def _route_get(self):
         url = urlsplit(self.path)
@@ -225,8 +240,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, _asset(name), ctype)
             return
         if path == "/api/meta":
-            self._json({"datasets": pdata.DATASETS, "choices": _choices(), "limits": LIMITS,
-                        "page_keys": list(PAGE_KEYS), "frames_per_second": FRAMES_PER_SECOND})
+            self._json({"datasets": {k: i18n.gettext(v) for k, v in pdata.DATASETS.items()}, "choices": _choices(),
+                        "limits": LIMITS, "page_keys": list(PAGE_KEYS), "frames_per_second": FRAMES_PER_SECOND,
+                        "lang": self.server.lang, "languages": list(i18n.LANGUAGES)})
+            return
+        if path == "/api/page-catalog":
+            self._json(page_catalog(i18n.current()))
             return
         if path == "/api/defaults":
             data = parse_qs(url.query).get("data", ["xor"])[0]
@@ -352,6 +371,26 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
 
-def make_server(host: str = "127.0.0.1", port: int = 8765) -> PlaygroundServer:
-    """A server bound to ``host:port`` (port 0: a free one), not yet serving."""
-    return PlaygroundServer((host, port))
+def page_catalog(lang: str) -> dict:
+    """The page's own messages in ``lang`` as ``{English: translation}``, from the compiled
+    catalog of the ``playground`` domain (``locale/LANG/LC_MESSAGES/playground.po``, managed with
+    Babel like deltaprop's own; the page's texts are in its HTML and JavaScript, so they have a
+    catalog of their own, which the page fetches as JSON). English: empty, the texts themselves."""
+    return {} if lang == "en" else _page_catalog(lang)
+
+
+@functools.lru_cache(maxsize=None)
+def _page_catalog(lang: str) -> dict:
+    import gettext
+
+    # A language without a page catalog yet: the page stays English (fallback).
+    t = gettext.translation(PAGE_DOMAIN, localedir=str(i18n.LOCALE_DIR), languages=[lang], fallback=True)
+    # The catalog's own table, as Django's JavaScriptCatalog reads it; the header (msgid "")
+    # is not a message.
+    return {k: v for k, v in getattr(t, "_catalog", {}).items() if isinstance(k, str) and k}
+
+
+def make_server(host: str = "127.0.0.1", port: int = 8765, lang: str = "en") -> PlaygroundServer:
+    """A server bound to ``host:port`` (port 0: a free one), not yet serving; ``lang``: the
+    page's language unless the page chooses another."""
+    return PlaygroundServer((host, port), lang=lang)

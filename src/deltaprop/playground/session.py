@@ -30,6 +30,7 @@ from ..config import TrainConfig, check_value, resolve
 from ..data import BUILTIN
 from ..errors import ConfigError, DeltapropError
 from ..explain import MAX_PARAMS, explain_model, render
+from ..i18n import gettext as _
 from ..training import Callback
 from . import data as pdata
 
@@ -95,13 +96,14 @@ def page_settings(values: dict) -> dict:
         out[key] = check_value(key, value)
     hidden = out.get("hidden", ())
     if len(hidden) > LIMITS["layers"] - 1:
-        raise ConfigError(f"hidden: {len(hidden)} hidden layers; the playground allows at most "
-                          f"{LIMITS['layers'] - 1}")
+        raise ConfigError(_("hidden: {n} hidden layers; the playground allows at most {most}").format(
+            n=len(hidden), most=LIMITS["layers"] - 1))
     if any(h > LIMITS["units"] for h in hidden):
-        raise ConfigError(f"hidden: a layer of {max(hidden)} units; the playground allows at most "
-                          f"{LIMITS['units']} per layer")
+        raise ConfigError(_("hidden: a layer of {n} units; the playground allows at most {most} per layer").format(
+            n=max(hidden), most=LIMITS["units"]))
     if out.get("epochs", 0) > LIMITS["epochs"]:
-        raise ConfigError(f"epochs: {out['epochs']}; the playground allows at most {LIMITS['epochs']:,}")
+        raise ConfigError(_("epochs: {n}; the playground allows at most {most}").format(
+            n=out["epochs"], most=f"{LIMITS['epochs']:,}"))
     return out
 
 
@@ -276,16 +278,16 @@ class Session:
             return pdata.write_drawn(data, self.folder), "label"
         if data == "csv":
             if not csv:
-                raise ConfigError("data 'csv': upload a CSV file and choose its x, y and target columns")
+                raise ConfigError(_("data 'csv': upload a CSV file and choose its x, y and target columns"))
             text = csv.get("text")
             if text is None and self.upload:
                 text = self.upload[0]
             if not isinstance(text, str):
-                raise ConfigError("data 'csv': upload a CSV file first")
+                raise ConfigError(_("data 'csv': upload a CSV file first"))
             name = str(csv.get("name") or "upload.csv")[:200]
             for key in ("x", "y", "target"):
                 if not isinstance(csv.get(key), str):
-                    raise ConfigError(f"data 'csv': choose the {key} column")
+                    raise ConfigError(_("data 'csv': choose the {key} column").format(key=key))
             path = pdata.write_upload(text, csv["x"], csv["y"], csv["target"], self.folder, name)
             self.upload = (text, name)
             return path, csv["target"]
@@ -517,7 +519,7 @@ class Session:
             raw_x = run.train.X[i]
             target = run.T[i]
             lr = tr.optimizer.lr
-            trace = explain_model(run.model, raw_x, target, lr=lr, source="the playground's model")
+            trace = explain_model(run.model, raw_x, target, lr=lr, source=_("the playground's model"))
             actual = self._actual_update(rows)
             out = {"trace": trace, "text": render(trace, "text"), "sample": i, "batch": len(rows),
                    "position": None if p is None else {k: p[k] for k in ("epoch", "update_in_epoch",

@@ -14,10 +14,43 @@ const CLASS_COLORS = ["#e07b18", "#1f6fd1", "#2a9d3a", "#9b3fc0", "#c0392b", "#1
 
 const st = {
   sid: null, meta: null, setup: null, frame: null, upd: [], hist: null, selected: null,
-  dirty: false, csvText: null, csvName: null, stats: { fps: 0, ups: 0, frames: 0, events: 0 },
+  dirty: false, csvText: null, csvName: null, stats: { fps: 0, ups: 0, frames: 0, events: 0, busyMs: 0 },
   upsWindow: [], source: null,
 };
 window.pgStats = st.stats; // read by the browser tests
+
+// ------------------------------------------------------------------ language
+// The page's texts are English in this file and in index.html; tr() looks each up in the page's
+// catalog (GET /api/page-catalog: {English: translation}, from locale/LANG/LC_MESSAGES/playground.po)
+// and fills its {fields}. The language: the address's lang=, else the server's --lang.
+let CATALOG = {}, LANG = "en";
+function tr(msg, fields) {
+  const text = CATALOG[msg] || msg;
+  return fields ? text.replace(/\{(\w+)\}/g, (m, k) => (k in fields ? fields[k] : m)) : text;
+}
+const norm = (html) => html.replace(/\s+/g, " ").trim();
+function translateStatic() {
+  document.documentElement.lang = LANG;
+  document.querySelectorAll("[data-i18n]").forEach((e) => {
+    const key = norm(e.innerHTML);
+    if (CATALOG[key]) e.innerHTML = CATALOG[key];
+  });
+  for (const attr of ["title", "placeholder"]) {
+    document.querySelectorAll(`[${attr}]`).forEach((e) => {
+      const key = norm(e.getAttribute(attr));
+      if (CATALOG[key]) e.setAttribute(attr, CATALOG[key]);
+    });
+  }
+}
+async function loadLanguage(lang) {
+  LANG = lang;
+  CATALOG = lang === "en" ? {} : await api(`/api/page-catalog?lang=${encodeURIComponent(lang)}`);
+  translateStatic();
+  $("lang").value = lang;
+}
+function hashLang() {
+  return new URLSearchParams(location.hash.slice(1)).get("lang");
+}
 
 // ------------------------------------------------------------------ helpers
 function showError(msg) {
@@ -26,12 +59,14 @@ function showError(msg) {
   el.hidden = false; el.textContent = msg;
 }
 async function api(path, body) {
-  const opts = body === undefined ? {} : { method: "POST", headers: { "Content-Type": "application/json" },
-    body: JSON.stringify(body) };
+  const headers = { "X-Deltaprop-Lang": LANG };
+  const opts = body === undefined ? { headers } : { method: "POST",
+    headers: { ...headers, "Content-Type": "application/json" }, body: JSON.stringify(body) };
   let res;
-  try { res = await fetch(path, opts); } catch (e) { throw new Error("the playground server does not answer (was it stopped?)"); }
-  const data = await res.json().catch(() => ({ error: `the server answered ${res.status}` }));
-  if (!res.ok || data.error) throw new Error(data.error || `the server answered ${res.status}`);
+  try { res = await fetch(path, opts); } catch (e) { throw new Error(tr("the playground server does not answer (was it stopped?)")); }
+  const answered = tr("the server answered {status}", { status: res.status });
+  const data = await res.json().catch(() => ({ error: answered }));
+  if (!res.ok || data.error) throw new Error(data.error || answered);
   return data;
 }
 const fmt = (v, d = 4) => (v === null || v === undefined || Number.isNaN(v)) ? "–"
@@ -55,6 +90,25 @@ function fillSelect(id, values, auto) {
   el.innerHTML = (auto ? `<option value="">${auto}</option>` : "") +
     values.map((v) => `<option value="${esc(v)}">${esc(v)}</option>`).join("");
 }
+// One activation selector per hidden layer; s-activation (hidden) holds the setting: one name
+// where all agree (the same run as before per-layer choices existed), else one per layer.
+function buildActivations(value) {
+  const n = parseHidden().length, box = $("activations");
+  const given = String(value || "").split(",").filter(Boolean);
+  const names = Array.from({ length: n }, (_, i) => given.length === n ? given[i] : (given[0] || "tanh"));
+  box.innerHTML = names.map((a, i) => `<label><span>${esc(tr("Activation of layer {n}", { n: i + 1 }))}</span> ` +
+    `<select id="s-act-${i}" data-layer="${i}"></select></label>`).join("");
+  names.forEach((a, i) => { fillSelect(`s-act-${i}`, st.meta.choices.activations.filter((c) => c !== "softmax")); $(`s-act-${i}`).value = a; });
+  box.querySelectorAll("select").forEach((e) => e.addEventListener("change", syncActivation));
+  syncActivation();
+}
+function syncActivation() {
+  const names = [...$("activations").querySelectorAll("select")].map((e) => e.value);
+  if (names.length) $("s-activation").value = new Set(names).size === 1 ? names[0] : names.join(",");
+}
+function parseHidden() {
+  return $("s-hidden").value.split(",").map((x) => x.trim()).filter(Boolean);
+}
 function setForm(data, s) {
   $("s-data").value = data;
   for (const k of KEYS) {
@@ -63,6 +117,7 @@ function setForm(data, s) {
     if (Array.isArray(v)) v = v.join(",");
     el.value = v === null || v === undefined ? "" : v;
   }
+  buildActivations($("s-activation").value);
   onFormChange();
 }
 function readForm() {
@@ -84,6 +139,7 @@ function onFormChange() {
 }
 function writeHash(data, s) {
   const p = new URLSearchParams({ data });
+  if (LANG !== "en") p.set("lang", LANG);
   for (const [k, v] of Object.entries(s)) p.set(k, Array.isArray(v) ? v.join(",") : v);
   history.replaceState(null, "", "#" + p.toString());
   $("ex-link").href = location.href;
@@ -107,7 +163,7 @@ async function apply() {
   const settings = readForm();
   const body = { data, settings };
   if (data === "csv") {
-    if (!st.csvText) { showError("Choose a CSV file first (two numeric columns and a target column)."); return; }
+    if (!st.csvText) { showError(tr("Choose a CSV file first (two numeric columns and a target column).")); return; }
     body.csv = { text: st.csvText, name: st.csvName, x: $("csv-x").value, y: $("csv-y").value,
       target: $("csv-target").value };
   }
@@ -122,7 +178,7 @@ async function apply() {
 async function onCsvFile() {
   const file = $("csv-file").files[0];
   if (!file) return;
-  if (file.size > 1000000) { showError(`${file.name}: ${file.size.toLocaleString()} bytes; the playground takes CSV files up to 1,000,000 bytes`); return; }
+  if (file.size > 1000000) { showError(tr("{file}: {size} bytes; the playground takes CSV files up to 1,000,000 bytes", { file: file.name, size: file.size.toLocaleString() })); return; }
   st.csvText = await file.text(); st.csvName = file.name;
   try {
     const { columns } = await api("/api/csv-columns", { text: st.csvText });
@@ -144,7 +200,7 @@ async function control(action) {
 // ------------------------------------------------------------------ the stream
 function connect() {
   if (st.source) st.source.close();
-  const src = new EventSource(base() + "/events");
+  const src = new EventSource(base() + `/events?lang=${LANG}`);
   st.source = src;
   src.addEventListener("setup", (ev) => {
     const setup = JSON.parse(ev.data);
@@ -152,7 +208,11 @@ function connect() {
     onSetup(setup);
     const s = setup.settings; setForm(setup.data, s); writeHash(setup.data, readForm());
   });
-  src.addEventListener("frame", (ev) => onFrame(JSON.parse(ev.data)));
+  src.addEventListener("frame", (ev) => {
+    const t0 = performance.now();
+    onFrame(JSON.parse(ev.data));
+    st.stats.busyMs += performance.now() - t0; // the page's own work, for bench/playground_page.py
+  });
   src.onerror = () => { st.stats.disconnected = (st.stats.disconnected || 0) + 1; };
 }
 
@@ -161,29 +221,30 @@ function onSetup(setup) {
   st.hist = { epoch: [], loss: [], loss_running: [], val_loss: [], accuracy: [], val_accuracy: [], lr: [],
     updates: [], samples: [] };
   buildNetwork();
-  fillSelect("ws-param", setup.param_names, "(click one in the network)");
+  fillSelect("ws-param", setup.param_names, tr("(click one in the network)"));
   const two = setup.sizes[0] === 2;
   $("regions").style.display = two ? "" : "none";
-  $("regions-caption").textContent = two ? `Decision regions: the network's output over the input plane (${legend(setup)}). ` +
-    "Dots: training samples (hollow: validation); ringed: the next update's batch."
-    : `Decision regions need 2 inputs; this data set has ${setup.sizes[0]}.`;
+  $("regions-caption").textContent = two ? tr("Decision regions: the network's output over the input plane ({legend}). " +
+    "Dots: training samples (hollow: validation); ringed: the next update's batch.", { legend: legend(setup) })
+    : tr("Decision regions need 2 inputs; this data set has {n}.", { n: setup.sizes[0] });
   $("stat-acc-box").style.display = setup.classes ? "" : "none";
-  $("ex-model").href = base() + "/export/model.npz";
-  $("ex-config").href = base() + "/export/config.toml";
-  $("ex-data").href = base() + "/export/data";
+  $("ex-model").href = base() + `/export/model.npz?lang=${LANG}`;
+  $("ex-config").href = base() + `/export/config.toml?lang=${LANG}`;
+  $("ex-data").href = base() + `/export/data?lang=${LANG}`;
   $("ex-data-box").hidden = ["xor", "spirals", "parity", "encoder"].includes(setup.data);
   $("ex-cmd").textContent = "deltaprop train --config playground.toml --out model.npz";
-  if (st.selected) $("ws-body").innerHTML = '<p class="help">A new run: click a weight or unit again.</p>';
+  if (st.selected) $("ws-body").innerHTML = `<p class="help">${esc(tr("A new run: click a weight or unit again."))}</p>`;
   st.selected = null;
   st.dirty = true;
 }
 
-const COLOR_NAMES = ["orange", "blue", "green", "purple", "red", "teal", "olive", "grey"];
+const COLOR_NAMES = () => [tr("orange"), tr("blue"), tr("green"), tr("purple"), tr("red"), tr("teal"), tr("olive"), tr("grey")];
 function legend(setup) {
   const c = setup.classes, outs = setup.sizes[setup.sizes.length - 1];
-  if (!c) return "blue: high output, orange: low";
-  if (outs === 1) return `blue: ${c[1]}, orange: ${c[0]}`;
-  return c.map((name, i) => `${COLOR_NAMES[i % COLOR_NAMES.length]}: ${name}`).join(", ");
+  if (!c) return tr("blue: high output, orange: low");
+  if (outs === 1) return tr("blue: {high}, orange: {low}", { high: c[1], low: c[0] });
+  const colors = COLOR_NAMES();
+  return c.map((name, i) => `${colors[i % colors.length]}: ${name}`).join(", ");
 }
 
 function onFrame(f) {
@@ -215,13 +276,17 @@ function tick(t) {
     $("stat-ups").textContent = Math.round(st.stats.ups).toLocaleString();
   }
   st.stats.frames++;
-  if (st.dirty && st.setup && st.frame) { st.dirty = false; draw(); }
+  if (st.dirty && st.setup && st.frame) {
+    const t0 = performance.now();
+    st.dirty = false; draw();
+    st.stats.busyMs += performance.now() - t0;
+  }
   requestAnimationFrame(tick);
 }
 
 function draw() {
   const f = st.frame, s = st.setup;
-  $("stat-epoch").textContent = `${f.epoch} of ${f.epochs_total}`;
+  $("stat-epoch").textContent = tr("{epoch} of {total}", { epoch: f.epoch, total: f.epochs_total });
   $("stat-update").textContent = f.update.toLocaleString();
   $("stat-samples").textContent = f.samples.toLocaleString();
   const h = st.hist;
@@ -232,14 +297,16 @@ function draw() {
   $("play").hidden = f.playing; $("pause").hidden = !f.playing;
   for (const id of ["play", "step", "step-epoch"]) $(id).disabled = f.finished;
   let next = "";
-  if (f.error) next = "Stopped: " + f.error;
-  else if (f.finished) next = `Finished: ${f.epoch} epochs. Raise Epochs and press Apply, or Reset.`;
+  if (f.error) next = tr("Stopped: {error}", { error: f.error });
+  else if (f.finished) next = tr("Finished: epochs run: {n}. Raise Epochs and press Apply, or Reset.", { n: f.epoch });
   else if (f.pending) {
     const p = f.pending;
-    next = `Next: update ${p.update_in_epoch} of ${p.updates_per_epoch} in epoch ${p.epoch}, on ` +
-      (p.batch === 1 ? `sample #${p.rows[0]}` : `${p.batch} samples (#${p.rows.slice(0, 6).join(", #")}${p.batch > 6 ? ", ..." : ""})`) + ".";
+    const fields = { update: p.update_in_epoch, total: p.updates_per_epoch, epoch: p.epoch, sample: p.rows[0], n: p.batch,
+      rows: p.rows.slice(0, 6).join(", #") + (p.batch > 6 ? ", ..." : "") };
+    next = p.batch === 1 ? tr("Next: update {update} of {total} in epoch {epoch}, on sample #{sample}.", fields)
+      : tr("Next: update {update} of {total} in epoch {epoch}, on a batch of samples ({n}: #{rows}).", fields);
   }
-  for (const ev of f.events.slice(-2)) next += `  [${ev.event} at epoch ${ev.epoch}: ${ev.detail}]`;
+  for (const ev of f.events.slice(-2)) next += "  [" + tr("{event} at epoch {epoch}: {detail}", ev) + "]";
   $("next").textContent = next;
   if (s.sizes[0] === 2 && f.regions) drawRegions(f, s);
   updateNetwork(f);
@@ -258,24 +325,44 @@ function drawRegions(f, s) {
     for (const v of vals) { if (v < mn) mn = v; if (v > mx) mx = v; }
     if (mn < -0.01 || mx > 1.01) { lo = Math.min(mn, -1); hi = Math.max(mx, 1); }
   }
+  // Colours parsed once, bytes written in place: parsing and an array per cell took most of a
+  // frame's script time (bench/playground_page.py).
+  const pos = hex(COLORS.pos), neg = hex(COLORS.neg), classRGB = CLASS_COLORS.map(hex), px8 = img.data;
   for (let i = 0; i < vals.length; i++) {
-    let r, gg, b, a;
+    let rgb, a;
     if (multi) {
       const c = Math.floor(vals[i]), conf = vals[i] - c;
-      [r, gg, b] = hex(CLASS_COLORS[c % CLASS_COLORS.length]); a = 60 + 150 * conf;
+      rgb = classRGB[c % classRGB.length]; a = 60 + 150 * conf;
     } else {
       const v = Math.max(0, Math.min(1, (vals[i] - lo) / (hi - lo)));
       const w = Math.abs(v - 0.5) * 2;
-      [r, gg, b] = hex(v >= 0.5 ? COLORS.pos : COLORS.neg); a = 40 + 170 * w;
+      rgb = v >= 0.5 ? pos : neg; a = 40 + 170 * w;
     }
-    img.data.set([r, gg, b, a], 4 * i);
+    px8[4 * i] = rgb[0]; px8[4 * i + 1] = rgb[1]; px8[4 * i + 2] = rgb[2]; px8[4 * i + 3] = a;
   }
-  const off = document.createElement("canvas"); off.width = g; off.height = g;
-  off.getContext("2d").putImageData(img, 0, 0);
+  if (!st.off || st.off.width !== g) { st.off = document.createElement("canvas"); st.off.width = g; st.off.height = g; }
+  st.off.getContext("2d").putImageData(img, 0, 0);
   ctx.clearRect(0, 0, cv.width, cv.height);
   ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, cv.width, cv.height);
   ctx.imageSmoothingEnabled = true;
-  ctx.drawImage(off, 0, 0, cv.width, cv.height);
+  ctx.drawImage(st.off, 0, 0, cv.width, cv.height);
+  // The samples do not move during a run: drawn once per run on a layer of their own (hundreds
+  // of arcs each frame took most of a frame's time, bench/playground_page.py).
+  ctx.drawImage(dotsLayer(s, cv), 0, 0);
+  const [x0, x1, y0, y1] = s.extent;
+  const px = (x) => (x - x0) / (x1 - x0) * cv.width, py = (y) => (y1 - y) / (y1 - y0) * cv.height;
+  if (f.pending) {
+    ctx.strokeStyle = "#111"; ctx.lineWidth = 1.5;
+    for (const i of f.pending.rows) { ctx.beginPath(); ctx.arc(px(s.points[i][0]), py(s.points[i][1]), 7, 0, 2 * Math.PI); ctx.stroke(); }
+  }
+  ctx.fillStyle = "#333"; ctx.font = "11px sans-serif";
+  const fn = s.feature_names || ["x", "y"];
+  ctx.fillText(`${fn[0]} →`, cv.width - 60, cv.height - 6); ctx.fillText(`↑ ${fn[1]}`, 4, 12);
+}
+function dotsLayer(s, cv) {
+  if (st.dots && st.dots.setup === s) return st.dots.canvas;
+  const c = document.createElement("canvas"); c.width = cv.width; c.height = cv.height;
+  const ctx = c.getContext("2d");
   const [x0, x1, y0, y1] = s.extent;
   const px = (x) => (x - x0) / (x1 - x0) * cv.width, py = (y) => (y1 - y) / (y1 - y0) * cv.height;
   const dot = (p, lab, hollow) => {
@@ -287,13 +374,8 @@ function drawRegions(f, s) {
   };
   s.points.forEach((p, i) => dot(p, s.labels[i], false));
   (s.val_points || []).forEach((p, i) => dot(p, s.val_labels[i], true));
-  if (f.pending) {
-    ctx.strokeStyle = "#111"; ctx.lineWidth = 1.5;
-    for (const i of f.pending.rows) { ctx.beginPath(); ctx.arc(px(s.points[i][0]), py(s.points[i][1]), 7, 0, 2 * Math.PI); ctx.stroke(); }
-  }
-  ctx.fillStyle = "#333"; ctx.font = "11px sans-serif";
-  const fn = s.feature_names || ["x", "y"];
-  ctx.fillText(`${fn[0]} →`, cv.width - 60, cv.height - 6); ctx.fillText(`↑ ${fn[1]}`, 4, 12);
+  st.dots = { setup: s, canvas: c };
+  return c;
 }
 function hex(c) { return [1, 3, 5].map((i) => parseInt(c.slice(i, i + 2), 16)); }
 
@@ -335,13 +417,14 @@ function buildNetwork() {
       const name = l === 0 ? null : `b${l}[${j}]`;
       const c = el("circle", { cx: x, cy: y, r: 9, class: "unit", "data-param": name || "", "data-unit": `${l},${j}` }, gUnits);
       const t = el("title", {}, c);
-      t.textContent = l === 0 ? `input x[${j}] (${(s.feature_names || [])[j] || ""})` : `unit ${j} of layer ${l}: click for its bias b${l}[${j}] and delta`;
+      t.textContent = l === 0 ? tr("input x[{j}] ({name})", { j, name: (s.feature_names || [])[j] || "" })
+        : tr("unit {j} of layer {l}: click for its bias {bias} and delta", { j, l, bias: `b${l}[${j}]` });
       if (name) c.addEventListener("click", () => select(name));
       if (l === 0) { const tx = el("text", { x: x - 30, y: y + 4 }, gUnits); tx.textContent = `x[${j}]`; }
     }
     const [x] = unitPos(sizes, l, 0, W, H);
     const lab = el("text", { x: x - 16, y: H - 6 }, gUnits);
-    lab.textContent = l === 0 ? "input" : s.activations[l - 1];
+    lab.textContent = l === 0 ? tr("input") : s.activations[l - 1];
   }
 }
 function updateNetwork(f) {
@@ -364,7 +447,7 @@ function drawChart(cv, series, opts = {}) {
   const ty = opts.logY ? (v) => Math.log10(Math.max(v, 1e-12)) : (v) => v;
   let xs = [], ys = [];
   for (const s of series) for (let i = 0; i < s.x.length; i++) if (s.y[i] !== null && Number.isFinite(s.y[i])) { xs.push(tx(s.x[i])); ys.push(ty(s.y[i])); }
-  if (!xs.length) { ctx.fillStyle = "#999"; ctx.fillText(opts.empty || "no data yet", L + 10, H / 2); return; }
+  if (!xs.length) { ctx.fillStyle = "#999"; ctx.fillText(opts.empty || tr("no data yet"), L + 10, H / 2); return; }
   let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
   for (const v of xs) { if (v < x0) x0 = v; if (v > x1) x1 = v; }
   for (const v of ys) { if (v < y0) y0 = v; if (v > y1) y1 = v; }
@@ -405,7 +488,7 @@ function drawLoss() {
     { x: pick(h.updates), y: pick(h.loss_running), color: COLORS.running },
     { x: pick(h.updates), y: pick(h.loss), color: COLORS.train, width: 2 },
     { x: pick(h.updates), y: pick(h.val_loss), color: COLORS.val, width: 2 },
-  ], { logY: true, xlabel: "updates", empty: "press Step or Play" });
+  ], { logY: true, xlabel: tr("updates"), empty: tr("press Step or Play") });
 }
 
 // ------------------------------------------------------------------ the worksheet
@@ -420,7 +503,7 @@ async function explainSelected() {
   const sel = st.selected;
   if (!sel) return;
   if (st.setup && !st.setup.explainable) {
-    $("ws-body").innerHTML = `<p class="help">This network has more than 500 parameters; deltaprop explain traces at most 500. Use fewer units.</p>`;
+    $("ws-body").innerHTML = `<p class="help">${esc(tr("This network has more than 500 parameters; deltaprop explain traces at most 500. Use fewer units."))}</p>`;
     return;
   }
   sel.version = st.frame ? st.frame.version : null;
@@ -459,31 +542,34 @@ function renderWorksheet(param, r) {
     for (const a of rows[n].args || []) stack.push(a.name);
   }
   const pos = r.position;
-  const where = pos ? `update ${pos.update_in_epoch} of ${pos.updates_per_epoch} in epoch ${pos.epoch}` : "after the last update";
-  let html = `<h3>${esc(param)} &mdash; the next update (${where})</h3>`;
-  html += `<p>The next update uses <b>${r.batch === 1 ? "sample" : "a batch of " + r.batch + " samples; shown: its first,"} #${r.sample}</b>: input ` +
-    `(${r.input.map((v) => fmt(v, 5)).join(", ")}), target (${r.target.map((v) => fmt(v, 5)).join(", ")}).</p>`;
+  const where = pos ? tr("update {update} of {total} in epoch {epoch}", { update: pos.update_in_epoch, total: pos.updates_per_epoch, epoch: pos.epoch })
+    : tr("after the last update");
+  let html = `<h3>${esc(tr("{param}: the next update ({where})", { param, where }))}</h3>`;
+  const io = { sample: r.sample, n: r.batch, input: r.input.map((v) => fmt(v, 5)).join(", "),
+    target: r.target.map((v) => fmt(v, 5)).join(", ") };
+  html += `<p>${esc(r.batch === 1 ? tr("The next update uses sample #{sample}: input ({input}), target ({target}).", io)
+    : tr("The next update uses a batch of samples ({n}); shown: its first, #{sample}: input ({input}), target ({target}).", io))}</p>`;
   if (grad) {
     html += `<div class="chain" id="ws-chain">${esc(grad.name)} = ${esc(fill(grad, nameOf))}<br>` +
       `&nbsp;= ${esc(fill(grad, (a) => fmtFull(a.value)))} = <b data-name="${esc(grad.name)}" data-value="${grad.value}">${fmtFull(grad.value)}</b></div>`;
   }
   if (upd) {
-    html += `<div class="chain">gradient descent on this one sample (what explain shows): ${esc(upd.name)} = ${esc(fill(upd, nameOf))}` +
+    html += `<div class="chain">${esc(tr("gradient descent on this one sample (what explain shows):"))} ${esc(upd.name)} = ${esc(fill(upd, nameOf))}` +
       `<br>&nbsp;= ${esc(fill(upd, (a) => fmtFull(a.value)))} = <b>${fmtFull(upd.value)}</b></div>`;
   }
   const a = r.actual, k = a.names.indexOf(param);
   if (k >= 0) {
     const w = st.frame ? currentWeight(param) : null;
-    html += `<div class="chain" id="ws-actual">this run's update (${esc(r.optimizer)}, ${esc(r.mode)} mode, the mean gradient of ` +
-      `${r.batch} sample${r.batch > 1 ? "s" : ""}): gradient ${fmtFull(a.gradient[k])}, change ` +
+    html += `<div class="chain" id="ws-actual">${esc(tr("this run's update ({optimizer}, {mode} mode, the mean gradient of the batch; samples: {n}):", { optimizer: r.optimizer, mode: r.mode, n: r.batch }))} ` +
+      `${esc(tr("gradient"))} ${fmtFull(a.gradient[k])}, ${esc(tr("change"))} ` +
       `<b data-name="delta ${esc(param)}" data-value="${a.delta[k]}">${fmtFull(a.delta[k])}</b>` +
       (w !== null ? `, ${esc(param)} ${fmtFull(w)} &rarr; ${fmtFull(w + a.delta[k])}` : "") + `</div>`;
   }
   const state = r.internals.state;
   const names = Object.keys(state).filter((n) => state[n].value !== undefined);
-  if (names.length) html += `<p>Optimizer state of ${esc(param)}: ` + names.map((n) => `${esc(n)} = ${fmtFull(state[n].value)}`).join(", ") + "</p>";
-  html += `<p class="help">Below: every number that leads to ${esc(param)}'s gradient and update, in the order explain computes them ` +
-    `(highlighted: the unit's own values, its gradient and its update). Formulas are shown with names, then with the values.</p>`;
+  if (names.length) html += `<p>${esc(tr("Optimizer state of {param}:", { param }))} ` + names.map((n) => `${esc(n)} = ${fmtFull(state[n].value)}`).join(", ") + "</p>";
+  html += `<p class="help">${esc(tr("Below: every number that leads to the gradient and update of {param}, in the order explain computes them " +
+    "(highlighted: the unit's own values, its gradient and its update). Formulas are shown with names, then with the values.", { param }))}</p>`;
   html += `<table class="ws" id="ws-table">`;
   let section = null;
   for (const n of order) {
@@ -496,7 +582,7 @@ function renderWorksheet(param, r) {
       `<td class="v">${fmtFull(row.value)}</td><td>${formula ? esc(formula) + "<br><span class=help>= " + esc(nums) + "</span>" : ""}` +
       `${row.note ? ` <span class="help">[${esc(row.note)}]</span>` : ""}</td></tr>`;
   }
-  html += `</table><details><summary>The whole worksheet (what <code>deltaprop explain</code> prints for this model and sample)</summary><pre id="ws-text">${esc(r.text)}</pre></details>`;
+  html += `</table><details><summary>${esc(tr("The whole worksheet (what deltaprop explain prints for this model and sample)"))}</summary><pre id="ws-text">${esc(r.text)}</pre></details>`;
   $("ws-body").innerHTML = html;
 }
 function currentWeight(param) {
@@ -513,19 +599,22 @@ function showTab(name) {
   if (name === "optimizer") refreshInternals();
 }
 async function runCompare() {
-  $("cmp-info").textContent = "training three runs ...";
+  $("cmp-info").textContent = tr("training three runs ...");
   try {
     const r = await api(base() + "/compare", { epochs: Number($("cmp-epochs").value) || $("cmp-epochs").value });
     const cols = { stochastic: COLORS.neg, minibatch: COLORS.pos, batch: COLORS.val };
     const series = (key) => Object.entries(r.modes).filter(([, m]) => !m.error)
-      .map(([mode, m]) => ({ x: m[key], y: m.loss, color: cols[mode], label: `${mode}${mode === "minibatch" ? " k=" + m.batch : ""}: loss ${fmt(m.final_loss)}`, width: 2 }));
-    drawChart($("cmp-updates"), series("updates"), { logY: true, logX: true, xlabel: "updates (log)" });
-    drawChart($("cmp-samples"), series("samples"), { logY: true, xlabel: "samples seen" });
+      .map(([mode, m]) => ({ x: m[key], y: m.loss, color: cols[mode], label: `${mode}${mode === "minibatch" ? " k=" + m.batch : ""}: ${tr("loss")} ${fmt(m.final_loss)}`, width: 2 }));
+    drawChart($("cmp-updates"), series("updates"), { logY: true, logX: true, xlabel: tr("updates (log)") });
+    drawChart($("cmp-samples"), series("samples"), { logY: true, xlabel: tr("samples seen") });
     const ok = Object.entries(r.modes).filter(([, m]) => !m.error);
     const same = new Set(ok.map(([, m]) => m.initial_weights)).size === 1;
-    let info = `${r.epochs} epochs of ${r.samples} samples. Initial weights ${same ? "identical in all modes" : "DIFFER"} ` +
-      `(hash ${ok.length ? ok[0][1].initial_weights : "-"}); epoch 1 starts with samples #${ok.length ? ok[0][1].first_order.slice(0, 5).join(", #") : ""}` +
-      (ok.find(([n]) => n === "batch") ? " (batch mode: all samples at once)" : "") + ".";
+    const cf = { epochs: r.epochs, samples: r.samples, hash: ok.length ? ok[0][1].initial_weights : "-",
+      first: ok.length ? ok[0][1].first_order.slice(0, 5).join(", #") : "" };
+    let info = tr("Epochs: {epochs}; samples: {samples}.", cf) + " " +
+      (same ? tr("Initial weights identical in all modes (hash {hash}).", cf) : tr("Initial weights DIFFER (hash {hash}).", cf)) + " " +
+      tr("Epoch 1 starts with samples #{first}.", cf) +
+      (ok.find(([n]) => n === "batch") ? " " + tr("Batch mode: all samples at once.") : "");
     for (const [mode, m] of Object.entries(r.modes)) if (m.error) info += ` ${mode}: ${m.error}.`;
     $("cmp-info").textContent = info;
   } catch (e) { $("cmp-info").textContent = ""; showError(e.message); }
@@ -534,23 +623,23 @@ async function refreshInternals() {
   if ($("tab-optimizer").hidden || !st.setup) return;
   try {
     const r = await api(base() + "/internals", { param: st.selected ? st.selected.param : null });
-    let html = `<p><b>${esc(r.optimizer)}</b> after ${r.t} updates, learning rate ${fmtFull(r.lr)}; ` +
+    let html = `<p><b>${esc(r.optimizer)}</b>: ${esc(tr("updates: {t}, learning rate {lr}", { t: r.t, lr: fmtFull(r.lr) }))}; ` +
       Object.entries(r.hyper).filter(([k, v]) => v && k !== "lr").map(([k, v]) => `${esc(k)} ${v}`).join(", ") + "</p>";
     const names = Object.keys(r.state);
     if (names.length) {
-      html += `<table class="ws" id="opt-state"><tr class="section"><td>state</td><td>min</td><td>median</td><td>max</td><td>${st.selected ? esc(st.selected.param) : "(click a weight)"}</td></tr>` +
+      html += `<table class="ws" id="opt-state"><tr class="section"><td>${esc(tr("state"))}</td><td>${esc(tr("min"))}</td><td>${esc(tr("median"))}</td><td>${esc(tr("max"))}</td><td>${st.selected ? esc(st.selected.param) : esc(tr("(click a weight)"))}</td></tr>` +
         names.map((n) => `<tr data-name="${esc(n)}"><td>${esc(n)}</td><td class="v">${fmt(r.state[n].min)}</td><td class="v">${fmt(r.state[n].median)}</td>` +
           `<td class="v">${fmt(r.state[n].max)}</td><td class="v">${r.state[n].value !== undefined ? fmtFull(r.state[n].value) : ""}</td></tr>`).join("") + "</table>";
-      html += `<p class="help">RPROP: step_size is each weight's own step; Adam: m and v are the moving averages of the gradient and its square; momentum: velocity.</p>`;
-    } else html += `<p class="help">Plain gradient descent keeps no state: each update is &minus;lr &times; gradient.</p>`;
-    html += `<p>Events (stalls, learning-rate changes, divergence): ${r.events.length ? r.events.map((e) => `epoch ${e.epoch}: ${esc(e.event)} (${esc(e.detail)})`).join("; ") : "none yet"}.</p>`;
-    html += `<p class="help">The learning rate per epoch (a schedule or the bold driver changes it):</p>`;
+      html += `<p class="help">${esc(tr("RPROP: step_size is each weight's own step; Adam: m and v are the moving averages of the gradient and its square; momentum: velocity."))}</p>`;
+    } else html += `<p class="help">${esc(tr("Plain gradient descent keeps no state: each update is −lr × gradient."))}</p>`;
+    html += `<p>${esc(tr("Events (stalls, learning-rate changes, divergence):"))} ${r.events.length ? r.events.map((e) => esc(tr("epoch {epoch}: {event} ({detail})", e))).join("; ") : esc(tr("none yet"))}.</p>`;
+    html += `<p class="help">${esc(tr("The learning rate per epoch (a schedule or the bold driver changes it):"))}</p>`;
     $("opt-body").innerHTML = html;
-    drawChart($("lr-chart"), [{ x: r.lr_history.map((_, i) => i + 1), y: r.lr_history, color: COLORS.train }], { xlabel: "epoch" });
+    drawChart($("lr-chart"), [{ x: r.lr_history.map((_, i) => i + 1), y: r.lr_history, color: COLORS.train }], { xlabel: tr("epoch") });
   } catch (e) { showError(e.message); }
 }
 async function runGradcheck() {
-  $("gc-out").textContent = "checking ...";
+  $("gc-out").textContent = tr("checking ...");
   try { const r = await api(base() + "/gradcheck", {}); $("gc-out").textContent = r.summary; }
   catch (e) { $("gc-out").textContent = ""; showError(e.message); }
 }
@@ -566,18 +655,31 @@ async function applyLink(link) {
 async function start() {
   st.sid = sessionId();
   try { st.meta = await api("/api/meta"); } catch (e) { showError(e.message); return; }
+  const asked = hashLang();
+  const lang = st.meta.languages.includes(asked) ? asked : st.meta.lang;
+  if (lang !== "en") {
+    try { await loadLanguage(lang); st.meta = await api("/api/meta"); } catch (e) { showError(e.message); }
+  }
+  $("lang").addEventListener("change", () => {
+    // The address keeps the language; the page reloads in it and finds its run again.
+    const p = new URLSearchParams(location.hash.slice(1));
+    p.set("lang", $("lang").value);
+    history.replaceState(null, "", "#" + p.toString());
+    sessionStorage.setItem("deltaprop-playground-keep", "1"); // the same run, in the other language
+    location.reload();
+  });
   const c = st.meta.choices;
   $("s-data").innerHTML = Object.keys(st.meta.datasets).map((d) => `<option value="${d}">${d}</option>`).join("");
-  fillSelect("s-activation", c.activations);
-  fillSelect("s-output_activation", c.activations, "(suits the loss)");
-  fillSelect("s-loss", c.losses, "(suits the task)");
+  fillSelect("s-output_activation", c.activations, tr("(suits the loss)"));
+  fillSelect("s-loss", c.losses, tr("(suits the task)"));
   fillSelect("s-mode", c.modes);
   fillSelect("s-optimizer", c.optimizers);
-  fillSelect("s-schedule", c.schedules, "none");
+  fillSelect("s-schedule", c.schedules, tr("none"));
   $("s-data").addEventListener("change", async () => {
     try { await loadDefaults($("s-data").value); if ($("s-data").value !== "csv") await apply(); } catch (e) { showError(e.message); }
   });
   for (const k of KEYS) $("s-" + k).addEventListener("change", onFormChange);
+  $("s-hidden").addEventListener("input", () => buildActivations($("s-activation").value));
   $("csv-file").addEventListener("change", onCsvFile);
   $("apply").addEventListener("click", apply);
   $("reset").addEventListener("click", apply);
@@ -593,7 +695,12 @@ async function start() {
   setInterval(refreshInternals, 1500);
   window.addEventListener("hashchange", () => { const link = readHash(); if (link) applyLink(link); });
   const fromLink = readHash();
-  if (fromLink) {
+  const keep = sessionStorage.getItem("deltaprop-playground-keep") === "1";
+  sessionStorage.removeItem("deltaprop-playground-keep");
+  const kept = keep ? await api(base() + "/setup").catch(() => ({ ready: false })) : { ready: false };
+  if (kept.ready) {
+    // the stream's setup event fills the form with the run's settings
+  } else if (fromLink) {
     await applyLink(fromLink);
   } else {
     const setup = await api(base() + "/setup").catch(() => ({ ready: false }));
