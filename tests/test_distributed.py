@@ -194,8 +194,10 @@ def test_worker_killed_mid_epoch_same_weights(tmp_path):
         run.fit()
         return run.model.network.flat.copy()
 
+    # direct_to_workers, as --dask makes it: a call to the dead worker is retried by Dask for its
+    # connect timeout, unless the engine notices that the worker left
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
-                      host="127.0.0.1", env=PIN) as cluster, Client(cluster) as c:
+                      host="127.0.0.1", env=PIN) as cluster, Client(cluster, direct_to_workers=True) as c:
         ref, _ = _fit(DaskEngine(c, shard_rows=128), "adam", "minibatch")
         engine = KillOnce(c, shard_rows=128)
         got, _ = _fit(engine, "adam", "minibatch")
