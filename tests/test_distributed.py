@@ -48,8 +48,15 @@ def _fit(engine, optimizer, mode, epochs=4, chunk=64, **kw):
 
 def test_shard_bounds_fall_on_chunks():
     # chunks never straddle two shards, whatever the number of parts asked for
-    assert shard_bounds(300, 64, 2) == [(0, 192), (192, 300)]
+    assert shard_bounds(300, 64, 2) == [(0, 128), (128, 300)]
     assert shard_bounds(300, 64, shard_rows=64)[-1] == (256, 300)
+    # the cut nearest to the middle: the largest shard as small as whole chunks allow
+    assert shard_bounds(60000, 4096, 2) == [(0, 28672), (28672, 60000)]
+    assert shard_bounds(10, 64, 2) == [(0, 10)]  # one chunk: one shard
+    for n, parts in ((60000, 3), (60000, 7), (5000, 16), (1, 2)):
+        b = shard_bounds(n, 4096, parts)
+        assert b[0][0] == 0 and b[-1][1] == n and all(lo < hi and lo % 4096 == 0 for lo, hi in b)
+        assert all(p[1] == q[0] for p, q in zip(b, b[1:])) and len(b) <= parts
 
 
 @pytest.mark.parametrize("optimizer,mode", [("sgd", "batch"), ("adam", "batch"), ("rprop+", "batch"),

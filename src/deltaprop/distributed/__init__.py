@@ -43,11 +43,14 @@ class ClusterError(DeltapropError, RuntimeError):
 
 def shard_bounds(n: int, chunk: int, shards: int | None = None, shard_rows: int | None = None) -> list:
     """Row ranges ``[(lo, hi), ...]`` of the shards of ``n`` rows: ``shard_rows`` rows each (a
-    multiple of ``chunk``, so chunks never straddle two shards), else ``shards`` about equal
-    parts rounded up to whole chunks."""
+    multiple of ``chunk``, so chunks never straddle two shards), else ``shards`` parts cut at
+    the chunk boundaries nearest to i·n/shards, so that the largest shard, which every update
+    waits for, is as small as whole chunks allow (60,000 rows in chunks of 4,096 on 2 workers:
+    28,672 and 31,328 rows)."""
     if shard_rows is None:
-        chunks = math.ceil(n / chunk)
-        shard_rows = chunk * math.ceil(chunks / max(1, shards or 1))
+        parts = max(1, shards or 1)
+        cuts = [c for c in sorted({chunk * round(i * n / parts / chunk) for i in range(1, parts)}) if 0 < c < n]
+        return [(lo, hi) for lo, hi in zip([0, *cuts], [*cuts, n])]
     if shard_rows % chunk:
         raise DeltapropError(f"shard_rows {shard_rows} must be a multiple of chunk_size {chunk}")
     return [(lo, min(n, lo + shard_rows)) for lo in range(0, n, shard_rows)]
