@@ -79,6 +79,26 @@ def test_one_chunk_per_shard_is_bitwise(client):
     assert np.array_equal(got, ref)
 
 
+def test_updates_are_calls_not_tasks(client):
+    # once the shards are placed, an update is one actor call per worker: the scheduler makes no
+    # task transition in 3 epochs of 6 updates (a task per shard and update would make dozens)
+    X, T = _data()
+    net = Network([4, 5, 1], "tanh", "sigmoid", loss="binary_cross_entropy", dtype="float64", seed=1)
+    engine = DaskEngine(client)
+    tr = Trainer(net, "adam", lr=0.05, mode="minibatch", batch_size=50, seed=3, chunk_size=64, engine=engine)
+
+    def transitions():
+        return client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.transition_counter)
+
+    start = transitions()
+    tr.fit(X, T, 1)
+    before = transitions()
+    assert before > start  # placing the shards and starting the holders were tasks: the counter counts
+    tr.fit(X, T, 3)
+    assert tr.optimizer.t == 4 * 6 and len(engine._holders) == 2
+    assert transitions() == before
+
+
 def test_independent_of_worker_count(client):
     # the shards are fixed by shard_rows, not by the workers: one worker gives the same bits
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0") as one, \
