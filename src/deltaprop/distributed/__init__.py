@@ -25,6 +25,7 @@ on the workers.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import copy
 import math
@@ -222,6 +223,9 @@ class DaskEngine:
 
             self.bounds, self.shards = sharded.bounds, sharded.shards
             wait(self.shards)
+            for f in self.shards:
+                if f.status == "error":
+                    f.result()  # the shard's own error (a DataError names the file or the block)
             who = self.client.who_has(self.shards)
             at = [sorted(who[f.key])[0] for f in self.shards]
         else:
@@ -351,7 +355,7 @@ class DaskEngine:
                 try:
                     out.append(call.result(timeout=self.POLL_S))
                     break
-                except TimeoutError:
+                except (TimeoutError, asyncio.TimeoutError):  # one class from Python 3.11 on
                     if w not in self._workers():
                         raise _WorkerLost(w) from None
         return out
