@@ -161,6 +161,21 @@ def _free_port():
         return s.getsockname()[1]
 
 
+def _stop(procs, kill=False):
+    """Workers first, then the scheduler: asked to stop (a nanny stops its worker process), or
+    killed with ``kill`` (a worker whose scheduler is gone would try to reach it first), and
+    killed anyway after 30 s."""
+    import subprocess
+
+    for p in reversed(procs):
+        p.kill() if kill else p.terminate()
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(timeout=30)
+
+
 def test_real_scheduler_and_worker_processes(tmp_path):
     # what the README tells a user to run: `dask scheduler` and `dask worker` as separate
     # processes on 127.0.0.1; --dask tcp://... joins them and gives the same weights
@@ -184,9 +199,7 @@ def test_real_scheduler_and_worker_processes(tmp_path):
         got = _cli_weights(tmp_path, "two", "--dask", addr)
         np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-14)
     finally:
-        for p in reversed(procs):  # workers first, then the scheduler
-            p.terminate()
-            p.wait(timeout=30)
+        _stop(procs)
 
 
 def test_worker_killed_mid_epoch_same_weights(tmp_path):
@@ -280,9 +293,7 @@ def test_scheduler_lost_is_one_clear_error():
             with pytest.raises(ClusterError, match="lost the Dask scheduler"):
                 _fit(KillScheduler(c), "sgd", "minibatch")
     finally:
-        for p in (worker, sched):
-            p.kill()
-            p.wait(timeout=30)
+        _stop([sched, worker], kill=True)
 
 
 def _csv_parts(folder, n=120, cuts=(40, 45, 90), seed=0):
