@@ -10,8 +10,9 @@ Measured, on a LocalCluster of single-threaded worker processes (BLAS pinned to 
 with a client that talks to the workers directly, as ``--dask`` makes it:
 
 0. one reduction at 407 KB by parts: Dask's floors (a no-op task submitted and gathered; an
-   empty actor call), the serialisation of the weights, the driver's sum, the engine's whole
-   step, and the previous design (the weights inside one task per shard) for comparison;
+   empty actor call), the weights out alone and with one row's gradient back, the serialisation
+   of the weights, the driver's sum, the engine's whole step, and the previous design (the
+   weights inside one task per shard) for comparison;
 1. the reduction per step, as DaskEngine makes it (one call per worker's holder carrying the
    weights, one row's gradient, the gradients back and added in shard order), for payloads from
    1 KB to 8 MB at 1 and 2 workers;
@@ -148,6 +149,10 @@ def round_trip_parts(client, workers, kb, repeats):
             _timed(lambda: client.gather([client.submit(_noop, t, pure=False) for t in tokens]), repeats),
         "call floor (empty actor call per worker)":
             _timed(lambda: [c.result() for c in [h.gradients(tiny, [], 1.0, 1) for h in holders]], repeats),
+        "the weights out, nothing back (a call with no shard)":
+            _timed(lambda: [c.result() for c in [h.gradients(w, [], 1.0, 1) for h in holders]], repeats),
+        "the weights out, one row's gradient back":
+            _timed(lambda: [c.result() for c in [h.gradients(w, [(0, None)], 1.0, 1) for h in holders]], repeats),
         "serialise + deserialise the weights, once":
             _timed(lambda: deserialize_bytes(serialize_bytes(w)), repeats),
         "driver's sum in shard order": _timed(driver_sum, repeats),
