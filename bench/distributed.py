@@ -6,11 +6,16 @@ speed-up of batch mode.
         --plot docs/img/distributed-model.png
     python bench/distributed.py --quick          # seconds: small sizes, for the tests
 
-Measured, on a LocalCluster of single-threaded worker processes (BLAS pinned to one thread):
+Measured, on a LocalCluster of single-threaded worker processes (BLAS pinned to one thread),
+with a client that talks to the workers directly, as ``--dask`` makes it:
 
-1. the reduction round trip per step (one task per worker carrying the weights and returning
-   an array of the same size, gathered and added on the driver: what DaskEngine does every
-   update, without the arithmetic), for payloads from 1 KB to 8 MB at 1 and 2 workers;
+0. one reduction at 407 KB by parts: Dask's floors (a no-op task submitted and gathered; an
+   empty actor call), the weights out alone and with one row's gradient back, the serialisation
+   of the weights, the driver's sum, the engine's whole step, and the previous design (the
+   weights inside one task per shard) for comparison;
+1. the reduction per step, as DaskEngine makes it (one call per worker's holder carrying the
+   weights, one row's gradient, the gradients back and added in shard order), for payloads from
+   1 KB to 8 MB at 1 and 2 workers;
 2. the gradient time of a shard of n rows on one worker (the engine's own _shard_gradient),
    fitted as a + b n by least squares;
 3. batch mode on N x 784 synthetic rows (784-128-10, softmax + cross-entropy, float32, the
@@ -18,7 +23,7 @@ Measured, on a LocalCluster of single-threaded worker processes (BLAS pinned to 
    cluster, alternating, and the single-process numba engine (BLAS with its own threads).
 
 Modelled: T(p) = a + b N / p + comm(p), comm(p) = c0 + c1 p + 2 alpha + 2 p S / B: c0 and c1
-(the scheduler's fixed and per-worker cost) fitted from the loopback round trips of small
+(the fixed and per-worker turn-around) fitted from the loopback round trips of small
 payloads at 1 and 2 workers, the latency alpha and bandwidth B of a network assumed (the
 driver's link carries the weights out and one gradient back per worker). The crossover batch
 size is the N below which p workers are not faster than one: b N (1 - 1/p) = comm(p) - comm(1).
@@ -46,13 +51,29 @@ PAYLOADS_KB = (1, 4, 16, 64, 256, 407, 1024, 4096, 8192)
 ASSUMED = {"bandwidth_bytes_per_s": 1.25e9, "latency_s": 50e-6, "label": "10 Gbit/s, 50 us latency"}
 
 
-def _echo(shard, w):
-    """A worker's side of one reduction: receive the weights, return a gradient of their size."""
-    return w * 0.5
+def _noop(token):
+    return 0
 
 
-def _place_token(i):
-    return i
+def _worker_blas():
+    """On a worker: its BLAS libraries' kernels and thread counts (the pinning, checked)."""
+    import numpy  # noqa: F401  (loads the BLAS threadpoolctl reports)
+    from threadpoolctl import threadpool_info
+
+    return [(i.get("internal_api"), i.get("architecture"), i.get("num_threads")) for i in threadpool_info()
+            if i.get("user_api") == "blas"]
+
+
+def _timed(fn, repeats, warm=2):
+    """Median seconds of ``fn()`` over ``repeats`` calls after ``warm`` unmeasured ones."""
+    for _ in range(warm):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
 
 
 def _gradient_seconds(n, d, hidden, out, repeats, dtype="float32"):
@@ -66,33 +87,80 @@ def _gradient_seconds(n, d, hidden, out, repeats, dtype="float32"):
     T = np.eye(out, dtype=dtype)[rng.integers(0, out, n)]
     flat = net.flat.copy()
     shard = (net, X, T)
-    _shard_gradient(shard, flat, None, 1.0 / n, 4096)  # warm
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        _shard_gradient(shard, flat, None, 1.0 / n, 4096)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return _timed(lambda: _shard_gradient(shard, flat, None, 1.0 / n, 4096), repeats, warm=1)
+
+
+class _Step:
+    """One reduction as DaskEngine makes it, on a network of ``kb`` KB of float32 weights
+    (n_in-1-1, one row per worker): the engine's call to each worker's holder with the weights,
+    the worker's gradient of its one row, the gradients back, added in shard order."""
+
+    def __init__(self, client, workers, kb):
+        from deltaprop import Network
+        from deltaprop.distributed import DaskEngine
+        from deltaprop.training import Trainer
+
+        p = len(workers)
+        n_in = max(1, kb * 1024 // 4 - 3)  # n_in + 3 parameters
+        net = Network([n_in, 1, 1], "tanh", "identity", loss="mse", dtype="float32", seed=0)
+        self.trainer = Trainer(net, "sgd", mode="batch", chunk_size=1, eval_every=0)
+        self.X = np.ones((p, n_in), np.float32)
+        self.T = np.zeros((p, 1), np.float32)
+        self.engine = DaskEngine(client, shard_rows=1, workers=workers)
+        self.engine._place(self.trainer, self.X, self.T)
+        self.flat, self.parts = net.flat.copy(), [(s, None) for s in range(p)]
+
+    def __call__(self):
+        from deltaprop.distributed import _add_in_order
+
+        return _add_in_order(self.engine._gradients(self.trainer, self.X, self.T, self.flat, self.parts, 1.0))
 
 
 def reduction_times(client, workers, payloads_kb, repeats):
-    """Median seconds of one driver-workers round trip per payload, with one task per worker."""
-    tokens = [client.submit(_place_token, i, workers=[w], pure=False) for i, w in enumerate(workers)]
+    """Median seconds of one reduction (:class:`_Step`) per payload."""
+    return {kb: _timed(_Step(client, workers, kb), repeats) for kb in payloads_kb}
+
+
+def round_trip_parts(client, workers, kb, repeats):
+    """What one reduction of ``kb`` KB costs, by parts (seconds, medians): the floors of Dask
+    (a task that does nothing, submitted and gathered; an actor call with nothing in it), the
+    serialisation of the weights (each way), the driver's sum, the engine's whole step, and the
+    previous design (one task per shard with the weights inside, gathered through the scheduler)."""
+    from distributed.protocol import deserialize_bytes, serialize_bytes
+
+    from deltaprop.distributed import _shard_gradient
+
+    step = _Step(client, workers, kb)
+    eng = step.engine
+    tokens = [client.submit(_noop, i, workers=[w], pure=False) for i, w in enumerate(workers)]
     client.gather(tokens)
-    out = {}
-    for kb in payloads_kb:
-        flat = np.ones(kb * 1024 // 4, np.float32)
-        times = []
-        for r in range(repeats + 2):
-            t0 = time.perf_counter()
-            futures = [client.submit(_echo, tok, flat, pure=False, workers=[wk]) for tok, wk in zip(tokens, workers)]
-            total = None
-            for g in client.gather(futures):
-                total = g if total is None else total + g
-            if r >= 2:  # two warm-up trips
-                times.append(time.perf_counter() - t0)
-        out[kb] = statistics.median(times)
-    return out
+    tiny = np.zeros(1, np.float32)
+    holders = [h for _, _, h in eng._holders]
+    w = step.flat
+    grads = [w.copy() for _ in workers]
+
+    def driver_sum():
+        total = grads[0].copy()
+        for g in grads[1:]:
+            total += g
+
+    return {
+        "task floor (no-op task per worker, submit + gather)":
+            _timed(lambda: client.gather([client.submit(_noop, t, pure=False) for t in tokens]), repeats),
+        "call floor (empty actor call per worker)":
+            _timed(lambda: [c.result() for c in [h.gradients(tiny, [], 1.0, 1) for h in holders]], repeats),
+        "the weights out, nothing back (a call with no shard)":
+            _timed(lambda: [c.result() for c in [h.gradients(w, [], 1.0, 1) for h in holders]], repeats),
+        "the weights out, one row's gradient back":
+            _timed(lambda: [c.result() for c in [h.gradients(w, [(0, None)], 1.0, 1) for h in holders]], repeats),
+        "serialise + deserialise the weights, once":
+            _timed(lambda: deserialize_bytes(serialize_bytes(w)), repeats),
+        "driver's sum in shard order": _timed(driver_sum, repeats),
+        "engine step (calls, one-row gradients, sum)": _timed(step, repeats),
+        "previous design (weights inside a task per shard)":
+            _timed(lambda: client.gather([client.submit(_shard_gradient, f, w, None, 1.0, 1, pure=False)
+                                          for f in eng.shards], direct=False), repeats),
+    }
 
 
 def fit_line(ns, ts):
@@ -102,10 +170,17 @@ def fit_line(ns, ts):
     return float(a), float(b)
 
 
+def _cpu_seconds():
+    return time.process_time()
+
+
 def epoch_seconds(client, workers_sets, rows, features, hidden, out, epochs, seed=0):
     """Seconds per batch-mode epoch: DaskEngine on each set of workers (alternating, one epoch
     each, ``epochs`` times after one that places the shards) and the single-process numba
-    engine; the medians."""
+    engine; the medians. Beside them, per epoch: the CPU seconds of the busiest worker process
+    and of this process (the driver, and the LocalCluster's scheduler, which runs in it), and
+    the wall seconds of the whole fit call they were taken over. A worker's CPU seconds over the
+    wall seconds is the share of a core it had: on a machine with a core for each, near 1."""
     from deltaprop import Network
     from deltaprop.distributed import DaskEngine
     from deltaprop.training import Trainer
@@ -121,11 +196,19 @@ def epoch_seconds(client, workers_sets, rows, features, hidden, out, epochs, see
         trainers[name] = Trainer(net, "sgd", lr=0.1, mode="batch", eval_every=0, engine=engine, seed=0)
         trainers[name].fit(X, T, 1)  # shards placed, kernels compiled
     times = {name: [] for name in systems}
+    cpu = {name: {"wall": [], "busiest worker": [], "driver and scheduler": []} for name in systems}
     for _ in range(epochs):
         for name, tr in trainers.items():
+            w0, d0, t0 = client.run(_cpu_seconds), time.process_time(), time.perf_counter()
             tr.fit(X, T, 1)
+            t1, d1, w1 = time.perf_counter(), time.process_time(), client.run(_cpu_seconds)
             times[name].append(tr.history.seconds[-1])  # the epoch's updates, not fit's checks of X
-    return {name: statistics.median(ts) for name, ts in times.items()}
+            cpu[name]["wall"].append(t1 - t0)
+            cpu[name]["busiest worker"].append(max(w1[w] - w0[w] for w in w0))
+            cpu[name]["driver and scheduler"].append(d1 - d0)
+    shards = {name: [hi - lo for lo, hi in e.bounds] for name, e in systems.items() if not isinstance(e, str)}
+    return ({name: statistics.median(ts) for name, ts in times.items()},
+            {name: {k: statistics.median(v) for k, v in c.items()} for name, c in cpu.items()}, shards)
 
 
 def model(a, b, c0, c1, payload, n, p, assumed=ASSUMED):
@@ -193,15 +276,20 @@ def main(argv=None) -> int:
     res = {"machine": machine_facts(["distributed"]), "assumed_network": ASSUMED}
     # --quick checks that the script runs: workers in this process start in a fraction of the time
     where = {"processes": False} if args.quick else {"processes": True, "host": "127.0.0.1", "env": PIN}
+    # direct_to_workers: the client --dask makes (the engine's calls skip the scheduler's relay)
     with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0", **where) as cluster, \
-            Client(cluster) as client:
+            Client(cluster, direct_to_workers=True) as client:
         workers = sorted(client.scheduler_info()["workers"])
+        if not args.quick:
+            res["machine"]["workers_blas"] = client.run(_worker_blas)
+        res["round_trip_parts_s"] = {str(k): round_trip_parts(client, workers[:k], 407, repeats) for k in (1, 2)}
         res["reduction_s"] = {str(k): reduction_times(client, workers[:k], payloads, repeats) for k in (1, 2)}
         grad = {n: client.submit(_gradient_seconds, n, features, hidden, out, repeats, workers=[workers[0]],
                                  pure=False).result() for n in shard_ns}
         a, b = fit_line(list(grad), list(grad.values()))
         res["gradient_s"] = {"per_shard": grad, "a": a, "b": b}
-        res["epoch_s"] = epoch_seconds(client, [workers[:1], workers], rows, features, hidden, out, epochs)
+        res["epoch_s"], res["epoch_cpu_s"], res["shard_rows"] = epoch_seconds(
+            client, [workers[:1], workers], rows, features, hidden, out, epochs)
     res["machine"]["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
     res["rows"] = rows
     derive(res)
@@ -246,6 +334,8 @@ def derive(res) -> None:
     e = res["epoch_s"]
     res["speed_up"] = {"2 workers vs 1 worker": e["dask 1 worker"] / e["dask 2 workers"],
                        "2 workers vs numba, one process": e["numba, one process"] / e["dask 2 workers"]}
+    if "shard_rows" in res:  # every update waits for the largest shard: the best 2 workers can do
+        res["speed_up"]["ideal, 2 workers (rows / largest shard)"] = rows / max(res["shard_rows"]["dask 2 workers"])
     res["targets"] = {"speed-up >= 1.6 (2 workers vs 1)": res["speed_up"]["2 workers vs 1 worker"] >= 1.6,
                       f"reduction <= 5 ms at {at} KB (2 workers)": red2[at] <= 5e-3}
 
@@ -253,7 +343,15 @@ def derive(res) -> None:
 def _print(res, rows):
     print(f"machine: {res['machine']['cpu']}, {res['machine']['logical_cpus']} logical CPUs, load "
           f"{res['machine']['loadavg']} before, {res['machine']['loadavg_after']} after; BLAS "
-          f"{[(x['internal_api'], x['architecture']) for x in res['machine']['blas'] or []]}")
+          f"{[(x['internal_api'], x['architecture'], x['num_threads']) for x in res['machine']['blas'] or []]}"
+          + (f"; workers' BLAS {sorted(res['machine']['workers_blas'].values())}"
+             if res["machine"].get("workers_blas") else ""))
+    parts = res.get("round_trip_parts_s")
+    if parts:
+        print("\none reduction at 407 KB (784-128-10 in float32), by parts (ms), loopback:")
+        for what in parts["1"]:
+            print(f"  {what:<52}" + "  ".join(f"{1e3 * parts[w][what]:7.2f}" for w in parts)
+                  + "   (" + ", ".join(f"{w} worker{'s' * (w != '1')}" for w in parts) + ")")
     print("\nreduction round trip per step (ms), loopback:")
     print("payload KB  " + "  ".join(f"{k:>7}" for k in res["reduction_s"]["1"]))
     for w, row in res["reduction_s"].items():
@@ -264,6 +362,11 @@ def _print(res, rows):
           + f"; fit a = {1e3 * g['a']:.2f} ms, b = {1e6 * g['b']:.2f} us/row")
     print(f"\nbatch mode, {rows:,} x 784, seconds per epoch: "
           + ", ".join(f"{k} {v:.3f}" for k, v in res["epoch_s"].items()))
+    for name, c in res.get("epoch_cpu_s", {}).items():
+        print(f"  {name}: per epoch {c['wall']:.3f} s wall, CPU {c['busiest worker']:.3f} s in the busiest worker "
+              f"({c['busiest worker'] / c['wall']:.0%} of a core), {c['driver and scheduler']:.3f} s in the driver "
+              f"and scheduler" + (f"; shards of {res['shard_rows'][name]} rows" if name in res.get("shard_rows", {})
+                                  else ""))
     print("speed-up: " + ", ".join(f"{k} {v:.2f}x" for k, v in res["speed_up"].items()))
     print("crossover rows: " + ", ".join(f"{k} {v:,.0f}" for k, v in res["crossover_rows"].items() if v is not None))
     print("targets: " + ", ".join(f"{k}: {'met' if v else 'not met'}" for k, v in res["targets"].items()))

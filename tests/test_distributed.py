@@ -48,8 +48,15 @@ def _fit(engine, optimizer, mode, epochs=4, chunk=64, **kw):
 
 def test_shard_bounds_fall_on_chunks():
     # chunks never straddle two shards, whatever the number of parts asked for
-    assert shard_bounds(300, 64, 2) == [(0, 192), (192, 300)]
+    assert shard_bounds(300, 64, 2) == [(0, 128), (128, 300)]
     assert shard_bounds(300, 64, shard_rows=64)[-1] == (256, 300)
+    # the cut nearest to the middle: the largest shard as small as whole chunks allow
+    assert shard_bounds(60000, 4096, 2) == [(0, 28672), (28672, 60000)]
+    assert shard_bounds(10, 64, 2) == [(0, 10)]  # one chunk: one shard
+    for n, parts in ((60000, 3), (60000, 7), (5000, 16), (1, 2)):
+        b = shard_bounds(n, 4096, parts)
+        assert b[0][0] == 0 and b[-1][1] == n and all(lo < hi and lo % 4096 == 0 for lo, hi in b)
+        assert all(p[1] == q[0] for p, q in zip(b, b[1:])) and len(b) <= parts
 
 
 @pytest.mark.parametrize("optimizer,mode", [("sgd", "batch"), ("adam", "batch"), ("rprop+", "batch"),
@@ -70,6 +77,26 @@ def test_one_chunk_per_shard_is_bitwise(client):
     ref, _ = _fit("numpy", "sgd", "batch")
     got, _ = _fit(DaskEngine(client, shard_rows=64), "sgd", "batch")
     assert np.array_equal(got, ref)
+
+
+def test_updates_are_calls_not_tasks(client):
+    # once the shards are placed, an update is one actor call per worker: the scheduler makes no
+    # task transition in 3 epochs of 6 updates (a task per shard and update would make dozens)
+    X, T = _data()
+    net = Network([4, 5, 1], "tanh", "sigmoid", loss="binary_cross_entropy", dtype="float64", seed=1)
+    engine = DaskEngine(client)
+    tr = Trainer(net, "adam", lr=0.05, mode="minibatch", batch_size=50, seed=3, chunk_size=64, engine=engine)
+
+    def transitions():
+        return client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.transition_counter)
+
+    start = transitions()
+    tr.fit(X, T, 1)
+    before = transitions()
+    assert before > start  # placing the shards and starting the holders were tasks: the counter counts
+    tr.fit(X, T, 3)
+    assert tr.optimizer.t == 4 * 6 and len(engine._holders) == 2
+    assert transitions() == before
 
 
 def test_independent_of_worker_count(client):
@@ -134,6 +161,21 @@ def _free_port():
         return s.getsockname()[1]
 
 
+def _stop(procs, kill=False):
+    """Workers first, then the scheduler: asked to stop (a nanny stops its worker process), or
+    killed with ``kill`` (a worker whose scheduler is gone would try to reach it first), and
+    killed anyway after 30 s."""
+    import subprocess
+
+    for p in reversed(procs):
+        p.kill() if kill else p.terminate()
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(timeout=30)
+
+
 def test_real_scheduler_and_worker_processes(tmp_path):
     # what the README tells a user to run: `dask scheduler` and `dask worker` as separate
     # processes on 127.0.0.1; --dask tcp://... joins them and gives the same weights
@@ -157,9 +199,7 @@ def test_real_scheduler_and_worker_processes(tmp_path):
         got = _cli_weights(tmp_path, "two", "--dask", addr)
         np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-14)
     finally:
-        for p in reversed(procs):  # workers first, then the scheduler
-            p.terminate()
-            p.wait(timeout=30)
+        _stop(procs)
 
 
 def test_worker_killed_mid_epoch_same_weights(tmp_path):
@@ -194,8 +234,10 @@ def test_worker_killed_mid_epoch_same_weights(tmp_path):
         run.fit()
         return run.model.network.flat.copy()
 
+    # direct_to_workers, as --dask makes it: a call to the dead worker is retried by Dask for its
+    # connect timeout, unless the engine notices that the worker left
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
-                      host="127.0.0.1", env=PIN) as cluster, Client(cluster) as c:
+                      host="127.0.0.1", env=PIN) as cluster, Client(cluster, direct_to_workers=True) as c:
         ref, _ = _fit(DaskEngine(c, shard_rows=128), "adam", "minibatch")
         engine = KillOnce(c, shard_rows=128)
         got, _ = _fit(engine, "adam", "minibatch")
@@ -251,9 +293,7 @@ def test_scheduler_lost_is_one_clear_error():
             with pytest.raises(ClusterError, match="lost the Dask scheduler"):
                 _fit(KillScheduler(c), "sgd", "minibatch")
     finally:
-        for p in (worker, sched):
-            p.kill()
-            p.wait(timeout=30)
+        _stop([sched, worker], kill=True)
 
 
 def _csv_parts(folder, n=120, cuts=(40, 45, 90), seed=0):

@@ -98,7 +98,7 @@ class ShardedData:
     def evaluate(self, network, chunk: int) -> tuple[float, float]:
         """(mean loss, accuracy) of ``network`` over all rows: each worker sums its shard's
         losses in chunks and counts its right answers; the driver adds them in shard order."""
-        w = network.flat.copy()  # inside each task, as DaskEngine sends it
+        w = network.flat.copy()  # inside each task: once per evaluation, not per update
         parts = self.client.gather([self.client.submit(_evaluate, s, w, chunk, self.t_range, pure=False)
                                     for s in self.shards])
         loss = sum(p[0] for p in parts)
