@@ -144,7 +144,8 @@ class TrainConfig:
     loss: str | None = _setting(None, "loss (left out: cross-entropy for classes, mse otherwise)",
                                 kind="choice", choices=_names("losses", "LOSSES"), optional=True,
                                 group="network")
-    init: str = _setting("glorot_uniform", "glorot_uniform, glorot_normal, he_uniform, he_normal or uniform:R",
+    init: str = _setting("glorot_uniform",
+                         "glorot_uniform, glorot_normal, he_uniform, he_normal, sklearn or uniform:R",
                          group="network")
     dtype: str = _setting("float32", "floating-point type of weights and arithmetic (float64: exact digits at "
                                      "about half the speed)", kind="choice",

@@ -114,7 +114,7 @@ __all__ = ["BackpropClassifier", "BackpropRegressor"]
 #: 20,000 x 100 table of bench/mlp_same_args.py, against MLP's 0.974), and each deltaprop
 #: rule's default step.
 ESTIMATOR_DEFAULTS = {"hidden_layer_sizes": (32,), "batch_size": 200, "alpha": 0.6, "solver": _D.optimizer,
-                      "learning_rate_init": None, "momentum": 0.0, "activation": _D.activation}
+                      "learning_rate_init": None, "momentum": 0.0, "activation": _D.activation, "init": "sklearn"}
 SOLVER_LR = {"sgd": _D.lr, "adam": 0.001}
 
 #: batch_size="auto" takes min(AUTO_BATCH, n_samples), scikit-learn's rule and number.
@@ -473,6 +473,7 @@ class _BackpropBase(BaseEstimator):
     def _start(self, X, n_outputs: int) -> None:
         """Fresh network, generator and records (fit without warm_start, or a first partial_fit)."""
         rs = self.random_state
+        init_rng = self._init_source(rs)
         if isinstance(rs, np.random.RandomState):  # scikit-learn's kind: draw our seed from it
             rs = int(rs.randint(np.iinfo(np.int32).max))
         self._rng = as_generator(rs, "random_state")
@@ -491,7 +492,7 @@ class _BackpropBase(BaseEstimator):
         if self._task == "classification" and tuple(net.output_activation.output_range) != (0.0, 1.0):
             raise ConfigError(f"a classifier's outputs must lie in [0, 1] to be probabilities; output "
                               f"activation {net.output_activation.name!r} does not")
-        net.reset_parameters(self._rng, self.init)
+        net.reset_parameters(self._rng if init_rng is None else init_rng, self.init)
         self.network_ = net
         self.optimizer_ = self._make_optimizer(X.shape[0])
         self.history_ = History()
@@ -505,6 +506,18 @@ class _BackpropBase(BaseEstimator):
         # One schedule object for the whole run, so that partial_fit calls continue it.
         self._schedule = build_callbacks([] if self.schedule is None
                                          else [(self.schedule, dict(self.schedule_params or {}))])
+
+    def _init_source(self, random_state):
+        """Where ``init="sklearn"`` draws the initial weights from: scikit-learn's own source
+        for the same ``random_state`` (an int: ``numpy.random.RandomState(int)``; a RandomState:
+        itself, before our seed is drawn from it), so that the network starts from the very
+        weights and biases ``MLPClassifier(random_state=...)`` starts from; None (the
+        estimator's Generator) otherwise, and for None or a Generator."""
+        if self.init != "sklearn" or random_state is None or isinstance(random_state, np.random.Generator):
+            return None
+        if isinstance(random_state, np.random.RandomState):
+            return random_state
+        return np.random.RandomState(random_state)
 
     def _mode(self) -> str:
         """``mode="auto"``: batch for the rules that need the whole data set's gradient (RPROP,
@@ -657,7 +670,11 @@ class BackpropClassifier(ClassifierMixin, _BackpropBase):
         cross-entropy for two and for multilabel y); a name in ``deltaprop.losses.LOSSES``.
     mode : "auto", "stochastic", "minibatch" or "batch", default "auto"
         auto: batch for RPROP and Quickprop, else mini-batch of ``batch_size``.
-    output_activation : str or None; init : str, default "glorot_uniform"
+    output_activation : str or None
+    init : str, default "sklearn"
+        A name in ``deltaprop.initializers.INITIALIZERS``; "sklearn" is scikit-learn's MLP
+        initialisation (weights and biases uniform in :math:`\pm\sqrt{6/(n_{in}+n_{out})}`,
+        2 instead of 6 for logistic units), so a drop-in starts from the same distribution.
     optimizer_params : dict or None
         Other options of the solver (e.g. ``{"eta_plus": 1.1}``), not those named above.
     schedule : str or None; schedule_params : dict or None
@@ -708,7 +725,8 @@ class BackpropClassifier(ClassifierMixin, _BackpropBase):
                  shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False,
                  momentum=ESTIMATOR_DEFAULTS["momentum"], nesterovs_momentum=True, early_stopping=False,
                  validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
-                 max_fun=15000, class_weight=None, loss=None, mode="auto", output_activation=None, init=_D.init, optimizer_params=None,
+                 max_fun=15000, class_weight=None, loss=None, mode="auto", output_activation=None,
+                 init=ESTIMATOR_DEFAULTS["init"], optimizer_params=None,
                  schedule=None, schedule_params=None, dtype=None, engine=_D.engine, standardize=True):
         # scikit-learn's rule: store the parameters unmodified; they are checked by fit.
         for name, value in list(locals().items()):
@@ -842,7 +860,8 @@ class BackpropRegressor(RegressorMixin, _BackpropBase):
                  shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False,
                  momentum=ESTIMATOR_DEFAULTS["momentum"], nesterovs_momentum=True, early_stopping=False,
                  validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
-                 max_fun=15000, loss=None, mode="auto", output_activation=None, init=_D.init, optimizer_params=None,
+                 max_fun=15000, loss=None, mode="auto", output_activation=None,
+                 init=ESTIMATOR_DEFAULTS["init"], optimizer_params=None,
                  schedule=None, schedule_params=None, dtype=None, engine=_D.engine, standardize=True):
         # scikit-learn's rule: store the parameters unmodified; they are checked by fit.
         for name, value in list(locals().items()):
