@@ -180,9 +180,13 @@ class TrainConfig:
                                       "tcp://HOST:PORT (a running scheduler); needs deltaprop[dask]",
                                 optional=True, resumable=True, metavar="local:N|tcp://HOST:PORT")
     # --- optimizer and techniques
-    optimizer: str = _setting("sgd", "update rule; rprop-, rprop+, irprop-, irprop+, quickprop and sarprop "
-                                     "need mode batch", kind="choice",
+    optimizer: str = _setting("sgd", "update rule; rprop-, rprop+, irprop-, irprop+, quickprop, sarprop and "
+                                     "lbfgs (L-BFGS-B through scipy: an epoch is one iteration) need mode batch",
+                              kind="choice",
                               choices=_names("optimizers", "OPTIMIZERS"), group="optimizer")
+    max_fun: int = _setting(15000, "lbfgs: most loss-and-gradient evaluations over the run (its line search "
+                                   "makes one or more per epoch)", kind="int", lo=1, group="optimizer",
+                            resumable=True)
     momentum: float | None = _setting(None, "momentum for sgd, e.g. 0.9 (left out: none)", kind="float",
                                       lo=0.0, hi=1.0, hi_open=True, optional=True, group="optimizer")
     nesterov: bool | None = _setting(None, "Nesterov momentum (sgd)", kind="bool", flag="switch",
@@ -282,6 +286,8 @@ class TrainConfig:
         for key in ("momentum", "nesterov", "weight_decay", "grad_noise"):
             if getattr(self, key) is not None:
                 params[key] = getattr(self, key)
+        if self.optimizer == "lbfgs":
+            params["max_fun"] = self.max_fun
         return params
 
     def make_optimizer(self):
