@@ -341,7 +341,7 @@ def test_optimizer_is_looked_up_in_the_registry_at_fit_time(monkeypatch):
     X, y = iris()
     est = BackpropClassifier((4,), solver="halfway", learning_rate_init=0.05, max_iter=2, random_state=0).fit(X, y)
     assert type(est.optimizer_) is Halfway and est.optimizer_.lr == 0.05
-    with pytest.raises(ConfigError, match=r"unknown solver 'nope'; valid: lbfgs, .*halfway.*sgd"):
+    with pytest.raises(ConfigError, match=r"unknown solver 'nope'; valid: adam, halfway, .*lbfgs.*sgd"):
         BackpropClassifier(solver="nope").fit(X, y)
 
 
