@@ -180,3 +180,25 @@ def test_cost_page_bad_input_gives_one_line_and_exit_2(capsys, tmp_path, argv, f
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("cost_page: error: ") and len(err.strip().splitlines()) == 1
     assert fragment in err
+
+
+def test_mlp_same_args_writes_its_table_into_the_marked_block(tmp_path):
+    """bench/mlp_same_args.py (issue 19's benchmark row) runs both estimators and rewrites only
+    the block between its markers, with the ratio of this run's own times."""
+    pytest.importorskip("sklearn")
+    doc = tmp_path / "page.md"
+    doc.write_text("before\n<!-- mlp_same_args:begin -->\nold\n<!-- mlp_same_args:end -->\nafter\n")
+    res = subprocess.run([sys.executable, str(ROOT / "bench" / "mlp_same_args.py"), "--tables", "digits",
+                          "--solvers", "lbfgs,sgd", "--max-iter", "3", "--docs", str(doc)],
+                         capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert res.returncode == 0, res.stderr
+    text = doc.read_text()
+    assert text.startswith("before\n<!-- mlp_same_args:begin -->\n```\npython bench/mlp_same_args.py --tables digits")
+    assert text.endswith("<!-- mlp_same_args:end -->\nafter\n") and "old" not in text
+    rows = [line.split("|")[1:-1] for line in text.splitlines() if line.startswith("| digits")]
+    assert [r[1].strip() for r in rows] == ["lbfgs", "sgd"]
+    for r in rows:
+        ours_s, mlp_s, ratio = (float(x) for x in r[4:7])
+        # the times are printed to 0.005 s and the ratio to 0.005: it is theirs within that rounding
+        assert (mlp_s - 0.005) / (ours_s + 0.005) - 0.005 <= ratio <= (mlp_s + 0.005) / (ours_s - 0.005) + 0.005
+    assert "load average" in text and "threads" in text

@@ -61,8 +61,9 @@ def test_library_defaults_come_from_the_table():
     d = defaults(BackpropClassifier.__init__)
     # the estimators' measured exceptions live in one table (deltaprop.sklearn.ESTIMATOR_DEFAULTS)
     assert tuple(d["hidden_layer_sizes"]) == ESTIMATOR_DEFAULTS["hidden_layer_sizes"]
-    for name in ("activation", "engine", "shuffle", "init"):
+    for name in ("activation", "engine", "shuffle"):
         assert d[name] == getattr(DEFAULTS, name), name
+    assert d["init"] == ESTIMATOR_DEFAULTS["init"] == "sklearn"  # scikit-learn's initial weights: a drop-in
     # scikit-learn's names for the library's lr and optimizer, with the library's values
     from deltaprop.sklearn import SOLVER_LR
 

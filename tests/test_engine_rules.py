@@ -131,6 +131,10 @@ def test_no_optimizer_is_refused_by_the_compiled_engine(needs_numba):
     # class of the registry, with either option, runs compiled, and auto may choose it
     X, T = _data("half_sse")
     for name, cls in OPTIMIZERS.items():
+        if getattr(cls, "runs_own_loop", False):  # L-BFGS: scipy's loop on NumPy's gradient, no engine's epoch
+            tr = Trainer(Network([4, 3], seed=0), cls(), mode="batch", seed=0)
+            assert "runs its own loop" in numba_engine.NumbaEngine().unsupported(tr)
+            continue
         for opts in ({}, {"weight_decay": 0.01, "grad_noise": 0.01}):
             tr = Trainer(Network([4, 3], seed=0), cls(**opts), mode="batch", seed=0)
             assert numba_engine.NumbaEngine().unsupported(tr) is None, name

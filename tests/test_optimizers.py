@@ -405,7 +405,7 @@ def test_reset_clears_the_adaptive_state_but_not_the_counter():
 def test_every_optimizer_keeps_the_dtype(name, dtype):
     ds = load_builtin("xor")
     net = Network([2, 3, 1], "sigmoid", loss="half_sse", dtype=dtype, seed=0)
-    opt = get_optimizer(name, grad_noise=0.01)
+    opt = get_optimizer(name, **({} if name == "lbfgs" else {"grad_noise": 0.01}))  # lbfgs refuses noise
     Trainer(net, opt, mode="batch", engine="numpy").fit(ds.X, ds.T, 5)
     assert net.flat.dtype == np.dtype(dtype)
     assert all(v.dtype == np.dtype(dtype) for k, v in opt.state.items() if k not in ("count", "prev_loss"))
@@ -425,8 +425,10 @@ def test_every_optimizer_keeps_the_dtype(name, dtype):
     ("quickprop", {"mu": 0}, "mu \\(the maximum growth factor\\) must be a positive number"),
     ("sarprop", {"temperature": -0.1}, "temperature must be a number >= 0"),
     ("sarprop", {"bogus": 1}, "optimizer 'sarprop': .*unexpected keyword argument 'bogus'"),
-    ("lbfgs", {}, ("unknown optimizer 'lbfgs'; valid: adam, irprop\\+, irprop-, quickprop, rprop\\+, rprop-, "
-                   "sarprop, sgd")),
+    ("newton", {}, ("unknown optimizer 'newton'; valid: adam, irprop\\+, irprop-, lbfgs, quickprop, rprop\\+, "
+                    "rprop-, sarprop, sgd")),
+    ("lbfgs", {"max_fun": 0}, "max_fun must be an integer >= 1, got 0"),
+    ("lbfgs", {"tol": -1}, "tol must be a number >= 0"),
 ])
 def test_bad_hyperparameters(name, kwargs, match):
     with pytest.raises(ConfigError, match=match):

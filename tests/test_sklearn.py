@@ -14,7 +14,7 @@ from sklearn.base import clone  # noqa: E402
 from sklearn.datasets import load_iris, make_classification, make_regression  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split  # noqa: E402
-from sklearn.neural_network import MLPClassifier  # noqa: E402
+from sklearn.neural_network import MLPClassifier, MLPRegressor  # noqa: E402
 from sklearn.pipeline import Pipeline, make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
@@ -66,7 +66,9 @@ _MINIBATCH_WEIGHTS = ("shuffled mini-batches of repeated rows are not the batche
 
 _LBFGS_WEIGHTS = ("weighted and repeated rows start on the same L-BFGS loss curve (to 1e-15, "
                   "test_lbfgs_weighted_equals_repeated_rows), but 60 L-BFGS steps amplify the summation-order "
-                  "rounding to about 5e-7, above the check's 1e-7")
+                  "rounding of the sparse products: measured 1.5e-9 (classifier) and 1.5e-7 (regressor) from "
+                  "scikit-learn's initial weights, 5e-7 and 5e-6 from Glorot weights with zero biases, against "
+                  "the check's 1e-7; whether it passes depends on the start and the order of the sums")
 
 
 def _expected_failures(estimator):
@@ -228,15 +230,47 @@ def test_partial_fit_continues_and_needs_classes_first():
     assert est.n_iter_ == 1 and len(est.loss_curve_) == n + 1 and est.optimizer_.t == t + 1
 
 
-def test_same_seed_same_model_and_a_generator_is_accepted():
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("init", ["sklearn", "glorot_uniform"])
+def test_same_seed_same_model_and_a_generator_is_accepted(init):
+    """The same random_state gives the same model, another one another; a Generator is
+    accepted and reproducible. With init="sklearn" (the default) an int seeds scikit-learn's
+    RandomState for the initial weights (test_initial_weights_are_mlps), so only with the
+    library's own schemes does random_state=3 equal default_rng(3)."""
     X, y = iris()
-    a = BackpropClassifier((4,), max_iter=5, random_state=3).fit(X, y)
-    b = BackpropClassifier((4,), max_iter=5, random_state=3).fit(X, y)
-    c = BackpropClassifier((4,), max_iter=5, random_state=4).fit(X, y)
+    a = BackpropClassifier((4,), max_iter=5, random_state=3, init=init).fit(X, y)
+    b = BackpropClassifier((4,), max_iter=5, random_state=3, init=init).fit(X, y)
+    c = BackpropClassifier((4,), max_iter=5, random_state=4, init=init).fit(X, y)
     np.testing.assert_array_equal(a.network_.flat, b.network_.flat)
     assert not np.array_equal(a.network_.flat, c.network_.flat)
-    g = BackpropClassifier((4,), max_iter=5, random_state=np.random.default_rng(3)).fit(X, y)
-    np.testing.assert_array_equal(g.network_.flat, a.network_.flat)
+    g = BackpropClassifier((4,), max_iter=5, random_state=np.random.default_rng(3), init=init).fit(X, y)
+    h = BackpropClassifier((4,), max_iter=5, random_state=np.random.default_rng(3), init=init).fit(X, y)
+    np.testing.assert_array_equal(g.network_.flat, h.network_.flat)
+    assert np.array_equal(g.network_.flat, a.network_.flat) == (init != "sklearn")
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("activation", ["relu", "logistic", "tanh"])
+@pytest.mark.parametrize("kind", ["binary", "multiclass", "regression", "float32"])
+def test_initial_weights_are_mlps(activation, kind):
+    """A drop-in starts where scikit-learn's MLP starts: with the default init and the same
+    integer random_state, the initial weights and biases are MLP's (scikit-learn's _init_coef:
+    uniform in +-sqrt(6/(fan_in+fan_out)), 2 instead of 6 for logistic units, biases drawn too,
+    from RandomState(random_state)). A learning rate of 1e-300 leaves one epoch's weights
+    bit-equal to the initial ones in both, through the public API only."""
+    X, y = iris()
+    y = {"binary": (y == 1).astype(int), "multiclass": y, "regression": X[:, 0], "float32": y}[kind]
+    X = X[:, 1:] if kind == "regression" else (X.astype(np.float32) if kind == "float32" else X)
+    kw = dict(hidden_layer_sizes=(7, 5), activation=activation, solver="sgd", learning_rate_init=1e-300,
+              max_iter=1, alpha=0.0, random_state=3)
+    ours, theirs = ((BackpropRegressor(**kw, standardize=False), MLPRegressor(**kw)) if kind == "regression"
+                    else (BackpropClassifier(**kw, standardize=False), MLPClassifier(**kw)))
+    ours.fit(X, y)
+    theirs.fit(X, y)
+    assert ours.get_params()["init"] == "sklearn"
+    for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)
 
 
 def overfitting_problem():
@@ -307,7 +341,7 @@ def test_optimizer_is_looked_up_in_the_registry_at_fit_time(monkeypatch):
     X, y = iris()
     est = BackpropClassifier((4,), solver="halfway", learning_rate_init=0.05, max_iter=2, random_state=0).fit(X, y)
     assert type(est.optimizer_) is Halfway and est.optimizer_.lr == 0.05
-    with pytest.raises(ConfigError, match=r"unknown solver 'nope'; valid: lbfgs, .*halfway.*sgd"):
+    with pytest.raises(ConfigError, match=r"unknown solver 'nope'; valid: adam, halfway, .*lbfgs.*sgd"):
         BackpropClassifier(solver="nope").fit(X, y)
 
 
@@ -404,6 +438,7 @@ def test_to_model_saves_a_model_the_cli_can_load(tmp_path):
     np.testing.assert_array_equal(model.predict(X), est.predict(X))
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # lbfgs: 3 iterations do not converge
 @pytest.mark.parametrize("name", sorted(opt_module.OPTIMIZERS))
 def test_every_registered_optimizer_trains(name):
     X, y = iris()

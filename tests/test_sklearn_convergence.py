@@ -127,8 +127,12 @@ def test_lbfgs_weighted_equals_repeated_rows():
     b = BackpropRegressor((8,), **kw).fit(np.repeat(X, w, axis=0), np.repeat(y, w))
     # the same objective: the same first iterates (float64 sums in another order) ...
     np.testing.assert_allclose(a.loss_curve_[:5], b.loss_curve_[:5], rtol=1e-12)
-    # ... and the same minimum, reached by paths that part after ~200 steps in a flat valley
-    np.testing.assert_allclose(a.loss_, b.loss_, rtol=1e-5)
+    # ... and the same path for 60 iterations, up to that rounding grown by each step (the
+    # paths part by 1e-6 after 97-146 iterations, over 3 data seeds and 2 initialisations).
+    # Where each then stops is no property of the objective: L-BFGS-B stops when one step lowers
+    # the loss by less than 2.2e-9 (scipy's ftol; the loss is below 1), somewhere in a flat
+    # valley, so the final losses differ by 6e-8 to 9e-3 over those six runs.
+    np.testing.assert_allclose(a.loss_curve_[:60], b.loss_curve_[:60], rtol=1e-6)
 
 
 def test_class_weight_is_a_sample_weight_per_class():

@@ -7,10 +7,9 @@ scikit-learn's (docs/sklearn.md), scikit-learn's are passed unless the test give
 each test runs the model it was written for: (100,) relu units, adam at 0.001, alpha 1e-4,
 momentum 0.9, the regressor's squared_error loss, and inputs used as given
 (``standardize=False``). Every other line is
-scikit-learn's, but for the adaptations marked "deltaprop:", in four tests: the public
+scikit-learn's, but for the adaptations marked "deltaprop:", in three tests: the public
 optimizer_.lr for the private _optimizer.learning_rate (two tests); the label in one error
-message; the identity case of test_lbfgs_regression_maxfun, which converges within max_fun
-here.
+message.
 
 Left out (each a test of scikit-learn's private internals or of a feature deltaprop lacks):
 
@@ -23,7 +22,11 @@ Left out (each a test of scikit-learn's private internals or of a feature deltap
 * test_mlp_vs_poisson_glm_equivalent: ``loss="poisson"``; deltaprop has no Poisson loss (a
   missing feature, refused with a ConfigError; not ported).
 
-Not passing (a strict xfail, with its reason): test_partial_fit_regression's score threshold.
+Every ported test passes, with no xfail. The estimators' default ``init="sklearn"`` draws
+scikit-learn's initial weights and biases from ``numpy.random.RandomState(random_state)`` as its
+MLP does, so each test starts from the weights it was written for; several depend on them
+(test_partial_fit_regression's R^2 0.668 > 0.65 at random_state=1: 0.620 with zero biases;
+test_partial_fit_unseen_classes; the identity case of test_lbfgs_regression_maxfun).
 """
 
 import re
@@ -205,13 +208,6 @@ def test_lbfgs_regression_maxfun(X, y):
             random_state=1,
             activation=activation,
         )
-        if activation == "identity":
-            # deltaprop: from deltaprop's initial weights (zero biases) the linear model reaches
-            # L-BFGS-B's relative-reduction stop in 8 iterations, within max_fun, so no warning;
-            # max_fun must still bound the run
-            mlp.fit(X, y)
-            assert max_fun >= mlp.n_iter_
-            continue
         with pytest.warns(ConvergenceWarning):
             mlp.fit(X, y)
             assert max_fun >= mlp.n_iter_
@@ -337,10 +333,6 @@ def test_partial_fit_unseen_classes():
     assert clf.score([[1], [2], [3], [4]], ["a", "b", "c", "d"]) > 0
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "deltaprop: partial_fit equals fit here, but the score after 100 full-batch SGD steps without "
-    "momentum is 0.62, not above 0.65: deltaprop starts biases at 0 where scikit-learn draws them "
-    "(seeds 1-5: 0.58-0.67 against MLP's 0.64-0.70; with momentum 0.9 both 0.86)"))
 def test_partial_fit_regression():
     # Test partial_fit on regression.
     # `partial_fit` should yield the same results as 'fit' for regression.

@@ -149,7 +149,8 @@ class TrainConfig:
     loss: str | None = _setting(None, "loss (left out: cross-entropy for classes, mse otherwise)",
                                 kind="choice", choices=_names("losses", "LOSSES"), optional=True,
                                 group="network")
-    init: str = _setting("glorot_uniform", "glorot_uniform, glorot_normal, he_uniform, he_normal or uniform:R",
+    init: str = _setting("glorot_uniform",
+                         "glorot_uniform, glorot_normal, he_uniform, he_normal, sklearn or uniform:R",
                          group="network")
     dtype: str = _setting("float32", "floating-point type of weights and arithmetic (float64: exact digits at "
                                      "about half the speed)", kind="choice",
@@ -184,9 +185,13 @@ class TrainConfig:
                                       "tcp://HOST:PORT (a running scheduler); needs deltaprop[dask]",
                                 optional=True, resumable=True, metavar="local:N|tcp://HOST:PORT")
     # --- optimizer and techniques
-    optimizer: str = _setting("sgd", "update rule; rprop-, rprop+, irprop-, irprop+, quickprop and sarprop "
-                                     "need mode batch", kind="choice",
+    optimizer: str = _setting("sgd", "update rule; rprop-, rprop+, irprop-, irprop+, quickprop, sarprop and "
+                                     "lbfgs (L-BFGS-B through scipy: an epoch is one iteration) need mode batch",
+                              kind="choice",
                               choices=_names("optimizers", "OPTIMIZERS"), group="optimizer")
+    max_fun: int = _setting(15000, "lbfgs: most loss-and-gradient evaluations over the run (its line search "
+                                   "makes one or more per epoch)", kind="int", lo=1, group="optimizer",
+                            resumable=True)
     momentum: float | None = _setting(None, "momentum for sgd, e.g. 0.9 (left out: none)", kind="float",
                                       lo=0.0, hi=1.0, hi_open=True, optional=True, group="optimizer")
     nesterov: bool | None = _setting(None, "Nesterov momentum (sgd)", kind="bool", flag="switch",
@@ -293,6 +298,8 @@ class TrainConfig:
         for key in ("momentum", "nesterov", "weight_decay", "grad_noise"):
             if getattr(self, key) is not None:
                 params[key] = getattr(self, key)
+        if self.optimizer == "lbfgs":
+            params["max_fun"] = self.max_fun
         return params
 
     def make_optimizer(self):

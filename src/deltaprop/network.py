@@ -229,12 +229,16 @@ class Network:
 
     # ----------------------------------------------------------------- weights
     def reset_parameters(self, rng=None, init=None) -> None:
-        """Draw fresh weights from ``init`` with ``rng`` (a Generator or an int seed)."""
-        rng = as_generator(rng)
+        """Draw fresh weights from ``init`` with ``rng``: a Generator or an int seed, or a legacy
+        ``numpy.random.RandomState``, which the estimators pass to draw scikit-learn's very
+        initial weights (``init="sklearn"``)."""
+        rng = rng if isinstance(rng, np.random.RandomState) else as_generator(rng)
         init = self.init if init is None else init
         self.init = init
-        for layer in self.layers:
-            initialize_layer(layer, rng, init)
+        hidden = [layer.activation.name for layer in self.layers[:-1]]
+        for i, layer in enumerate(self.layers):
+            # the hidden units a layer belongs to: its own, the output layer's the last hidden layer's
+            initialize_layer(layer, rng, init, hidden[min(i, len(hidden) - 1)] if hidden else None)
 
     def get_weights(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """Copies of ``(W, b)`` per layer."""

@@ -18,6 +18,7 @@ name            rule                                              modes
 ``irprop+``     improved Rprop with error-dependent backtracking  batch only
 ``quickprop``   Quickprop                                         batch only
 ``sarprop``     iRprop- with annealed noise and weight decay      batch only
+``lbfgs``       L-BFGS-B through scipy (runs its own loop)        batch only
 ==============  ================================================  ==========
 
 RPROP and Quickprop compare the gradient of one update with the gradient of the previous
@@ -68,7 +69,7 @@ from .transforms import NOISE_DECAY, GradientTransform, from_options
 from .transforms import check_nonnegative as _check_nonnegative
 
 __all__ = ["Optimizer", "SGD", "Adam", "RpropMinus", "RpropPlus", "IRpropMinus", "IRpropPlus",
-           "Quickprop", "Sarprop", "OPTIMIZERS", "get_optimizer"]
+           "Quickprop", "Sarprop", "LBFGS", "OPTIMIZERS", "get_optimizer"]
 
 
 def _check_positive(name: str, value: float) -> float:
@@ -616,8 +617,137 @@ class Sarprop(_Rprop):
                 "temperature": self.temperature}
 
 
+class LBFGS(Optimizer):
+    r"""L-BFGS-B (Byrd, Lu, Nocedal & Zhu 1995, SIAM J. Sci. Comput. 16(5)), scipy's
+    ``scipy.optimize.minimize(method="L-BFGS-B")``, on the whole training set's loss
+
+    :math:`F(\theta) = E(\theta) + \tfrac{\lambda}{2}\lVert m \odot \theta \rVert^2`
+
+    (:math:`E` the mean loss over all rows, weighted where sample weights are given;
+    :math:`\lambda` ``weight_decay``, :math:`m` the weight mask: biases not decayed). Each
+    iteration is :math:`\theta_{k+1} = \theta_k - \alpha_k H_k \nabla F(\theta_k)`, with
+    :math:`H_k` the inverse-Hessian estimate built from the last ``maxcor`` pairs
+    :math:`(\theta_{i+1} - \theta_i, \nabla F_{i+1} - \nabla F_i)` and :math:`\alpha_k` found by a
+    line search (several evaluations of :math:`F` and its gradient).
+
+    Unlike the other rules it is not one update after one gradient: it runs its own loop
+    (``runs_own_loop``), scipy's, and :class:`~deltaprop.training.Trainer` hands it the epochs:
+    **one epoch is one iteration**, after which the epoch's record, evaluation and callbacks run
+    as for any rule (a callback's ``stop_training`` ends the minimisation). Batch mode only.
+    ``lr`` is not used (the line search picks each step). ``max_fun`` bounds the evaluations of
+    :math:`F` over the run (scikit-learn's ``max_fun``), ``tol`` is scipy's ``gtol`` (stop when
+    every entry of the projected gradient is at most ``tol``); scipy also stops when an
+    iteration lowers :math:`F` by less than ``ftol`` (2.2e-9) relative to
+    :math:`\max(|F|, 1)`. Why the run ended is a history event (``converged`` or
+    ``lbfgs_stopped``). Gradient noise and other transforms are refused: the line search needs
+    the true :math:`F` and gradient.
+
+    State: ``t`` (iterations) and ``n_fun`` (evaluations). The curvature pairs live inside
+    scipy and are not saved: a run resumed from a checkpoint (or a second ``fit``) continues
+    from the same weights, iteration count and evaluation budget with a fresh memory, so its
+    next steps differ from the uninterrupted run's (close, not bit for bit).
+    """
+
+    name = "lbfgs"
+    batch_only = True
+    #: The rule drives the loop itself (scipy's minimize); the Trainer calls :meth:`run`.
+    runs_own_loop = True
+
+    def __init__(self, lr: float = 0.1, *, max_fun: int = 15000, tol: float = 1e-5, maxcor: int = 10, **kwargs):
+        super().__init__(lr, **kwargs)
+        if self.grad_noise or self._explicit is not None:
+            raise ConfigError(_("optimizer {name!r} takes weight_decay only: gradient noise and other gradient "
+                                "transforms would break its line search").format(name="lbfgs"))
+        if isinstance(max_fun, bool) or int(max_fun) != max_fun or max_fun < 1:
+            raise ConfigError(_("{name} must be an integer >= 1, got {value!r}").format(name="max_fun", value=max_fun))
+        if isinstance(maxcor, bool) or int(maxcor) != maxcor or maxcor < 1:
+            raise ConfigError(_("{name} must be an integer >= 1, got {value!r}").format(name="maxcor", value=maxcor))
+        self.max_fun, self.maxcor = int(max_fun), int(maxcor)
+        self.tol = _check_nonnegative("tol", tol)
+        self.n_fun = 0
+        #: per iteration of the last run, F at the new iterate (penalty included)
+        self.objective: list[float] = []
+        self.status, self.message = None, ""
+
+    def _update(self, params, grads, loss):
+        raise ConfigError(_("optimizer {name!r} runs its own loop (scipy's): train it with a Trainer in batch "
+                            "mode").format(name="lbfgs"))
+
+    def hyperparameters(self):
+        return {**super().hyperparameters(), "max_fun": self.max_fun, "tol": self.tol, "maxcor": self.maxcor}
+
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "n_fun": self.n_fun}
+
+    def load_state_dict(self, d: dict) -> None:
+        super().load_state_dict(d)
+        self.n_fun = int(d.get("n_fun", 0))
+
+    def run(self, trainer, X, T, iterations: int, epoch_end) -> None:
+        """At most ``iterations`` iterations from ``trainer.network``'s weights;
+        ``epoch_end(loss_before)`` runs after each (the weights at the new iterate) and returns
+        True to stop. The weights end at the last accepted iterate (or where a callback put
+        them), also when an exception (Ctrl-C) ends the run."""
+        try:
+            import scipy.optimize
+        except ImportError:
+            raise ConfigError(_("optimizer {name!r} needs scipy: pip install 'deltaprop[lbfgs]'").format(
+                name="lbfgs")) from None
+        net = trainer.network
+        params, chunk, weights = net.params, trainer.chunk_size, trainer.sample_weight
+        mask = None
+        if self.weight_decay:
+            mask = np.ones(params.size) if self.decay_biases else net.weight_mask()[:params.size].astype(np.float64)
+        lam = self.weight_decay
+        self.objective, self.status, self.message = [], None, ""
+        left = self.max_fun - self.n_fun
+        if left < 1 or iterations < 1:
+            self.status, self.message = 1, "no evaluations left (max_fun)" if left < 1 else "no iterations asked for"
+            return
+
+        before = [None]  # the data loss at the iterate an iteration starts from
+
+        def fun(theta):
+            self.n_fun += 1
+            params[...] = theta
+            loss, grad = net.loss_and_gradient(X, T, chunk, weights)
+            if before[0] is None:  # scipy's first evaluation is at the starting weights
+                before[0] = float(loss)
+            grad = grad.astype(np.float64)
+            if lam:
+                wt = theta * mask
+                return float(loss) + 0.5 * lam * float(wt @ wt), grad + lam * wt
+            return float(loss), grad
+
+        accepted = params.astype(np.float64)
+
+        def callback(intermediate_result):  # scipy passes the iterate's OptimizeResult by this name
+            nonlocal accepted
+            self.t += 1
+            accepted = np.array(intermediate_result.x, dtype=np.float64)
+            params[...] = accepted
+            f = float(intermediate_result.fun)
+            self.objective.append(f)
+            wt = accepted * mask if lam else None
+            loss_before, before[0] = before[0], f - (0.5 * lam * float(wt @ wt) if lam else 0.0)
+            stop = epoch_end(loss_before)
+            accepted = params.astype(np.float64)  # a callback may have moved them (EarlyStopping)
+            if stop:
+                raise StopIteration
+
+        try:
+            res = scipy.optimize.minimize(fun, params.astype(np.float64), method="L-BFGS-B", jac=True,
+                                          callback=callback,
+                                          options={"maxfun": left, "maxiter": int(iterations), "gtol": self.tol,
+                                                   "maxcor": self.maxcor})
+        finally:
+            params[...] = accepted
+        self.status = int(res.status)
+        self.message = res.message.decode() if isinstance(res.message, bytes) else str(res.message)
+
+
 OPTIMIZERS: dict[str, type[Optimizer]] = {
-    cls.name: cls for cls in (SGD, Adam, RpropMinus, RpropPlus, IRpropMinus, IRpropPlus, Quickprop, Sarprop)
+    cls.name: cls for cls in (SGD, Adam, RpropMinus, RpropPlus, IRpropMinus, IRpropPlus, Quickprop, Sarprop, LBFGS)
 }
 
 

@@ -202,11 +202,12 @@ class Run:
         path = getattr(engine, "path", engine.name)
         if hasattr(engine, "choose"):  # auto: the choice the first epoch will make
             path = "auto: " + engine.choose(net, len(self.X), tr.batch_rows(len(self.X))).name
-        return _("network: {sizes} {activations}, loss {loss}, {dtype}; {mode}, {optimizer} lr {lr}; "
+        # a rule with its own loop (lbfgs) has no learning rate: showing one would mislead
+        rule = " ".join([opt.name] + ([] if getattr(opt, "runs_own_loop", False) else [f"lr {opt.lr:g}"]))
+        return _("network: {sizes} {activations}, loss {loss}, {dtype}; {mode}, {optimizer}; "
                  "engine {path}").format(sizes="-".join(map(str, net.sizes)), activations=acts,
                                          loss=net.loss.name, dtype=net.dtype.name, mode=mode,
-                                         optimizer=opt.name, lr=f"{opt.lr:g}" + (", " + extras if extras else ""),
-                                         path=path)
+                                         optimizer=rule + (", " + extras if extras else ""), path=path)
 
     def notes(self, given: dict, from_file: dict) -> list[str]:
         """What a person should know before the epoch lines: the task's own defaults that this

@@ -360,6 +360,8 @@ class Trainer:
         return self.history
 
     def _run_epochs(self, X, T, epochs, k, validation_data):
+        if getattr(self.optimizer, "runs_own_loop", False):  # L-BFGS: scipy's loop, an epoch per iteration
+            return self._run_own_loop(X, T, epochs, validation_data)
         net, opt = self.network, self.optimizer
         n = X.shape[0]
         engine = select_engine(self.engine, self, epochs=epochs)
@@ -406,6 +408,55 @@ class Trainer:
                 cb.on_epoch_end(self, row)
             if self.stop_training:
                 break
+
+    def _run_own_loop(self, X, T, epochs, validation_data):
+        """The epochs of a rule that runs its own loop (:class:`~deltaprop.optimizers.LBFGS`):
+        one per iteration, each recorded, evaluated and handed to the callbacks as in
+        :meth:`_run_epochs` (``samples``: rows times the loss evaluations so far). Why the loop
+        ended before the budget is a history event: ``converged``, or ``lbfgs_stopped`` (scipy's limit or failed line search)."""
+        if not (isinstance(self.engine, str) and self.engine in ("auto", "numpy")):
+            raise ConfigError(_("optimizer {name!r} evaluates its loss and gradient in this process (the NumPy "
+                                "engine); engine {engine!r} cannot run it").format(
+                name=self.optimizer.name, engine=getattr(self.engine, "name", self.engine)))
+        self.engine_used = "numpy"
+        opt, n = self.optimizer, X.shape[0]
+        end = self.epoch + epochs
+        Xe, Te, We = self._eval_subset(X, T)
+        t0 = [time.perf_counter()]
+
+        def epoch_end(loss_before: float) -> bool:
+            self.epoch += 1
+            for cb in self.callbacks:
+                cb.on_epoch_begin(self, self.epoch)
+            row = {"epoch": self.epoch, "loss_running": loss_before, "lr": opt.lr, "updates": opt.t,
+                   "samples": opt.n_fun * n}
+            last = self.epoch == end
+            if self.eval_every and (self.epoch % self.eval_every == 0 or last):
+                row.update(self._evaluate(X, T, "", keep_accuracy=self.accuracy, weights=self.sample_weight)
+                           if last else self._evaluate(Xe, Te, "", keep_accuracy=self.accuracy, weights=We))
+            if validation_data is not None:
+                row.update(self._evaluate(*validation_data, "val_", keep_accuracy=self.accuracy))
+            row["seconds"] = time.perf_counter() - t0[0]
+            self.history.append(row)
+            for cb in self.callbacks:
+                cb.on_epoch_end(self, row)
+            t0[0] = time.perf_counter()
+            return self.stop_training
+
+        opt.run(self, X, T, end - self.epoch, epoch_end)
+        if not np.isfinite(self.network.flat).all():  # not seen: the line search only accepts a lower loss
+            self.diverged = self.stop_training = True
+            parts = [part(N_("{name}: the weights are not finite"), name=opt.name)]
+            self.history.events.append({"epoch": self.epoch, "event": "divergence", "detail": render(parts, "en"),
+                                        "parts": parts})
+        elif not self.stop_training and opt.status in (0, 1, 2) and self.epoch < end:
+            self.stop_training = True
+            # scipy's own reason stays English inside the line, as a quoted name
+            parts = [part(N_("{name} stopped after {iterations} iterations and {evaluations} loss evaluations: "
+                             "{reason}"), name=opt.name, iterations=int(opt.t), evaluations=int(opt.n_fun),
+                          reason=str(opt.message))]
+            self.history.events.append({"epoch": self.epoch, "event": "converged" if opt.status == 0 else "lbfgs_stopped",
+                                        "detail": render(parts, "en"), "parts": parts})
 
     def eval_rows_for(self, n: int) -> int:
         """How many of ``n`` training rows the per-epoch re-evaluation uses (see ``eval_rows``)."""

@@ -294,6 +294,8 @@ class NumbaEngine:
             return _("sparse inputs run on the NumPy engine (scipy.sparse products)")
         opt = trainer.optimizer
         net = trainer.network
+        if getattr(opt, "runs_own_loop", False):
+            return f"optimizer {opt.name!r} runs its own loop (scipy's) with the NumPy engine's loss and gradient"
         if type(opt) is not OPTIMIZERS.get(opt.name):  # a subclass may change step()
             return _("optimizer {name} is not a class of the registry (a subclass may change step(): only the "
                      "NumPy engine calls it)").format(name=type(opt).__name__)

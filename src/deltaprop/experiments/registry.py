@@ -98,6 +98,8 @@ TECHNIQUES: dict[str, Technique] = {t.name: t for t in (
     Technique("irprop-", "irprop-", lr=0.1, description=N_("iRprop- (batch only)")),
     Technique("quickprop", "quickprop", description=N_("Quickprop, mu 1.75 (batch only)")),
     Technique("sarprop", "sarprop", lr=0.1, description=N_("SARPROP: Rprop with annealed noise (batch only)")),
+    Technique("lbfgs", "lbfgs", description=N_("L-BFGS-B through scipy, an epoch per iteration; samples count "
+                                               "its loss evaluations (batch only)")),
     Technique("rprop-+stall", "rprop-", lr=0.1,
               callbacks=(("stall", {"patience": 100, "min_improvement": 0.01, "remedy": "restart"}),),
               description=N_("Rprop- with stall detection (1% within 100 epochs) -> restart (batch only)")),

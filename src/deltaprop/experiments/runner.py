@@ -158,7 +158,11 @@ def run_one(problem: str, mode: str, technique: str, seed: int, *, epochs: int |
     if Xt is not None:
         test_acc = accuracy(net, net.predict(Xt), Tt)
     n_events = sum(e["event"] not in ("divergence",) for e in trainer.history.events)
-    return RunResult(problem, mode, technique, seed, ok, ran, ran * len(X),
+    # samples processed: one per row and epoch; for L-BFGS one per row and loss evaluation (its
+    # line search makes one or more per epoch), as its history counts them
+    samples = trainer.history.samples[-1] if getattr(opt, "runs_own_loop", False) and len(trainer.history) \
+        else ran * len(X)
+    return RunResult(problem, mode, technique, seed, ok, ran, int(samples),
                      (monitor.hit[1] if ok else t_end) - t0, final, test_acc,
                      monitor.curve if curve else [], n_events, trainer.diverged)
 

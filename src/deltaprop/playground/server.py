@@ -84,7 +84,7 @@ def _choices() -> dict:
     from ..schedules import SCHEDULES
     from ..techniques import STALL_REMEDIES
 
-    return {"activations": sorted(ACTIVATIONS), "losses": sorted(LOSSES), "optimizers": sorted(OPTIMIZERS),
+    return {"activations": sorted(ACTIVATIONS), "losses": sorted(LOSSES), "optimizers": sorted(n for n, c in OPTIMIZERS.items() if not getattr(c, "runs_own_loop", False)),
             "schedules": sorted(SCHEDULES), "stall_remedies": sorted(STALL_REMEDIES),
             "modes": ["stochastic", "minibatch", "batch"],
             "batch_only": sorted(n for n, c in OPTIMIZERS.items() if getattr(c, "batch_only", False))}
