@@ -550,7 +550,7 @@ def table(by: dict, cells, peers, limit: float) -> str:
             row += [_fmt(by[(c.id, p)]["samples_per_s"]) if (c.id, p) in by else "-" for p in peers]
             row += [f"{d['samples_per_s'] / by[(c.id, p)]['samples_per_s']:.2f}" if (c.id, p) in by else "-"
                     for p in peers]
-            row.append(f"{d['samples_per_s'] / limit:.0%}" if c.is_784 else "-")
+            row.append(f"{d['samples_per_s'] / limit:.0%}" if c.is_784 and limit == limit else "-")
             lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
@@ -608,7 +608,7 @@ def main(argv=None) -> int:
 
     facts = machine_facts(PEER_MODULES)
     facts["fann"] = "2.2 (libfann)" if __import__("ctypes.util").util.find_library("floatfann") else None
-    emit({"machine": facts})
+    emit({"machine": facts, "command": "python bench/run.py " + " ".join(sys.argv[1:] if argv is None else argv)})
     out = [f"# deltaprop benchmark ({'quick' if args.quick else 'full'}), samples/s, median of {repeats}",
            "", "machine: " + ", ".join(f"{k} {v}" for k, v in facts.items()), ""]
     for s, why in left_out.items():
@@ -645,6 +645,8 @@ def main(argv=None) -> int:
         out.append(f"start-up: {start['error']}" if "error" in start else
                    f"start-up, the whole command `{start['command']}`: defaults {start['defaults_s_median']:.2f} s, "
                    f"--engine numpy {start['numpy_s_median']:.2f} s (medians of {start['repeats']})")
+    with contextlib.suppress(AttributeError, OSError):  # how busy the machine was at the end
+        emit({"loadavg_end": [round(x, 2) for x in os.getloadavg()]})
     if not args.json:
         from report import targets  # a module beside this one that imports it: loaded only here
 

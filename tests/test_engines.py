@@ -273,16 +273,27 @@ def test_auto_chooses_by_work_and_falls_back(needs_numba, monkeypatch):
 
     X, T = _data("half_sse")
     net = Network([4, 3], "sigmoid", seed=0)
+    monkeypatch.setattr(numba_engine, "LOADED", set())  # as in a process that ran no kernel yet
     # a few updates cannot pay numba's start-up: the NumPy engine runs them
     tr = Trainer(net, lr=0.1, mode="stochastic")
     tr.fit(X, T, 1)
     assert tr.engine_used == "numpy"
+    assert not E.worth_compiling(net, 23, 1, epochs=1, optimizer=tr.optimizer)
     assert not E.worth_compiling(net, 23, 1, epochs=100)
     assert E.worth_compiling(Network([784, 128, 10], seed=0), 60_000, 32, epochs=10)
     assert E.worth_compiling(net, 23, 1) == E.worth_compiling(net, 23, 1, epochs=E.ASSUMED_EPOCHS)
     # where the saving pays for the start-up, the compiled engine
     monkeypatch.setattr(E, "START_UP_S", 0.0)
     monkeypatch.setattr(E, "START_UP_IMPORTED_S", 0.0)
+    tr = Trainer(net, lr=0.1, mode="stochastic")
+    tr.fit(X, T, 1)
+    assert tr.engine_used == "numba/tiny"
+    ran = numba_engine.LOADED
+    monkeypatch.undo()  # the start-up estimates as they are
+    monkeypatch.setattr(numba_engine, "LOADED", ran)
+    # once this process has run the kernels a set-up needs, their start-up is paid: any saving counts
+    assert E.worth_compiling(net, 23, 1, epochs=1, optimizer=tr.optimizer)
+    assert not E.worth_compiling(net, 23, 1, epochs=1, optimizer=SGD(0.1, momentum=0.9))
     tr = Trainer(net, lr=0.1, mode="stochastic")
     tr.fit(X, T, 1)
     assert tr.engine_used == "numba/tiny"

@@ -201,7 +201,7 @@ class Run:
         engine = select_engine(tr.engine, tr, epochs=self.config.epochs - tr.epoch)
         path = getattr(engine, "path", engine.name)
         if hasattr(engine, "choose"):  # auto: the choice the first epoch will make
-            path = "auto: " + engine.choose(net, len(self.X), tr.batch_rows(len(self.X))).name
+            path = "auto: " + engine.choose(net, len(self.X), tr.batch_rows(len(self.X)), opt).name
         return _("network: {sizes} {activations}, loss {loss}, {dtype}; {mode}, {optimizer} lr {lr}; "
                  "engine {path}").format(sizes="-".join(map(str, net.sizes)), activations=acts,
                                          loss=net.loss.name, dtype=net.dtype.name, mode=mode,
