@@ -306,6 +306,19 @@ def test_auto_chooses_by_work_and_falls_back(needs_numba, monkeypatch):
     assert tr.engine_used == "numpy"
     with pytest.raises(ConfigError, match="engine 'numba' cannot run this set-up: optimizer MySGD"):
         select_engine("numba", tr)
+
+    class Later(SGD):  # a class added to the registry after import: no compiled rule
+        name = "later"
+
+    from deltaprop.optimizers import OPTIMIZERS
+
+    monkeypatch.setitem(OPTIMIZERS, "later", Later)
+    tr = Trainer(net, Later(0.1), mode="minibatch", batch_size=4)
+    numba_engine.LOADED.add(numba_engine.kernel_key(net, 4, tr.optimizer))  # as after a numba fit
+    tr.fit(X, T, 1)  # the batch kernels count as loaded: only the missing rule keeps it off numba
+    assert tr.engine_used == "numpy"
+    with pytest.raises(ConfigError, match="optimizer 'later' has no compiled rule"):
+        select_engine("numba", tr)
     monkeypatch.setattr(numba_engine, "_numba_available", lambda: False)
     tr = Trainer(net, lr=0.1, mode="stochastic")
     tr.fit(X, T, 1)

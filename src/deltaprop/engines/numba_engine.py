@@ -309,6 +309,9 @@ class NumbaEngine:
         if type(opt) is not OPTIMIZERS.get(opt.name):  # a subclass may change step()
             return (f"optimizer {type(opt).__name__} is not a class of the registry (a subclass "
                     "may change step(): only the NumPy engine calls it)")
+        if type(opt) is not SGD and not any(name == opt.name for _, name, _ in codes.RULES):
+            # a class registered later (OPTIMIZERS is open): its step() has no compiled rule
+            return f"optimizer {opt.name!r} has no compiled rule (engines/codes.py's RULES)"
         reason = transforms_reason(opt, net)
         if reason:
             return reason
