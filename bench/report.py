@@ -1,12 +1,18 @@
-"""Render the JSON lines of ``bench/run.py --json`` as Markdown: the tables, the notes, and
-every target of the performance issue marked met or not with its measured ratio.
+"""Render the JSON lines of ``bench/run.py --json`` as Markdown: the command, the machine, the
+tables, the notes, and every target of the performance issues marked met or not with its
+measured ratio.
 
     python bench/run.py --threads 1,2 --json > results.jsonl
-    python bench/report.py results.jsonl
+    python bench/report.py results.jsonl                                # print it
+    python bench/report.py results.jsonl --write docs/performance.md    # replace the results there
+
+``--write`` replaces what stands between the lines ``<!-- bench-report:begin -->`` and
+``<!-- bench-report:end -->`` of the page, nothing else.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -17,6 +23,8 @@ from run import OURS, PEERS, _fmt, make_cells, table  # noqa: E402
 
 #: Cells whose evaluation-off rate is held to the products-alone ceiling.
 CEILING_CELLS = ("W1a-256", "W1b-256", "W1a-full", "W1b-full")
+#: The lines of a page between which ``--write`` puts the report.
+BEGIN, END = "<!-- bench-report:begin -->", "<!-- bench-report:end -->"
 
 
 def load(path):
@@ -27,23 +35,59 @@ def load(path):
 def _index(rows):
     """``(results by (threads, cell, system), summaries by threads)``."""
     by = {(r["threads"], r["cell"], r["system"]): r for r in rows if "samples_per_s" in r}
-    return by, {r["threads"]: r for r in rows if "gemm_gflops" in r}
+    summaries = {r["threads"]: r for r in rows if "gemm_gflops" in r}
+    # a thread pass stopped before its end has results and no summary (no GEMM rate, no ceiling)
+    for th in {t for t, _, _ in by} - set(summaries):
+        summaries[th] = {"threads": th, "unfinished": True, "gemm_gflops": float("nan"), "gemm_size": 0,
+                         "gemm_limit_samples_per_s": float("nan"), "blas": None, "products_samples_per_s": None}
+    return by, summaries
 
 
 def _threads(th) -> str:
     return f"{th} thread{'s' if th > 1 else ''}"
 
 
+def machine(rows) -> list[str]:
+    """The command and the machine facts of a run, as Markdown lines."""
+    first = next((r for r in rows if "machine" in r), {})
+    facts = first.get("machine", {})
+    end = next((r["loadavg_end"] for r in rows if "loadavg_end" in r), None)
+    _, summaries = _index(rows)
+    out = []
+    if first.get("command"):
+        env = facts.get("env") or {}
+        unset = [k for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if env.get(k) is None]
+        out += ["Command:", "", "```bash",
+                (f"env {' '.join('-u ' + k for k in unset)} " if len(unset) == 2 else "") + first["command"],
+                "```", ""]
+    load = facts.get("loadavg")
+    out.append(f"Machine: {facts.get('cpu', '?')}, {facts.get('logical_cpus', '?')} logical CPUs; "
+               f"Python {facts.get('python', '?')}, NumPy {facts.get('numpy', '?')}; {facts.get('platform', '')}.")
+    out.append("Load average (1, 5, 15 min) at the start: " + (", ".join(map(str, load)) if load else "?")
+               + "; at the end: " + (", ".join(map(str, end)) if end else "?") + ".")
+    env = {k: v for k, v in (facts.get("env") or {}).items() if v is not None}
+    out.append("Environment: " + (", ".join(f"{k}={v}" for k, v in env.items()) if env else
+                                  "no OPENBLAS_CORETYPE, OPENBLAS_L2_SIZE or thread variables set") + ".")
+    for th, summ in sorted(summaries.items()):
+        out.append(f"BLAS of the deltaprop worker at {_threads(th)} (threadpoolctl): "
+                   + "; ".join(summ.get("blas") or ["?"]) + ".")
+    peers = {k: v for k, v in facts.items() if k in ("numba", "torch", "jax", "sklearn", "threadpoolctl", "fann")}
+    out.append("Versions: " + ", ".join(f"{k} {v if v else 'not installed'}" for k, v in peers.items()) + ".")
+    return out + [""]
+
+
 def render(rows) -> str:
     cells = make_cells(quick=False)
-    facts = next((r["machine"] for r in rows if "machine" in r), {})
     by, summaries = _index(rows)
     peers = [p for p in PEERS if any(s == p for _, _, s in by)]
-    out = ["machine: " + ", ".join(f"{k} {v}" for k, v in facts.items()), ""]
+    out = machine(rows)
     for th, summ in sorted(summaries.items()):
         limit = summ["gemm_limit_samples_per_s"]
-        out += [f"### {_threads(th)}",
-                "",
+        out += [f"### {_threads(th)}", ""]
+        if summ.get("unfinished"):
+            out += ["(This thread pass did not finish: no GEMM rate or products-alone ceiling.)", ""]
+        else:
+            out += [
                 f"BLAS: {', '.join(summ['blas'] or [])}; {summ['gemm_size']}x{summ['gemm_size']} float32 "
                 f"GEMM: {summ['gemm_gflops']:.0f} GFLOP/s, so the GEMM limit of 784-128-10 "
                 f"(409,088 FLOP per sample) is {limit / 1e3:.0f}k samples/s."
@@ -51,8 +95,8 @@ def render(rows) -> str:
                    f" 512 rows, data streamed from memory, nothing else) run at"
                    f" {summ['products_samples_per_s'] / 1e3:.0f}k samples/s,"
                    f" {summ['products_samples_per_s'] / limit:.0%} of the limit: the ceiling for an"
-                   f" epoch whose products run in this BLAS." if summ.get("products_samples_per_s") else ""), "",
-                table({(c, s): r for (t, c, s), r in by.items() if t == th}, cells, peers, limit), ""]
+                   f" epoch whose products run in this BLAS." if summ.get("products_samples_per_s") else ""), ""]
+        out += [table({(c, s): r for (t, c, s), r in by.items() if t == th}, cells, peers, limit), ""]
 
         def epochs_only(cell, system):
             r = by.get((th, cell, system))
@@ -163,8 +207,8 @@ def targets(rows) -> str:
                     continue
                 best = max(peers, key=peers.get)
                 line(label, f"{d / peers[best]:.2f}x ({best})", d / peers[best] >= 1.1)
-        ratio_line(f"W4-adam-256 defaults >= 1.2x PyTorch, {_threads(th)}", th, "W4-adam-256", "torch", 1.2,
-                   ours="deltaprop_defaults")
+        for ours, name in zip(OURS, ("W4-adam-256", "W4-adam-256 defaults")):
+            ratio_line(f"{name} >= 1.2x PyTorch, {_threads(th)}", th, "W4-adam-256", "torch", 1.2, ours=ours)
         bound, limit = summ.get("products_samples_per_s"), summ["gemm_limit_samples_per_s"]
         for cell in CEILING_CELLS:
             d = rate(th, cell, "deltaprop")
@@ -204,5 +248,28 @@ def targets(rows) -> str:
     return "\n".join(lines)
 
 
+def write(page: Path, text: str) -> None:
+    """Replace what stands between :data:`BEGIN` and :data:`END` in ``page`` by ``text``."""
+    doc = page.read_text(encoding="utf-8")
+    if doc.count(BEGIN) != 1 or doc.count(END) != 1 or doc.index(BEGIN) > doc.index(END):
+        raise SystemExit(f"{page}: needs one line {BEGIN} and, after it, one line {END}")
+    head, rest = doc.split(BEGIN, 1)
+    tail = rest.split(END, 1)[1]
+    page.write_text(f"{head}{BEGIN}\n{text.strip()}\n{END}{tail}", encoding="utf-8")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("results", help="the JSON lines of bench/run.py --json")
+    p.add_argument("--write", metavar="PAGE", help="put the report between the markers of this page")
+    args = p.parse_args(argv)
+    text = render(load(args.results))
+    if args.write:
+        write(Path(args.write), text)
+    else:
+        print(text)
+    return 0
+
+
 if __name__ == "__main__":
-    print(render(load(sys.argv[1])))
+    sys.exit(main())

@@ -19,9 +19,10 @@ Workloads (the registry ``CELLS``; fixed seeds, synthetic data):
   four-sample set, 2,500 epochs, where the per-epoch Python bookkeeping shows;
 * W3: the worked example (2-2-2, biases fixed, lr 0.5), 10,000 updates of its one sample;
 * W4: Adam (lr 0.001) on 784-256-128-10 ReLU + softmax cross-entropy, mini-batch 32 and 256,
-  on the W1 data (peers: torch.optim.Adam, optax.adam in JAX's scan epoch, a plain NumPy Adam
+  on the W1 data, one epoch per timed run (peers: torch.optim.Adam, optax.adam in JAX's scan epoch, a plain NumPy Adam
   loop, scikit-learn's solver="adam");
-* W5: a wide layer, 784-512-10 tanh + softmax cross-entropy, momentum 0.9, mini-batch 64;
+* W5: a wide layer, 784-512-10 tanh + softmax cross-entropy, momentum 0.9, mini-batch 64, one
+  epoch per timed run;
 * W6: tabular regression, 13-64-64-1 ReLU + MSE (linear output), mini-batch 32, 100,000 rows;
 * W7: the RPROP family (Rprop-, Rprop+, iRprop-, iRprop+; initial step 0.01) in batch mode
   on 784-128-10 sigmoid + half-SSE (peers: torch.optim.Rprop, optax.rprop, FANN's iRprop-).
@@ -39,7 +40,10 @@ of the repeats is reported with the ratio deltaprop / peer measured in the same 
 run repeats the cell's work until it has lasted 0.1 s (``MIN_TIMED_S``; only fast systems on
 the small cells repeat), so that timer and scheduler noise stay small against it. The
 model building, warm-up and JIT compilation (numba, JAX, torch.compile) are outside the timed
-region. A missing peer skips its rows with a note.
+region: deltaprop's warm-up runs the compiled engine where it can run the cell, so that
+``engine="auto"`` counts no start-up in the timed fits, as in any process that has run those
+kernels once (the start-up of a fresh process is the start-up measurement below). A missing
+peer skips its rows with a note.
 
 Also measured: a large float32 GEMM in the deltaprop worker (its FLOP rate gives the
 "GEMM limit" of 784-128-10: rate / 409,088 FLOP per sample), the products of full-batch
@@ -140,11 +144,13 @@ def make_cells(quick: bool) -> list[Cell]:
     cells.append(Cell("W3-worked", "W3", [2, 2, 2], "sigmoid", "half_sse", 1, nw, dtype="float64",
                       lr=0.5, shuffle=False, worked_example=True,
                       label=f"W3 worked example 2-2-2, {nw:,} updates", data="worked"))
+    # W4 and W5: one epoch per timed run (1,875 updates at batch 32), as their epochs are
+    # 2-4x W1's work and every peer's slower runs would otherwise stretch the run by minutes
     for batch in (32, 256):
         cells.append(Cell(f"W4-adam-{batch}", "W4", [784, 256, 128, 10], "relu", "cross_entropy", batch, N,
-                          lr=0.001, epochs=epochs, optimizer="adam", defaults=True,
+                          lr=0.001, epochs=1, optimizer="adam", defaults=True,
                           label=f"W4 784-256-128-10 ReLU+softmax-CE, Adam, mini-batch {batch}"))
-    cells.append(Cell("W5-wide", "W5", [784, 512, 10], "tanh", "cross_entropy", 64, N, epochs=epochs,
+    cells.append(Cell("W5-wide", "W5", [784, 512, 10], "tanh", "cross_entropy", 64, N, epochs=1,
                       opt_kw={"momentum": 0.9}, defaults=True,
                       label="W5 784-512-10 tanh+softmax-CE, momentum 0.9, mini-batch 64"))
     nt = 2000 if quick else 100000
@@ -382,7 +388,12 @@ def memory_child(n: int, engine: str) -> None:
     T = np.eye(10, dtype=np.float32)[rng.integers(0, 10, n)]
     net = dp.Network([784, 128, 10], "sigmoid", loss="half_sse", dtype="float32", seed=0)
     tr = dp.Trainer(net, lr=0.01, mode="batch", eval_every=0, engine=engine)
+    from deltaprop.engines.numba_engine import NumbaEngine
+
+    if engine == "auto" and NumbaEngine().unsupported(tr) is None:
+        tr.engine = "numba"  # as the cells' warm-up: auto then counts the kernels as loaded
     tr.fit(X[:512], T[:512], 1)  # imports, compiled kernels: not part of the epoch
+    tr.engine = engine
 
     def status(key):
         with open("/proc/self/status") as f:
@@ -550,7 +561,7 @@ def table(by: dict, cells, peers, limit: float) -> str:
             row += [_fmt(by[(c.id, p)]["samples_per_s"]) if (c.id, p) in by else "-" for p in peers]
             row += [f"{d['samples_per_s'] / by[(c.id, p)]['samples_per_s']:.2f}" if (c.id, p) in by else "-"
                     for p in peers]
-            row.append(f"{d['samples_per_s'] / limit:.0%}" if c.is_784 else "-")
+            row.append(f"{d['samples_per_s'] / limit:.0%}" if c.is_784 and limit == limit else "-")
             lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
@@ -608,7 +619,7 @@ def main(argv=None) -> int:
 
     facts = machine_facts(PEER_MODULES)
     facts["fann"] = "2.2 (libfann)" if __import__("ctypes.util").util.find_library("floatfann") else None
-    emit({"machine": facts})
+    emit({"machine": facts, "command": "python bench/run.py " + " ".join(sys.argv[1:] if argv is None else argv)})
     out = [f"# deltaprop benchmark ({'quick' if args.quick else 'full'}), samples/s, median of {repeats}",
            "", "machine: " + ", ".join(f"{k} {v}" for k, v in facts.items()), ""]
     for s, why in left_out.items():
@@ -645,6 +656,8 @@ def main(argv=None) -> int:
         out.append(f"start-up: {start['error']}" if "error" in start else
                    f"start-up, the whole command `{start['command']}`: defaults {start['defaults_s_median']:.2f} s, "
                    f"--engine numpy {start['numpy_s_median']:.2f} s (medians of {start['repeats']})")
+    with contextlib.suppress(AttributeError, OSError):  # how busy the machine was at the end
+        emit({"loadavg_end": [round(x, 2) for x in os.getloadavg()]})
     if not args.json:
         from report import targets  # a module beside this one that imports it: loaded only here
 

@@ -83,10 +83,20 @@ class Deltaprop:
     def prepare(self, cell, data):
         tr, X, T = self._build(cell, *data)
         net = tr.network
-        # warm-up (numba compiles or loads its cache here): not timed
+        # warm-up, not timed: numba compiles or loads its cached kernels here, as JAX and
+        # torch.compile compile in theirs. Under engine="auto" the warm-up runs the compiled
+        # engine where it can run the cell, so that the timed fits, like any fit in a process
+        # that has run those kernels once, count no start-up (engines.worth_compiling); the
+        # start-up of a fresh process is measured on its own (run.py's measure_startup).
+        from deltaprop.engines.numba_engine import NumbaEngine
+
         start = net.flat.copy()
         rows = min(len(X), 2 * max(cell.batch, 1) if cell.batch < len(X) else 256)
+        engine = tr.engine
+        if engine == "auto" and NumbaEngine().unsupported(tr) is None:
+            tr.engine = "numba"
         tr.fit(X[:rows], T[:rows], 1)
+        tr.engine = engine
         net.flat[...] = start
         self.trainer = tr
         epochs = cell.epochs

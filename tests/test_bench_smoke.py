@@ -98,6 +98,32 @@ def test_quick_new_cells_defaults_and_their_targets():
         assert row in text, row
 
 
+def test_report_writes_between_the_markers_only(tmp_path, capsys):
+    report = _bench_module("report")
+    rows = [{"machine": {"cpu": "Test CPU", "logical_cpus": 2, "loadavg": [0.1, 0.2, 0.3], "env": {}},
+             "command": "python bench/run.py --threads 1 --json"},
+            {"threads": 1, "cell": "W6-tabular", "system": "deltaprop", "samples_per_s": 3000.0},
+            {"threads": 1, "cell": "W6-tabular", "system": "deltaprop_defaults", "samples_per_s": 2000.0},
+            {"threads": 1, "cell": "W6-tabular", "system": "numpy", "samples_per_s": 1000.0},
+            {"loadavg_end": [0.4, 0.5, 0.6]}]
+    results = tmp_path / "r.jsonl"
+    results.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    page = tmp_path / "page.md"
+    page.write_text(f"before\n{report.BEGIN}\nold results\n{report.END}\nafter\n")
+    assert report.main([str(results), "--write", str(page)]) == 0
+    text = page.read_text()
+    assert text.startswith(f"before\n{report.BEGIN}\n") and text.endswith(f"{report.END}\nafter\n")
+    assert "old results" not in text and "python bench/run.py --threads 1 --json" in text
+    assert "Test CPU" in text and "0.4, 0.5, 0.6" in text
+    # an unfinished thread pass (no summary line) still has its table and targets
+    assert "| W6-tabular defaults | 2.0k | 1.0k |" in text
+    assert "| W6-tabular defaults within 10% of evaluation off, 1 thread | +50% time per sample" in text
+    assert report.main([str(results), "--write", str(page)]) == 0 and page.read_text() == text
+    page.write_text("no markers\n")
+    with pytest.raises(SystemExit, match="needs one line"):
+        report.main([str(results), "--write", str(page)])
+
+
 def test_quick_table():
     out = _run("--systems", "deltaprop,deltaprop_defaults,numpy", "--cells", "W1a-256,W3-worked", "--skip-extras")
     assert out.returncode == 0, out.stderr

@@ -273,16 +273,27 @@ def test_auto_chooses_by_work_and_falls_back(needs_numba, monkeypatch):
 
     X, T = _data("half_sse")
     net = Network([4, 3], "sigmoid", seed=0)
+    monkeypatch.setattr(numba_engine, "LOADED", set())  # as in a process that ran no kernel yet
     # a few updates cannot pay numba's start-up: the NumPy engine runs them
     tr = Trainer(net, lr=0.1, mode="stochastic")
     tr.fit(X, T, 1)
     assert tr.engine_used == "numpy"
+    assert not E.worth_compiling(net, 23, 1, epochs=1, optimizer=tr.optimizer)
     assert not E.worth_compiling(net, 23, 1, epochs=100)
     assert E.worth_compiling(Network([784, 128, 10], seed=0), 60_000, 32, epochs=10)
     assert E.worth_compiling(net, 23, 1) == E.worth_compiling(net, 23, 1, epochs=E.ASSUMED_EPOCHS)
     # where the saving pays for the start-up, the compiled engine
     monkeypatch.setattr(E, "START_UP_S", 0.0)
     monkeypatch.setattr(E, "START_UP_IMPORTED_S", 0.0)
+    tr = Trainer(net, lr=0.1, mode="stochastic")
+    tr.fit(X, T, 1)
+    assert tr.engine_used == "numba/tiny"
+    ran = numba_engine.LOADED
+    monkeypatch.undo()  # the start-up estimates as they are
+    monkeypatch.setattr(numba_engine, "LOADED", ran)
+    # once this process has run the kernels a set-up needs, their start-up is paid: any saving counts
+    assert E.worth_compiling(net, 23, 1, epochs=1, optimizer=tr.optimizer)
+    assert not E.worth_compiling(net, 23, 1, epochs=1, optimizer=SGD(0.1, momentum=0.9))
     tr = Trainer(net, lr=0.1, mode="stochastic")
     tr.fit(X, T, 1)
     assert tr.engine_used == "numba/tiny"
@@ -294,6 +305,19 @@ def test_auto_chooses_by_work_and_falls_back(needs_numba, monkeypatch):
     tr.fit(X, T, 1)
     assert tr.engine_used == "numpy"
     with pytest.raises(ConfigError, match="engine 'numba' cannot run this set-up: optimizer MySGD"):
+        select_engine("numba", tr)
+
+    class Later(SGD):  # a class added to the registry after import: no compiled rule
+        name = "later"
+
+    from deltaprop.optimizers import OPTIMIZERS
+
+    monkeypatch.setitem(OPTIMIZERS, "later", Later)
+    tr = Trainer(net, Later(0.1), mode="minibatch", batch_size=4)
+    numba_engine.LOADED.add(numba_engine.kernel_key(net, 4, tr.optimizer))  # as after a numba fit
+    tr.fit(X, T, 1)  # the batch kernels count as loaded: only the missing rule keeps it off numba
+    assert tr.engine_used == "numpy"
+    with pytest.raises(ConfigError, match="optimizer 'later' has no compiled rule"):
         select_engine("numba", tr)
     monkeypatch.setattr(numba_engine, "_numba_available", lambda: False)
     tr = Trainer(net, lr=0.1, mode="stochastic")

@@ -205,15 +205,25 @@ def test_per_epoch_evaluation_uses_a_fixed_subsample_and_the_full_set_at_the_end
             seen.append((logs["loss"], tr.network.copy()))
 
     trainer.callbacks.append(Spy())
-    trainer.fit(Xb, Tb, 3)
     idx = (np.arange(1024) * n) // 1024  # evenly spaced rows, no random numbers drawn
-    for loss, snap in seen[:-1]:
+    # a short fit: every epoch, the last included, on the subsample (the whole set would cost
+    # the fit more than a tenth)
+    trainer.fit(Xb, Tb, 3)
+    for loss, snap in seen:
         assert loss == snap.evaluate(Xb[idx], Tb[idx])[0]
-    assert seen[-1][0] == seen[-1][1].evaluate(Xb, Tb)[0]  # the last epoch: every row
+    # a fit of FULL_EVAL_EPOCHS or more: every row after its last epoch
+    trainer.fit(Xb, Tb, Trainer.FULL_EVAL_EPOCHS)
+    assert len(seen) == 3 + Trainer.FULL_EVAL_EPOCHS
+    for loss, snap in seen[3:-1]:
+        assert loss == snap.evaluate(Xb[idx], Tb[idx])[0]
+    assert seen[-1][0] == seen[-1][1].evaluate(Xb, Tb, trainer.chunk_size)[0]  # the last epoch: every row
+    assert seen[-1][0] != seen[-1][1].evaluate(Xb[idx], Tb[idx])[0]
 
     # The subsample changes what is recorded, never the training: same weights without evaluation.
     plain = Network([4, 6, 1], "tanh", "sigmoid", "binary_cross_entropy", seed=0)
-    Trainer(plain, lr=0.1, mode="minibatch", batch_size=100, seed=0, eval_every=0).fit(Xb, Tb, 3)
+    off = Trainer(plain, lr=0.1, mode="minibatch", batch_size=100, seed=0, eval_every=0)
+    off.fit(Xb, Tb, 3)
+    off.fit(Xb, Tb, Trainer.FULL_EVAL_EPOCHS)
     np.testing.assert_array_equal(plain.flat, net.flat)
 
 

@@ -201,7 +201,7 @@ class Run:
         engine = select_engine(tr.engine, tr, epochs=self.config.epochs - tr.epoch)
         path = getattr(engine, "path", engine.name)
         if hasattr(engine, "choose"):  # auto: the choice the first epoch will make
-            path = "auto: " + engine.choose(net, len(self.X), tr.batch_rows(len(self.X))).name
+            path = "auto: " + engine.choose(net, len(self.X), tr.batch_rows(len(self.X)), opt).name
         # a rule with its own loop (lbfgs) has no learning rate: showing one would mislead
         rule = " ".join([opt.name] + ([] if getattr(opt, "runs_own_loop", False) else [f"lr {opt.lr:g}"]))
         return _("network: {sizes} {activations}, loss {loss}, {dtype}; {mode}, {optimizer}; "

@@ -16,9 +16,11 @@ own seeded Generator (``shuffle=False`` keeps the data order).
 The history records two losses per epoch, named for what they are:
 
 * ``loss``: the loss re-evaluated *after* the epoch's updates (thinned with ``eval_every``;
-  NaN on the epochs it is skipped), over the whole training set after the last epoch and
-  where N is small, else over a fixed, evenly spaced subsample (``eval_rows``), so that it
-  costs about a tenth of an epoch or less;
+  NaN on the epochs it is skipped), over the whole training set where N is small and after
+  the last epoch of a fit of at least ``Trainer.FULL_EVAL_EPOCHS`` epochs, else over a fixed,
+  evenly spaced subsample (``eval_rows``), so that it costs a tenth of the fit or less (a
+  forward pass over every row is about a third of an epoch's arithmetic: at the end of a
+  3-epoch fit it alone would cost the fit 11%);
 * ``loss_running``: the mean of the batch losses seen *before* each update during the epoch,
   which is what FANN, scikit-learn and Keras report as "the" training loss.
 """
@@ -241,7 +243,8 @@ class Trainer:
         Re-evaluate the training loss every this many epochs and after the last one (0: never).
     eval_rows : int or None
         How many training rows that re-evaluation uses: a fixed, evenly spaced subsample (no
-        random numbers drawn), the whole set after the last epoch of each ``fit``. ``None``:
+        random numbers drawn), the whole set after the last epoch of a ``fit`` of at least
+        :attr:`FULL_EVAL_EPOCHS` epochs. ``None``:
         all rows up to :attr:`EVAL_ROWS_MIN`, else N/16 of them, at most
         :attr:`EVAL_ROWS_MAX`, which keeps the evaluation near or below a tenth of an epoch's
         cost; a number: that many (N or more: every row, every time).
@@ -262,6 +265,10 @@ class Trainer:
     DIVERGENCE_GROWTH = 1e6
     #: The automatic evaluation subsample (see ``eval_rows``): every row up to the minimum.
     EVAL_ROWS_MIN, EVAL_ROWS_MAX = 1024, 8192
+    #: A fit of at least this many epochs re-evaluates every row after its last one: a forward
+    #: pass over N rows is about a third of an epoch's arithmetic, so 3% of such a fit; in a
+    #: shorter fit the last epoch uses the subsample like the others.
+    FULL_EVAL_EPOCHS = 10
 
     def __init__(self, network: Network, optimizer=DEFAULTS.optimizer, *, lr: float = DEFAULTS.lr,
                  mode: str = DEFAULTS.mode, batch_size: int = DEFAULTS.batch_size, shuffle: bool = DEFAULTS.shuffle,
@@ -367,6 +374,7 @@ class Trainer:
         engine = select_engine(self.engine, self, epochs=epochs)
         self.engine_used = engine.name
         end = self.epoch + epochs
+        full_at_end = epochs >= self.FULL_EVAL_EPOCHS
         Xe, Te, We = self._eval_subset(X, T)
         good = self._snapshot()  # the last weights (and optimizer state) known to be finite
         while self.epoch < end:
@@ -389,7 +397,7 @@ class Trainer:
             last = self.epoch == end
             if self.eval_every and (self.epoch % self.eval_every == 0 or last):
                 row.update(self._evaluate(X, T, "", keep_accuracy=self.accuracy, weights=self.sample_weight)
-                           if last else self._evaluate(Xe, Te, "", keep_accuracy=self.accuracy, weights=We))
+                           if last and full_at_end else self._evaluate(Xe, Te, "", keep_accuracy=self.accuracy, weights=We))
                 if not math.isfinite(row["loss"]):
                     if self._diverged(good, None):
                         continue

@@ -8,7 +8,8 @@ Each way an epoch can run is a row of :data:`.paths.PATHS`.
 ``engine="auto"`` chooses by the estimated work (:func:`worth_compiling`): the compiled
 engine costs a fixed start-up (importing numba, loading its cached kernels: about half a
 second) and saves a share of every update, so it is chosen only where the saving over the
-run pays for that start-up; otherwise, and wherever numba is missing or the set-up has no
+run pays for that start-up (none where this process has already run the kernels the set-up
+needs); otherwise, and wherever numba is missing or the set-up has no
 kernel, the NumPy engine runs. Nothing here imports numba.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 from ..errors import ConfigError, unknown_name
 from ..i18n import gettext as _
+from . import numba_engine
 from .numba_engine import NumbaEngine
 from .numpy_engine import NumpyEngine
 
@@ -40,9 +42,11 @@ NUMPY_UPDATE_S, NUMPY_FLOPS, COMPILED_SPEED_UP = 25e-6, 1.0e11, 1.5
 ASSUMED_EPOCHS = 10
 
 
-def worth_compiling(network, n: int, k: int, epochs: int | None = None) -> bool:
+def worth_compiling(network, n: int, k: int, epochs: int | None = None, optimizer=None) -> bool:
     """Whether the compiled engine's estimated saving over ``epochs`` epochs of ``n`` rows in
-    batches of ``k`` exceeds its start-up (:data:`START_UP_S`).
+    batches of ``k`` exceeds its start-up (:data:`START_UP_S`; :data:`START_UP_IMPORTED_S`
+    once numba is imported; 0 where this process has already run the kernels
+    ``optimizer``'s epochs need, :func:`.numba_engine.kernel_key`).
 
     Per epoch the NumPy engine is estimated at ``ceil(n/k) * NUMPY_UPDATE_S + F / NUMPY_FLOPS``
     and the compiled one at ``F / (COMPILED_SPEED_UP * NUMPY_FLOPS)``, with
@@ -55,7 +59,10 @@ def worth_compiling(network, n: int, k: int, epochs: int | None = None) -> bool:
     flops = 6.0 * n * weights
     numpy_s = -(-n // k) * NUMPY_UPDATE_S + flops / NUMPY_FLOPS
     compiled_s = flops / (COMPILED_SPEED_UP * NUMPY_FLOPS)
-    start_up = START_UP_IMPORTED_S if "numba" in sys.modules else START_UP_S
+    if optimizer is not None and numba_engine.kernel_key(network, k, optimizer) in numba_engine.LOADED:
+        start_up = 0.0
+    else:
+        start_up = START_UP_IMPORTED_S if "numba" in sys.modules else START_UP_S
     return (numpy_s - compiled_s) * (ASSUMED_EPOCHS if epochs is None else epochs) > start_up
 
 
@@ -73,14 +80,15 @@ class AutoEngine:
     def unsupported(self, trainer) -> str | None:
         return None
 
-    def choose(self, network, n: int, k: int):
+    def choose(self, network, n: int, k: int, optimizer=None):
         """The engine this fit runs on (decided once, at the first call)."""
         if self.chosen is None:
-            self.chosen = NumbaEngine() if worth_compiling(network, n, k, self.epochs) else NumpyEngine()
+            self.chosen = (NumbaEngine() if worth_compiling(network, n, k, self.epochs, optimizer)
+                           else NumpyEngine())
         return self.chosen
 
     def run_epoch(self, trainer, X, T, order, k):
-        self.choose(trainer.network, len(X), k)
+        self.choose(trainer.network, len(X), k, trainer.optimizer)
         trainer.engine_used = self.chosen.name
         return self.chosen.run_epoch(trainer, X, T, order, k)
 

@@ -37,9 +37,9 @@ from . import codes
 from ._maths import (activation, activation_vjp, log_sum_exp, loss_delta, loss_term, loss_value,
                      rule_load, rule_scalars, rule_step, sgd_step, sigmoid_from, softmax_term,
                      softmax_vjp)
-from .codes import (ACT, ADAM, C_EPS, C_HALF, C_LR, C_MSE, C_MU, C_ONE, C_ZERO, CE, HAS_BIAS, PLAIN,
-                    Q_DECAY, Q_MASKED, Q_NOISY, Q_SIGMA, Q_WD, Q_ZERO, SARPROP,
-                    SOFTMAX, TRAIN_BIAS)
+from .codes import (ACT, ADAM, C_EPS, C_HALF, C_LR, C_MSE, C_MU, C_ONE, C_ZERO, CE, HAS_BIAS,
+                    LEAKY_RELU, PLAIN, Q_DECAY, Q_MASKED, Q_NOISY, Q_SIGMA, Q_WD, Q_ZERO, RELU,
+                    SARPROP, SOFTMAX, TANH, TRAIN_BIAS)
 
 #: Deepest network the kernels take (the tuples below are padded to this length).
 MAX_LAYERS = codes.MAX_LAYERS
@@ -503,16 +503,43 @@ def gather_rows(X, T, order, start, m, xb, tb):
             tb[s, j] = T[r, j]
 
 
+@njit(**_INLINE)
+def _bias_activate_rows(code, z, a, b, has_bias, p, m, one, zero):
+    """Rows 0..m-1 of 2-D z and a: z += b, a = f(z) (_maths.activation). Inlined where
+    ``code`` is a constant, so that LLVM folds the other activations' branches and
+    vectorises the loop (ReLU's select, leaky ReLU's product)."""
+    for s in range(m):
+        if has_bias:
+            for j in range(z.shape[1]):
+                v = z[s, j] + b[j]
+                z[s, j] = v
+                a[s, j] = activation(code, v, p, one, zero)
+        else:
+            for j in range(z.shape[1]):
+                a[s, j] = activation(code, z[s, j], p, one, zero)
+
+
 @njit(**_OPTS)
 def rows_bias_activate(z, a, b, has_bias, code, p, m, c):
     """Rows 0..m-1: z += b (when the layer has biases), a = f(z)."""
     z, a, b, c = _unowned(z), _unowned(a), _unowned(b), _unowned(c)
-    for s in range(m):
-        zs = z[s]
-        if has_bias:
-            for j in range(zs.shape[0]):
-                zs[j] += b[j]
-        _activate(code, p, zs, a[s], c)
+    one, zero = c[C_ONE], c[C_ZERO]
+    # one loop per common activation, the code a constant in it: the same operations as the
+    # general loop below, which branches on the code for every element and is not
+    # vectorised (measured 784-256-128-10 ReLU, 256 rows: 5 us per row for both layers)
+    if code == RELU:
+        _bias_activate_rows(RELU, z, a, b, has_bias, p, m, one, zero)
+    elif code == LEAKY_RELU:
+        _bias_activate_rows(LEAKY_RELU, z, a, b, has_bias, p, m, one, zero)
+    elif code == TANH:
+        _bias_activate_rows(TANH, z, a, b, has_bias, p, m, one, zero)
+    else:
+        for s in range(m):
+            zs = z[s]
+            if has_bias:
+                for j in range(zs.shape[0]):
+                    zs[j] += b[j]
+            _activate(code, p, zs, a[s], c)
 
 
 @njit(**_OPTS)
@@ -565,10 +592,28 @@ def rows_hidden(z, a, d, code, p, train_bias, db, accumulate, m, c):
     """Rows 0..m-1 of a hidden layer: d (holding dE/da) becomes dE/dz, and the bias
     gradient is added to (or written into) db."""
     z, a, d, db, c = _unowned(z), _unowned(a), _unowned(d), _unowned(db), _unowned(c)
-    for s in range(m):
-        _hidden_delta(code, p, z[s], a[s], d[s], c)
+    one, zero = c[C_ONE], c[C_ZERO]
+    # as rows_bias_activate: a loop per common activation, the code a constant in it
+    if code == RELU:
+        _hidden_rows(RELU, z, a, d, p, m, one, zero)
+    elif code == LEAKY_RELU:
+        _hidden_rows(LEAKY_RELU, z, a, d, p, m, one, zero)
+    elif code == TANH:
+        _hidden_rows(TANH, z, a, d, p, m, one, zero)
+    else:
+        for s in range(m):
+            _hidden_delta(code, p, z[s], a[s], d[s], c)
     if train_bias:
         _column_sums(d, db, m, accumulate)
+
+
+@njit(**_INLINE)
+def _hidden_rows(code, z, a, d, p, m, one, zero):
+    """Rows 0..m-1 of 2-D z, a, d: d = dE/dz from dE/da (_maths.activation_vjp), for an
+    elementwise activation; inlined where ``code`` is a constant."""
+    for s in range(m):
+        for j in range(z.shape[1]):
+            d[s, j] = activation_vjp(code, z[s, j], a[s, j], d[s, j], p, one, zero)
 
 
 @njit(**_OPTS)

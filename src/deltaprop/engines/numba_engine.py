@@ -39,6 +39,20 @@ def _numba_available() -> bool:
 
 _PLANS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
+#: The kernels this process has run (:func:`kernel_key`): numba has compiled or loaded them, so
+#: a later fit that needs them pays no start-up (``engine="auto"`` counts none).
+LOADED: set = set()
+
+
+def kernel_key(net, k: int, opt) -> tuple:
+    """Which compiled kernels an epoch of batches of ``k`` rows needs, as far as their loading
+    goes: the batch kernels take every net of a dtype (arrays padded to MAX_LAYERS); the
+    per-sample ones on the depth and rule too (and the tiny ones on the shape)."""
+    if k > COMPILED_MAX_BATCH or not runs_inline(opt):
+        return ("batch", net.dtype.str)
+    return ("sample", net.dtype.str, sgd_kind(opt),
+            tuple([net.layers[0].n_in] + [layer.n_out for layer in net.layers]))
+
 
 def sgd_kind(opt) -> int:
     """The code (codes.RULES) of an SGD optimizer's rule: plain, momentum or Nesterov."""
@@ -295,10 +309,14 @@ class NumbaEngine:
         opt = trainer.optimizer
         net = trainer.network
         if getattr(opt, "runs_own_loop", False):
-            return f"optimizer {opt.name!r} runs its own loop (scipy's) with the NumPy engine's loss and gradient"
+            return _("optimizer {name!r} runs its own loop (scipy's) with the NumPy engine's loss and "
+                     "gradient").format(name=opt.name)
         if type(opt) is not OPTIMIZERS.get(opt.name):  # a subclass may change step()
             return _("optimizer {name} is not a class of the registry (a subclass may change step(): only the "
                      "NumPy engine calls it)").format(name=type(opt).__name__)
+        if type(opt) is not SGD and not any(name == opt.name for _, name, _ in codes.RULES):
+            # a class registered later (OPTIMIZERS is open): its step() has no compiled rule
+            return _("optimizer {name!r} has no compiled rule (engines/codes.py's RULES)").format(name=opt.name)
         reason = transforms_reason(opt, net)
         if reason:
             return reason
@@ -358,6 +376,7 @@ class NumbaEngine:
         kind = sgd_kind(opt) if inline else None
         path = self.path_for(plan, net, kind, k, inline)
         trainer.engine_used = path
+        LOADED.add(kernel_key(net, k, opt))
         if path.startswith("numba/batch"):
             from .blas_path import BlasPath
 
