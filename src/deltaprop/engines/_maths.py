@@ -64,6 +64,17 @@ def sigmoid_from(e, z, one):
 
 
 @njit(**_SCALAR)
+def tanh_from(e, z, one):
+    r""":math:`\tanh z = \operatorname{sign}(z)\,(1-e)/(1+e)` given :math:`e = e^{-2|z|}`,
+    which never overflows (the batch kernels pass an ``e`` from their vectorised exp, as for
+    :func:`sigmoid_from`). Within a few units of the last place of 1 absolute (near 0 the
+    difference 1 - e cancels, so the relative error grows like ulp/|z|; what a layer above
+    sees is the absolute error, the same as libm's). One select, not two returns."""
+    t = (one - e) / (one + e)
+    return t if z >= 0 else -t
+
+
+@njit(**_SCALAR)
 def sigmoid(z, one):
     """:func:`sigmoid_from` with libm's exp."""
     return sigmoid_from(math.exp(-abs(z)), z, one)

@@ -38,7 +38,7 @@ from ._maths import (activation, activation_vjp, log_sum_exp, loss_delta, loss_t
                      rule_load, rule_scalars, rule_step, sgd_step, sigmoid_from, softmax_term,
                      softmax_vjp)
 from .codes import (ACT, ADAM, C_EPS, C_HALF, C_LR, C_MSE, C_MU, C_ONE, C_ZERO, CE, HAS_BIAS,
-                    LEAKY_RELU, PLAIN, Q_DECAY, Q_MASKED, Q_NOISY, Q_SIGMA, Q_WD, Q_ZERO, RELU,
+                    LEAKY_RELU, MOMENTUM, NESTEROV, PLAIN, Q_DECAY, Q_MASKED, Q_NOISY, Q_SIGMA, Q_WD, Q_ZERO, RELU,
                     SARPROP, SOFTMAX, TANH, TRAIN_BIAS)
 
 #: Deepest network the kernels take (the tuples below are padded to this length).
@@ -671,10 +671,19 @@ def rule_update(rule, params, grads, mask, noise, rnd, S0, S1, S2, ns, q):
                                        _unowned(noise), _unowned(rnd))
     S0, S1, S2 = _unowned(S0), _unowned(S1), _unowned(S2)
     k = rule_load(q)
-    if rule == ADAM and k[Q_DECAY] == k[Q_ZERO] and k[Q_NOISY] == k[Q_ZERO]:
-        # the rule a constant: LLVM folds the other rules' branches away and vectorises the
-        # loop, the same operations (measured 235,146 float32 parameters: 2.3 ms -> 0.27 ms)
+    bare = k[Q_DECAY] == k[Q_ZERO] and k[Q_NOISY] == k[Q_ZERO]
+    # The common rules without transforms get a loop each with the rule a constant: LLVM folds
+    # the other rules' branches away and vectorises the loop, the same operations (Adam,
+    # 235,146 float32 parameters: 2.3 ms -> 0.27 ms; momentum, 407,050: 2.3 ms -> see
+    # docs/performance.md). The general loop branches on the rule per parameter.
+    if bare and rule == ADAM:
         _adam_loop(params, grads, S0, S1, k)
+    elif bare and rule == MOMENTUM:
+        _sgd_loop_momentum(params, grads, S0, k)
+    elif bare and rule == NESTEROV:
+        _sgd_loop_nesterov(params, grads, S0, k)
+    elif bare and rule == PLAIN:
+        _sgd_loop_plain(params, grads, k)
     else:
         _rule_loop(rule, params, grads, mask, noise, rnd, S0, S1, S2, ns, k)
 
@@ -687,6 +696,34 @@ def _adam_loop(params, grads, S0, S1, k):
         w, a, b, _ = rule_step(ADAM, params[i], grads[i], S0[i], S1[i], zero, zero, k)
         params[i] = w
         S0[i], S1[i] = a, b
+
+
+@njit(**_INLINE)
+def _sgd_loop_momentum(params, grads, S0, k):
+    """SGD with momentum without transforms over every parameter (:func:`._maths.rule_step`)."""
+    zero = k[Q_ZERO]
+    for i in range(params.shape[0]):
+        w, v, _, _ = rule_step(MOMENTUM, params[i], grads[i], S0[i], zero, zero, zero, k)
+        params[i] = w
+        S0[i] = v
+
+
+@njit(**_INLINE)
+def _sgd_loop_nesterov(params, grads, S0, k):
+    """Nesterov's SGD without transforms over every parameter (:func:`._maths.rule_step`)."""
+    zero = k[Q_ZERO]
+    for i in range(params.shape[0]):
+        w, v, _, _ = rule_step(NESTEROV, params[i], grads[i], S0[i], zero, zero, zero, k)
+        params[i] = w
+        S0[i] = v
+
+
+@njit(**_INLINE)
+def _sgd_loop_plain(params, grads, k):
+    """Plain SGD without transforms over every parameter (:func:`._maths.rule_step`)."""
+    zero = k[Q_ZERO]
+    for i in range(params.shape[0]):
+        params[i] = rule_step(PLAIN, params[i], grads[i], zero, zero, zero, zero, k)[0]
 
 
 @njit(**_OPTS)
