@@ -80,8 +80,11 @@ def test_one_chunk_per_shard_is_bitwise(client):
 
 
 def test_updates_are_calls_not_tasks(client):
-    # once the shards are placed, an update is one actor call per worker: the scheduler makes no
-    # task transition in 3 epochs of 6 updates (a task per shard and update would make dozens)
+    # once the shards are placed, an update is one actor call per worker: in 3 epochs of 6
+    # updates the scheduler makes fewer transitions than there are updates. A task per shard and
+    # update would make at least 108 (2 shards x 18 updates x 3 transitions: waiting,
+    # processing, memory); the few it may make are the release of futures from before (CI
+    # measured 6 once, asynchronously after the first fit), which an exact count cannot allow.
     X, T = _data()
     net = Network([4, 5, 1], "tanh", "sigmoid", loss="binary_cross_entropy", dtype="float64", seed=1)
     engine = DaskEngine(client)
@@ -96,7 +99,7 @@ def test_updates_are_calls_not_tasks(client):
     assert before > start  # placing the shards and starting the holders were tasks: the counter counts
     tr.fit(X, T, 3)
     assert tr.optimizer.t == 4 * 6 and len(engine._holders) == 2
-    assert transitions() == before
+    assert transitions() - before < tr.optimizer.t - 6
 
 
 def test_independent_of_worker_count(client):
