@@ -34,7 +34,7 @@ from numba.extending import intrinsic
 # numba keys each kernel's disk cache on the content of its own file alone, and a cached
 # kernel holds the compiled code of the kernels it calls: a change to the row passes of
 # _numba_kernels (or to _maths) reaches the cached epochs below only if this file changes
-# too. Revision of those callees: 2026-12-07, a loop per common SGD rule in rule_update; tanh_from.
+# too. Revision of those callees: 2026-12-07, one inlined SGD loop in rule_update; tanh_from.
 from ._maths import rule_scalars, sgd_step, sigmoid_from, tanh_from
 from ._numba_kernels import (_INLINE, _OPTS, _hidden_delta, _output_loss_delta, _unowned,
                              _unowned_tuple, _update, gather_rows, rows_bias_activate, rows_hidden,

@@ -674,16 +674,16 @@ def rule_update(rule, params, grads, mask, noise, rnd, S0, S1, S2, ns, q):
     bare = k[Q_DECAY] == k[Q_ZERO] and k[Q_NOISY] == k[Q_ZERO]
     # The common rules without transforms get a loop each with the rule a constant: LLVM folds
     # the other rules' branches away and vectorises the loop, the same operations (Adam,
-    # 235,146 float32 parameters: 2.3 ms -> 0.27 ms; momentum, 407,050: 2.3 ms -> see
+    # 235,146 float32 parameters: 2.3 ms -> 0.27 ms; momentum, 407,050: see
     # docs/performance.md). The general loop branches on the rule per parameter.
     if bare and rule == ADAM:
         _adam_loop(params, grads, S0, S1, k)
     elif bare and rule == MOMENTUM:
-        _sgd_loop_momentum(params, grads, S0, k)
+        _sgd_loop(MOMENTUM, params, grads, S0, k)
     elif bare and rule == NESTEROV:
-        _sgd_loop_nesterov(params, grads, S0, k)
+        _sgd_loop(NESTEROV, params, grads, S0, k)
     elif bare and rule == PLAIN:
-        _sgd_loop_plain(params, grads, k)
+        _sgd_loop(PLAIN, params, grads, S0, k)
     else:
         _rule_loop(rule, params, grads, mask, noise, rnd, S0, S1, S2, ns, k)
 
@@ -699,31 +699,18 @@ def _adam_loop(params, grads, S0, S1, k):
 
 
 @njit(**_INLINE)
-def _sgd_loop_momentum(params, grads, S0, k):
-    """SGD with momentum without transforms over every parameter (:func:`._maths.rule_step`)."""
+def _sgd_loop(rule, params, grads, S0, k):
+    """SGD (plain, momentum or Nesterov) without transforms over every parameter
+    (:func:`._maths.rule_step`). Inlined where ``rule`` is a constant, so LLVM folds the other
+    kinds' branches and vectorises the loop; plain SGD has no velocity (``S0`` may be empty)
+    and never touches it."""
     zero = k[Q_ZERO]
+    plain = rule == PLAIN
     for i in range(params.shape[0]):
-        w, v, _, _ = rule_step(MOMENTUM, params[i], grads[i], S0[i], zero, zero, zero, k)
+        w, v, _, _ = rule_step(rule, params[i], grads[i], zero if plain else S0[i], zero, zero, zero, k)
         params[i] = w
-        S0[i] = v
-
-
-@njit(**_INLINE)
-def _sgd_loop_nesterov(params, grads, S0, k):
-    """Nesterov's SGD without transforms over every parameter (:func:`._maths.rule_step`)."""
-    zero = k[Q_ZERO]
-    for i in range(params.shape[0]):
-        w, v, _, _ = rule_step(NESTEROV, params[i], grads[i], S0[i], zero, zero, zero, k)
-        params[i] = w
-        S0[i] = v
-
-
-@njit(**_INLINE)
-def _sgd_loop_plain(params, grads, k):
-    """Plain SGD without transforms over every parameter (:func:`._maths.rule_step`)."""
-    zero = k[Q_ZERO]
-    for i in range(params.shape[0]):
-        params[i] = rule_step(PLAIN, params[i], grads[i], zero, zero, zero, zero, k)[0]
+        if not plain:
+            S0[i] = v
 
 
 @njit(**_OPTS)
