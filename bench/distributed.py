@@ -90,10 +90,19 @@ def _gradient_seconds(n, d, hidden, out, repeats, dtype="float32"):
     return _timed(lambda: _shard_gradient(shard, flat, None, 1.0 / n, 4096), repeats, warm=1)
 
 
+def payload_sizes(kb):
+    """The layer sizes of a float32 network of about ``kb`` KB (1 KB = 1000 bytes): 784-h-10
+    (tanh, softmax) where h >= 1 fits, so that 407 KB is the issue's 784-128-10 exactly
+    (101,770 parameters); below that, n-1-1."""
+    params = kb * 1000 // 4
+    hidden = round((params - 10) / 795)  # 784 h + h + 10 h + 10 parameters
+    return [784, hidden, 10] if hidden >= 1 else [max(1, params - 3), 1, 1]
+
+
 class _Step:
-    """One reduction as DaskEngine makes it, on a network of ``kb`` KB of float32 weights
-    (n_in-1-1, one row per worker): the engine's call to each worker's holder with the weights,
-    the worker's gradient of its one row, the gradients back, added in shard order."""
+    """One reduction as DaskEngine makes it, on a float32 network of ``kb`` KB (payload_sizes),
+    one row per worker: the engine's call to each worker's holder with the weights, the
+    worker's gradient of its one row, the gradients back, added in shard order."""
 
     def __init__(self, client, workers, kb):
         from deltaprop import Network
@@ -101,11 +110,14 @@ class _Step:
         from deltaprop.training import Trainer
 
         p = len(workers)
-        n_in = max(1, kb * 1024 // 4 - 3)  # n_in + 3 parameters
-        net = Network([n_in, 1, 1], "tanh", "identity", loss="mse", dtype="float32", seed=0)
+        sizes = payload_sizes(kb)
+        out = sizes[-1]
+        net = (Network(sizes, "tanh", "softmax", loss="cross_entropy", dtype="float32", seed=0) if out > 1
+               else Network(sizes, "tanh", "identity", loss="mse", dtype="float32", seed=0))
+        self.bytes = net.flat.nbytes
         self.trainer = Trainer(net, "sgd", mode="batch", chunk_size=1, eval_every=0)
-        self.X = np.ones((p, n_in), np.float32)
-        self.T = np.zeros((p, 1), np.float32)
+        self.X = np.ones((p, sizes[0]), np.float32)
+        self.T = np.eye(out, dtype=np.float32)[np.arange(p) % out]
         self.engine = DaskEngine(client, shard_rows=1, workers=workers)
         self.engine._place(self.trainer, self.X, self.T)
         self.flat, self.parts = net.flat.copy(), [(s, None) for s in range(p)]
@@ -118,7 +130,12 @@ class _Step:
 
 def reduction_times(client, workers, payloads_kb, repeats):
     """Median seconds of one reduction (:class:`_Step`) per payload."""
-    return {kb: _timed(_Step(client, workers, kb), repeats) for kb in payloads_kb}
+    out = {}
+    for kb in payloads_kb:
+        step = _Step(client, workers, kb)
+        out[kb] = _timed(step, repeats)
+        step.engine._drop_holders()  # each payload's holders leave the workers before the next
+    return out
 
 
 def round_trip_parts(client, workers, kb, repeats):
@@ -135,8 +152,11 @@ def round_trip_parts(client, workers, kb, repeats):
     tokens = [client.submit(_noop, i, workers=[w], pure=False) for i, w in enumerate(workers)]
     client.gather(tokens)
     tiny = np.zeros(1, np.float32)
-    holders = [h for _, _, h in eng._holders]
     w = step.flat
+
+    def calls(flat, jobs):  # one call per worker's holder, made as the engine makes them
+        return eng._call([(h, "gradients", (flat, jobs, 1.0, 1)) for h in range(len(eng._holders))])
+
     grads = [w.copy() for _ in workers]
 
     def driver_sum():
@@ -144,15 +164,15 @@ def round_trip_parts(client, workers, kb, repeats):
         for g in grads[1:]:
             total += g
 
-    return {
+    parts = {
         "task floor (no-op task per worker, submit + gather)":
             _timed(lambda: client.gather([client.submit(_noop, t, pure=False) for t in tokens]), repeats),
         "call floor (empty actor call per worker)":
-            _timed(lambda: [c.result() for c in [h.gradients(tiny, [], 1.0, 1) for h in holders]], repeats),
+            _timed(lambda: calls(tiny, []), repeats),
         "the weights out, nothing back (a call with no shard)":
-            _timed(lambda: [c.result() for c in [h.gradients(w, [], 1.0, 1) for h in holders]], repeats),
+            _timed(lambda: calls(w, []), repeats),
         "the weights out, one row's gradient back":
-            _timed(lambda: [c.result() for c in [h.gradients(w, [(0, None)], 1.0, 1) for h in holders]], repeats),
+            _timed(lambda: calls(w, [(0, None)]), repeats),
         "serialise + deserialise the weights, once":
             _timed(lambda: deserialize_bytes(serialize_bytes(w)), repeats),
         "driver's sum in shard order": _timed(driver_sum, repeats),
@@ -161,6 +181,8 @@ def round_trip_parts(client, workers, kb, repeats):
             _timed(lambda: client.gather([client.submit(_shard_gradient, f, w, None, 1.0, 1, pure=False)
                                           for f in eng.shards], direct=False), repeats),
     }
+    eng._drop_holders()
+    return parts
 
 
 def fit_line(ns, ts):
@@ -249,7 +271,7 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true", help="small sizes, few repeats, workers in this process "
                                                         "(a smoke run: its figures mean nothing)")
     p.add_argument("--rows", type=int, default=60000, help="rows of the speed-up measurement (default 60000)")
-    p.add_argument("--repeats", type=int, default=15, help="repeats of each timing (default 15)")
+    p.add_argument("--repeats", type=int, default=40, help="repeats of each timing (default 40)")
     p.add_argument("--epochs", type=int, default=7, help="epochs per system in the speed-up (default 7)")
     p.add_argument("--json", metavar="FILE", help="write every figure here")
     p.add_argument("--from-json", metavar="FILE", help="no measuring: report (and plot) the figures of a --json file")
