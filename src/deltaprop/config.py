@@ -24,7 +24,6 @@ differs (``--lr``, ``run.toml: key 'lr'``, ``lr``).
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -476,6 +475,8 @@ def parse_widths(value, name: str = "hidden") -> tuple:
 
 def key_values(items, what: str) -> dict:
     """``["beta1=0.8", "amsgrad=true"]`` -> ``{"beta1": 0.8, "amsgrad": True}`` (JSON values, else text)."""
+    import json  # here, not at the top: `import deltaprop` need not load it
+
     out = {}
     for item in items or ():
         key, sep, value = str(item).partition("=")
@@ -489,6 +490,8 @@ def key_values(items, what: str) -> dict:
 
 
 def _toml_value(v) -> str:
+    import json
+
     if isinstance(v, list):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
     if isinstance(v, bool):

@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import gettext as _gettext
 import os
 from functools import lru_cache
-from pathlib import Path
 
 __all__ = ["LANGUAGES", "DOMAIN", "choose", "language", "current", "translations", "gettext", "ngettext",
            "N_", "part", "render", "event_text", "translate_argparse"]
@@ -27,10 +25,24 @@ __all__ = ["LANGUAGES", "DOMAIN", "choose", "language", "current", "translations
 DOMAIN = "deltaprop"
 #: The languages with a catalog; English is the messages' own language.
 LANGUAGES = ("en", "ru")
-LOCALE_DIR = Path(__file__).with_name("locale")
+LOCALE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "locale")
 
-_active: contextvars.ContextVar[tuple[str, _gettext.NullTranslations]] = contextvars.ContextVar(
-    "deltaprop_language", default=("en", _gettext.NullTranslations()))
+
+class _English:
+    """English, the messages' own language: the identity (gettext.NullTranslations' two
+    methods used here, without importing gettext, which `import deltaprop` need not pay for)."""
+
+    @staticmethod
+    def gettext(message: str) -> str:
+        return message
+
+    @staticmethod
+    def ngettext(singular: str, plural: str, n: int) -> str:
+        return singular if n == 1 else plural
+
+
+_active: contextvars.ContextVar[tuple[str, object]] = contextvars.ContextVar(
+    "deltaprop_language", default=("en", _English()))
 
 
 def _code(value: str | None) -> str | None:
@@ -63,11 +75,13 @@ def choose(flag: str | None = None, environ=None) -> str:
 
 
 @lru_cache(maxsize=None)
-def translations(lang: str) -> _gettext.NullTranslations:
-    """The catalog of ``lang`` (English: the identity)."""
+def translations(lang: str):
+    """The catalog of ``lang``, a :class:`gettext.GNUTranslations` (English: the identity)."""
     if lang == "en":
-        return _gettext.NullTranslations()
-    return _gettext.translation(DOMAIN, localedir=str(LOCALE_DIR), languages=[lang])
+        return _English()
+    import gettext
+
+    return gettext.translation(DOMAIN, localedir=LOCALE_DIR, languages=[lang])
 
 
 @contextlib.contextmanager
