@@ -71,6 +71,34 @@ def test_same_weights_as_one_process(client, optimizer, mode):
     np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.parametrize("shard_rows", [None, 64])
+def test_lbfgs_on_the_cluster_same_weights(client, shard_rows):
+    # L-BFGS runs its own loop (scipy's): each evaluation of its objective is one full-batch
+    # reduction on the workers, so the iterates equal one process's. One chunk per shard: the
+    # same additions, the same bits; two shards of three chunks: the grouping of one sum
+    # differs (relative ~1e-16 per evaluation, which scipy's line search can carry a little)
+    pytest.importorskip("scipy")
+    ref, one = _fit("numpy", "lbfgs", "batch", epochs=15)
+    got, tr = _fit(DaskEngine(client, shard_rows=shard_rows), "lbfgs", "batch", epochs=15)
+    assert tr.engine_used == "dask" and tr.optimizer.n_fun == one.optimizer.n_fun > 15
+    if shard_rows == 64:
+        assert np.array_equal(got, ref)
+    else:
+        np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-12)
+
+
+def test_sample_weights_are_refused(client):
+    # the workers' sums are unweighted: weights must not be dropped without a word
+    from deltaprop.errors import ConfigError
+
+    X, T = _data()
+    for optimizer in ("sgd", "lbfgs"):
+        net = Network([4, 5, 1], "tanh", "sigmoid", loss="binary_cross_entropy", dtype="float64", seed=1)
+        tr = Trainer(net, optimizer, mode="batch", engine=DaskEngine(client))
+        with pytest.raises(ConfigError, match="sample weights are not supported on a Dask cluster"):
+            tr.fit(X, T, 1, sample_weight=np.linspace(0.5, 2, len(X)))
+
+
 def test_one_chunk_per_shard_is_bitwise(client):
     # with shard_rows = chunk_size the driver adds the same chunk sums in the same order as the
     # NumPy engine: the same additions, so the same bits

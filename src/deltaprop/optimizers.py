@@ -683,11 +683,13 @@ class LBFGS(Optimizer):
         super().load_state_dict(d)
         self.n_fun = int(d.get("n_fun", 0))
 
-    def run(self, trainer, X, T, iterations: int, epoch_end) -> None:
+    def run(self, trainer, X, T, iterations: int, epoch_end, objective=None) -> None:
         """At most ``iterations`` iterations from ``trainer.network``'s weights;
         ``epoch_end(loss_before)`` runs after each (the weights at the new iterate) and returns
         True to stop. The weights end at the last accepted iterate (or where a callback put
-        them), also when an exception (Ctrl-C) ends the run."""
+        them), also when an exception (Ctrl-C) ends the run. ``objective()``: the mean loss and
+        its gradient over all rows at the network's current weights (default
+        ``Network.loss_and_gradient`` in this process; DaskEngine's sums them on the workers)."""
         try:
             import scipy.optimize
         except ImportError:
@@ -710,7 +712,7 @@ class LBFGS(Optimizer):
         def fun(theta):
             self.n_fun += 1
             params[...] = theta
-            loss, grad = net.loss_and_gradient(X, T, chunk, weights)
+            loss, grad = net.loss_and_gradient(X, T, chunk, weights) if objective is None else objective()
             if before[0] is None:  # scipy's first evaluation is at the starting weights
                 before[0] = float(loss)
             grad = grad.astype(np.float64)

@@ -422,11 +422,15 @@ class Trainer:
         one per iteration, each recorded, evaluated and handed to the callbacks as in
         :meth:`_run_epochs` (``samples``: rows times the loss evaluations so far). Why the loop
         ended before the budget is a history event: ``converged``, or ``lbfgs_stopped`` (scipy's limit or failed line search)."""
-        if not (isinstance(self.engine, str) and self.engine in ("auto", "numpy")):
+        local = isinstance(self.engine, str) and self.engine in ("auto", "numpy")
+        if not local and not hasattr(self.engine, "loss_and_gradient"):
             raise ConfigError(_("optimizer {name!r} evaluates its loss and gradient in this process (the NumPy "
                                 "engine); engine {engine!r} cannot run it").format(
                 name=self.optimizer.name, engine=getattr(self.engine, "name", self.engine)))
-        self.engine_used = "numpy"
+        # an engine object that sums the full-batch loss and gradient elsewhere (DaskEngine:
+        # on the workers) evaluates the objective; else the network does, in this process
+        objective = None if local else (lambda: self.engine.loss_and_gradient(self, X, T))
+        self.engine_used = "numpy" if local else self.engine.name
         opt, n = self.optimizer, X.shape[0]
         end = self.epoch + epochs
         Xe, Te, We = self._eval_subset(X, T)
@@ -451,7 +455,7 @@ class Trainer:
             t0[0] = time.perf_counter()
             return self.stop_training
 
-        opt.run(self, X, T, end - self.epoch, epoch_end)
+        opt.run(self, X, T, end - self.epoch, epoch_end, objective)
         if not np.isfinite(self.network.flat).all():  # not seen: the line search only accepts a lower loss
             self.diverged = self.stop_training = True
             parts = [part(N_("{name}: the weights are not finite"), name=opt.name)]

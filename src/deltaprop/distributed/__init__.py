@@ -257,6 +257,8 @@ class DaskEngine:
         return f"dask ({len(self._workers())} workers, {len(self.bounds) or 'auto'} shards)"
 
     def unsupported(self, trainer) -> str | None:
+        if getattr(trainer, "sample_weight", None) is not None:  # the workers' sums are unweighted
+            return _("sample weights are not supported on a Dask cluster")
         return None
 
     def _workers(self) -> list:
@@ -352,6 +354,20 @@ class DaskEngine:
             running += batch_loss * m
             opt.step(params, grad, loss=batch_loss)
         return running, None
+
+    def loss_and_gradient(self, trainer, X, T):
+        """The mean loss over all rows and its gradient at the network's weights, summed on the
+        workers: the objective of optimizers that run their own loop (L-BFGS), one full-batch
+        reduction per evaluation, equal to ``Network.loss_and_gradient`` in one process."""
+        reason = self.unsupported(trainer)
+        if reason:
+            raise ConfigError(_("engine {name!r} cannot run this set-up: {reason}").format(name="dask", reason=reason))
+        self._retrying(trainer, X, T, self._place, trainer, X, T)
+        n = len(X)
+        net = trainer.network
+        total, grad = _add_in_order(self._gradients(trainer, X, T, net.flat.copy(),
+                                                    [(s, None) for s in range(len(self.bounds))], 1.0 / n))
+        return total / n, grad
 
     def _stochastic_epoch(self, trainer, X, T, order):
         """Stochastic mode is sequential: every update needs the weights the previous sample
