@@ -87,6 +87,18 @@ def test_lbfgs_on_the_cluster_same_weights(client, shard_rows):
         np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-12)
 
 
+def test_a_call_that_timed_out_itself_is_not_waited_for_again():
+    # from Python 3.11 a call's own TimeoutError is the class the poll's timeout raises too: it
+    # must end the wait, not start another poll (which would repeat while the workers live)
+    import concurrent.futures
+
+    engine = DaskEngine(client=None)
+    failed = concurrent.futures.Future()
+    failed.set_exception(TimeoutError("the worker's own"))
+    with pytest.raises(TimeoutError, match="the worker's own"):
+        engine._wait([(["tcp://nowhere:1"], failed)])
+
+
 def test_sample_weights_are_refused(client):
     # the workers' sums are unweighted: weights must not be dropped without a word
     from deltaprop.errors import ConfigError

@@ -631,6 +631,43 @@ def _double_ops(llvm_ir: str) -> list:
     return found
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_compiled_gemm_every_shape_transpose_and_stride(needs_numba, dtype):
+    # the compiled products' one entry point: ?gemm, or the loops of a thin product (one output
+    # column with A transposed, or inner dimension one). Every (ta, tb), every m, n, k in
+    # {1, 2, 5}, contiguous and strided operands (rows of a wider array), beta 0 (C holds NaN
+    # and must not be read) and not 0, against NumPy
+    import itertools
+
+    from deltaprop.engines._numba_batch import gemm
+    from deltaprop.engines.blas_lib import gemm_for
+
+    dt = np.dtype(dtype)
+    g = gemm_for(dt)
+    if g is None:
+        pytest.skip("no ?gemm reachable from compiled code")
+    ib, fb, ch = np.zeros(8, g.int_dtype), np.zeros(2, dt), np.zeros(2, np.uint8)
+    rng = np.random.default_rng(0)
+
+    def operand(shape, strided):
+        if not strided:
+            return rng.normal(size=shape).astype(dt)
+        return rng.normal(size=(shape[0], shape[1] + 3)).astype(dt)[:, 1:shape[1] + 1]
+
+    tol = 1e-12 if dt == np.float64 else 1e-5
+    for ta, tb, strided in itertools.product((False, True), repeat=3):
+        for m, n, k in itertools.product((1, 2, 5), repeat=3):
+            A = operand((k, m) if ta else (m, k), strided)
+            B = operand((n, k) if tb else (k, n), strided)
+            opA, opB = (A.T if ta else A), (B.T if tb else B)
+            for beta in (0.0, 0.5):
+                C0 = rng.normal(size=(m, n)).astype(dt)
+                C = np.full((m, n), np.nan, dt) if beta == 0 else C0.copy()
+                gemm(g.address, ib, fb, ch, A, ta, B, tb, C, dt.type(-0.7), dt.type(beta))
+                want = -0.7 * (opA.astype(np.float64) @ opB) + (beta * C0 if beta else 0)
+                np.testing.assert_allclose(C, want, rtol=tol, atol=tol, err_msg=str((ta, tb, strided, m, n, k, beta)))
+
+
 def test_float32_kernels_do_float32_arithmetic(needs_numba, monkeypatch):
     # a float32 net must train in float32: numba promotes float32 combined with a float64 or
     # an integer literal to float64 silently, and float64 arithmetic would still pass a

@@ -29,8 +29,10 @@ import asyncio
 import concurrent.futures
 import contextlib
 import copy
+import functools
 import math
 import time
+import weakref
 
 import numpy as np
 
@@ -150,6 +152,7 @@ def _make_shard(config, X, T):
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 
 
+@functools.lru_cache(maxsize=None)
 def _reuse_freed_buffers() -> bool:
     """Let glibc's malloc reuse freed message buffers instead of mapping fresh pages for each
     (on each worker holding shards, and in the driver). Dask receives every message into new
@@ -159,15 +162,14 @@ def _reuse_freed_buffers() -> bool:
     on first touch. On 2 local workers that was 206 page faults per step in each worker and 172
     in the driver, and 7.7 -> 4.3 ms of a 407 KB step (measured on a 2-CPU virtual machine,
     where a fault costs about 10 us). Up to 32 MiB a buffer now comes from the heap, and up to
-    64 MiB of freed heap is kept per process. False where the C library is not glibc (nothing
-    changed)."""
+    64 MiB of freed heap is kept per process. The setting is the whole process's and stays
+    (DaskEngine's ``reuse_freed_buffers=False`` leaves it alone); made once per process. False
+    where the C library is not glibc (nothing changed)."""
     import ctypes
-    import ctypes.util
 
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
+        mallopt = ctypes.CDLL(None).mallopt  # the symbols already loaded: glibc's, where it is
+    except (OSError, AttributeError, TypeError):
         return False
     return bool(mallopt(_M_MMAP_THRESHOLD, 32 << 20)) and bool(mallopt(_M_TRIM_THRESHOLD, 64 << 20))
 
@@ -178,9 +180,14 @@ class _Holder:
     with the shards' sums), with no task for the scheduler to schedule.
 
     Its methods are coroutines, so Dask runs them on the worker's event loop: a small job (at
-    most ``inline_work`` rows x parameters) runs right there, saving the hop to a thread and
-    back; a larger one runs on the holder's own thread, so that the worker keeps answering the
-    scheduler (heartbeats, other transfers) meanwhile."""
+    most ``inline_work`` rows x parameters in at most INLINE_STEPS chunks or updates, each of
+    which costs some Python besides its arithmetic) runs right there, saving the hop to a
+    thread and back; a larger one runs on the holder's own thread, so that the worker keeps
+    answering the scheduler (heartbeats, other transfers) meanwhile. One job at a time per
+    worker process (a lock): a call the driver stopped waiting for (Ctrl-C, a lost worker)
+    may still be running when the next arrives, and both would write the same network."""
+
+    INLINE_STEPS = 16
 
     def __init__(self, inline_work, reuse_freed_buffers, *shards):
         self.shards, self.inline_work = shards, inline_work
@@ -188,25 +195,37 @@ class _Holder:
         if reuse_freed_buffers:
             _reuse_freed_buffers()
 
-    async def _run(self, work, fn, *args):
-        if work <= self.inline_work:
-            return fn(*args)
-        if self._thread is None:
-            from concurrent.futures import ThreadPoolExecutor
+    async def _run(self, work, steps, fn, *args):
+        loop = asyncio.get_running_loop()
+        lock = _JOBS.get(loop)
+        if lock is None:
+            lock = _JOBS[loop] = asyncio.Lock()
+        async with lock:
+            if work <= self.inline_work and steps <= self.INLINE_STEPS:
+                return fn(*args)
+            if self._thread is None:
+                from concurrent.futures import ThreadPoolExecutor
 
-            self._thread = ThreadPoolExecutor(1, thread_name_prefix="deltaprop-holder")
-        return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
+                self._thread = ThreadPoolExecutor(1, thread_name_prefix="deltaprop-holder")
+            return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
 
     def _sums(self, flat, jobs, scale, chunk):
         return [_shard_gradient(self.shards[j], flat, rows, scale, chunk) for j, rows in jobs]
 
     async def gradients(self, flat, jobs, scale, chunk):
         """[(loss sum, gradient sum x scale)] of each ``(local shard index, rows)`` of ``jobs``."""
-        rows = sum(len(self.shards[j][1]) if r is None else len(r) for j, r in jobs)
-        return await self._run(len(flat) * rows, self._sums, flat, jobs, scale, chunk)
+        sizes = [len(self.shards[j][1]) if r is None else len(r) for j, r in jobs]
+        return await self._run(len(flat) * sum(sizes), sum(-(-m // chunk) for m in sizes), self._sums, flat, jobs,
+                               scale, chunk)
 
     async def stochastic(self, j, flat, optimizer, rows, chunk):
-        return await self._run(len(flat) * len(rows), _shard_stochastic, self.shards[j], flat, optimizer, rows, chunk)
+        return await self._run(len(flat) * len(rows), len(rows), _shard_stochastic, self.shards[j], flat, optimizer,
+                               rows, chunk)
+
+
+#: One lock over holder jobs per event loop (a worker process has one; in-process workers of a
+#: LocalCluster(processes=False) share theirs), made on first use.
+_JOBS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 class _WorkerLost(Exception):
@@ -258,7 +277,8 @@ class DaskEngine:
 
     def unsupported(self, trainer) -> str | None:
         if getattr(trainer, "sample_weight", None) is not None:  # the workers' sums are unweighted
-            return _("sample weights are not supported on a Dask cluster")
+            return _("sample weights are not supported on a Dask cluster; train without them, or on the numpy "
+                     "or numba engine")
         return None
 
     def _workers(self) -> list:
@@ -439,7 +459,7 @@ class DaskEngine:
         try:
             return self._wait([([w for w, _, _ in holders], done)])[0]
         finally:
-            done.cancel()  # after a lost worker: stop waiting for the others
+            done.cancel()  # after a lost worker: stop waiting here (the calls already sent still run)
 
     def _wait(self, calls) -> list:
         """The results of ``[(worker address or addresses, future)]``. A call to a worker that
@@ -454,6 +474,8 @@ class DaskEngine:
                     out.append(call.result(timeout=self.POLL_S))
                     break
                 except (TimeoutError, asyncio.TimeoutError, concurrent.futures.TimeoutError):
+                    if call.done():  # the call's own error, not the poll's: one class from Python 3.11 on
+                        raise
                     there = self._workers()
                     lost = [w for w in ws if w not in there]
                     if lost:

@@ -80,7 +80,7 @@ def _thin_product(A, ta, B, tb, C, alpha, beta, m, n, k):
     read when beta is 0. (The forward product of such a layer, a dot product per row, stays
     with BLAS, which is faster there.)"""
     zero = beta - beta  # 0 in C's dtype (beta * 0 would promote float32 to float64)
-    if n == 1:  # op(A) = A^T: C[p] = alpha sum_i A[i, p] op(B)[i] + beta C[p], a pass over A's rows
+    if ta and n == 1:  # C[p] = alpha sum_i A[i, p] op(B)[i] + beta C[p], a pass over A's rows
         for p in range(m):
             C[p, 0] = beta * C[p, 0] if beta != zero else zero
         for i in range(k):
