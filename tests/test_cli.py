@@ -70,6 +70,16 @@ def test_csv_training_predict_and_evaluate(capsys, tmp_path, iris_csv):
     assert len(preds) == 150 and set(preds) <= {"setosa", "versicolor", "virginica"}
     code, out, _ = run(capsys, "evaluate", str(model), "--data", str(iris_csv))
     assert code == 0 and out.startswith("150 samples: loss")
+    # a text cell in a column the model reads as a number: declaring it categorical is no longer
+    # the user's choice at predict time, so the message says what the model expects
+    lines = iris_csv.read_text().splitlines()
+    cells = lines[3].split(",")
+    cells[0] = "n/a"
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join(lines[:3] + [",".join(cells)] + lines[4:]) + "\n")
+    column = lines[0].split(",")[0]
+    code, _, err = run(capsys, "predict", str(model), "--data", str(bad))
+    assert code == 2 and f"line 4, column '{column}': 'n/a' is not a number (the model reads '{column}' as a number)" in err
 
 
 def test_existing_output_is_not_overwritten(capsys, tmp_path):

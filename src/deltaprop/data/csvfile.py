@@ -100,12 +100,16 @@ def _check_header(path, header) -> None:
         raise DataError(_("{file}: header names repeated: {names}").format(file=path, names=", ".join(sorted(dup))))
 
 
-def _parse_float(cell: str, path, ln: int, col: str) -> float:
+def _parse_float(cell: str, path, ln: int, col: str, fixed: bool = False) -> float:
+    """The number in ``cell``; ``fixed``: the columns are a saved model's (predict, evaluate),
+    where declaring a column categorical is no longer the user's choice."""
     s = cell.strip()
     try:
         v = float(s)
     except ValueError:
         what = (_("an empty cell") if not s else
+                _("{value!r} is not a number (the model reads {column!r} as a number)").format(value=s, column=col)
+                if fixed else
                 _("{value!r} is not a number (declare {column!r} categorical to one-hot encode it)").format(
                     value=s, column=col))
         raise DataError(_("{file}: line {line}, column {column!r}: {what}").format(
@@ -275,7 +279,7 @@ def _load_exact(path, target, delimiter, task, classes, name, features, categori
     Xnum = np.empty((len(rows), len(numeric)))
     for r, (row, ln) in enumerate(zip(rows, line_nos)):
         for j, i in enumerate(numeric):
-            Xnum[r, j] = _parse_float(row[i], path, ln, header[i])
+            Xnum[r, j] = _parse_float(row[i], path, ln, header[i], features is not None)
     X, names, learned = _inputs(path, header, plan, Xnum, lambda i: [row[i] for row in rows], line_nos,
                                 categories)
     if len(plan.targets) > 1:
