@@ -69,6 +69,7 @@ def test_applicability_and_criteria():
 
 @pytest.mark.parametrize("args,msg", [
     (["--problems", "xorr"], "unknown problems 'xorr'"),
+    (["--data", "mydata.csv"], "unknown problems 'mydata.csv'; valid: xor"),  # train's name for it
     (["--techniques", "gd,rprop"], "unknown techniques 'rprop'"),
     (["--seeds", "0"], "--seeds must be at least 1"),
     (["--lr", "fast"], "expected a number or mode=number pairs"),

@@ -47,7 +47,9 @@ def register(sub) -> None:
                        description=_("Train every (problem, mode, technique) cell from the same seeded initial "
                                    "weights and report success rates and the cost to the target in epochs, "
                                    "samples processed and seconds."))
-    c.add_argument("--problems", default="xor", help=_("comma separated: {names} (default xor)").format(names=", ".join(PROBLEMS)))
+    # --data as well: the name `deltaprop train` gives the same choice (built-in sets only here)
+    c.add_argument("--problems", "--data", dest="problems", default="xor",
+                   help=_("comma separated: {names} (default xor)").format(names=", ".join(PROBLEMS)))
     c.add_argument("--modes", default=",".join(MODES), help=_("comma separated (default all three)"))
     c.add_argument("--techniques", default="gd,momentum,rprop-,irprop+",
                    help=_("comma separated: {names}; batch-only rules run in batch mode only").format(names=", ".join(TECHNIQUES)))
