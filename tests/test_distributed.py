@@ -46,17 +46,19 @@ def _fit(engine, optimizer, mode, epochs=4, chunk=64, **kw):
     return net.flat.copy(), tr
 
 
-def test_shard_bounds_fall_on_chunks():
-    # chunks never straddle two shards, whatever the number of parts asked for
-    assert shard_bounds(300, 64, 2) == [(0, 128), (128, 300)]
+def test_shard_bounds():
+    # shard_rows: whole chunks each, so chunks never straddle two shards
     assert shard_bounds(300, 64, shard_rows=64)[-1] == (256, 300)
-    # the cut nearest to the middle: the largest shard as small as whole chunks allow
-    assert shard_bounds(60000, 4096, 2) == [(0, 28672), (28672, 60000)]
-    assert shard_bounds(10, 64, 2) == [(0, 10)]  # one chunk: one shard
-    for n, parts in ((60000, 3), (60000, 7), (5000, 16), (1, 2)):
+    assert all(lo % 64 == 0 for lo, _ in shard_bounds(300, 64, shard_rows=128))
+    # by count: balanced, the largest shard (which every update waits for) as small as it can be
+    assert shard_bounds(300, 64, 2) == [(0, 150), (150, 300)]
+    assert shard_bounds(60000, 4096, 2) == [(0, 30000), (30000, 60000)]
+    assert shard_bounds(1, 64, 2) == [(0, 1)]  # fewer rows than parts: fewer shards
+    for n, parts in ((60000, 3), (60000, 7), (5000, 16), (7, 3), (2, 5)):
         b = shard_bounds(n, 4096, parts)
-        assert b[0][0] == 0 and b[-1][1] == n and all(lo < hi and lo % 4096 == 0 for lo, hi in b)
-        assert all(p[1] == q[0] for p, q in zip(b, b[1:])) and len(b) <= parts
+        sizes = [hi - lo for lo, hi in b]
+        assert b[0][0] == 0 and b[-1][1] == n and min(sizes) >= 1 and max(sizes) - min(sizes) <= 1
+        assert all(p[1] == q[0] for p, q in zip(b, b[1:])) and len(b) == min(n, parts)
 
 
 @pytest.mark.parametrize("optimizer,mode", [("sgd", "batch"), ("adam", "batch"), ("rprop+", "batch"),
