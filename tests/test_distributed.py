@@ -227,6 +227,20 @@ def _cli_weights(tmp_path, name, *extra):
     return load_model(out)[0].flat.copy()
 
 
+def test_setup_line_path_in_words(client):
+    # what `deltaprop train` shows after "engine": the workers and the shards, in the reader's
+    # language (the Russian plural forms included)
+    from deltaprop.i18n import language
+
+    engine = DaskEngine(client)
+    assert engine.path == "dask (2 workers, one shard per worker)"
+    assert DaskEngine(client, shard_rows=64).path == "dask (2 workers, shards of 64 rows)"
+    _fit(engine, "sgd", "batch", epochs=1)
+    assert engine.path == "dask (2 workers, 2 shards)"
+    with language("ru"):
+        assert engine.path == "dask (2 рабочих процесса, 2 шарда)"
+
+
 def test_cli_dask_local_same_weights(tmp_path):
     # --dask local:2 starts its own cluster, trains on it and shuts it down; same weights
     ref = _cli_weights(tmp_path, "one")

@@ -39,7 +39,7 @@ import weakref
 import numpy as np
 
 from ..errors import ConfigError, DeltapropError
-from ..i18n import gettext as _
+from ..i18n import gettext as _, ngettext
 
 __all__ = ["DaskEngine", "ClusterError", "shard_bounds", "connect"]
 
@@ -278,7 +278,13 @@ class DaskEngine:
 
     @property
     def path(self) -> str:
-        return f"dask ({len(self._workers())} workers, {len(self.bounds) or 'auto'} shards)"
+        """What the set-up line shows: the worker count and the shards (one per worker until placed)."""
+        n = len(self._workers())
+        workers = ngettext("{n} worker", "{n} workers", n).format(n=n)
+        shards = (ngettext("{n} shard", "{n} shards", len(self.bounds)).format(n=len(self.bounds)) if self.bounds
+                  else _("one shard per worker") if self.shard_rows is None
+                  else _("shards of {rows} rows").format(rows=self.shard_rows))
+        return f"dask ({workers}, {shards})"
 
     def unsupported(self, trainer) -> str | None:
         if getattr(trainer, "sample_weight", None) is not None:  # the workers' sums are unweighted
