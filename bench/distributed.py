@@ -112,8 +112,8 @@ class _Step:
         p = len(workers)
         sizes = payload_sizes(kb)
         out = sizes[-1]
-        net = (Network(sizes, "tanh", "softmax", loss="cross_entropy", dtype="float32", seed=0) if out > 1
-               else Network(sizes, "tanh", "identity", loss="mse", dtype="float32", seed=0))
+        head, loss = ("softmax", "cross_entropy") if out > 1 else ("identity", "mse")
+        net = Network(sizes, "tanh", head, loss=loss, dtype="float32", seed=0)
         self.bytes = net.flat.nbytes
         self.trainer = Trainer(net, "sgd", mode="batch", chunk_size=1, eval_every=0)
         self.X = np.ones((p, sizes[0]), np.float32)

@@ -124,12 +124,12 @@ def test_one_chunk_per_shard_is_bitwise(client):
 @pytest.mark.parametrize("mode", ["batch", "stochastic"])
 def test_jobs_on_the_holders_thread_same_bits(client, mode):
     # small jobs run on the worker's event loop, large ones on the holder's thread: the same
-    # arithmetic either way. inline_work = 0 sends every job to the thread; without the
+    # arithmetic either way. INLINE_WORK = 0 sends every job to the thread; without the
     # allocator change, too.
     inline = DaskEngine(client, shard_rows=64)
     threaded = DaskEngine(client, shard_rows=64, reuse_freed_buffers=False)
-    threaded.inline_work = 0
-    assert inline.inline_work > 5 * 4 * 64 + 6 * 64  # the data here is small enough to run inline
+    threaded.INLINE_WORK = 0
+    assert inline.INLINE_WORK > 5 * 4 * 64 + 6 * 64  # the data here is small enough to run inline
     a, _ = _fit(inline, "adam", mode, epochs=2)
     b, _ = _fit(threaded, "adam", mode, epochs=2)
     assert np.array_equal(a, b)

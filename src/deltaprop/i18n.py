@@ -41,8 +41,9 @@ class _English:
         return singular if n == 1 else plural
 
 
+_ENGLISH = _English()
 _active: contextvars.ContextVar[tuple[str, object]] = contextvars.ContextVar(
-    "deltaprop_language", default=("en", _English()))
+    "deltaprop_language", default=("en", _ENGLISH))
 
 
 def _code(value: str | None) -> str | None:
@@ -78,7 +79,7 @@ def choose(flag: str | None = None, environ=None) -> str:
 def translations(lang: str):
     """The catalog of ``lang``, a :class:`gettext.GNUTranslations` (English: the identity)."""
     if lang == "en":
-        return _English()
+        return _ENGLISH
     import gettext
 
     return gettext.translation(DOMAIN, localedir=LOCALE_DIR, languages=[lang])

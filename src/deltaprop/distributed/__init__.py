@@ -209,10 +209,8 @@ class _Holder:
             if work <= self.inline_work and steps <= self.INLINE_STEPS:
                 return fn(*args)
             if self._thread is None:
-                from concurrent.futures import ThreadPoolExecutor
-
-                self._thread = ThreadPoolExecutor(1, thread_name_prefix="deltaprop-holder")
-            return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
+                self._thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="deltaprop-holder")
+            return await loop.run_in_executor(self._thread, fn, *args)
 
     def _sums(self, flat, jobs, scale, chunk):
         return [_shard_gradient(self.shards[j], flat, rows, scale, chunk) for j, rows in jobs]
@@ -262,13 +260,13 @@ class DaskEngine:
     #: Seconds between checks, while an update waits, that its workers are still in the cluster.
     POLL_S = 0.5
     #: A worker's job of at most this many rows x parameters runs on its event loop, larger ones
-    #: on a thread (_Holder): 2 Mi is about a millisecond of BLAS on one core.
+    #: on a thread (_Holder): 2 Mi is about a millisecond of BLAS on one core. An instance may
+    #: set its own (0: every job on the thread).
     INLINE_WORK = 1 << 21
 
     def __init__(self, client, shard_rows: int | None = None, workers=None, reuse_freed_buffers: bool = True):
         self.client, self.shard_rows = client, shard_rows
         self.reuse_freed_buffers = reuse_freed_buffers
-        self.inline_work = self.INLINE_WORK
         self.use = None if workers is None else list(workers)
         self._data = None  # (X, T) the shards were made from
         self.bounds, self.shards = [], []
@@ -345,10 +343,10 @@ class DaskEngine:
             mine = [s for s in range(len(self.shards)) if at[s] == w]
             for j, s in enumerate(mine):
                 self._where[s] = (len(self._holders), j)
-            future = self.client.submit(_Holder, self.inline_work, self.reuse_freed_buffers,
+            future = self.client.submit(_Holder, self.INLINE_WORK, self.reuse_freed_buffers,
                                         *[self.shards[s] for s in mine],
                                         workers=[w], allow_other_workers=False, actor=True, pure=False)
-            self._holders.append((w, future, self._wait([(w, future)])[0]))
+            self._holders.append((w, future, self._wait([([w], future)])[0]))
 
     def _drop_holders(self) -> None:
         """Forget the holders: cancelled, so that Dask does not start them again elsewhere."""
@@ -358,11 +356,16 @@ class DaskEngine:
             with contextlib.suppress(Exception):
                 self.client.cancel(futures)
 
-    def run_epoch(self, trainer, X, T, order, k):
+    def _ready(self, trainer, X, T) -> None:
+        """Refuse what the engine cannot run (select_engine passes an engine object through
+        unchecked), then place the shards (once per data set)."""
         reason = self.unsupported(trainer)
-        if reason:  # select_engine passes an engine object through unchecked
+        if reason:
             raise ConfigError(_("engine {name!r} cannot run this set-up: {reason}").format(name="dask", reason=reason))
         self._retrying(trainer, X, T, self._place, trainer, X, T)
+
+    def run_epoch(self, trainer, X, T, order, k):
+        self._ready(trainer, X, T)
         if k == 1 and trainer.mode == "stochastic":
             return self._stochastic_epoch(trainer, X, T, order)
         net, opt = trainer.network, trainer.optimizer
@@ -390,13 +393,9 @@ class DaskEngine:
         """The mean loss over all rows and its gradient at the network's weights, summed on the
         workers: the objective of optimizers that run their own loop (L-BFGS), one full-batch
         reduction per evaluation, equal to ``Network.loss_and_gradient`` in one process."""
-        reason = self.unsupported(trainer)
-        if reason:
-            raise ConfigError(_("engine {name!r} cannot run this set-up: {reason}").format(name="dask", reason=reason))
-        self._retrying(trainer, X, T, self._place, trainer, X, T)
+        self._ready(trainer, X, T)
         n = len(X)
-        net = trainer.network
-        total, grad = _add_in_order(self._gradients(trainer, X, T, net.flat.copy(),
+        total, grad = _add_in_order(self._gradients(trainer, X, T, trainer.network.flat.copy(),
                                                     [(s, None) for s in range(len(self.bounds))], 1.0 / n))
         return total / n, grad
 
@@ -473,13 +472,12 @@ class DaskEngine:
             done.cancel()  # after a lost worker: stop waiting here (the calls already sent still run)
 
     def _wait(self, calls) -> list:
-        """The results of ``[(worker address or addresses, future)]``. A call to a worker that
-        has died may not fail for a while (its connection is retried for the connect timeout,
-        30 s by default): every POLL_S of waiting the scheduler is asked whether the workers are
-        still there. An update that is not late costs no such question."""
+        """The results of ``[(worker addresses, future)]``. A call to a worker that has died may
+        not fail for a while (its connection is retried for the connect timeout, 30 s by
+        default): every POLL_S of waiting the scheduler is asked whether the workers are still
+        there. An update that is not late costs no such question."""
         out = []
         for ws, call in calls:
-            ws = [ws] if isinstance(ws, str) else ws
             while True:
                 try:
                     out.append(call.result(timeout=self.POLL_S))

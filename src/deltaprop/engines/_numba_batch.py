@@ -212,32 +212,12 @@ def exp_nonpositive(x, out, ce, ci):
 
 
 @njit(**_OPTS)
-def bias_sigmoid(z, a, b, has_bias, m, c, ex):
-    """Rows 0..m-1 of a hidden layer: z += b, a = sigmoid(z) (_maths.sigmoid_from, with
-    exp(-|z|) from the vectorised exp), in one vectorised pass. ``ex``: the constants
-    of :func:`exp_nonpositive`."""
-    w = z.shape[1]
-    k = _exp_load(ex[0], ex[1])
-    one = c[C_ONE]
-    z, a, b = _unowned(z), _unowned(a), _unowned(b)
-    for s in range(m):
-        zs, as_ = z[s], a[s]
-        if has_bias:
-            for j in range(w):
-                v = zs[j] + b[j]
-                zs[j] = v
-                as_[j] = sigmoid_from(_exp_np(-abs(v), k), v, one)
-        else:
-            for j in range(w):
-                v = zs[j]
-                as_[j] = sigmoid_from(_exp_np(-abs(v), k), v, one)
-
-
-@njit(**_OPTS)
-def bias_tanh(z, a, b, has_bias, m, c, ex):
-    """Rows 0..m-1 of a hidden layer: z += b, a = tanh(z) (_maths.tanh_from, with
-    exp(-2|z|) from the vectorised exp), in one vectorised pass; numba's ``math.tanh`` is a
-    scalar libm call per element (784-512-10 at batch 64: a third of the epoch)."""
+def bias_exp_activate(z, a, b, has_bias, m, c, ex, tanh):
+    """Rows 0..m-1 of a hidden layer: z += b, then a = sigmoid(z) (_maths.sigmoid_from, from
+    exp(-|z|)) or, with ``tanh``, a = tanh(z) (_maths.tanh_from, from exp(-2|z|)), the exp
+    from the vectorised :func:`exp_nonpositive` (constants ``ex``); numba's ``math.exp`` and
+    ``math.tanh`` are scalar libm calls per element (784-512-10 tanh at batch 64: a third of
+    the epoch). The bias is added in its own pass over the row, which is in L1 by then."""
     w = z.shape[1]
     k = _exp_load(ex[0], ex[1])
     one = c[C_ONE]
@@ -247,13 +227,13 @@ def bias_tanh(z, a, b, has_bias, m, c, ex):
         zs, as_ = z[s], a[s]
         if has_bias:
             for j in range(w):
-                v = zs[j] + b[j]
-                zs[j] = v
-                as_[j] = tanh_from(_exp_np(-two * abs(v), k), v, one)
+                zs[j] += b[j]
+        if tanh:
+            for j in range(w):
+                as_[j] = tanh_from(_exp_np(-two * abs(zs[j]), k), zs[j], one)
         else:
             for j in range(w):
-                v = zs[j]
-                as_[j] = tanh_from(_exp_np(-two * abs(v), k), v, one)
+                as_[j] = sigmoid_from(_exp_np(-abs(zs[j]), k), zs[j], one)
 
 
 @njit(**_OPTS)
@@ -293,10 +273,8 @@ def batch_epoch(X, T, order, shuffled, n, k, chunk, Ws, Bs, GWs, GBs, params, gr
             for li in range(nl - 1):
                 z, a = Zs[li][:m], As[li][:m]
                 gemm(fn, ib, fb, ch, a_prev, False, Ws[li], False, z, one, zero)
-                if lay[li, ACT] == SIGMOID:
-                    bias_sigmoid(z, a, Bs[li], lay[li, HAS_BIAS], m, c, ex)
-                elif lay[li, ACT] == TANH:
-                    bias_tanh(z, a, Bs[li], lay[li, HAS_BIAS], m, c, ex)
+                if lay[li, ACT] == SIGMOID or lay[li, ACT] == TANH:
+                    bias_exp_activate(z, a, Bs[li], lay[li, HAS_BIAS], m, c, ex, lay[li, ACT] == TANH)
                 else:
                     rows_bias_activate(z, a, Bs[li], lay[li, HAS_BIAS], lay[li, ACT], actp[li], m, c)
                 a_prev = a
@@ -472,7 +450,7 @@ def block_epoch(X, T, order, n, B, Ws, Bs, VWs, VBs, WTs, VTs, kind, lay, actp, 
                     for j in range(z.shape[1]):
                         z[0, j] = _dot(ap, WT[j])
                 if l < lo and lay[l, ACT] == SIGMOID:
-                    bias_sigmoid(z, a, Bs[l], lay[l, HAS_BIAS], 1, c, ex)
+                    bias_exp_activate(z, a, Bs[l], lay[l, HAS_BIAS], 1, c, ex, False)
                 else:
                     rows_bias_activate(z, a, Bs[l], lay[l, HAS_BIAS], lay[l, ACT], actp[l], 1, c)
             value = _output_loss_delta(loss, fused, lay[lo, ACT], actp[lo], Zr[lo][0], Ar[lo][0],
