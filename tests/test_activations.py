@@ -69,3 +69,18 @@ def test_gelu_is_the_tanh_form():
     t = np.tanh(math.sqrt(2 / math.pi) * (z + 0.044715 * z ** 3))
     slope = 0.5 * (1 + t) + 0.5 * z * (1 - t * t) * math.sqrt(2 / math.pi) * (1 + 3 * 0.044715 * z ** 2)
     np.testing.assert_allclose(get_activation("gelu").derivative(z, a), slope, rtol=1e-14, atol=1e-16)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sigmoid_is_the_two_branch_logistic_to_the_bit_and_leaves_z_alone(dtype, rng):
+    # 1/(1+e) for z >= 0 and e/(1+e) below, e = exp(-|z|), each rounded in z's dtype: the
+    # in-place form must give these very numbers (the compiled kernels are checked against them)
+    z = np.concatenate([rng.standard_normal((50, 7)) * 30, [[0.0, -0.0, 1e-30, -1e-30, 88.0, -104.0, 1e4]]])
+    z = z.astype(dtype)
+    before = z.copy()
+    e = np.exp(-np.abs(z))
+    expected = np.where(z >= 0, dtype(1) / (dtype(1) + e), e / (dtype(1) + e))
+    a = Sigmoid().forward(z)
+    assert a.dtype == dtype and np.array_equal(a, expected)
+    assert np.array_equal(z, before)
+    assert np.isnan(Sigmoid().forward(np.array([[np.nan]], dtype))).all()

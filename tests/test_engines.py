@@ -137,6 +137,51 @@ def test_changes_between_fits_are_seen(needs_numba, path, monkeypatch):
     assert not np.allclose(nets["numba"].flat, Network([4, 6, 3], seed=1).flat)
 
 
+@pytest.mark.parametrize("path", ["tiny", "general", "batch"])
+def test_changes_by_a_callback_between_epochs_of_one_fit_are_seen(needs_numba, path, monkeypatch):
+    # without callbacks the engine checks its plan once per fit; a callback runs between
+    # epochs and may change the network, so with one the plan is checked every epoch
+    from deltaprop.activations import Tanh
+    from deltaprop.losses import get_loss
+    from deltaprop.techniques import use_flat_spot
+    from deltaprop.engines import tiny_kernels
+    from deltaprop.training import Callback
+
+    if path != "tiny":
+        monkeypatch.setattr(tiny_kernels, "MAX_WEIGHTS", 0)
+    changes = {1: lambda n: use_flat_spot(n, 0.25), 2: lambda n: setattr(n.layers[0], "activation", Tanh()),
+               3: lambda n: setattr(n, "loss", get_loss("binary_cross_entropy"))}
+
+    class Change(Callback):
+        def on_epoch_end(self, trainer, logs):
+            changes.get(logs["epoch"], lambda n: None)(trainer.network)
+
+    mode, k = ("minibatch", 5) if path == "batch" else ("stochastic", 1)
+    X, T = _data("half_sse")
+    nets = {e: Network([4, 6, 3], "sigmoid", "sigmoid", "half_sse", seed=1) for e in ("numpy", "numba")}
+    for e, n in nets.items():
+        Trainer(n, lr=0.3, mode=mode, batch_size=k, seed=3, engine=e, callbacks=[Change()]).fit(X, T, 4)
+    assert nets["numba"].layers[0].activation.name == "tanh"
+    np.testing.assert_allclose(nets["numba"].flat, nets["numpy"].flat, rtol=0, atol=1e-10,
+                               err_msg=worst(nets["numba"].flat, nets["numpy"].flat))
+
+
+def test_an_engine_object_used_for_two_fits_checks_its_plan_again(needs_numba):
+    # the plan checked once in a training loop is not trusted in the next one
+    from deltaprop.engines import NumbaEngine
+    from deltaprop.techniques import use_flat_spot
+
+    X, T = _data("half_sse")
+    nets = {e: Network([4, 6, 3], "sigmoid", "sigmoid", "half_sse", seed=1) for e in ("numpy", "numba")}
+    trainers = {"numpy": Trainer(nets["numpy"], lr=0.3, mode="stochastic", seed=3, engine="numpy"),
+                "numba": Trainer(nets["numba"], lr=0.3, mode="stochastic", seed=3, engine=NumbaEngine())}
+    for e in nets:
+        trainers[e].fit(X, T, 2)
+        use_flat_spot(nets[e], 0.25)
+        trainers[e].fit(X, T, 2)
+    np.testing.assert_allclose(nets["numba"].flat, nets["numpy"].flat, rtol=0, atol=1e-10)
+
+
 @pytest.mark.parametrize("sizes", [(4, 3), (4, 7, 5, 3)], ids=["one-layer", "three-layers"])
 @pytest.mark.parametrize("mode,k", [("stochastic", 1), ("minibatch", 4)])
 def test_any_depth(needs_numba, sizes, mode, k):

@@ -141,3 +141,19 @@ def test_csv_with_huge_values_trains_without_numpy_warnings(capsys, tmp_path):
     assert main(["train", "--data", str(path), "--target", "t", "--epochs", "2", "--val-split", "0",
                  "--mode", "batch"]) == 0
     assert "warning" not in capsys.readouterr().err
+
+
+def test_small_amounts_do_not_ask_the_machine_but_the_environment_cap_still_holds(monkeypatch):
+    import deltaprop.memory as memory
+
+    asked = []
+    monkeypatch.setattr(memory, "available_bytes", lambda: asked.append(1) or 10)
+    monkeypatch.delenv("DELTAPROP_MEMORY_LIMIT", raising=False)
+    require_memory(memory.UNCHECKED_BYTES - 1, "thing")  # a small fit: /proc is not read
+    assert asked == []
+    with pytest.raises(MemoryCheckError, match="^thing needs"):
+        require_memory(memory.UNCHECKED_BYTES, "thing")
+    assert asked == [1]
+    monkeypatch.setenv("DELTAPROP_MEMORY_LIMIT", "1000")
+    with pytest.raises(MemoryCheckError, match="^thing needs 2.0 kB"):
+        require_memory(2000, "thing")

@@ -233,3 +233,14 @@ def test_eval_rows_setting():
     assert Trainer(net, eval_rows=3).eval_rows_for(100) == 3
     with pytest.raises(ConfigError, match=r"eval_rows must be an integer >= 1, got 0"):
         Trainer(net, eval_rows=0)
+
+
+def test_history_append_fills_every_column_and_nan_for_the_missing():
+    from deltaprop.training import History
+
+    h = History()
+    row = {k: float(i + 1) for i, k in enumerate(History._COLUMNS)}
+    h.append(row)
+    h.append({"epoch": 2})
+    assert h.last()["epoch"] == 2 and all(np.isnan(v) for k, v in h.last().items() if k != "epoch")
+    assert {k: getattr(h, k)[0] for k in History._COLUMNS} == row

@@ -75,12 +75,20 @@ def available_bytes() -> int | None:
     return min(known) if known else None
 
 
+#: Below this many bytes the machine is not asked (a fit of a small net asks once per call, and
+#: reading /proc and /sys cost about 0.1 ms, more than a small fit's epoch); any process that
+#: has imported NumPy has that much to spare. ``DELTAPROP_MEMORY_LIMIT`` is still applied.
+UNCHECKED_BYTES = 16 << 20
+
+
 def require_memory(nbytes: float, what: str) -> None:
     """Raise :class:`MemoryCheckError` ("WHAT needs N GB; M GB available") when ``nbytes``
     exceed what is available. ``DELTAPROP_MEMORY_LIMIT`` (bytes) caps the available amount,
     for tests and shared machines."""
-    avail = available_bytes()
     cap = os.environ.get("DELTAPROP_MEMORY_LIMIT")
+    if nbytes < UNCHECKED_BYTES and not cap:
+        return
+    avail = available_bytes()
     if cap:
         try:
             avail = min(int(float(cap)), avail) if avail is not None else int(float(cap))

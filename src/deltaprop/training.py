@@ -70,8 +70,19 @@ class History:
                 "updates", "samples", "seconds")
 
     def append(self, row: dict) -> None:
-        for k in self._COLUMNS:
-            getattr(self, k).append(row.get(k, float("nan")))
+        # written out: this runs once per epoch, and a getattr loop over the columns cost
+        # more than a tiny net's whole epoch (20 us against 4 us for XOR's)
+        nan, get = float("nan"), row.get
+        self.epoch.append(get("epoch", nan))
+        self.loss.append(get("loss", nan))
+        self.loss_running.append(get("loss_running", nan))
+        self.accuracy.append(get("accuracy", nan))
+        self.val_loss.append(get("val_loss", nan))
+        self.val_accuracy.append(get("val_accuracy", nan))
+        self.lr.append(get("lr", nan))
+        self.updates.append(get("updates", nan))
+        self.samples.append(get("samples", nan))
+        self.seconds.append(get("seconds", nan))
 
     def last(self) -> dict:
         return {k: getattr(self, k)[-1] for k in self._COLUMNS} if self.epoch else {}
@@ -375,7 +386,9 @@ class Trainer:
         self.engine_used = engine.name
         end = self.epoch + epochs
         full_at_end = epochs >= self.FULL_EVAL_EPOCHS
-        Xe, Te, We = self._eval_subset(X, T)
+        # the evaluation rows are copied only where an epoch will be evaluated on them
+        Xe, Te, We = self._eval_subset(X, T) if self.eval_every else (None, None, None)
+        self._loop_token = object()  # one per loop: engines may check the network once per loop
         good = self._snapshot()  # the last weights (and optimizer state) known to be finite
         while self.epoch < end:
             t0 = time.perf_counter()

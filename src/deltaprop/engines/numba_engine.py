@@ -239,6 +239,7 @@ class _Plan:
         self.no_velocity = (_padded([], (0, 0), dt), _padded([], (0,), dt))
         self.sizes = [net.layers[0].n_in] + self.widths
         self.tiny = {}  # optimizer kind -> generated kernel or None (tiny_kernels)
+        self.paths = {}  # (SGD kind, batch rows, inline) -> the path's name (path_for)
 
     def tiny_kernel(self, kind):
         """The generated per-sample kernel for this net and optimizer kind, None if not tiny."""
@@ -297,6 +298,9 @@ class NumbaEngine:
     """
 
     name = "numba"
+
+    def __init__(self):
+        self._checked = None  # (trainer's loop token, network, plan): the plan checked in this loop
 
     def unsupported(self, trainer) -> str | None:
         """None when this engine can run ``trainer``'s set-up, else the reason it cannot."""
@@ -368,15 +372,26 @@ class NumbaEngine:
                   k: int) -> tuple[float, int | None]:
         """Apply the epoch's updates in place; returns as :meth:`NumpyEngine.run_epoch`."""
         net, opt = trainer.network, trainer.optimizer
-        plan = self._plan_for(net)
+        # The plan is checked against the network (its arrays and configuration, 15-40 us)
+        # once per training loop; again each epoch where callbacks run between epochs, as
+        # they may change the network (use_flat_spot, a new activation).
+        token, checked = getattr(trainer, "_loop_token", None), self._checked
+        if (checked is not None and token is not None and checked[0] is token and checked[1] is net
+                and not trainer.callbacks):
+            plan = checked[2]
+        else:
+            plan = self._plan_for(net)
+            self._checked = (token, net, plan)
         K = plan.K
         T = np.ascontiguousarray(T)  # check_data's T may be a strided view
         n = len(X)
         inline = runs_inline(opt)
         kind = sgd_kind(opt) if inline else None
-        path = self.path_for(plan, net, kind, k, inline)
+        path = plan.paths.get((kind, k, inline))
+        if path is None:
+            path = plan.paths[(kind, k, inline)] = self.path_for(plan, net, kind, k, inline)
+            LOADED.add(kernel_key(net, k, opt))
         trainer.engine_used = path
-        LOADED.add(kernel_key(net, k, opt))
         if path.startswith("numba/batch"):
             from .blas_path import BlasPath
 
