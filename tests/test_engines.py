@@ -780,3 +780,32 @@ def test_block_size_follows_the_blas_threads(needs_numba):
         if gemm.threads() < 2:  # (a one-core machine: OpenBLAS keeps one thread)
             pytest.skip("OpenBLAS runs one thread here")
         assert blocks.block_size() == stochastic_blocks.BLOCK_THREADED
+
+
+def test_prefetch_rows_emits_prefetches_for_short_rows_and_reads_nothing(needs_numba):
+    # a shuffled mini-batch epoch asks the cache for the next chunk's rows; the prefetch must
+    # be real (LLVM's intrinsic in the compiled code), harmless at every edge, and skip wide rows
+    from deltaprop.engines import _numba_batch as NB
+
+    rng = np.random.default_rng(0)
+    order = rng.permutation(50)
+    for cols in (0, 1, 13, NB.PREFETCH_ROW_BYTES // 4 + 1):
+        X = rng.standard_normal((50, cols)).astype(np.float32)
+        T = rng.standard_normal((50, 1)).astype(np.float32)
+        before = X.copy(), T.copy()
+        for start, stop in ((0, 50), (48, 50), (50, 50), (10, 5)):
+            NB.prefetch_rows(X, T, order, start, stop)
+        assert np.array_equal(X, before[0]) and np.array_equal(T, before[1])
+    from numba import njit
+
+    fresh = njit(NB.prefetch_rows.py_func)  # code loaded from numba's cache cannot be inspected
+    fresh(X, T, order, 0, 50)
+    ir_text = "\n".join(fresh.inspect_llvm().values())
+    assert "call void @llvm.prefetch" in ir_text
+
+    # and a shuffled epoch gives the weights of one without prefetching (the NumPy engine's)
+    X, T = rng.standard_normal((200, 13)), rng.standard_normal((200, 1))
+    nets = [Network([13, 8, 1], "relu", "identity", "mse", seed=2) for _ in range(2)]
+    for net, engine in zip(nets, ("numpy", "numba")):
+        Trainer(net, lr=0.01, mode="minibatch", batch_size=16, seed=4, engine=engine).fit(X, T, 3)
+    np.testing.assert_allclose(nets[1].flat, nets[0].flat, rtol=0, atol=1e-10)

@@ -29,6 +29,7 @@ import math
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
+from numba.core import cgutils
 from numba.extending import intrinsic
 
 # numba keys each kernel's disk cache on the content of its own file alone, and a cached
@@ -60,6 +61,46 @@ def _call_pointer_fn(typingctx, address, args):
         return context.get_dummy_value()
 
     return types.void(address, args), codegen
+
+
+@intrinsic
+def _prefetch(typingctx, address):
+    """Ask the cache for the line holding ``address`` (LLVM's prefetch: read, keep in all
+    levels); never faults, and the program reads nothing from it."""
+    def codegen(context, builder, signature, args):
+        i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch." + i8p.intrinsic_name)
+        builder.call(fn, [builder.inttoptr(args[0], i8p), i32(0), i32(3), i32(1)])
+        return context.get_dummy_value()
+
+    return types.void(types.int64), codegen
+
+
+#: Rows up to this many bytes are prefetched a chunk ahead (see :func:`prefetch_rows`)
+PREFETCH_ROW_BYTES = 512
+
+
+@njit(**_OPTS)
+def prefetch_rows(X, T, order, start, stop):
+    """Prefetch the rows ``order[start:stop]`` of X and T, the next chunk a shuffled epoch will
+    gather, while the current one is computed. A short row is one or two cache lines at a
+    random place, so gathering it waits on a cache miss (13 float32 columns: 3.8 us per 32
+    rows shuffled against 0.4 in order); the prefetch overlaps that wait with the chunk's
+    products. Rows over :data:`PREFETCH_ROW_BYTES` are left to the hardware prefetcher,
+    which follows a row once it is read (measured: no gain at 784 columns)."""
+    row = X.shape[1] * X.itemsize
+    if row > PREFETCH_ROW_BYTES or row == 0:
+        return
+    xs, ts = X.strides[0], T.strides[0]
+    xa, ta = np.int64(X.ctypes.data), np.int64(T.ctypes.data)
+    for s in range(start, stop):
+        r = np.int64(order[s])
+        a = xa + r * xs
+        for off in range(0, row, 64):
+            _prefetch(a + off)
+        _prefetch(a + row - 1)  # the last line, where the row is not aligned to one
+        _prefetch(ta + r * ts)
 
 
 @njit(**_OPTS)
@@ -266,6 +307,7 @@ def batch_epoch(X, T, order, shuffled, n, k, chunk, Ws, Bs, GWs, GBs, params, gr
             acc = cs > start
             if shuffled:
                 gather_rows(X, T, order, cs, m, xb, tb)
+                prefetch_rows(X, T, order, ce, min(ce + min(chunk, k), n))
                 x, t = xb[:m], tb[:m]
             else:
                 x, t = X[cs:ce], T[cs:ce]
