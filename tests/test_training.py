@@ -195,8 +195,9 @@ def test_per_epoch_evaluation_uses_a_fixed_subsample_and_the_full_set_at_the_end
     Tb = (Xb[:, :1] > 0).astype(float)
     net = Network([4, 6, 1], "tanh", "sigmoid", "binary_cross_entropy", seed=0)
     trainer = Trainer(net, lr=0.1, mode="minibatch", batch_size=100, seed=0)
-    assert trainer.eval_rows_for(n) == max(Trainer.EVAL_ROWS_MIN, n // 16) == 1024
-    assert trainer.eval_rows_for(800) == 800 and trainer.eval_rows_for(10**6) == Trainer.EVAL_ROWS_MAX
+    assert trainer.eval_rows_for(n) == max(Trainer.EVAL_ROWS_MIN, n // 16) == 512
+    assert trainer.eval_rows_for(500) == 500 and trainer.eval_rows_for(800) == 512
+    assert trainer.eval_rows_for(16000) == 1000 and trainer.eval_rows_for(10**6) == Trainer.EVAL_ROWS_MAX
 
     seen = []
 
@@ -205,7 +206,7 @@ def test_per_epoch_evaluation_uses_a_fixed_subsample_and_the_full_set_at_the_end
             seen.append((logs["loss"], tr.network.copy()))
 
     trainer.callbacks.append(Spy())
-    idx = (np.arange(1024) * n) // 1024  # evenly spaced rows, no random numbers drawn
+    idx = (np.arange(512) * n) // 512  # evenly spaced rows, no random numbers drawn
     # a short fit: every epoch, the last included, on the subsample (the whole set would cost
     # the fit more than a tenth)
     trainer.fit(Xb, Tb, 3)

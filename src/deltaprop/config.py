@@ -172,7 +172,7 @@ class TrainConfig:
     eval_every: int = _setting(1, "re-evaluate the training loss every N epochs (0: never; the final "
                                   "metrics are always computed)", kind="int", lo=0)
     eval_rows: int | None = _setting(None, "training rows the per-epoch re-evaluation uses (left out: all up to "
-                                           "1024, else N/16, at most 8192; the last of 10 or more epochs uses all)",
+                                           "512, else N/16 but at least 512, at most 8192; the last of 10 or more epochs uses all)",
                                      kind="int", lo=1, optional=True, metavar="N")
     on_divergence: str = _setting("stop", "when the loss turns NaN/inf or explodes: roll back and stop, or "
                                           "roll back, halve the learning rate and go on (at most 10 times)",

@@ -275,7 +275,11 @@ class Trainer:
     #: A finite loss this many times the loss at the starting weights counts as diverging.
     DIVERGENCE_GROWTH = 1e6
     #: The automatic evaluation subsample (see ``eval_rows``): every row up to the minimum.
-    EVAL_ROWS_MIN, EVAL_ROWS_MAX = 1024, 8192
+    #: 512, not 1,024: on 5,000 rows of 784-128-10 (stochastic, compiled blocks) 1,024 rows
+    #: cost 9.6% of an epoch to evaluate and the defaults fit ran 15% over the same fit
+    #: without evaluation; 512 rows: 6%. The rows are the same every epoch, so the curve
+    #: stays smooth; only its level is an estimate.
+    EVAL_ROWS_MIN, EVAL_ROWS_MAX = 512, 8192
     #: A fit of at least this many epochs re-evaluates every row after its last one: a forward
     #: pass over N rows is about a third of an epoch's arithmetic, so 3% of such a fit; in a
     #: shorter fit the last epoch uses the subsample like the others.
