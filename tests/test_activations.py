@@ -84,3 +84,12 @@ def test_sigmoid_is_the_two_branch_logistic_to_the_bit_and_leaves_z_alone(dtype,
     assert a.dtype == dtype and np.array_equal(a, expected)
     assert np.array_equal(z, before)
     assert np.isnan(Sigmoid().forward(np.array([[np.nan]], dtype))).all()
+
+
+def test_sigmoid_of_a_scalar_or_0d_array():
+    for z in (np.array(0.5), np.float64(0.5), np.float32(-3.0)):
+        a = Sigmoid().forward(z)
+        assert a.shape == () and a.dtype == np.asarray(z).dtype
+        z = np.asarray(z)
+        e = np.exp(-np.abs(z))
+        assert a == (z.dtype.type(1) / (1 + e) if z >= 0 else e / (1 + e))

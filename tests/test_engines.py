@@ -182,6 +182,21 @@ def test_an_engine_object_used_for_two_fits_checks_its_plan_again(needs_numba):
     np.testing.assert_allclose(nets["numba"].flat, nets["numpy"].flat, rtol=0, atol=1e-10)
 
 
+def test_a_direct_run_epoch_after_a_fit_checks_the_plan(needs_numba):
+    # the plan checked in a fit's loop is not trusted by a later run_epoch called directly
+    from deltaprop.engines import NumbaEngine, NumpyEngine
+    from deltaprop.techniques import use_flat_spot
+
+    X, T = _data("half_sse")
+    nets = {e: Network([4, 6, 3], "sigmoid", "sigmoid", "half_sse", seed=1) for e in ("numpy", "numba")}
+    for name, engine in (("numpy", NumpyEngine()), ("numba", NumbaEngine())):
+        tr = Trainer(nets[name], lr=0.3, mode="stochastic", seed=3, engine=engine)
+        tr.fit(X, T, 1)
+        use_flat_spot(nets[name], 0.25)
+        engine.run_epoch(tr, X, T, None, 1)
+    np.testing.assert_allclose(nets["numba"].flat, nets["numpy"].flat, rtol=0, atol=1e-10)
+
+
 @pytest.mark.parametrize("sizes", [(4, 3), (4, 7, 5, 3)], ids=["one-layer", "three-layers"])
 @pytest.mark.parametrize("mode,k", [("stochastic", 1), ("minibatch", 4)])
 def test_any_depth(needs_numba, sizes, mode, k):
@@ -787,25 +802,27 @@ def test_prefetch_rows_emits_prefetches_for_short_rows_and_reads_nothing(needs_n
     # be real (LLVM's intrinsic in the compiled code), harmless at every edge, and skip wide rows
     from deltaprop.engines import _numba_batch as NB
 
+    from numba import njit
+
     rng = np.random.default_rng(0)
     order = rng.permutation(50)
+    # compiled with bounds checks: a read of order (or of a row) outside its array raises
+    checked = njit(NB.prefetch_rows.py_func, boundscheck=True)
     for cols in (0, 1, 13, NB.PREFETCH_ROW_BYTES // 4 + 1):
         X = rng.standard_normal((50, cols)).astype(np.float32)
         T = rng.standard_normal((50, 1)).astype(np.float32)
-        before = X.copy(), T.copy()
         for start, stop in ((0, 50), (48, 50), (50, 50), (10, 5)):
-            NB.prefetch_rows(X, T, order, start, stop)
-        assert np.array_equal(X, before[0]) and np.array_equal(T, before[1])
-    from numba import njit
+            checked(X, T, order, start, stop)
+    with pytest.raises(IndexError):
+        checked(X[:, :13].copy(), T, order, 49, 51)  # the checks are on: past the end raises
+    # the prefetch is real: LLVM's intrinsic in the compiled code (code loaded from numba's
+    # cache cannot be inspected, hence a fresh compile)
+    assert "call void @llvm.prefetch" in "\n".join(checked.inspect_llvm().values())
 
-    fresh = njit(NB.prefetch_rows.py_func)  # code loaded from numba's cache cannot be inspected
-    fresh(X, T, order, 0, 50)
-    ir_text = "\n".join(fresh.inspect_llvm().values())
-    assert "call void @llvm.prefetch" in ir_text
-
-    # and a shuffled epoch gives the weights of one without prefetching (the NumPy engine's)
+    # a shuffled epoch whose batches span several chunks (chunk_size 3 < batch 7 < N) gives the
+    # NumPy engine's weights
     X, T = rng.standard_normal((200, 13)), rng.standard_normal((200, 1))
     nets = [Network([13, 8, 1], "relu", "identity", "mse", seed=2) for _ in range(2)]
     for net, engine in zip(nets, ("numpy", "numba")):
-        Trainer(net, lr=0.01, mode="minibatch", batch_size=16, seed=4, engine=engine).fit(X, T, 3)
+        Trainer(net, lr=0.01, mode="minibatch", batch_size=7, chunk_size=3, seed=4, engine=engine).fit(X, T, 3)
     np.testing.assert_allclose(nets[1].flat, nets[0].flat, rtol=0, atol=1e-10)

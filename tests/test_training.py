@@ -245,3 +245,16 @@ def test_history_append_fills_every_column_and_nan_for_the_missing():
     h.append({"epoch": 2})
     assert h.last()["epoch"] == 2 and all(np.isnan(v) for k, v in h.last().items() if k != "epoch")
     assert {k: getattr(h, k)[0] for k in History._COLUMNS} == row
+
+
+def test_a_callback_may_turn_the_evaluation_on_during_a_fit():
+    class TurnOn(Callback):
+        def on_epoch_end(self, trainer, logs):
+            trainer.eval_every = 1
+
+    rng = np.random.default_rng(0)
+    X, T = rng.normal(size=(40, 3)), rng.normal(size=(40, 1))
+    net = Network([3, 4, 1], "tanh", "identity", "mse", seed=0)
+    tr = Trainer(net, lr=0.05, mode="minibatch", batch_size=8, seed=0, eval_every=0, callbacks=[TurnOn()])
+    history = tr.fit(X, T, 3)
+    assert np.isnan(history.loss[0]) and history.loss[2] == net.evaluate(X, T)[0]

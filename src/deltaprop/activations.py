@@ -90,6 +90,8 @@ class Sigmoid(Activation):
         # rows each call costs more than its arithmetic (17 -> 14 us on 4 x 2 float32), and
         # on 512 x 128 float32 the two divisions of the first version cost 3x the time.
         e = np.abs(z)
+        if type(e) is not np.ndarray:  # a 0-d z gives a NumPy scalar, which out= cannot take
+            e = np.asarray(e)
         np.negative(e, out=e)
         np.exp(e, out=e)
         a = np.where(z >= 0, 1, e)  # z's dtype: the 1 is a Python scalar

@@ -84,7 +84,8 @@ UNCHECKED_BYTES = 16 << 20
 def require_memory(nbytes: float, what: str) -> None:
     """Raise :class:`MemoryCheckError` ("WHAT needs N GB; M GB available") when ``nbytes``
     exceed what is available. ``DELTAPROP_MEMORY_LIMIT`` (bytes) caps the available amount,
-    for tests and shared machines."""
+    for tests and shared machines; without it, less than :data:`UNCHECKED_BYTES` is not
+    checked."""
     cap = os.environ.get("DELTAPROP_MEMORY_LIMIT")
     if nbytes < UNCHECKED_BYTES and not cap:
         return

@@ -256,8 +256,8 @@ class Trainer:
         How many training rows that re-evaluation uses: a fixed, evenly spaced subsample (no
         random numbers drawn), the whole set after the last epoch of a ``fit`` of at least
         :attr:`FULL_EVAL_EPOCHS` epochs. ``None``:
-        all rows up to :attr:`EVAL_ROWS_MIN`, else N/16 of them, at most
-        :attr:`EVAL_ROWS_MAX`, which keeps the evaluation near or below a tenth of an epoch's
+        all rows up to :attr:`EVAL_ROWS_MIN`, else N/16 of them but at least
+        :attr:`EVAL_ROWS_MIN` and at most :attr:`EVAL_ROWS_MAX`, which keeps the evaluation near or below a tenth of an epoch's
         cost; a number: that many (N or more: every row, every time).
     accuracy : bool or None
         Record accuracy; ``None`` means "when the loss is a cross-entropy".
@@ -393,46 +393,51 @@ class Trainer:
         # the evaluation rows are copied only where an epoch will be evaluated on them
         Xe, Te, We = self._eval_subset(X, T) if self.eval_every else (None, None, None)
         self._loop_token = object()  # one per loop: engines may check the network once per loop
-        good = self._snapshot()  # the last weights (and optimizer state) known to be finite
-        while self.epoch < end:
-            t0 = time.perf_counter()
-            self.epoch += 1
-            for cb in self.callbacks:
-                cb.on_epoch_begin(self, self.epoch)
-            order = self.rng.permutation(n) if self.shuffle and k < n else None
-            running, bad_update = engine.run_epoch(self, X, T, order, k)
-            if bad_update is not None:
-                if self._diverged(good, bad_update):
-                    continue
-                break
-            row = {"epoch": self.epoch, "loss_running": running / n, "lr": opt.lr, "updates": opt.t,
-                   "samples": self.epoch * n}
-            if not np.isfinite(net.flat).all():
-                if self._diverged(good, None):
-                    continue
-                break
-            last = self.epoch == end
-            if self.eval_every and (self.epoch % self.eval_every == 0 or last):
-                row.update(self._evaluate(X, T, "", keep_accuracy=self.accuracy, weights=self.sample_weight)
-                           if last and full_at_end else self._evaluate(Xe, Te, "", keep_accuracy=self.accuracy, weights=We))
-                if not math.isfinite(row["loss"]):
+        try:
+            good = self._snapshot()  # the last weights (and optimizer state) known to be finite
+            while self.epoch < end:
+                t0 = time.perf_counter()
+                self.epoch += 1
+                for cb in self.callbacks:
+                    cb.on_epoch_begin(self, self.epoch)
+                order = self.rng.permutation(n) if self.shuffle and k < n else None
+                running, bad_update = engine.run_epoch(self, X, T, order, k)
+                if bad_update is not None:
+                    if self._diverged(good, bad_update):
+                        continue
+                    break
+                row = {"epoch": self.epoch, "loss_running": running / n, "lr": opt.lr, "updates": opt.t,
+                       "samples": self.epoch * n}
+                if not np.isfinite(net.flat).all():
                     if self._diverged(good, None):
                         continue
                     break
-            grown = self._explosion(row)
-            if grown:
-                if self._diverged(good, None, grown):
-                    continue
-                break
-            good = self._snapshot()
-            if validation_data is not None:
-                row.update(self._evaluate(*validation_data, "val_", keep_accuracy=self.accuracy))
-            row["seconds"] = time.perf_counter() - t0
-            self.history.append(row)
-            for cb in self.callbacks:
-                cb.on_epoch_end(self, row)
-            if self.stop_training:
-                break
+                last = self.epoch == end
+                if self.eval_every and (self.epoch % self.eval_every == 0 or last):
+                    if Xe is None:  # a callback turned the evaluation on during this fit
+                        Xe, Te, We = self._eval_subset(X, T)
+                    row.update(self._evaluate(X, T, "", keep_accuracy=self.accuracy, weights=self.sample_weight)
+                               if last and full_at_end else self._evaluate(Xe, Te, "", keep_accuracy=self.accuracy, weights=We))
+                    if not math.isfinite(row["loss"]):
+                        if self._diverged(good, None):
+                            continue
+                        break
+                grown = self._explosion(row)
+                if grown:
+                    if self._diverged(good, None, grown):
+                        continue
+                    break
+                good = self._snapshot()
+                if validation_data is not None:
+                    row.update(self._evaluate(*validation_data, "val_", keep_accuracy=self.accuracy))
+                row["seconds"] = time.perf_counter() - t0
+                self.history.append(row)
+                for cb in self.callbacks:
+                    cb.on_epoch_end(self, row)
+                if self.stop_training:
+                    break
+        finally:  # a direct run_epoch call later is not part of this loop
+            self._loop_token = None
 
     def _run_own_loop(self, X, T, epochs, validation_data):
         """The epochs of a rule that runs its own loop (:class:`~deltaprop.optimizers.LBFGS`):

@@ -6,8 +6,9 @@ when this engine first runs an epoch, so ``import deltaprop`` stays light and, w
 the engine reports itself unsupported and ``engine="auto"`` falls back to NumPy.
 
 Its paths, what each supports and how it runs, are the rows of :data:`.paths.PATHS` whose
-name starts with ``numba/``; :meth:`NumbaEngine.path_for` picks one per epoch and the trainer
-records it (``trainer.engine_used``). All give the NumPy engine's weights up to rounding. The
+name starts with ``numba/``; :meth:`NumbaEngine.path_for` picks one for each rule and batch
+size (kept in the network's plan) and the trainer records the one each epoch ran
+(``trainer.engine_used``). All give the NumPy engine's weights up to rounding. The
 maths of every path is :mod:`._maths`, with the codes of :mod:`.codes`; docs/performance.md
 has the measurements.
 """
