@@ -118,8 +118,8 @@ def _thin_product(A, ta, B, tb, C, alpha, beta, m, n, k):
     0.61 -> 0.23 us and 0.51 -> 0.14 us at 32 x 64, 11.3 -> 3.1 and 8.1 -> 3.8 us at
     256 x 128 (float32, one core). These loops run along rows, the contiguous direction, so
     LLVM vectorises them; each element of C is one sum in row order. As with BLAS, C is not
-    read when beta is 0. (The forward product of such a layer, a dot product per row, stays
-    with BLAS, which is faster there.)"""
+    read when beta is 0. The forward product of such a layer, a dot product per row, is
+    :func:`_row_dots`."""
     zero = beta - beta  # 0 in C's dtype (beta * 0 would promote float32 to float64)
     if ta and n == 1:  # C[p] = alpha sum_i A[i, p] op(B)[i] + beta C[p], a pass over A's rows
         for p in range(m):
@@ -140,16 +140,38 @@ def _thin_product(A, ta, B, tb, C, alpha, beta, m, n, k):
                 C[i, j] = a * (B[j, 0] if tb else B[0, j])
 
 
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+def _row_dots(A, B, tb, C, alpha, beta, m, k):
+    """``C[i, 0] = alpha sum_p A[i, p] op(B)[p] + beta C[i, 0]``: the forward product of a layer
+    with one unit (A not transposed, C one column), a dot product per row along A's
+    contiguous rows, which LLVM vectorises in the order it picks (``reassoc``). Faster than
+    ``?gemm``'s call on these shapes (float32, one core, OpenBLAS's Haswell kernel, contiguous
+    operands: 32 x 64, 0.69 -> 0.17 us; 256 x 128, 7.4 -> 2.2 us; 32 x 13, 0.25 -> 0.15 us)."""
+    zero = beta - beta  # 0 in C's dtype (beta * 0 would promote float32 to float64)
+    for i in range(m):
+        s = zero
+        if tb:
+            for p in range(k):
+                s += A[i, p] * B[0, p]
+        else:
+            for p in range(k):
+                s += A[i, p] * B[p, 0]
+        C[i, 0] = alpha * s + beta * C[i, 0] if beta != zero else alpha * s
+
+
 @njit(**_OPTS)
 def gemm(fn, ib, fb, ch, A, ta, B, tb, C, alpha, beta):
     """Row-major ``C = alpha op(A) op(B) + beta C`` (op transposes when ``ta``/``tb``) with
     the column-major BLAS at ``fn``: row-major C is column-major C^T = op(B)^T op(A)^T, so
     the operands swap places and keep their flags. ``ib``, ``fb``, ``ch``: scratch for the
     integer, float and character arguments (BLAS takes them by address). The thin products of
-    a one-unit layer run as compiled loops (:func:`_thin_product`)."""
+    a one-unit layer run as compiled loops (:func:`_thin_product`, :func:`_row_dots`)."""
     m, n = C.shape[0], C.shape[1]
     k = A.shape[0] if ta else A.shape[1]
     if m == 0 or n == 0:
+        return
+    if n == 1 and not ta and k > 1:
+        _row_dots(A, B, tb, C, alpha, beta, m, k)
         return
     if (n == 1 and ta) or k == 1:
         _thin_product(A, ta, B, tb, C, alpha, beta, m, n, k)
