@@ -148,3 +148,23 @@ def test_deltaprop_playground_lang_ru_makes_the_page_russian(argv, env):
             p.kill()
             p.communicate()
     assert p.returncode == 0 and "deltaprop playground: остановлен" in out and "Traceback" not in err
+
+
+def test_the_servers_own_errors_are_in_the_page_language():
+    def post(path, body, lang):
+        req = urllib.request.Request(srv.url + path, method="POST", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json", "X-Deltaprop-Lang": lang})
+        with pytest.raises(urllib.error.HTTPError) as exc:
+            urllib.request.urlopen(req, timeout=10)
+        return exc.value.code, json.loads(exc.value.read())["error"]
+
+    with running_playground() as srv:
+        assert post("api/session/t2/control", {"action": "play"}, "ru") == (
+            400, "запуска ещё нет: нажмите «Заново», чтобы начать")
+        assert post("api/session/t2/control", {"action": "play"}, "en") == (400, "no run yet: press reset to start one")
+        assert post("api/session/bad..id/control", {}, "ru")[1].startswith("недопустимый идентификатор сеанса 'bad..id'")
+        assert post("api/session/t2/configure", {"data": "mnist"}, "ru")[1].startswith(
+            "неизвестный набор данных 'mnist'; допустимые: ")
+        with pytest.raises(urllib.error.HTTPError) as exc:
+            urllib.request.urlopen(srv.url + "api/nothing?lang=ru", timeout=10)
+        assert exc.value.code == 404 and json.loads(exc.value.read())["error"] == "не найдено"

@@ -27,6 +27,7 @@ from importlib import resources
 from urllib.parse import parse_qs, urlsplit
 
 from .. import i18n
+from ..i18n import gettext as _
 from ..errors import DeltapropError
 from . import data as pdata
 from .session import LIMITS, PAGE_KEYS, Session, defaults_for
@@ -111,14 +112,14 @@ class PlaygroundServer(ThreadingHTTPServer):
 
     def session(self, sid: str) -> Session:
         if not _SID.match(sid or ""):
-            raise _BadRequest(f"bad session id {sid!r} (letters, digits, - and _, at most 40)")
+            raise _BadRequest(_("bad session id {sid} (letters, digits, - and _, at most 40)").format(sid=repr(sid)))
         with self.sessions_lock:
             s = self.sessions.get(sid)
             if s is None:
                 if len(self.sessions) >= LIMITS["sessions"]:
                     idle = [x for x in self.sessions.values() if x.listeners == 0]
                     if not idle:
-                        raise _BadRequest(f"{LIMITS['sessions']} pages are open already; close one")
+                        raise _BadRequest(_("{n} pages are open already; close one").format(n=LIMITS["sessions"]))
                     oldest = min(idle, key=lambda x: x.last_seen)
                     del self.sessions[oldest.sid]
                     oldest.close()
@@ -167,20 +168,20 @@ class _Handler(BaseHTTPRequestHandler):
         # preflight, which this server never grants.
         ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         if ctype != "application/json":
-            raise _BadRequest(f"requests must be application/json, not {ctype or 'untyped'}")
+            raise _BadRequest(_("requests must be application/json, not {type}").format(type=ctype or _("untyped")))
         length = self.headers.get("Content-Length")
         if length is None or not length.isdigit():
-            raise _BadRequest("a request body needs a Content-Length")
+            raise _BadRequest(_("a request body needs a Content-Length"))
         n = int(length)
         if n > MAX_BODY:
-            raise _BadRequest(f"request body of {n:,} bytes; at most {MAX_BODY:,}")
+            raise _BadRequest(_("request body of {n:,} bytes; at most {most:,}").format(n=n, most=MAX_BODY))
         raw = self.rfile.read(n)
         try:
             obj = json.loads(raw or b"{}")
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise _BadRequest(f"the request body is not JSON ({exc})") from None
+            raise _BadRequest(_("the request body is not JSON ({reason})").format(reason=exc)) from None
         if not isinstance(obj, dict):
-            raise _BadRequest("the request body must be a JSON object")
+            raise _BadRequest(_("the request body must be a JSON object"))
         return obj
 
     # ----------------------------------------------------------------- routes
@@ -201,7 +202,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         if not self._host_ok():
-            self._error(f"this server answers only to its own address ({self.server.url})", 403)
+            with i18n.language(self._lang()):
+                self._error(_("this server answers only to its own address ({url})").format(url=self.server.url), 403)
             return
         try:
             with i18n.language(self._lang()):
@@ -213,7 +215,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         if not self._host_ok():
-            self._error(f"this server answers only to its own address ({self.server.url})", 403)
+            with i18n.language(self._lang()):
+                self._error(_("this server answers only to its own address ({url})").format(url=self.server.url), 403)
             return
         try:
             with i18n.language(self._lang()):
@@ -253,7 +256,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         m = re.match(r"^/api/session/([^/]+)/(setup|events|export/model\.npz|export/config\.toml|export/data)$", path)
         if not m:
-            self._error("not found", HTTPStatus.NOT_FOUND)
+            self._error(_("not found"), HTTPStatus.NOT_FOUND)
             return
         s = self.server.session(m.group(1))
         what = m.group(2)
@@ -262,18 +265,18 @@ class _Handler(BaseHTTPRequestHandler):
         elif what == "events":
             self._events(s)
         elif s.run is None:
-            raise _BadRequest("no run to export yet")
+            raise _BadRequest(_("no run to export yet"))
         elif what == "export/model.npz":
             self._send(200, s.export_model(), "application/octet-stream",
                        {"Content-Disposition": 'attachment; filename="playground-model.npz"'})
         elif what == "export/config.toml":
-            text, _ = s.export_config()
+            text, _path = s.export_config()
             self._send(200, text.encode(), "application/toml; charset=utf-8",
                        {"Content-Disposition": 'attachment; filename="playground.toml"'})
         else:
             got = s.export_data()
             if got is None:
-                raise _BadRequest(f"the data set {s.config.data!r} is built in: no file to download")
+                raise _BadRequest(_("the data set {name} is built in: no file to download").format(name=repr(s.config.data)))
             name, body = got
             self._send(200, body, "text/csv; charset=utf-8",
                        {"Content-Disposition": f'attachment; filename="{name}"'})
@@ -284,38 +287,38 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/api/csv-columns":
             text = body.get("text")
             if not isinstance(text, str):
-                raise _BadRequest("csv-columns needs 'text', the CSV file's text")
+                raise _BadRequest(_("csv-columns needs 'text', the CSV file's text"))
             self._json({"columns": pdata.csv_columns(text[:65536])})
             return
         m = re.match(r"^/api/session/([^/]+)/(configure|control|explain|gradcheck|compare|internals)$", path)
         if not m:
-            self._error("not found", HTTPStatus.NOT_FOUND)
+            self._error(_("not found"), HTTPStatus.NOT_FOUND)
             return
         s = self.server.session(m.group(1))
         what = m.group(2)
         if what == "configure":
             data = body.get("data")
             if not isinstance(data, str):
-                raise _BadRequest("configure needs 'data', the name of a data set")
+                raise _BadRequest(_("configure needs 'data', the name of a data set"))
             settings = body.get("settings", {})
             csv = body.get("csv")
             if csv is not None and not isinstance(csv, dict):
-                raise _BadRequest("'csv' must be an object with text, x, y and target")
+                raise _BadRequest(_("'csv' must be an object with text, x, y and target"))
             s.configure(data, settings, csv)
             self._json(s.setup())
             return
         if s.run is None:
-            raise _BadRequest("no run yet: press reset to start one")
+            raise _BadRequest(_("no run yet: press reset to start one"))
         if what == "control":
             action = body.get("action")
             if not isinstance(action, str):
-                raise _BadRequest("control needs 'action'")
+                raise _BadRequest(_("control needs 'action'"))
             s.control(action, body.get("rate"))
             self._json({"ok": True})
         elif what == "explain":
             param = body.get("param")
             if param is not None and not isinstance(param, str):
-                raise _BadRequest("'param' must be a parameter name such as W1[0,1]")
+                raise _BadRequest(_("'param' must be a parameter name such as W1[0,1]"))
             self._json(s.explain(param))
         elif what == "internals":
             self._json(s.internals(body.get("param")))

@@ -78,7 +78,7 @@ def defaults_for(data: str) -> dict:
     """The page's settings for data set ``data``: the playground's choice, else the built-in
     set's recommendation, else the general defaults (the keys of :data:`PAGE_KEYS`)."""
     if data not in pdata.DATASETS:
-        raise ConfigError(f"unknown data set {data!r}; valid: {', '.join(pdata.DATASETS)}")
+        raise ConfigError(_("unknown data set {name}; valid: {names}").format(name=repr(data), names=", ".join(pdata.DATASETS)))
     merged = resolve({"data": data if data in BUILTIN else "a-file.csv"}).to_dict()
     merged |= PLAYGROUND_DEFAULTS.get(data, {})
     return {"data": data} | {k: merged.get(k) for k in PAGE_KEYS}
@@ -88,11 +88,11 @@ def page_settings(values: dict) -> dict:
     """The page's settings checked: unknown keys refused, each value by the settings table,
     then the playground's caps. Returns the checked values (keys of :data:`PAGE_KEYS`)."""
     if not isinstance(values, dict):
-        raise ConfigError("settings must be a JSON object")
+        raise ConfigError(_("settings must be a JSON object"))
     out = {}
     for key, value in values.items():
         if key not in PAGE_KEYS:
-            raise ConfigError(f"unknown setting {key!r}; the page may set: {', '.join(PAGE_KEYS)}")
+            raise ConfigError(_("unknown setting {key}; the page may set: {keys}").format(key=repr(key), keys=", ".join(PAGE_KEYS)))
         out[key] = check_value(key, value)
     hidden = out.get("hidden", ())
     if len(hidden) > LIMITS["layers"] - 1:
@@ -291,7 +291,7 @@ class Session:
             path = pdata.write_upload(text, csv["x"], csv["y"], csv["target"], self.folder, name)
             self.upload = (text, name)
             return path, csv["target"]
-        raise ConfigError(f"unknown data set {data!r}; valid: {', '.join(pdata.DATASETS)}")
+        raise ConfigError(_("unknown data set {name}; valid: {names}").format(name=repr(data), names=", ".join(pdata.DATASETS)))
 
     def configure(self, data: str, settings: dict, csv: dict | None = None) -> TrainConfig:
         """Check the settings, stop the current run and prepare a new one (paused before its
@@ -370,11 +370,11 @@ class Session:
         """``play``, ``pause``, ``step`` (one update), ``epoch`` (to the end of the current
         epoch, or the whole next one at an epoch's start)."""
         if self.run is None:
-            raise ConfigError("no run yet: choose a data set and settings first")
+            raise ConfigError(_("no run yet: choose a data set and settings first"))
         if rate is not None:
             if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not (0 <= rate <= LIMITS["updates_per_second"]):
-                raise ConfigError(f"speed must be 0 (as fast as allowed) to {LIMITS['updates_per_second']:,} "
-                                  f"updates per second, got {rate!r}")
+                raise ConfigError(_("speed must be 0 (as fast as allowed) to {most:,} updates per second, got "
+                                    "{rate}").format(most=LIMITS["updates_per_second"], rate=repr(rate)))
             self.gate.set(rate=rate)
         if action == "play":
             self.gate.set(playing=True)
@@ -389,7 +389,7 @@ class Session:
                 left = 0 if p is None else p["updates_per_epoch"] - p["update_in_epoch"] + 1
             self.gate.set(playing=False, add=left)
         elif action != "speed":
-            raise ConfigError(f"unknown action {action!r}; valid: play, pause, step, epoch, speed")
+            raise ConfigError(_("unknown action {action}; valid: play, pause, step, epoch, speed").format(action=repr(action)))
         self.version += 1
 
     def wait_idle(self, timeout: float = 30.0) -> None:
@@ -403,7 +403,7 @@ class Session:
                     if self.pending is not None or self.finished or self.error:
                         return
             time.sleep(0.002)
-        raise TimeoutError("the run did not reach its next update in time")
+        raise TimeoutError(_("the run did not reach its next update in time"))
 
     # ----------------------------------------------------------------- what the page shows
     def setup(self) -> dict:
@@ -508,11 +508,12 @@ class Session:
         with self.reading():
             run = self.run
             if run is None:
-                raise ConfigError("no run yet")
+                raise ConfigError(_("no run yet"))
             net, tr = run.model.network, run.trainer
             names = net.param_names()
             if param is not None and param not in names:
-                raise ConfigError(f"unknown parameter {param!r}; this network has {names[0]} to {names[-1]}")
+                raise ConfigError(_("unknown parameter {name}; this network has {first} to {last}").format(
+                    name=repr(param), first=names[0], last=names[-1]))
             p = self.pending
             rows = np.array([0]) if p is None else np.asarray(p["rows"])
             i = int(rows[0])
