@@ -168,3 +168,26 @@ def test_the_servers_own_errors_are_in_the_page_language():
         with pytest.raises(urllib.error.HTTPError) as exc:
             urllib.request.urlopen(srv.url + "api/nothing?lang=ru", timeout=10)
         assert exc.value.code == 404 and json.loads(exc.value.read())["error"] == "не найдено"
+
+
+def test_training_events_reach_the_page_in_its_language(tmp_path):
+    # the history keeps an English detail (a stable text of files) and the parts; the page is
+    # sent the parts rendered in the language of its request
+    from deltaprop import i18n
+    from deltaprop.i18n import N_, part, render
+    from deltaprop.playground.session import Session, defaults_for
+
+    s = Session("ev", folder=str(tmp_path))
+    try:
+        settings = {k: v for k, v in defaults_for("xor").items() if v is not None and k != "data"}
+        s.configure("xor", settings)
+        parts = [part(N_("the loss became NaN or inf after epoch {epoch}"), epoch=3)]
+        s.run.trainer.history.events.append({"epoch": 3, "event": "divergence", "detail": render(parts, "en"),
+                                             "parts": parts})
+        with i18n.language("ru"):
+            assert s.internals()["events"][-1]["detail"] == "потери стали NaN или inf после эпохи 3"
+        with i18n.language("en"):
+            assert s.internals()["events"][-1]["detail"] == "the loss became NaN or inf after epoch 3"
+        assert s.run.trainer.history.events[-1]["detail"] == "the loss became NaN or inf after epoch 3"
+    finally:
+        s.close()

@@ -30,7 +30,7 @@ from ..config import TrainConfig, check_value, resolve
 from ..data import BUILTIN
 from ..errors import ConfigError, DeltapropError
 from ..explain import MAX_PARAMS, explain_model, render
-from ..i18n import gettext as _
+from ..i18n import event_text, gettext as _
 from ..training import Callback
 from . import data as pdata
 
@@ -216,6 +216,12 @@ def _hash(a: np.ndarray) -> str:
 
     return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()[:16]
 
+
+
+def _events_shown(events: list) -> list:
+    """The run's training events for the page, each ``detail`` in the language of the request
+    (the history keeps an English detail, a stable text of files, and the parts to render)."""
+    return [{**e, "detail": event_text(e)} for e in events]
 
 class Session:
     """One page's run (one per browser tab). Made idle; :meth:`configure` starts a run, paused
@@ -470,7 +476,7 @@ class Session:
                             for k in ("epoch", "loss", "loss_running", "val_loss", "accuracy", "val_accuracy",
                                       "lr", "updates", "samples")},
                 "n_epochs": len(h),
-                "events": list(h.events),
+                "events": _events_shown(h.events),
                 "weights": [[layer.W.tolist(), layer.b.tolist()] for layer in net.layers],
                 "lr": tr.optimizer.lr,
                 "time": time.time(),
@@ -565,7 +571,7 @@ class Session:
             return {"optimizer": opt.name, "t": opt.t, "lr": opt.lr, "hyper": {
                 k: v for k, v in opt.hyperparameters().items() if isinstance(v, (int, float, bool))},
                 "state": state, "lr_history": [_num(v) for v in run.trainer.history.lr],
-                "events": list(run.trainer.history.events)}
+                "events": _events_shown(run.trainer.history.events)}
 
     def gradcheck(self) -> dict:
         """Backprop's gradient of the current weights against central differences over the
