@@ -70,19 +70,9 @@ class History:
                 "updates", "samples", "seconds")
 
     def append(self, row: dict) -> None:
-        # written out: this runs once per epoch, and a getattr loop over the columns cost
-        # more than a tiny net's whole epoch (20 us against 4 us for XOR's)
-        nan, get = float("nan"), row.get
-        self.epoch.append(get("epoch", nan))
-        self.loss.append(get("loss", nan))
-        self.loss_running.append(get("loss_running", nan))
-        self.accuracy.append(get("accuracy", nan))
-        self.val_loss.append(get("val_loss", nan))
-        self.val_accuracy.append(get("val_accuracy", nan))
-        self.lr.append(get("lr", nan))
-        self.updates.append(get("updates", nan))
-        self.samples.append(get("samples", nan))
-        self.seconds.append(get("seconds", nan))
+        nan = float("nan")
+        for k in self._COLUMNS:
+            getattr(self, k).append(row.get(k, nan))
 
     def last(self) -> dict:
         return {k: getattr(self, k)[-1] for k in self._COLUMNS} if self.epoch else {}
@@ -384,60 +374,66 @@ class Trainer:
     def _run_epochs(self, X, T, epochs, k, validation_data):
         if getattr(self.optimizer, "runs_own_loop", False):  # L-BFGS: scipy's loop, an epoch per iteration
             return self._run_own_loop(X, T, epochs, validation_data)
-        net, opt = self.network, self.optimizer
-        n = X.shape[0]
         engine = select_engine(self.engine, self, epochs=epochs)
         self.engine_used = engine.name
-        end = self.epoch + epochs
-        full_at_end = epochs >= self.FULL_EVAL_EPOCHS
-        # the evaluation rows are copied only where an epoch will be evaluated on them
-        Xe, Te, We = self._eval_subset(X, T) if self.eval_every else (None, None, None)
         self._loop_token = object()  # one per loop: engines may check the network once per loop
         try:
-            good = self._snapshot()  # the last weights (and optimizer state) known to be finite
-            while self.epoch < end:
-                t0 = time.perf_counter()
-                self.epoch += 1
-                for cb in self.callbacks:
-                    cb.on_epoch_begin(self, self.epoch)
-                order = self.rng.permutation(n) if self.shuffle and k < n else None
-                running, bad_update = engine.run_epoch(self, X, T, order, k)
-                if bad_update is not None:
-                    if self._diverged(good, bad_update):
-                        continue
-                    break
-                row = {"epoch": self.epoch, "loss_running": running / n, "lr": opt.lr, "updates": opt.t,
-                       "samples": self.epoch * n}
-                if not np.isfinite(net.flat).all():
+            self._epoch_loop(engine, X, T, k, self.epoch + epochs, epochs >= self.FULL_EVAL_EPOCHS, validation_data)
+        finally:  # a direct run_epoch call later is not part of this loop
+            self._loop_token = None
+
+    def _epoch_loop(self, engine, X, T, k, end, full_at_end, validation_data):
+        """Epochs until ``end`` (or a stop): updates, the checks for divergence, the evaluation
+        (every row after the last epoch where ``full_at_end``, else the fixed subsample), the
+        history and the callbacks."""
+        net, opt = self.network, self.optimizer
+        n = X.shape[0]
+        subsample = None  # the evaluation's rows (X, T, weights), copied when first evaluated on
+        good = self._snapshot()  # the last weights (and optimizer state) known to be finite
+        while self.epoch < end:
+            t0 = time.perf_counter()
+            self.epoch += 1
+            for cb in self.callbacks:
+                cb.on_epoch_begin(self, self.epoch)
+            order = self.rng.permutation(n) if self.shuffle and k < n else None
+            running, bad_update = engine.run_epoch(self, X, T, order, k)
+            if bad_update is not None:
+                if self._diverged(good, bad_update):
+                    continue
+                break
+            row = {"epoch": self.epoch, "loss_running": running / n, "lr": opt.lr, "updates": opt.t,
+                   "samples": self.epoch * n}
+            if not np.isfinite(net.flat).all():
+                if self._diverged(good, None):
+                    continue
+                break
+            last = self.epoch == end
+            if self.eval_every and (self.epoch % self.eval_every == 0 or last):
+                if last and full_at_end:
+                    row.update(self._evaluate(X, T, "", keep_accuracy=self.accuracy, weights=self.sample_weight))
+                else:
+                    if subsample is None:
+                        subsample = self._eval_subset(X, T)
+                    Xe, Te, We = subsample
+                    row.update(self._evaluate(Xe, Te, "", keep_accuracy=self.accuracy, weights=We))
+                if not math.isfinite(row["loss"]):
                     if self._diverged(good, None):
                         continue
                     break
-                last = self.epoch == end
-                if self.eval_every and (self.epoch % self.eval_every == 0 or last):
-                    if Xe is None:  # a callback turned the evaluation on during this fit
-                        Xe, Te, We = self._eval_subset(X, T)
-                    row.update(self._evaluate(X, T, "", keep_accuracy=self.accuracy, weights=self.sample_weight)
-                               if last and full_at_end else self._evaluate(Xe, Te, "", keep_accuracy=self.accuracy, weights=We))
-                    if not math.isfinite(row["loss"]):
-                        if self._diverged(good, None):
-                            continue
-                        break
-                grown = self._explosion(row)
-                if grown:
-                    if self._diverged(good, None, grown):
-                        continue
-                    break
-                good = self._snapshot()
-                if validation_data is not None:
-                    row.update(self._evaluate(*validation_data, "val_", keep_accuracy=self.accuracy))
-                row["seconds"] = time.perf_counter() - t0
-                self.history.append(row)
-                for cb in self.callbacks:
-                    cb.on_epoch_end(self, row)
-                if self.stop_training:
-                    break
-        finally:  # a direct run_epoch call later is not part of this loop
-            self._loop_token = None
+            grown = self._explosion(row)
+            if grown:
+                if self._diverged(good, None, grown):
+                    continue
+                break
+            good = self._snapshot()
+            if validation_data is not None:
+                row.update(self._evaluate(*validation_data, "val_", keep_accuracy=self.accuracy))
+            row["seconds"] = time.perf_counter() - t0
+            self.history.append(row)
+            for cb in self.callbacks:
+                cb.on_epoch_end(self, row)
+            if self.stop_training:
+                break
 
     def _run_own_loop(self, X, T, epochs, validation_data):
         """The epochs of a rule that runs its own loop (:class:`~deltaprop.optimizers.LBFGS`):

@@ -201,32 +201,27 @@ class _Handler(BaseHTTPRequestHandler):
         return host in allowed or bound not in ("127.0.0.1", "localhost", "::1")
 
     def do_GET(self):
-        if not self._host_ok():
-            with i18n.language(self._lang()):
-                self._error(_("this server answers only to its own address ({url})").format(url=self.server.url), 403)
-            return
-        try:
-            with i18n.language(self._lang()):
-                self._route_get()
-        except (_BadRequest, DeltapropError) as exc:
-            self._error(str(exc))
-        except (BrokenPipeError, ConnectionResetError):
-            pass
+        self._dispatch(self._route_get)
 
     def do_POST(self):
-        if not self._host_ok():
-            with i18n.language(self._lang()):
+        self._dispatch(self._route_post)
+
+    def _dispatch(self, route) -> None:
+        """``route()`` in the language of the page that asks; a refusal or an error comes back
+        as ``{"error": ...}`` in that language (400; 403 for another host; 503 for a run
+        that does not answer in time)."""
+        with i18n.language(self._lang()):
+            if not self._host_ok():
                 self._error(_("this server answers only to its own address ({url})").format(url=self.server.url), 403)
-            return
-        try:
-            with i18n.language(self._lang()):
-                self._route_post()
-        except (_BadRequest, DeltapropError) as exc:
-            self._error(str(exc))
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-        except TimeoutError as exc:
-            self._error(str(exc), 503)
+                return
+            try:
+                route()
+            except (_BadRequest, DeltapropError) as exc:
+                self._error(str(exc))
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            except TimeoutError as exc:
+                self._error(str(exc), 503)
 
     def _lang(self) -> str:
         """The language of the page that asks: its header (the page's selector), else ``?lang=``

@@ -78,7 +78,7 @@ def defaults_for(data: str) -> dict:
     """The page's settings for data set ``data``: the playground's choice, else the built-in
     set's recommendation, else the general defaults (the keys of :data:`PAGE_KEYS`)."""
     if data not in pdata.DATASETS:
-        raise ConfigError(_("unknown data set {name}; valid: {names}").format(name=repr(data), names=", ".join(pdata.DATASETS)))
+        raise _unknown_data(data)
     merged = resolve({"data": data if data in BUILTIN else "a-file.csv"}).to_dict()
     merged |= PLAYGROUND_DEFAULTS.get(data, {})
     return {"data": data} | {k: merged.get(k) for k in PAGE_KEYS}
@@ -217,11 +217,16 @@ def _hash(a: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()[:16]
 
 
-
 def _events_shown(events: list) -> list:
     """The run's training events for the page, each ``detail`` in the language of the request
     (the history keeps an English detail, a stable text of files, and the parts to render)."""
     return [{**e, "detail": event_text(e)} for e in events]
+
+
+def _unknown_data(data) -> ConfigError:
+    return ConfigError(_("unknown data set {name}; valid: {names}").format(name=repr(data),
+                                                                          names=", ".join(pdata.DATASETS)))
+
 
 class Session:
     """One page's run (one per browser tab). Made idle; :meth:`configure` starts a run, paused
@@ -297,7 +302,7 @@ class Session:
             path = pdata.write_upload(text, csv["x"], csv["y"], csv["target"], self.folder, name)
             self.upload = (text, name)
             return path, csv["target"]
-        raise ConfigError(_("unknown data set {name}; valid: {names}").format(name=repr(data), names=", ".join(pdata.DATASETS)))
+        raise _unknown_data(data)
 
     def configure(self, data: str, settings: dict, csv: dict | None = None) -> TrainConfig:
         """Check the settings, stop the current run and prepare a new one (paused before its
