@@ -4,29 +4,35 @@
 >>> net = dp.Network([2, 2, 1], activation="sigmoid", loss="half_sse", seed=0)
 >>> history = dp.train(net, X, T, mode="stochastic", epochs=100, lr=0.5, seed=0)  # doctest: +SKIP
 
-The public API is listed in ``__all__``; optional parts with extra dependencies live in their
-own modules (``deltaprop.sklearn``, ``deltaprop.plot``, ``deltaprop.export``) and are imported
-only when used.
+The public API is listed in ``__all__``; each name is imported on its first use, so that
+``import deltaprop`` is quick. Optional parts with extra dependencies live in their own modules
+(``deltaprop.sklearn``, ``deltaprop.plot``, ``deltaprop.export``).
 """
 
 import importlib
+import sys
+import types
 
-from .activations import ACTIVATIONS, get_activation
 from .errors import ConfigError, DataError, DeltapropError, ModelFileError
-# gradcheck is imported eagerly: importing the submodule deltaprop.gradcheck later would
-# otherwise shadow the function with the module. (For the same reason the function
-# explain() is reached as deltaprop.explain.explain.)
-from .gradcheck import gradcheck
-from .layers import Dense
-from .losses import LOSSES, get_loss
-from .network import Network
-from .optimizers import (OPTIMIZERS, SGD, Adam, IRpropMinus, IRpropPlus, Optimizer, Quickprop, RpropMinus,
-                         RpropPlus, Sarprop, get_optimizer)
-from .training import MODES, Callback, EarlyStopping, History, Trainer, train
-from .transforms import AddDecayedWeights, AddNoise, GradientTransform
 
-# Imported on first use (PEP 562), so that `import deltaprop` stays fast.
+# Every public name is imported on first use (PEP 562, the pattern of Scientific Python's
+# SPEC 1), so that `import deltaprop` costs a few milliseconds and NumPy is loaded only by the
+# first use of the library: a command-line help, an argument error or a tool that only
+# inspects the package does not pay for it. The errors above need no NumPy and stay eager, for
+# `except deltaprop.ConfigError`.
 _LAZY = {
+    "ACTIVATIONS": "activations", "get_activation": "activations",
+    "gradcheck": "gradcheck",
+    "Dense": "layers",
+    "LOSSES": "losses", "get_loss": "losses",
+    "Network": "network",
+    "OPTIMIZERS": "optimizers", "SGD": "optimizers", "Adam": "optimizers", "IRpropMinus": "optimizers",
+    "IRpropPlus": "optimizers", "Optimizer": "optimizers", "Quickprop": "optimizers",
+    "RpropMinus": "optimizers", "RpropPlus": "optimizers", "Sarprop": "optimizers",
+    "get_optimizer": "optimizers",
+    "MODES": "training", "Callback": "training", "EarlyStopping": "training", "History": "training",
+    "Trainer": "training", "train": "training",
+    "AddDecayedWeights": "transforms", "AddNoise": "transforms", "GradientTransform": "transforms",
     "load_checkpoint": "checkpoint", "save_checkpoint": "checkpoint",
     "explain_worked_example": "explain", "explain_model": "explain",
     "load_model": "io", "save_model": "io",
@@ -38,16 +44,37 @@ _LAZY = {
 
 
 def __getattr__(name):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    module = _LAZY.get(name)
+    if module is not None:
+        value = getattr(importlib.import_module(f".{module}", __name__), name)
         globals()[name] = value
         return value
+    # A submodule reached as an attribute (deltaprop.training.Trainer after `import deltaprop`)
+    # worked while the package imported its modules eagerly; it still does.
+    from importlib.util import find_spec  # here: its import costs more than the package's own
+
+    if not name.startswith("_") and find_spec(f"{__name__}.{name}") is not None:
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'deltaprop' has no attribute {name!r}")
 
 
 def __dir__():
     return sorted(set(globals()) | set(_LAZY))
 
+
+class _Package(types.ModuleType):
+    """The package's own module type, for one name: ``deltaprop.gradcheck`` is the function
+    :func:`deltaprop.gradcheck.gradcheck`, while the module of the same name is where it lives.
+    The import system sets the package's attribute to a submodule when it first loads one, so
+    whichever code imports the module first would hide the function; the function is kept."""
+
+    def __setattr__(self, name, value):
+        if name == "gradcheck" and isinstance(value, types.ModuleType):
+            value = value.gradcheck
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 __version__ = "0.1.0"
 
