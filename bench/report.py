@@ -137,7 +137,9 @@ def render(rows) -> str:
                            f"before the epoch")
         if "import" in r:
             i = r["import"]
-            out.append(f"- `import deltaprop`: {i['import_ms_median']:.0f} ms (median; `import numpy` "
+            first = (f"; with the first use of `Network` and `Trainer`, which loads NumPy: "
+                     f"{i['first_use_ms_median']:.0f} ms" if "first_use_ms_median" in i else "")
+            out.append(f"- `import deltaprop`: {i['import_ms_median']:.0f} ms (median{first}; `import numpy` "
                        f"alone: {i['numpy_ms_median']:.0f} ms)")
         if "startup" in r and "error" not in r["startup"]:
             st = r["startup"]

@@ -56,7 +56,8 @@ def test_quick_json_run_reports_results_skips_memory_and_import():
     assert summary and summary[0]["gemm_limit_samples_per_s"] > 0
     memory = [r["memory"] for r in rows if "memory" in r]
     assert len(memory) == 2 and all(m.get("extra_mb", -1) >= 0 for m in memory), memory
-    assert [r for r in rows if "import" in r][0]["import"]["import_ms_median"] > 0
+    imported = [r for r in rows if "import" in r][0]["import"]
+    assert imported["import_ms_median"] > 0 and imported["first_use_ms_median"] > 0
     startup = [r["startup"] for r in rows if "startup" in r][0]
     assert startup["command"] == "deltaprop train --epochs 2" and startup["repeats"] == 2, startup
     assert startup["defaults_s_median"] > 0 and startup["numpy_s_median"] > 0

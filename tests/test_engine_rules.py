@@ -41,9 +41,17 @@ def needs_numba():
     pytest.importorskip("numba")
 
 
-@pytest.fixture(params=["blas", "matmul"])
+def _split_rows(threads):
+    """BlasPath.row_threads as on a machine of that many cores (whatever this one has): the
+    rules that draw random numbers keep the one-call epoch."""
+    return lambda self, k, rs: 1 if rs.rng is not None else threads
+
+
+@pytest.fixture(params=["blas", "matmul", "threads"])
 def blas_route(request, monkeypatch):
-    """The two batch paths: ?gemm from compiled code, or np.matmul between compiled steps."""
+    """The batch paths: ?gemm from compiled code; np.matmul between compiled steps; each
+    batch's rows split between threads (three, so that the sums' order and uneven shares are
+    tested). Yields a function of the trainer: the path it should have taken."""
     from deltaprop.engines import blas_lib, blas_path
 
     pytest.importorskip("numba")
@@ -51,7 +59,11 @@ def blas_route(request, monkeypatch):
         monkeypatch.setenv("DELTAPROP_BLAS", "none")
         blas_lib.gemm_for.cache_clear()
         monkeypatch.setattr(blas_path, "gemm_for", blas_lib.gemm_for)
-    yield f"numba/batch-{request.param}"
+    if request.param == "threads":
+        monkeypatch.setattr(blas_path.BlasPath, "row_threads", _split_rows(3))
+        yield lambda tr: "numba/batch-blas" if tr.optimizer.rng is not None else "numba/batch-threads"
+    else:
+        yield lambda tr: f"numba/batch-{request.param}"
     blas_lib.gemm_for.cache_clear()
 
 
@@ -87,7 +99,7 @@ def test_every_optimizer_gives_the_numpy_weights(needs_numba, blas_route, name, 
     h_ref = ref.fit(X, T, 4)
     tr = _trainer("numba", name, opts, setup, mode, k)
     h = tr.fit(X, T, 4)
-    assert tr.engine_used == blas_route
+    assert tr.engine_used == blas_route(tr)
     ours, theirs = tr.network.flat, ref.network.flat
     np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-10, err_msg=worst(ours, theirs))
     np.testing.assert_allclose(h.loss_running, h_ref.loss_running, rtol=1e-10)
@@ -201,3 +213,86 @@ def test_float32_rules_stay_close_to_numpy(needs_numba, name, opts, mode, k):
     assert tr.network.flat.dtype == np.float32
     assert all(v.dtype in (np.float32, np.int64, np.float64) for v in tr.optimizer.state.values())
     np.testing.assert_allclose(tr.network.flat, ref.network.flat, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("threads,n,k", [(2, 22, 22), (3, 22, 5), (4, 22, 10)])
+def test_rows_split_between_threads_give_the_numpy_weights(needs_numba, monkeypatch, threads, n, k):
+    # shares of unequal size, and last batches of fewer rows than threads (22 = 4 x 5 + 2: two
+    # of three threads have no row; 22 = 2 x 10 + 2 on four threads), shuffled and in order
+    from deltaprop.engines import blas_path
+
+    monkeypatch.setattr(blas_path.BlasPath, "row_threads", _split_rows(threads))
+    X, T = _data("cross_entropy", n=n)
+    for shuffle in (True, False):
+        mode = "batch" if k == n else "minibatch"
+        runs = []
+        for engine in ("numpy", "numba"):
+            net = Network([4, 6, 5, 3], "tanh", "softmax", "cross_entropy", seed=1)
+            tr = Trainer(net, Adam(lr=0.05), mode=mode, batch_size=k, seed=3, engine=engine, shuffle=shuffle)
+            runs.append((tr, tr.fit(X, T, 3)))
+        (ref, h_ref), (tr, h) = runs
+        assert tr.engine_used == "numba/batch-threads"
+        np.testing.assert_allclose(tr.network.flat, ref.network.flat, rtol=0, atol=1e-10)
+        np.testing.assert_allclose(h.loss_running, h_ref.loss_running, rtol=1e-10)
+        _same_optimizer(tr.optimizer, ref.optimizer)
+
+
+def test_rows_split_between_threads_stop_together_at_a_divergent_batch(needs_numba, monkeypatch):
+    # every thread sees the same loss sums: all stop at the first non-finite batch, as the
+    # NumPy engine stops (the epoch is taken back), and none waits for ever; BLAS gets its
+    # thread count back
+    from deltaprop.engines import blas_path
+    from deltaprop.engines.blas_lib import gemm_for
+
+    gemm = gemm_for(np.float64)
+    if gemm is None or gemm.threads() is None:
+        pytest.skip(f"the BLAS here cannot report its threads ({gemm})")
+    before = gemm.threads()
+    monkeypatch.setattr(blas_path.BlasPath, "row_threads", _split_rows(2))
+    X, T = _data("mse", n=40)
+    T[25] = 1e200  # the third batch of 10 has a squared error of 1e400
+    out = []
+    for engine in ("numpy", "numba"):
+        net = Network([4, 6, 3], "tanh", "identity", "mse", seed=1)
+        tr = Trainer(net, "sgd", lr=0.1, mode="minibatch", batch_size=10, shuffle=False, engine=engine,
+                     on_divergence="stop")
+        h = tr.fit(X, T, 2)
+        out.append((tr, h))
+    (ref, h_ref), (tr, h) = out
+    assert tr.engine_used == "numba/batch-threads"
+    assert tr.diverged and ref.diverged and h.updates == h_ref.updates
+    assert h.events == h_ref.events
+    np.testing.assert_allclose(tr.network.flat, ref.network.flat, rtol=0, atol=1e-10)
+    assert gemm.threads() == before
+
+
+def test_row_threads_follow_blas_cores_and_batch(needs_numba, monkeypatch):
+    from deltaprop.engines import blas_path
+    from deltaprop.engines.numba_engine import RuleState
+
+    net = Network([4, 6, 3], seed=0)
+    path = blas_path.BlasPath(net, numba_engine._Plan(net))
+    if path.gemm is None:
+        pytest.skip("no ?gemm callable from compiled code here")
+    plain, noisy = RuleState(get_optimizer("sgd"), net.params), RuleState(get_optimizer("sgd", grad_noise=0.1, seed=0),
+                                                                     net.params)
+    per = blas_path.ROWS_PER_THREAD
+    monkeypatch.setattr(path.gemm, "threads", lambda: 4)
+    monkeypatch.setattr(blas_path, "_cpus", lambda: 2)
+    assert [path.row_threads(k, plain) for k in (per, 2 * per - 1, 2 * per, 60000)] == [1, 1, 2, 2]
+    assert path.row_threads(60000, noisy) == 1  # its draws are made per update, from Python
+    monkeypatch.setattr(blas_path, "_cpus", lambda: 8)
+    assert path.row_threads(3 * per, plain) == 3 and path.row_threads(60000, plain) == 4
+    monkeypatch.setattr(path.gemm, "threads", lambda: 1)
+    assert path.row_threads(60000, plain) == 1
+
+
+def test_a_barrier_left_by_one_thread_lets_the_others_go(needs_numba):
+    # the flag set where a thread cannot take its part (an interrupt before it started): a
+    # waiting thread leaves the barrier and its epoch instead of spinning for ever
+    from deltaprop.engines import _numba_batch as NB
+
+    sync = np.zeros(24, np.int64)
+    assert NB.barrier(sync, 1, 0)  # alone: through at once
+    sync[16] = 1
+    assert not NB.barrier(sync, 2, 0)

@@ -81,6 +81,82 @@ def _prefetch(typingctx, address):
 PREFETCH_ROW_BYTES = 512
 
 
+def _int64_at(builder, address):
+    return builder.inttoptr(address, ir.IntType(64).as_pointer())
+
+
+@intrinsic
+def _atomic_add(typingctx, address, value):
+    """Add ``value`` to the int64 at ``address`` atomically (sequentially consistent); returns
+    the value it held before."""
+    def codegen(context, builder, signature, args):
+        return builder.atomic_rmw("add", _int64_at(builder, args[0]), args[1], "seq_cst")
+
+    return types.int64(types.int64, types.int64), codegen
+
+
+@intrinsic
+def _atomic_load(typingctx, address):
+    """The int64 at ``address``, read atomically (acquire): a loop that waits on it reads
+    memory each time instead of a value LLVM kept in a register."""
+    def codegen(context, builder, signature, args):
+        return builder.load_atomic(_int64_at(builder, args[0]), "acquire", 8)
+
+    return types.int64(types.int64), codegen
+
+
+@intrinsic
+def _atomic_store(typingctx, address, value):
+    """Store ``value`` in the int64 at ``address`` atomically (release)."""
+    def codegen(context, builder, signature, args):
+        builder.store_atomic(args[1], _int64_at(builder, args[0]), "release", 8)
+        return context.get_dummy_value()
+
+    return types.void(types.int64, types.int64), codegen
+
+
+@intrinsic
+def _call_void(typingctx, address):
+    """Call the C function ``void f(void)`` at ``address`` (here ``sched_yield``)."""
+    def codegen(context, builder, signature, args):
+        fnty = ir.FunctionType(ir.IntType(32), [])
+        builder.call(builder.inttoptr(args[0], fnty.as_pointer()), [])
+        return context.get_dummy_value()
+
+    return types.void(types.int64), codegen
+
+
+#: Spins of a thread waiting at a barrier before it yields its core to other work
+BARRIER_SPINS = 2000
+
+
+@njit(**_OPTS)
+def barrier(sync, nt, yield_fn):
+    """Wait until all ``nt`` threads of a row-split epoch have arrived; False if the epoch was
+    abandoned instead. ``sync``: int64, the number arrived at ``sync[0]``, the barrier's
+    generation at ``sync[8]`` and the abandon flag at ``sync[16]`` (a cache line apart). The
+    last to arrive resets the count, then moves the generation on, which releases the others;
+    a waiting thread spins on the generation and, past :data:`BARRIER_SPINS` reads, yields its
+    core each time (``sched_yield`` at ``yield_fn``), so that a machine busy with other work
+    is not kept waiting for a spinning thread. The flag is set from Python when a thread
+    cannot take its part (an interrupt before it started), so the others do not wait forever."""
+    count = np.int64(sync.ctypes.data)
+    generation, abandon = count + 64, count + 128
+    seen = _atomic_load(generation)
+    if _atomic_add(count, 1) == nt - 1:
+        _atomic_store(count, 0)
+        _atomic_add(generation, 1)
+        return _atomic_load(abandon) == 0
+    spins = 0
+    while _atomic_load(generation) == seen:
+        if _atomic_load(abandon) != 0:
+            return False
+        spins += 1
+        if spins > BARRIER_SPINS and yield_fn != 0:
+            _call_void(yield_fn)
+    return _atomic_load(abandon) == 0
+
+
 @njit(**_OPTS)
 def prefetch_rows(X, T, order, start, stop):
     """Prefetch the rows ``order[start:stop]`` of X and T, the next chunk a shuffled epoch will
@@ -302,6 +378,48 @@ def bias_exp_activate(z, a, b, has_bias, m, c, ex, tanh):
 
 
 @njit(**_OPTS)
+def chunk_pass(x, t, m, acc, direct, Ws, Bs, GWs, GBs, lay, actp, loss, fused, c, scale, Zs, As, Ds,
+               fn, ib, fb, ch, ex):
+    r"""Forward and backward over the m rows ``x``, ``t`` of one chunk; returns the sum of their
+    losses. Forward :math:`Z_l = A_{l-1} W_l`, :math:`A_l = f(Z_l + b_l)`; backward
+    :math:`D_{l-1} = (D_l W_l^\top) \odot f'(Z_{l-1})`; the weight gradient
+    :math:`A_{l-1}^\top D_l` is written into ``GWs`` (added to it where ``acc``), or with
+    ``direct`` taken as plain SGD's step :math:`W_l \leftarrow W_l - \eta A_{l-1}^\top D_l`
+    straight into the weights, after the loss is checked (a non-finite chunk changes nothing)."""
+    nl = lay.shape[0]
+    one, zero = c[C_ONE], c[C_ZERO]
+    a_prev = x
+    for li in range(nl - 1):
+        z, a = Zs[li][:m], As[li][:m]
+        gemm(fn, ib, fb, ch, a_prev, False, Ws[li], False, z, one, zero)
+        if lay[li, ACT] == SIGMOID or lay[li, ACT] == TANH:
+            bias_exp_activate(z, a, Bs[li], lay[li, HAS_BIAS], m, c, ex, lay[li, ACT] == TANH)
+        else:
+            rows_bias_activate(z, a, Bs[li], lay[li, HAS_BIAS], lay[li, ACT], actp[li], m, c)
+        a_prev = a
+    lo = nl - 1
+    z, d = Zs[lo][:m], Ds[lo][:m]
+    gemm(fn, ib, fb, ch, a_prev, False, Ws[lo], False, z, one, zero)
+    total = rows_output(z, As[lo][:m], d, t, Bs[lo], lay[lo, HAS_BIAS], lay[lo, TRAIN_BIAS],
+                        GBs[lo], acc, loss, fused, lay[lo, ACT], actp[lo], scale, m, c)
+    if direct and not np.isfinite(total):
+        return total
+    for li in range(lo, -1, -1):
+        d = Ds[li][:m]
+        a_below = As[li - 1][:m] if li > 0 else x
+        if li > 0:
+            d_below = Ds[li - 1][:m]
+            gemm(fn, ib, fb, ch, d, False, Ws[li], True, d_below, one, zero)
+            rows_hidden(Zs[li - 1][:m], a_below, d_below, lay[li - 1, ACT], actp[li - 1],
+                        lay[li - 1, TRAIN_BIAS], GBs[li - 1], acc, m, c)
+        if direct:
+            gemm(fn, ib, fb, ch, a_below, True, d, False, Ws[li], -c[C_LR], one)
+        else:
+            gemm(fn, ib, fb, ch, a_below, True, d, False, GWs[li], one, one if acc else zero)
+    return total
+
+
+@njit(**_OPTS)
 def batch_epoch(X, T, order, shuffled, n, k, chunk, Ws, Bs, GWs, GBs, params, grads, lay, actp,
                 loss, fused, c, Zs, As, Ds, xb, tb, fn, ib, fb, ch, ex, rule, S0, S1, S2, ns, mask,
                 noise, rnd, h, q):
@@ -335,34 +453,11 @@ def batch_epoch(X, T, order, shuffled, n, k, chunk, Ws, Bs, GWs, GBs, params, gr
                 x, t = xb[:m], tb[:m]
             else:
                 x, t = X[cs:ce], T[cs:ce]
-            a_prev = x
-            for li in range(nl - 1):
-                z, a = Zs[li][:m], As[li][:m]
-                gemm(fn, ib, fb, ch, a_prev, False, Ws[li], False, z, one, zero)
-                if lay[li, ACT] == SIGMOID or lay[li, ACT] == TANH:
-                    bias_exp_activate(z, a, Bs[li], lay[li, HAS_BIAS], m, c, ex, lay[li, ACT] == TANH)
-                else:
-                    rows_bias_activate(z, a, Bs[li], lay[li, HAS_BIAS], lay[li, ACT], actp[li], m, c)
-                a_prev = a
-            lo = nl - 1
-            z, d = Zs[lo][:m], Ds[lo][:m]
-            gemm(fn, ib, fb, ch, a_prev, False, Ws[lo], False, z, one, zero)
-            total += rows_output(z, As[lo][:m], d, t, Bs[lo], lay[lo, HAS_BIAS], lay[lo, TRAIN_BIAS],
-                                 GBs[lo], acc, loss, fused, lay[lo, ACT], actp[lo], scale, m, c)
-            if direct and not np.isfinite(total):
+            part = chunk_pass(x, t, m, acc, direct, Ws, Bs, GWs, GBs, lay, actp, loss, fused, c, scale,
+                              Zs, As, Ds, fn, ib, fb, ch, ex)
+            total += part
+            if direct and not np.isfinite(part):
                 break  # nothing applied yet
-            for li in range(lo, -1, -1):
-                d = Ds[li][:m]
-                a_below = As[li - 1][:m] if li > 0 else x
-                if li > 0:
-                    d_below = Ds[li - 1][:m]
-                    gemm(fn, ib, fb, ch, d, False, Ws[li], True, d_below, one, zero)
-                    rows_hidden(Zs[li - 1][:m], a_below, d_below, lay[li - 1, ACT], actp[li - 1],
-                                lay[li - 1, TRAIN_BIAS], GBs[li - 1], acc, m, c)
-                if direct:
-                    gemm(fn, ib, fb, ch, a_below, True, d, False, Ws[li], -lr, one)
-                else:
-                    gemm(fn, ib, fb, ch, a_below, True, d, False, GWs[li], one, one if acc else zero)
         batch_loss = total / nb
         if not np.isfinite(batch_loss):
             bad = u
@@ -377,6 +472,77 @@ def batch_epoch(X, T, order, shuffled, n, k, chunk, Ws, Bs, GWs, GBs, params, gr
             rule_scalars(rule, h, q, batch_loss)
             rule_update(rule, params, grads, mask, noise, rnd, S0, S1, S2, ns, q)
         applied += 1
+    return running, bad, applied
+
+
+@njit(**_OPTS)
+def batch_epoch_rows(tid, nt, sync, parts, yield_fn, X, T, order, shuffled, n, k, chunk, Ws, Bs, GWs, GBs,
+                     G, params, grads, lay, actp, loss, fused, c, Zs, As, Ds, xb, tb, fn, ib, fb, ch, ex,
+                     rule, S0, S1, S2, ns, mask, noise, rnd, h, q):
+    r"""Thread ``tid`` of ``nt`` running :func:`batch_epoch`'s epoch together, each batch's rows
+    split between them. Per batch of :math:`n_b` rows, thread :math:`t` takes rows
+    :math:`\lfloor t n_b / n_t \rfloor` to :math:`\lfloor (t+1) n_b / n_t \rfloor - 1` (in
+    chunks of at most ``chunk``), with one-thread BLAS, and writes their gradient sum into its
+    row ``G[tid]`` of the flat gradient buffers (``GWs``, ``GBs``: its views) and its loss sum
+    into ``parts[tid]``. After a barrier each thread adds the threads' gradients in thread
+    order, :math:`g = ((g_0 + g_1) + g_2) + \dots`, into ``grads`` and takes the update of
+    ``rule`` for its own contiguous share of the parameters; ``h`` and ``q`` are its own copies
+    of the rule's scalars, computed alike by every thread; a second barrier ends the batch.
+    Every thread sees the same loss sums, so all stop together at a non-finite batch loss.
+    Returns what :func:`batch_epoch` returns."""
+    zero = c[C_ZERO]
+    nw = params.shape[0]
+    share = ((nw + nt - 1) // nt + 15) // 16 * 16  # whole cache lines of float32
+    plo, phi = min(tid * share, nw), min((tid + 1) * share, nw)
+    mine = G[tid]
+    masked = mask.shape[0] > 0
+    running = 0.0
+    applied = 0
+    bad = 0
+    u = 0
+    for start in range(0, n, k):
+        u += 1
+        stop = min(start + k, n)
+        nb = stop - start
+        scale = c[C_SCALE_FULL] if nb == k else c[C_SCALE_LAST]
+        lo, hi = start + (tid * nb) // nt, start + ((tid + 1) * nb) // nt
+        total = 0.0
+        if hi == lo:  # a last batch of fewer rows than threads
+            mine[:] = zero
+        for cs in range(lo, hi, chunk):
+            ce = min(cs + chunk, hi)
+            m = ce - cs
+            if shuffled:
+                gather_rows(X, T, order, cs, m, xb, tb)
+                prefetch_rows(X, T, order, ce, min(ce + chunk, hi))
+                x, t = xb[:m], tb[:m]
+            else:
+                x, t = X[cs:ce], T[cs:ce]
+            total += chunk_pass(x, t, m, cs > lo, False, Ws, Bs, GWs, GBs, lay, actp, loss, fused, c,
+                                scale, Zs, As, Ds, fn, ib, fb, ch, ex)
+        parts[tid] = total
+        if not barrier(sync, nt, yield_fn):
+            break
+        total = 0.0
+        for i in range(nt):
+            total += parts[i]
+        batch_loss = total / nb
+        if not np.isfinite(batch_loss):
+            bad = u
+            break
+        running += batch_loss * nb
+        for i in range(plo, phi):
+            g = G[0, i]
+            for j in range(1, nt):
+                g += G[j, i]
+            grads[i] = g
+        rule_scalars(rule, h, q, batch_loss)
+        rule_update(rule, params[plo:phi], grads[plo:phi], mask[plo:phi] if masked else mask,
+                    noise, rnd, S0[plo:phi] if ns > 0 else S0, S1[plo:phi] if ns > 1 else S1,
+                    S2[plo:phi] if ns > 2 else S2, ns, q)
+        applied += 1
+        if not barrier(sync, nt, yield_fn):
+            break
     return running, bad, applied
 
 

@@ -56,6 +56,25 @@ class Gemm:
                     break
         return None if self._get_threads is None else int(self._get_threads())
 
+    def set_threads(self, count: int) -> bool:
+        """Set the library's thread count (``openblas_set_num_threads``, process-wide, as
+        threadpoolctl does); False where it cannot be set."""
+        if self._lib is None:
+            return False
+        if not hasattr(self, "_set_threads"):
+            self._set_threads = None
+            for name in ("scipy_openblas_set_num_threads64_", "openblas_set_num_threads64_",
+                         "scipy_openblas_set_num_threads", "openblas_set_num_threads"):
+                fn = getattr(self._lib, name, None)
+                if fn is not None:
+                    fn.restype, fn.argtypes = None, [ctypes.c_int]
+                    self._set_threads = fn
+                    break
+        if self._set_threads is None:
+            return False
+        self._set_threads(int(count))
+        return True
+
 
 def _numpy_openblas_paths() -> list[Path]:
     # where the wheels' repair tools put the bundled library: auditwheel (Linux) next to the

@@ -18,7 +18,10 @@ grow with it (chunks of at most :data:`CHUNK_ROWS` rows, where the products are 
 
 from __future__ import annotations
 
+import ctypes
 import math
+import os
+import threading
 
 import numpy as np
 
@@ -26,7 +29,7 @@ from . import codes
 from .blas_lib import gemm_for
 from .numba_engine import RuleState, _padded
 
-__all__ = ["BlasPath", "CHUNK_ROWS"]
+__all__ = ["BlasPath", "CHUNK_ROWS", "ROWS_PER_THREAD"]
 
 
 def _sigmoid(z, a, K, c):
@@ -49,6 +52,52 @@ _UFUNC_ACTS = {codes.SIGMOID: _sigmoid, codes.TANH: _tanh}
 #: Rows per chunk: larger chunks spill the first layer's operands out of the L2 cache and
 #: run the products slower (measured on 784-128-10 float32, see docs/performance.md).
 CHUNK_ROWS = 512
+
+#: Fewest rows of a batch per thread where a batch's rows are split between threads. Measured
+#: at 2 threads on 784-128-10 float32 (docs/performance.md, "Rows across threads"): full batch
+#: +6-19%, batches of 1,024 +6-13% and 512 -8..+18%; 256 level, 128 15-35% slower (two
+#: barriers and a pass over the summed gradient per batch against BLAS's own split).
+ROWS_PER_THREAD = 256
+
+
+def _yield_address() -> int:
+    """The address of the C library's ``sched_yield`` (0 where there is none): what a thread
+    waiting at the row-split epoch's barrier calls once it has spun a while."""
+    try:
+        return ctypes.cast(ctypes.CDLL(None).sched_yield, ctypes.c_void_p).value or 0
+    except (OSError, AttributeError, TypeError):
+        return 0
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # (not on macOS or Windows)
+        return os.cpu_count() or 1
+
+
+class _Rows:
+    """One thread's buffers for the row-split epoch: its rows' activations and deltas, its
+    gathered rows, BLAS's argument scratch, and its views of its row of the gradient buffer."""
+
+    def __init__(self, net, m, G, gemm):
+        dt = net.dtype
+        self.xb = np.empty((m, net.n_inputs), dt)
+        self.tb = np.empty((m, net.n_outputs), dt)
+        self.padded = tuple(_padded([np.empty((m, layer.n_out), dt) for layer in net.layers], (0, 0), dt)
+                            for _ in range(3))
+        self.ib = np.zeros(8, gemm.int_dtype)
+        self.fb = np.zeros(2, dt)
+        self.ch = np.zeros(2, np.uint8)
+        views = {(id(layer), attr): G[pos:pos + size] for layer, attr, pos, size in net._slots
+                 if pos + size <= len(G)}
+        self.GWs = _padded([views[(id(layer), "W")].reshape(layer.W.shape) for layer in net.layers], (0, 0), dt)
+        # a frozen or absent bias has no gradient: its row pass never writes the array given
+        self.GBs = _padded([views[(id(layer), "b")] if (id(layer), "b") in views else layer.db
+                            for layer in net.layers], (0,), dt)
+
+
+_YIELD = _yield_address()
 
 
 class BlasPath:
@@ -92,7 +141,11 @@ class BlasPath:
         chunk = max(1, min(trainer.chunk_size, CHUNK_ROWS, k))
         self._buffers(chunk)
         rs = RuleState(opt, net.params)
-        if self.gemm is None:
+        threads = self.row_threads(k, rs)
+        if threads > 1:
+            trainer.engine_used = "numba/batch-threads"
+            running, bad, applied = self._threaded_epoch(X, T, order, k, chunk, rs, threads)
+        elif self.gemm is None:
             running, bad, applied = self._python_epoch(X, T, order, k, chunk, rs)
         elif rs.rng is None:
             running, bad, applied = self._compiled_epoch(X, T, order, k, chunk, rs, 0, len(X))
@@ -114,6 +167,80 @@ class BlasPath:
                     break
         rs.done(opt, applied)
         return running, bad
+
+    def row_threads(self, k: int, rs) -> int:
+        """How many threads run the epoch's batches of ``k`` rows, each with its share of the
+        rows and one-thread BLAS (1: the one-call epoch, BLAS with its own threads). As many
+        as BLAS is set to run (``OPENBLAS_NUM_THREADS``, threadpoolctl), no more than the
+        cores this process may use, with at least :data:`ROWS_PER_THREAD` rows each. A batch
+        of a few hundred rows gains little from BLAS's own threads, which split each product
+        while the row passes between products stay on one thread; split by rows, every step
+        runs on every thread. Not for the rules that draw random numbers per update."""
+        if self.gemm is None or rs.rng is not None:
+            return 1
+        blas = self.gemm.threads()
+        if not blas or blas < 2:
+            return 1
+        return max(1, min(blas, _cpus(), k // ROWS_PER_THREAD))
+
+    def _threaded_epoch(self, X, T, order, k, chunk, rs, threads):
+        """The epoch on ``threads`` threads (:func:`._numba_batch.batch_epoch_rows`): this one
+        and ``threads - 1`` started for the epoch, BLAS set to one thread meanwhile."""
+        from . import _numba_batch as B
+
+        plan, net, c, gemm = self.plan, self.net, self.plan.c, self.gemm
+        n = len(X)
+        c[codes.C_LR] = rs.q[codes.Q_LR]
+        c[codes.C_SCALE_FULL], c[codes.C_SCALE_LAST] = 1.0 / k, 1.0 / (n % k or k)
+        chunk = min(chunk, -(-k // threads))
+        key = (threads, chunk)
+        if getattr(self, "_rows_key", None) != key:
+            self.G = np.zeros((threads, net.n_trainable), net.dtype)
+            self.rows_of = [_Rows(net, chunk, self.G[t], gemm) for t in range(threads)]
+            self._rows_key = key
+        shuffled = order is not None
+        if not shuffled:
+            order = self._no_order
+        sync = np.zeros(24, np.int64)
+        parts = np.zeros(threads)
+        hs = [rs.h] + [rs.h.copy() for _ in range(threads - 1)]
+        qs = [rs.q] + [rs.q.copy() for _ in range(threads - 1)]
+        out, failed = [None] * threads, []
+
+        def part(t):
+            w = self.rows_of[t]
+            out[t] = B.batch_epoch_rows(
+                t, threads, sync, parts, _YIELD, X, T, order, shuffled, n, k, chunk, plan.Ws, plan.Bs,
+                w.GWs, w.GBs, self.G, net.params, net.grads, plan.lay, plan.actp, plan.loss, plan.fused,
+                c, *w.padded, w.xb, w.tb, gemm.address, w.ib, w.fb, w.ch, self.ex, rs.rule, *rs.S,
+                rs.ns, rs.mask, rs.noise, rs.rnd, hs[t], qs[t])
+
+        def helper_part(t):
+            try:
+                part(t)
+            except BaseException as error:  # noqa: BLE001 (raised again in this thread below)
+                sync[16] = 1
+                failed.append(error)
+
+        before = gemm.threads()
+        gemm.set_threads(1)
+        helpers = [threading.Thread(target=helper_part, args=(t,), daemon=True) for t in range(1, threads)]
+        try:
+            for helper in helpers:
+                helper.start()
+            part(0)
+        except BaseException:
+            sync[16] = 1  # the helpers leave their barrier instead of waiting for this thread
+            raise
+        finally:
+            for helper in helpers:
+                if helper.ident is not None:
+                    helper.join()
+            gemm.set_threads(before)
+        if failed:
+            raise failed[0]
+        running, bad, applied = out[0]
+        return running, (bad or None), applied
 
     def _compiled_epoch(self, X, T, order, k, chunk, rs, start, stop):
         """Rows start..stop-1 of the epoch (all of it, or one batch) in one compiled call."""
