@@ -44,7 +44,7 @@ def needs_numba():
 def _split_rows(threads):
     """BlasPath.row_threads as on a machine of that many cores (whatever this one has): the
     rules that draw random numbers keep the one-call epoch."""
-    return lambda self, k, rs: 1 if rs.rng is not None else threads
+    return lambda self, k, rs, blas=None: 1 if rs.rng is not None else threads
 
 
 @pytest.fixture(params=["blas", "matmul", "threads"])
@@ -296,3 +296,38 @@ def test_a_barrier_left_by_one_thread_lets_the_others_go(needs_numba):
     assert NB.barrier(sync, 1, 0)  # alone: through at once
     sync[16] = 1
     assert not NB.barrier(sync, 2, 0)
+
+
+def test_blas_stays_at_one_thread_through_a_row_split_loop(needs_numba, monkeypatch):
+    # the evaluation between epochs would wake OpenBLAS's own threads, which then spin on the
+    # cores the next epoch's threads need: BLAS stays at one thread until the loop ends, and
+    # the split keeps the count the user set; a direct run_epoch gives it back at once
+    from deltaprop import Callback
+    from deltaprop.engines import blas_path
+    from deltaprop.engines.blas_lib import gemm_for
+
+    gemm = gemm_for(np.float64)
+    if gemm is None or gemm.threads() is None or not gemm.set_threads(gemm.threads()):
+        pytest.skip(f"the BLAS here cannot report or set its threads ({gemm})")
+    before = gemm.threads()
+    gemm.set_threads(2)
+    try:
+        monkeypatch.setattr(blas_path, "_cpus", lambda: 2)
+        monkeypatch.setattr(blas_path, "ROWS_PER_THREAD", 8)
+        seen = []
+
+        class Watch(Callback):
+            def on_epoch_end(self, trainer, logs):
+                seen.append((gemm.threads(), trainer.engine_used))
+
+        X, T = _data("mse", n=40)
+        net = Network([4, 6, 3], "tanh", "identity", "mse", seed=1)
+        tr = Trainer(net, "sgd", lr=0.1, mode="batch", engine="numba", callbacks=[Watch()])
+        tr.fit(X, T, 3)
+        assert seen == [(1, "numba/batch-threads")] * 3
+        assert gemm.threads() == 2
+        tr.engine_used = None
+        numba_engine.NumbaEngine().run_epoch(tr, X, T, None, 40)
+        assert tr.engine_used == "numba/batch-threads" and gemm.threads() == 2
+    finally:
+        gemm.set_threads(before)

@@ -377,10 +377,13 @@ class Trainer:
         engine = select_engine(self.engine, self, epochs=epochs)
         self.engine_used = engine.name
         self._loop_token = object()  # one per loop: engines may check the network once per loop
+        self._at_loop_end = []  # what an engine set for the loop and undoes after it
         try:
             self._epoch_loop(engine, X, T, k, self.epoch + epochs, epochs >= self.FULL_EVAL_EPOCHS, validation_data)
         finally:  # a direct run_epoch call later is not part of this loop
             self._loop_token = None
+            while self._at_loop_end:
+                self._at_loop_end.pop()()
 
     def _epoch_loop(self, engine, X, T, k, end, full_at_end, validation_data):
         """Epochs until ``end`` (or a stop): updates, the checks for divergence, the evaluation

@@ -108,6 +108,7 @@ class BlasPath:
         self.plan = plan
         self.K = plan.K
         self.rows = 0
+        self._held = None  # (training loop, BLAS's thread count) while held at one thread
         self.grad_tmp = [np.empty_like(layer.W) for layer in net.layers]
         dt = net.dtype
         self.gemm = gemm_for(dt)  # DELTAPROP_BLAS=none keeps the np.matmul path
@@ -141,10 +142,13 @@ class BlasPath:
         chunk = max(1, min(trainer.chunk_size, CHUNK_ROWS, k))
         self._buffers(chunk)
         rs = RuleState(opt, net.params)
-        threads = self.row_threads(k, rs)
+        threads = self.row_threads(k, rs, self._blas_threads(trainer))
         if threads > 1:
             trainer.engine_used = "numba/batch-threads"
-            running, bad, applied = self._threaded_epoch(X, T, order, k, chunk, rs, threads)
+            in_loop = getattr(trainer, "_loop_token", None) is not None
+            if in_loop:
+                self._hold_one_blas_thread(trainer)
+            running, bad, applied = self._threaded_epoch(X, T, order, k, chunk, rs, threads, not in_loop)
         elif self.gemm is None:
             running, bad, applied = self._python_epoch(X, T, order, k, chunk, rs)
         elif rs.rng is None:
@@ -168,24 +172,53 @@ class BlasPath:
         rs.done(opt, applied)
         return running, bad
 
-    def row_threads(self, k: int, rs) -> int:
+    def row_threads(self, k: int, rs, blas: int | None = None) -> int:
         """How many threads run the epoch's batches of ``k`` rows, each with its share of the
         rows and one-thread BLAS (1: the one-call epoch, BLAS with its own threads). As many
-        as BLAS is set to run (``OPENBLAS_NUM_THREADS``, threadpoolctl), no more than the
-        cores this process may use, with at least :data:`ROWS_PER_THREAD` rows each. A batch
-        of a few hundred rows gains little from BLAS's own threads, which split each product
-        while the row passes between products stay on one thread; split by rows, every step
-        runs on every thread. Not for the rules that draw random numbers per update."""
+        as BLAS is set to run (``blas``, else asked of it: ``OPENBLAS_NUM_THREADS``,
+        threadpoolctl), no more than the cores this process may use, with at least
+        :data:`ROWS_PER_THREAD` rows each. A batch of a few hundred rows gains little from
+        BLAS's own threads, which split each product while the row passes between products
+        stay on one thread; split by rows, every step runs on every thread. Not for the rules
+        that draw random numbers per update."""
         if self.gemm is None or rs.rng is not None:
             return 1
-        blas = self.gemm.threads()
+        blas = self.gemm.threads() if blas is None else blas
         if not blas or blas < 2:
             return 1
         return max(1, min(blas, _cpus(), k // ROWS_PER_THREAD))
 
-    def _threaded_epoch(self, X, T, order, k, chunk, rs, threads):
+    def _blas_threads(self, trainer) -> int | None:
+        """BLAS's thread count as the user set it: while this path holds BLAS at one thread for
+        a training loop (:meth:`_hold_one_blas_thread`), the count it found."""
+        held = self._held
+        if held is not None and held[0] is getattr(trainer, "_loop_token", None):
+            return held[1]
+        return None if self.gemm is None else self.gemm.threads()
+
+    def _hold_one_blas_thread(self, trainer) -> None:
+        """Set BLAS to one thread until the training loop ends (at once where there is no
+        loop: a direct ``run_epoch``). Between epochs the loop evaluates with NumPy: with BLAS's
+        own threads back, OpenBLAS's idle threads spin for a while after each product and took
+        the cores from the next epoch's threads (measured: full-batch epochs after an
+        evaluation 200-266 ms against 163-176 ms; with one BLAS thread the evaluation itself
+        costs 14 against 10 ms)."""
+        token = getattr(trainer, "_loop_token", None)
+        if self._held is not None and self._held[0] is token and token is not None:
+            return
+        self._held = (token, self.gemm.threads())
+        self.gemm.set_threads(1)
+        trainer._at_loop_end.append(self._release_blas)
+
+    def _release_blas(self) -> None:
+        if self._held is not None:
+            self.gemm.set_threads(self._held[1])
+            self._held = None
+
+    def _threaded_epoch(self, X, T, order, k, chunk, rs, threads, set_blas=True):
         """The epoch on ``threads`` threads (:func:`._numba_batch.batch_epoch_rows`): this one
-        and ``threads - 1`` started for the epoch, BLAS set to one thread meanwhile."""
+        and ``threads - 1`` started for the epoch, BLAS at one thread meanwhile (set here
+        where ``set_blas``, else held by the training loop)."""
         from . import _numba_batch as B
 
         plan, net, c, gemm = self.plan, self.net, self.plan.c, self.gemm
@@ -222,8 +255,9 @@ class BlasPath:
                 sync[16] = 1
                 failed.append(error)
 
-        before = gemm.threads()
-        gemm.set_threads(1)
+        before = gemm.threads() if set_blas else None
+        if set_blas:
+            gemm.set_threads(1)
         helpers = [threading.Thread(target=helper_part, args=(t,), daemon=True) for t in range(1, threads)]
         try:
             for helper in helpers:
@@ -236,7 +270,8 @@ class BlasPath:
             for helper in helpers:
                 if helper.ident is not None:
                     helper.join()
-            gemm.set_threads(before)
+            if set_blas:
+                gemm.set_threads(before)
         if failed:
             raise failed[0]
         running, bad, applied = out[0]
