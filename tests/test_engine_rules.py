@@ -60,6 +60,8 @@ def blas_route(request, monkeypatch):
         blas_lib.gemm_for.cache_clear()
         monkeypatch.setattr(blas_path, "gemm_for", blas_lib.gemm_for)
     if request.param == "threads":
+        if blas_lib.gemm_for(np.float64) is None:
+            pytest.skip("no ?gemm callable from compiled code here: no row split")
         monkeypatch.setattr(blas_path.BlasPath, "row_threads", _split_rows(3))
         yield lambda tr: "numba/batch-blas" if tr.optimizer.rng is not None else "numba/batch-threads"
     else:
@@ -215,20 +217,30 @@ def test_float32_rules_stay_close_to_numpy(needs_numba, name, opts, mode, k):
     np.testing.assert_allclose(tr.network.flat, ref.network.flat, rtol=0, atol=1e-5)
 
 
-@pytest.mark.parametrize("threads,n,k", [(2, 22, 22), (3, 22, 5), (4, 22, 10)])
-def test_rows_split_between_threads_give_the_numpy_weights(needs_numba, monkeypatch, threads, n, k):
+@pytest.mark.parametrize("threads,n,k,chunk", [(2, 22, 22, 4096), (3, 22, 5, 4096), (4, 22, 10, 4096),
+                                               (2, 22, 22, 3), (3, 22, 10, 2)])
+def test_rows_split_between_threads_give_the_numpy_weights(needs_numba, monkeypatch, threads, n, k, chunk):
     # shares of unequal size, and last batches of fewer rows than threads (22 = 4 x 5 + 2: two
-    # of three threads have no row; 22 = 2 x 10 + 2 on four threads), shuffled and in order
+    # of three threads have no row; 22 = 2 x 10 + 2 on four threads), shares of several
+    # chunks (chunk_size 2 and 3: each thread adds its chunks' gradients), shuffled and in
+    # order; a layer without bias and one with a frozen bias
     from deltaprop.engines import blas_path
+    from deltaprop.layers import Dense
 
+    if blas_path.gemm_for(np.float64) is None:
+        pytest.skip("no ?gemm callable from compiled code here: no row split")
     monkeypatch.setattr(blas_path.BlasPath, "row_threads", _split_rows(threads))
     X, T = _data("cross_entropy", n=n)
     for shuffle in (True, False):
         mode = "batch" if k == n else "minibatch"
         runs = []
         for engine in ("numpy", "numba"):
-            net = Network([4, 6, 5, 3], "tanh", "softmax", "cross_entropy", seed=1)
-            tr = Trainer(net, Adam(lr=0.05), mode=mode, batch_size=k, seed=3, engine=engine, shuffle=shuffle)
+            layers = [Dense(4, 6, "tanh", bias=False), Dense(6, 5, "relu", train_bias=False),
+                      Dense(5, 3, "softmax")]
+            net = Network.from_layers(layers, "cross_entropy")
+            net.flat[...] = np.random.default_rng(1).normal(0.0, 0.5, net.flat.size)
+            tr = Trainer(net, Adam(lr=0.05), mode=mode, batch_size=k, seed=3, engine=engine, shuffle=shuffle,
+                         chunk_size=chunk)
             runs.append((tr, tr.fit(X, T, 3)))
         (ref, h_ref), (tr, h) = runs
         assert tr.engine_used == "numba/batch-threads"
@@ -239,31 +251,34 @@ def test_rows_split_between_threads_give_the_numpy_weights(needs_numba, monkeypa
 
 def test_rows_split_between_threads_stop_together_at_a_divergent_batch(needs_numba, monkeypatch):
     # every thread sees the same loss sums: all stop at the first non-finite batch, as the
-    # NumPy engine stops (the epoch is taken back), and none waits for ever; BLAS gets its
-    # thread count back
+    # NumPy engine stops (the epoch is taken back), and none waits for ever; BLAS gets the
+    # thread count back that it had
     from deltaprop.engines import blas_path
     from deltaprop.engines.blas_lib import gemm_for
 
     gemm = gemm_for(np.float64)
-    if gemm is None or gemm.threads() is None:
-        pytest.skip(f"the BLAS here cannot report its threads ({gemm})")
+    if gemm is None or gemm.threads() is None or not gemm.set_threads(gemm.threads()):
+        pytest.skip(f"the BLAS here cannot report or set its threads ({gemm})")
     before = gemm.threads()
-    monkeypatch.setattr(blas_path.BlasPath, "row_threads", _split_rows(2))
-    X, T = _data("mse", n=40)
-    T[25] = 1e200  # the third batch of 10 has a squared error of 1e400
-    out = []
-    for engine in ("numpy", "numba"):
-        net = Network([4, 6, 3], "tanh", "identity", "mse", seed=1)
-        tr = Trainer(net, "sgd", lr=0.1, mode="minibatch", batch_size=10, shuffle=False, engine=engine,
-                     on_divergence="stop")
-        h = tr.fit(X, T, 2)
-        out.append((tr, h))
-    (ref, h_ref), (tr, h) = out
-    assert tr.engine_used == "numba/batch-threads"
-    assert tr.diverged and ref.diverged and h.updates == h_ref.updates
-    assert h.events == h_ref.events
-    np.testing.assert_allclose(tr.network.flat, ref.network.flat, rtol=0, atol=1e-10)
-    assert gemm.threads() == before
+    gemm.set_threads(2)
+    try:
+        monkeypatch.setattr(blas_path.BlasPath, "row_threads", _split_rows(2))
+        X, T = _data("mse", n=40)
+        T[25] = 1e200  # the third batch of 10 has a squared error of 1e400
+        out = []
+        for engine in ("numpy", "numba"):
+            net = Network([4, 6, 3], "tanh", "identity", "mse", seed=1)
+            tr = Trainer(net, "sgd", lr=0.1, mode="minibatch", batch_size=10, shuffle=False, engine=engine,
+                         on_divergence="stop")
+            out.append((tr, tr.fit(X, T, 2)))
+        (ref, h_ref), (tr, h) = out
+        assert tr.engine_used == "numba/batch-threads"
+        assert tr.diverged and ref.diverged and h.updates == h_ref.updates
+        assert h.events == h_ref.events
+        np.testing.assert_allclose(tr.network.flat, ref.network.flat, rtol=0, atol=1e-10)
+        assert gemm.threads() == 2
+    finally:
+        gemm.set_threads(before)
 
 
 def test_row_threads_follow_blas_cores_and_batch(needs_numba, monkeypatch):
@@ -287,15 +302,74 @@ def test_row_threads_follow_blas_cores_and_batch(needs_numba, monkeypatch):
     assert path.row_threads(60000, plain) == 1
 
 
-def test_a_barrier_left_by_one_thread_lets_the_others_go(needs_numba):
-    # the flag set where a thread cannot take its part (an interrupt before it started): a
-    # waiting thread leaves the barrier and its epoch instead of spinning for ever
+def test_barriers_hold_threads_together_and_let_them_go_when_left(needs_numba):
+    # two threads through 2,000 barriers in a row; then the flag set where a thread cannot
+    # take its part (an interrupt before it started): the one waiting leaves instead of
+    # spinning for ever. Threads with a timeout, so that a broken barrier fails, not hangs.
+    import threading
+
     from deltaprop.engines import _numba_batch as NB
+    from deltaprop.engines.blas_path import _YIELD
 
     sync = np.zeros(24, np.int64)
-    assert NB.barrier(sync, 1, 0)  # alone: through at once
+    assert NB.barrier(sync, 1, _YIELD)  # alone: through at once
+    passed = []
+
+    def run(rounds):
+        passed.append(sum(NB.barrier(sync, 2, _YIELD) for _ in range(rounds)))
+
+    pair = [threading.Thread(target=run, args=(2000,), daemon=True) for _ in range(2)]
+    for t in pair:
+        t.start()
+    for t in pair:
+        t.join(60)
+    assert passed == [2000, 2000] and sync[0] == 0 and sync[8] == 2000 + 1
+    waiting = threading.Thread(target=run, args=(1,), daemon=True)
+    waiting.start()
+    waiting.join(0.2)
+    assert waiting.is_alive()  # its partner never comes
     sync[16] = 1
-    assert not NB.barrier(sync, 2, 0)
+    waiting.join(60)
+    assert not waiting.is_alive() and passed[-1] == 0
+
+
+def test_a_failing_thread_ends_the_epoch_and_gives_blas_back(needs_numba):
+    # a thread whose part fails (here: raises before it enters the compiled epoch, as a
+    # dispatch error or an interrupt would) makes the others leave their barriers: the fit
+    # raises, BLAS has its thread count back and no thread is left. In a child process with a
+    # time limit, so that a hang fails the test.
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import threading, numpy as np
+        from deltaprop import Network, Trainer
+        from deltaprop.engines import _numba_batch as NB, blas_path
+        from deltaprop.engines.blas_lib import gemm_for
+        gemm = gemm_for(np.float64)
+        if gemm is None or gemm.threads() is None or not gemm.set_threads(2):
+            print("skip"); raise SystemExit
+        blas_path.BlasPath.row_threads = lambda self, k, rs, blas=None: 3
+        X = np.random.default_rng(0).normal(size=(60, 4)); T = X[:, :2] ** 2
+        real = NB.batch_epoch_rows
+        for bad in (1, 0):
+            def failing(tid, *args, real=real, bad=bad):
+                if tid == bad:
+                    raise RuntimeError(f"thread {tid} failed")
+                return real(tid, *args)
+            NB.batch_epoch_rows = failing
+            tr = Trainer(Network([4, 5, 2], "tanh", "identity", "mse", seed=0), "adam", mode="batch", engine="numba")
+            try:
+                tr.fit(X, T, 2)
+            except RuntimeError as error:
+                print(error, gemm.threads(), threading.active_count())
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    if out.stdout.strip() == "skip":
+        pytest.skip("the BLAS here cannot report or set its threads")
+    assert out.stdout.splitlines() == ["thread 1 failed 2 1", "thread 0 failed 2 1"]
 
 
 def test_blas_stays_at_one_thread_through_a_row_split_loop(needs_numba, monkeypatch):
@@ -329,5 +403,126 @@ def test_blas_stays_at_one_thread_through_a_row_split_loop(needs_numba, monkeypa
         tr.engine_used = None
         numba_engine.NumbaEngine().run_epoch(tr, X, T, None, 40)
         assert tr.engine_used == "numba/batch-threads" and gemm.threads() == 2
+    finally:
+        gemm.set_threads(before)
+
+
+def test_concurrent_row_split_fits_give_blas_its_threads_back(needs_numba, monkeypatch):
+    # BLAS's thread count belongs to the process: fits in four threads that each hold it at
+    # one thread must leave it where the user set it (saving and restoring it per fit did not)
+    import threading
+
+    from deltaprop.engines import blas_path
+    from deltaprop.engines.blas_lib import gemm_for
+
+    gemm = gemm_for(np.float64)
+    if gemm is None or gemm.threads() is None or not gemm.set_threads(gemm.threads()):
+        pytest.skip(f"the BLAS here cannot report or set its threads ({gemm})")
+    before = gemm.threads()
+    gemm.set_threads(2)
+    try:
+        monkeypatch.setattr(blas_path.BlasPath, "row_threads", _split_rows(2))
+        X, T = _data("mse", n=64)
+        seen = set()
+
+        def fit(i):
+            tr = Trainer(Network([4, 6, 3], "tanh", "identity", "mse", seed=i), "sgd", lr=0.01, mode="batch",
+                         engine="numba", eval_every=0)
+            tr.fit(X, T, 2)
+            seen.add(tr.engine_used)
+
+        for _ in range(30):
+            go = threading.Barrier(4)
+            threads = [threading.Thread(target=lambda i=i: (go.wait(), fit(i))) for i in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(60)
+            assert gemm.threads() == 2
+        assert seen == {"numba/batch-threads"}
+    finally:
+        gemm.set_threads(before)
+
+
+def test_a_loop_keeps_its_split_through_a_new_plan_a_copy_and_an_inner_fit(needs_numba, monkeypatch):
+    # within one loop, a callback that changes the network (a new plan, a new path object),
+    # copies and pickles the trainer, and runs another trainer's fit on the same network (a
+    # loop inside the loop): the split goes on, BLAS stays at one thread, then comes back
+    import copy
+    import pickle
+
+    from deltaprop import Callback
+    from deltaprop.engines import blas_path
+    from deltaprop.engines.blas_lib import gemm_for
+    from deltaprop.techniques import use_flat_spot
+
+    gemm = gemm_for(np.float64)
+    if gemm is None or gemm.threads() is None or not gemm.set_threads(gemm.threads()):
+        pytest.skip(f"the BLAS here cannot report or set its threads ({gemm})")
+    before = gemm.threads()
+    gemm.set_threads(2)
+    try:
+        monkeypatch.setattr(blas_path, "_cpus", lambda: 2)
+        monkeypatch.setattr(blas_path, "ROWS_PER_THREAD", 8)
+        X, T = _data("mse", n=40)
+        seen = []
+
+        class Meddle(Callback):
+            def on_epoch_end(self, tr, logs):
+                seen.append((tr.epoch, tr.engine_used, gemm.threads()))
+                if tr.epoch == 1:
+                    use_flat_spot(tr.network, 0.1)
+                if tr.epoch == 2:
+                    twin = copy.deepcopy(tr)
+                    assert twin._loop_token is None
+                    twin.callbacks = []  # (this class is local to the test: not picklable)
+                    pickle.loads(pickle.dumps(twin))
+                if tr.epoch == 3:
+                    inner = Trainer(tr.network, "sgd", lr=0.01, mode="batch", engine="numba", eval_every=0)
+                    inner.fit(X, T, 1)
+                    seen.append(("inner", inner.engine_used, gemm.threads()))
+
+        tr = Trainer(Network([4, 6, 3], "sigmoid", "sigmoid", "half_sse", seed=1), "sgd", mode="batch",
+                     engine="numba", callbacks=[Meddle()])
+        tr.fit(X, T, 4)
+        split = "numba/batch-threads"
+        assert seen == [(1, split, 1), (2, split, 1), (3, split, 1), ("inner", split, 1), (4, split, 1)]
+        assert gemm.threads() == 2
+    finally:
+        gemm.set_threads(before)
+
+
+def test_a_fit_inside_its_own_loop_gives_the_outer_loop_back(needs_numba, monkeypatch):
+    # a callback that runs a fit of its own trainer: the inner loop ends, the outer one goes on
+    # as a loop (BLAS still held, its own token back) and gives BLAS back when it ends
+    from deltaprop import Callback
+    from deltaprop.engines import blas_path
+    from deltaprop.engines.blas_lib import gemm_for
+
+    gemm = gemm_for(np.float64)
+    if gemm is None or gemm.threads() is None or not gemm.set_threads(gemm.threads()):
+        pytest.skip(f"the BLAS here cannot report or set its threads ({gemm})")
+    before = gemm.threads()
+    gemm.set_threads(2)
+    try:
+        monkeypatch.setattr(blas_path.BlasPath, "row_threads", _split_rows(2))
+        X, T = _data("mse", n=40)
+        seen = []
+
+        class Again(Callback):
+            def on_epoch_end(self, tr, logs):
+                token = tr._loop_token
+                if len(seen) == 0:
+                    seen.append("inner")
+                    tr.fit(X, T, 1)
+                seen.append((tr._loop_token is token, token is not None, gemm.threads()))
+
+        tr = Trainer(Network([4, 6, 3], "tanh", "identity", "mse", seed=1), "sgd", mode="batch", engine="numba",
+                     callbacks=[Again()])
+        tr.fit(X, T, 2)
+        # the inner fit's epoch, then the outer one's (the inner fit took the outer fit's second
+        # epoch: both count the same trainer's epochs)
+        assert seen == ["inner", (True, True, 1), (True, True, 1)] and tr.epoch == 2
+        assert tr._loop_token is None and gemm.threads() == 2
     finally:
         gemm.set_threads(before)

@@ -9,9 +9,9 @@ The public API is listed in ``__all__``; each name is imported on its first use,
 (``deltaprop.sklearn``, ``deltaprop.plot``, ``deltaprop.export``).
 """
 
-import importlib
-import sys
-import types
+import importlib as _importlib
+import sys as _sys
+import types as _types
 
 from .errors import ConfigError, DataError, DeltapropError, ModelFileError
 
@@ -43,18 +43,21 @@ _LAZY = {
 }
 
 
+_SUBMODULES = frozenset(set(_LAZY.values()) | {"config", "engines", "errors", "i18n", "initializers", "memory",
+                                               "validation"})
+
+
 def __getattr__(name):
     module = _LAZY.get(name)
     if module is not None:
-        value = getattr(importlib.import_module(f".{module}", __name__), name)
+        value = getattr(_importlib.import_module(f".{module}", __name__), name)
         globals()[name] = value
         return value
     # A submodule reached as an attribute (deltaprop.training.Trainer after `import deltaprop`)
-    # worked while the package imported its modules eagerly; it still does.
-    from importlib.util import find_spec  # here: its import costs more than the package's own
-
-    if not name.startswith("_") and find_spec(f"{__name__}.{name}") is not None:
-        return importlib.import_module(f".{name}", __name__)
+    # worked for the modules the package once imported eagerly; it still does for those.
+    # Others (deltaprop.sklearn, .plot, .export, ...) are imported by name, as before.
+    if name in _SUBMODULES:
+        return _importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'deltaprop' has no attribute {name!r}")
 
 
@@ -62,19 +65,20 @@ def __dir__():
     return sorted(set(globals()) | set(_LAZY))
 
 
-class _Package(types.ModuleType):
+class _Package(_types.ModuleType):
     """The package's own module type, for one name: ``deltaprop.gradcheck`` is the function
     :func:`deltaprop.gradcheck.gradcheck`, while the module of the same name is where it lives.
     The import system sets the package's attribute to a submodule when it first loads one, so
     whichever code imports the module first would hide the function; the function is kept."""
 
     def __setattr__(self, name, value):
-        if name == "gradcheck" and isinstance(value, types.ModuleType):
+        own = isinstance(value, _types.ModuleType) and value.__name__ == f"{__name__}.gradcheck"
+        if name == "gradcheck" and own:
             value = value.gradcheck
         super().__setattr__(name, value)
 
 
-sys.modules[__name__].__class__ = _Package
+_sys.modules[__name__].__class__ = _Package
 
 __version__ = "0.1.0"
 

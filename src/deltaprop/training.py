@@ -371,19 +371,29 @@ class Trainer:
             cb.on_train_end(self)
         return self.history
 
+    def __getstate__(self) -> dict:
+        # a copy (deepcopy, pickle) made inside a training loop is not in that loop, and the
+        # loop's undo list holds engine objects that do not pickle
+        state = self.__dict__.copy()
+        state.pop("_at_loop_end", None)
+        state["_loop_token"] = None
+        return state
+
     def _run_epochs(self, X, T, epochs, k, validation_data):
         if getattr(self.optimizer, "runs_own_loop", False):  # L-BFGS: scipy's loop, an epoch per iteration
             return self._run_own_loop(X, T, epochs, validation_data)
         engine = select_engine(self.engine, self, epochs=epochs)
         self.engine_used = engine.name
+        # a fit called from this trainer's own callback runs a loop inside the loop
+        outer = getattr(self, "_loop_token", None), getattr(self, "_at_loop_end", [])
         self._loop_token = object()  # one per loop: engines may check the network once per loop
         self._at_loop_end = []  # what an engine set for the loop and undoes after it
         try:
             self._epoch_loop(engine, X, T, k, self.epoch + epochs, epochs >= self.FULL_EVAL_EPOCHS, validation_data)
         finally:  # a direct run_epoch call later is not part of this loop
-            self._loop_token = None
-            while self._at_loop_end:
-                self._at_loop_end.pop()()
+            undo, (self._loop_token, self._at_loop_end) = self._at_loop_end, outer
+            for fn in reversed(undo):
+                fn()
 
     def _epoch_loop(self, engine, X, T, k, end, full_at_end, validation_data):
         """Epochs until ``end`` (or a stop): updates, the checks for divergence, the evaluation

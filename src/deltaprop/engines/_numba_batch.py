@@ -117,7 +117,8 @@ def _atomic_store(typingctx, address, value):
 
 @intrinsic
 def _call_void(typingctx, address):
-    """Call the C function ``void f(void)`` at ``address`` (here ``sched_yield``)."""
+    """Call the C function ``int f(void)`` at ``address``, its result ignored (here
+    ``sched_yield``)."""
     def codegen(context, builder, signature, args):
         fnty = ir.FunctionType(ir.IntType(32), [])
         builder.call(builder.inttoptr(args[0], fnty.as_pointer()), [])
@@ -495,7 +496,6 @@ def batch_epoch_rows(tid, nt, sync, parts, yield_fn, X, T, order, shuffled, n, k
     share = ((nw + nt - 1) // nt + 15) // 16 * 16  # whole cache lines of float32
     plo, phi = min(tid * share, nw), min((tid + 1) * share, nw)
     mine = G[tid]
-    masked = mask.shape[0] > 0
     running = 0.0
     applied = 0
     bad = 0
@@ -537,9 +537,9 @@ def batch_epoch_rows(tid, nt, sync, parts, yield_fn, X, T, order, shuffled, n, k
                 g += G[j, i]
             grads[i] = g
         rule_scalars(rule, h, q, batch_loss)
-        rule_update(rule, params[plo:phi], grads[plo:phi], mask[plo:phi] if masked else mask,
-                    noise, rnd, S0[plo:phi] if ns > 0 else S0, S1[plo:phi] if ns > 1 else S1,
-                    S2[plo:phi] if ns > 2 else S2, ns, q)
+        # every array of one entry per parameter, sliced alike; an unused one is empty
+        rule_update(rule, params[plo:phi], grads[plo:phi], mask[plo:phi], noise[plo:phi], rnd[plo:phi],
+                    S0[plo:phi], S1[plo:phi], S2[plo:phi], ns, q)
         applied += 1
         if not barrier(sync, nt, yield_fn):
             break

@@ -19,6 +19,7 @@ grow with it (chunks of at most :data:`CHUNK_ROWS` rows, where the products are 
 from __future__ import annotations
 
 import ctypes
+import functools
 import math
 import os
 import threading
@@ -61,12 +62,60 @@ ROWS_PER_THREAD = 256
 
 
 def _yield_address() -> int:
-    """The address of the C library's ``sched_yield`` (0 where there is none): what a thread
-    waiting at the row-split epoch's barrier calls once it has spun a while."""
+    """The address of the C library's ``sched_yield`` (Windows: ``SwitchToThread``), 0 where
+    there is none: what a thread waiting at the row-split epoch's barrier calls once it has
+    spun a while."""
     try:
         return ctypes.cast(ctypes.CDLL(None).sched_yield, ctypes.c_void_p).value or 0
     except (OSError, AttributeError, TypeError):
+        pass
+    try:
+        return ctypes.cast(ctypes.windll.kernel32.SwitchToThread, ctypes.c_void_p).value or 0
+    except (OSError, AttributeError, TypeError):
         return 0
+
+
+class _OneBlasThread:
+    """BLAS held at one thread while training loops split rows between threads. BLAS's thread
+    count belongs to the process (one per library, for both dtypes), so the hold does too:
+    the first loop to hold saves the count the user set and sets one thread, the last to end
+    restores it, and meanwhile every path asks :meth:`user_threads` for the saved count (two
+    fits in two threads of one process, a plan rebuilt within a loop, a fit inside a
+    callback). Loops are told apart by their tokens (``Trainer._loop_token``)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._held = {}  # library -> [saved count, set of loop tokens]
+
+    def user_threads(self, gemm) -> int | None:
+        with self._lock:
+            entry = self._held.get(gemm.source)
+            return entry[0] if entry is not None else gemm.threads()
+
+    def hold(self, gemm, token) -> bool:
+        """Hold BLAS at one thread for the loop ``token``; False if that loop already does."""
+        with self._lock:
+            entry = self._held.get(gemm.source)
+            if entry is None:
+                entry = self._held[gemm.source] = [gemm.threads(), set()]
+                gemm.set_threads(1)
+            if token in entry[1]:
+                return False
+            entry[1].add(token)
+            return True
+
+    def release(self, gemm, token) -> None:
+        with self._lock:
+            entry = self._held.get(gemm.source)
+            if entry is None or token not in entry[1]:
+                return
+            entry[1].discard(token)
+            if not entry[1]:
+                del self._held[gemm.source]
+                gemm.set_threads(entry[0])
+
+
+ONE_BLAS_THREAD = _OneBlasThread()
 
 
 def _cpus() -> int:
@@ -108,7 +157,6 @@ class BlasPath:
         self.plan = plan
         self.K = plan.K
         self.rows = 0
-        self._held = None  # (training loop, BLAS's thread count) while held at one thread
         self.grad_tmp = [np.empty_like(layer.W) for layer in net.layers]
         dt = net.dtype
         self.gemm = gemm_for(dt)  # DELTAPROP_BLAS=none keeps the np.matmul path
@@ -142,7 +190,7 @@ class BlasPath:
         chunk = max(1, min(trainer.chunk_size, CHUNK_ROWS, k))
         self._buffers(chunk)
         rs = RuleState(opt, net.params)
-        threads = self.row_threads(k, rs, self._blas_threads(trainer))
+        threads = self.row_threads(k, rs, None if self.gemm is None else ONE_BLAS_THREAD.user_threads(self.gemm))
         if threads > 1:
             trainer.engine_used = "numba/batch-threads"
             in_loop = getattr(trainer, "_loop_token", None) is not None
@@ -188,32 +236,18 @@ class BlasPath:
             return 1
         return max(1, min(blas, _cpus(), k // ROWS_PER_THREAD))
 
-    def _blas_threads(self, trainer) -> int | None:
-        """BLAS's thread count as the user set it: while this path holds BLAS at one thread for
-        a training loop (:meth:`_hold_one_blas_thread`), the count it found."""
-        held = self._held
-        if held is not None and held[0] is getattr(trainer, "_loop_token", None):
-            return held[1]
-        return None if self.gemm is None else self.gemm.threads()
-
     def _hold_one_blas_thread(self, trainer) -> None:
-        """Set BLAS to one thread until the training loop ends (at once where there is no
-        loop: a direct ``run_epoch``). Between epochs the loop evaluates with NumPy: with BLAS's
-        own threads back, OpenBLAS's idle threads spin for a while after each product and took
-        the cores from the next epoch's threads (measured: full-batch epochs after an
-        evaluation 200-266 ms against 163-176 ms; with one BLAS thread the evaluation itself
-        costs 14 against 10 ms)."""
-        token = getattr(trainer, "_loop_token", None)
-        if self._held is not None and self._held[0] is token and token is not None:
-            return
-        self._held = (token, self.gemm.threads())
-        self.gemm.set_threads(1)
-        trainer._at_loop_end.append(self._release_blas)
-
-    def _release_blas(self) -> None:
-        if self._held is not None:
-            self.gemm.set_threads(self._held[1])
-            self._held = None
+        """Hold BLAS at one thread until the training loop ends (:class:`_OneBlasThread`;
+        released by the trainer's ``_at_loop_end``). Between epochs the loop evaluates with
+        NumPy: with BLAS's own threads back, OpenBLAS's idle threads spin for a while after
+        each product and took the cores from the next epoch's threads (measured: full-batch
+        epochs after an evaluation 200-266 ms against 163-176 ms; with one BLAS thread the
+        evaluation itself costs 14 against 10 ms). Callbacks and the validation set's
+        evaluation run with BLAS at one thread too."""
+        token, gemm = trainer._loop_token, self.gemm
+        trainer._at_loop_end.append(functools.partial(ONE_BLAS_THREAD.release, gemm, token))
+        if not ONE_BLAS_THREAD.hold(gemm, token):
+            trainer._at_loop_end.pop()
 
     def _threaded_epoch(self, X, T, order, k, chunk, rs, threads, set_blas=True):
         """The epoch on ``threads`` threads (:func:`._numba_batch.batch_epoch_rows`): this one
@@ -255,23 +289,23 @@ class BlasPath:
                 sync[16] = 1
                 failed.append(error)
 
-        before = gemm.threads() if set_blas else None
-        if set_blas:
-            gemm.set_threads(1)
-        helpers = [threading.Thread(target=helper_part, args=(t,), daemon=True) for t in range(1, threads)]
+        token = object()  # a direct run_epoch: BLAS held for this epoch alone
+        helpers = []
         try:
-            for helper in helpers:
-                helper.start()
+            if set_blas:
+                ONE_BLAS_THREAD.hold(gemm, token)
+            for t in range(1, threads):
+                helpers.append(threading.Thread(target=helper_part, args=(t,), daemon=True))
+                helpers[-1].start()
             part(0)
         except BaseException:
             sync[16] = 1  # the helpers leave their barrier instead of waiting for this thread
             raise
         finally:
             for helper in helpers:
-                if helper.ident is not None:
+                if helper.ident is not None or helper.is_alive():
                     helper.join()
-            if set_blas:
-                gemm.set_threads(before)
+            ONE_BLAS_THREAD.release(gemm, token)
         if failed:
             raise failed[0]
         running, bad, applied = out[0]

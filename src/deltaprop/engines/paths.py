@@ -74,9 +74,10 @@ PATHS: dict[str, Path] = {p.name: p for p in (
          + _RULE_PASS),
     Path("numba/batch-threads", ("minibatch", "batch"), _ALL, _COMPILED_ACTS, _COMPILED_LOSSES,
          "float32, float64",
-         "as numba/batch-blas, BLAS set to 2 or more threads (OPENBLAS_NUM_THREADS, threadpoolctl) "
-         "and as many cores, batches of at least 256 rows per thread (blas_path.ROWS_PER_THREAD); "
-         "not for rules with random draws (gradient noise, SARPROP)",
+         "as numba/batch-blas, BLAS set to 2 or more threads (OPENBLAS_NUM_THREADS, threadpoolctl); "
+         "threads: the fewest of BLAS's threads, the cores the process may use and the batch's rows / "
+         "256 (blas_path.ROWS_PER_THREAD), at least 2; not for rules with random draws (gradient "
+         "noise, SARPROP)",
          "_numba_batch.batch_epoch_rows: each batch's rows split between threads, each with "
          "one-thread BLAS and its own gradient buffer; after a barrier every thread adds the "
          "buffers in thread order and updates its share of the parameters; rounding depends on "
