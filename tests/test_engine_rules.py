@@ -47,6 +47,20 @@ def _split_rows(threads):
     return lambda self, k, rs, blas=None: 1 if rs.rng is not None else threads
 
 
+@pytest.fixture
+def blas_at_two():
+    """BLAS (float64's ``?gemm``) set to two threads for the test, then back as it was."""
+    from deltaprop.engines.blas_lib import gemm_for
+
+    gemm = gemm_for(np.float64)
+    if gemm is None or gemm.threads() is None or not gemm.set_threads(gemm.threads()):
+        pytest.skip(f"the BLAS here cannot report or set its threads ({gemm})")
+    before = gemm.threads()
+    gemm.set_threads(2)
+    yield gemm
+    gemm.set_threads(before)
+
+
 @pytest.fixture(params=["blas", "matmul", "threads"])
 def blas_route(request, monkeypatch):
     """The batch paths: ?gemm from compiled code; np.matmul between compiled steps; each
@@ -249,36 +263,28 @@ def test_rows_split_between_threads_give_the_numpy_weights(needs_numba, monkeypa
         _same_optimizer(tr.optimizer, ref.optimizer)
 
 
-def test_rows_split_between_threads_stop_together_at_a_divergent_batch(needs_numba, monkeypatch):
+def test_rows_split_between_threads_stop_together_at_a_divergent_batch(needs_numba, monkeypatch, blas_at_two):
     # every thread sees the same loss sums: all stop at the first non-finite batch, as the
     # NumPy engine stops (the epoch is taken back), and none waits for ever; BLAS gets the
     # thread count back that it had
     from deltaprop.engines import blas_path
-    from deltaprop.engines.blas_lib import gemm_for
 
-    gemm = gemm_for(np.float64)
-    if gemm is None or gemm.threads() is None or not gemm.set_threads(gemm.threads()):
-        pytest.skip(f"the BLAS here cannot report or set its threads ({gemm})")
-    before = gemm.threads()
-    gemm.set_threads(2)
-    try:
-        monkeypatch.setattr(blas_path.BlasPath, "row_threads", _split_rows(2))
-        X, T = _data("mse", n=40)
-        T[25] = 1e200  # the third batch of 10 has a squared error of 1e400
-        out = []
-        for engine in ("numpy", "numba"):
-            net = Network([4, 6, 3], "tanh", "identity", "mse", seed=1)
-            tr = Trainer(net, "sgd", lr=0.1, mode="minibatch", batch_size=10, shuffle=False, engine=engine,
-                         on_divergence="stop")
-            out.append((tr, tr.fit(X, T, 2)))
-        (ref, h_ref), (tr, h) = out
-        assert tr.engine_used == "numba/batch-threads"
-        assert tr.diverged and ref.diverged and h.updates == h_ref.updates
-        assert h.events == h_ref.events
-        np.testing.assert_allclose(tr.network.flat, ref.network.flat, rtol=0, atol=1e-10)
-        assert gemm.threads() == 2
-    finally:
-        gemm.set_threads(before)
+    gemm = blas_at_two
+    monkeypatch.setattr(blas_path.BlasPath, "row_threads", _split_rows(2))
+    X, T = _data("mse", n=40)
+    T[25] = 1e200  # the third batch of 10 has a squared error of 1e400
+    out = []
+    for engine in ("numpy", "numba"):
+        net = Network([4, 6, 3], "tanh", "identity", "mse", seed=1)
+        tr = Trainer(net, "sgd", lr=0.1, mode="minibatch", batch_size=10, shuffle=False, engine=engine,
+                     on_divergence="stop")
+        out.append((tr, tr.fit(X, T, 2)))
+    (ref, h_ref), (tr, h) = out
+    assert tr.engine_used == "numba/batch-threads"
+    assert tr.diverged and ref.diverged and h.updates == h_ref.updates
+    assert h.events == h_ref.events
+    np.testing.assert_allclose(tr.network.flat, ref.network.flat, rtol=0, atol=1e-10)
+    assert gemm.threads() == 2
 
 
 def test_row_threads_follow_blas_cores_and_batch(needs_numba, monkeypatch):
@@ -372,79 +378,63 @@ def test_a_failing_thread_ends_the_epoch_and_gives_blas_back(needs_numba):
     assert out.stdout.splitlines() == ["thread 1 failed 2 1", "thread 0 failed 2 1"]
 
 
-def test_blas_stays_at_one_thread_through_a_row_split_loop(needs_numba, monkeypatch):
+def test_blas_stays_at_one_thread_through_a_row_split_loop(needs_numba, monkeypatch, blas_at_two):
     # the evaluation between epochs would wake OpenBLAS's own threads, which then spin on the
     # cores the next epoch's threads need: BLAS stays at one thread until the loop ends, and
     # the split keeps the count the user set; a direct run_epoch gives it back at once
     from deltaprop import Callback
     from deltaprop.engines import blas_path
-    from deltaprop.engines.blas_lib import gemm_for
 
-    gemm = gemm_for(np.float64)
-    if gemm is None or gemm.threads() is None or not gemm.set_threads(gemm.threads()):
-        pytest.skip(f"the BLAS here cannot report or set its threads ({gemm})")
-    before = gemm.threads()
-    gemm.set_threads(2)
-    try:
-        monkeypatch.setattr(blas_path, "_cpus", lambda: 2)
-        monkeypatch.setattr(blas_path, "ROWS_PER_THREAD", 8)
-        seen = []
+    gemm = blas_at_two
+    monkeypatch.setattr(blas_path, "_cpus", lambda: 2)
+    monkeypatch.setattr(blas_path, "ROWS_PER_THREAD", 8)
+    seen = []
 
-        class Watch(Callback):
-            def on_epoch_end(self, trainer, logs):
-                seen.append((gemm.threads(), trainer.engine_used))
+    class Watch(Callback):
+        def on_epoch_end(self, trainer, logs):
+            seen.append((gemm.threads(), trainer.engine_used))
 
-        X, T = _data("mse", n=40)
-        net = Network([4, 6, 3], "tanh", "identity", "mse", seed=1)
-        tr = Trainer(net, "sgd", lr=0.1, mode="batch", engine="numba", callbacks=[Watch()])
-        tr.fit(X, T, 3)
-        assert seen == [(1, "numba/batch-threads")] * 3
-        assert gemm.threads() == 2
-        tr.engine_used = None
-        numba_engine.NumbaEngine().run_epoch(tr, X, T, None, 40)
-        assert tr.engine_used == "numba/batch-threads" and gemm.threads() == 2
-    finally:
-        gemm.set_threads(before)
+    X, T = _data("mse", n=40)
+    net = Network([4, 6, 3], "tanh", "identity", "mse", seed=1)
+    tr = Trainer(net, "sgd", lr=0.1, mode="batch", engine="numba", callbacks=[Watch()])
+    tr.fit(X, T, 3)
+    assert seen == [(1, "numba/batch-threads")] * 3
+    assert gemm.threads() == 2
+    tr.engine_used = None
+    numba_engine.NumbaEngine().run_epoch(tr, X, T, None, 40)
+    assert tr.engine_used == "numba/batch-threads" and gemm.threads() == 2
 
 
-def test_concurrent_row_split_fits_give_blas_its_threads_back(needs_numba, monkeypatch):
+def test_concurrent_row_split_fits_give_blas_its_threads_back(needs_numba, monkeypatch, blas_at_two):
     # BLAS's thread count belongs to the process: fits in four threads that each hold it at
     # one thread must leave it where the user set it (saving and restoring it per fit did not)
     import threading
 
     from deltaprop.engines import blas_path
-    from deltaprop.engines.blas_lib import gemm_for
 
-    gemm = gemm_for(np.float64)
-    if gemm is None or gemm.threads() is None or not gemm.set_threads(gemm.threads()):
-        pytest.skip(f"the BLAS here cannot report or set its threads ({gemm})")
-    before = gemm.threads()
-    gemm.set_threads(2)
-    try:
-        monkeypatch.setattr(blas_path.BlasPath, "row_threads", _split_rows(2))
-        X, T = _data("mse", n=64)
-        seen = set()
+    gemm = blas_at_two
+    monkeypatch.setattr(blas_path.BlasPath, "row_threads", _split_rows(2))
+    X, T = _data("mse", n=64)
+    seen = set()
 
-        def fit(i):
-            tr = Trainer(Network([4, 6, 3], "tanh", "identity", "mse", seed=i), "sgd", lr=0.01, mode="batch",
-                         engine="numba", eval_every=0)
-            tr.fit(X, T, 2)
-            seen.add(tr.engine_used)
+    def fit(i):
+        tr = Trainer(Network([4, 6, 3], "tanh", "identity", "mse", seed=i), "sgd", lr=0.01, mode="batch",
+                     engine="numba", eval_every=0)
+        tr.fit(X, T, 2)
+        seen.add(tr.engine_used)
 
-        for _ in range(30):
-            go = threading.Barrier(4)
-            threads = [threading.Thread(target=lambda i=i: (go.wait(), fit(i))) for i in range(4)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join(60)
-            assert gemm.threads() == 2
-        assert seen == {"numba/batch-threads"}
-    finally:
-        gemm.set_threads(before)
+    for _ in range(30):
+        go = threading.Barrier(4)
+        threads = [threading.Thread(target=lambda i=i: (go.wait(), fit(i))) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert gemm.threads() == 2
+    assert seen == {"numba/batch-threads"}
 
 
-def test_a_loop_keeps_its_split_through_a_new_plan_a_copy_and_an_inner_fit(needs_numba, monkeypatch):
+def test_a_loop_keeps_its_split_through_a_new_plan_a_copy_and_an_inner_fit(needs_numba, monkeypatch, blas_at_two):
     # within one loop, a callback that changes the network (a new plan, a new path object),
     # copies and pickles the trainer, and runs another trainer's fit on the same network (a
     # loop inside the loop): the split goes on, BLAS stays at one thread, then comes back
@@ -453,76 +443,60 @@ def test_a_loop_keeps_its_split_through_a_new_plan_a_copy_and_an_inner_fit(needs
 
     from deltaprop import Callback
     from deltaprop.engines import blas_path
-    from deltaprop.engines.blas_lib import gemm_for
     from deltaprop.techniques import use_flat_spot
 
-    gemm = gemm_for(np.float64)
-    if gemm is None or gemm.threads() is None or not gemm.set_threads(gemm.threads()):
-        pytest.skip(f"the BLAS here cannot report or set its threads ({gemm})")
-    before = gemm.threads()
-    gemm.set_threads(2)
-    try:
-        monkeypatch.setattr(blas_path, "_cpus", lambda: 2)
-        monkeypatch.setattr(blas_path, "ROWS_PER_THREAD", 8)
-        X, T = _data("mse", n=40)
-        seen = []
+    gemm = blas_at_two
+    monkeypatch.setattr(blas_path, "_cpus", lambda: 2)
+    monkeypatch.setattr(blas_path, "ROWS_PER_THREAD", 8)
+    X, T = _data("mse", n=40)
+    seen = []
 
-        class Meddle(Callback):
-            def on_epoch_end(self, tr, logs):
-                seen.append((tr.epoch, tr.engine_used, gemm.threads()))
-                if tr.epoch == 1:
-                    use_flat_spot(tr.network, 0.1)
-                if tr.epoch == 2:
-                    twin = copy.deepcopy(tr)
-                    assert twin._loop_token is None
-                    twin.callbacks = []  # (this class is local to the test: not picklable)
-                    pickle.loads(pickle.dumps(twin))
-                if tr.epoch == 3:
-                    inner = Trainer(tr.network, "sgd", lr=0.01, mode="batch", engine="numba", eval_every=0)
-                    inner.fit(X, T, 1)
-                    seen.append(("inner", inner.engine_used, gemm.threads()))
+    class Meddle(Callback):
+        def on_epoch_end(self, tr, logs):
+            seen.append((tr.epoch, tr.engine_used, gemm.threads()))
+            if tr.epoch == 1:
+                use_flat_spot(tr.network, 0.1)
+            if tr.epoch == 2:
+                twin = copy.deepcopy(tr)
+                assert twin._loop_token is None
+                twin.callbacks = []  # (this class is local to the test: not picklable)
+                pickle.loads(pickle.dumps(twin))
+            if tr.epoch == 3:
+                inner = Trainer(tr.network, "sgd", lr=0.01, mode="batch", engine="numba", eval_every=0)
+                inner.fit(X, T, 1)
+                seen.append(("inner", inner.engine_used, gemm.threads()))
 
-        tr = Trainer(Network([4, 6, 3], "sigmoid", "sigmoid", "half_sse", seed=1), "sgd", mode="batch",
-                     engine="numba", callbacks=[Meddle()])
-        tr.fit(X, T, 4)
-        split = "numba/batch-threads"
-        assert seen == [(1, split, 1), (2, split, 1), (3, split, 1), ("inner", split, 1), (4, split, 1)]
-        assert gemm.threads() == 2
-    finally:
-        gemm.set_threads(before)
+    tr = Trainer(Network([4, 6, 3], "sigmoid", "sigmoid", "half_sse", seed=1), "sgd", mode="batch",
+                 engine="numba", callbacks=[Meddle()])
+    tr.fit(X, T, 4)
+    split = "numba/batch-threads"
+    assert seen == [(1, split, 1), (2, split, 1), (3, split, 1), ("inner", split, 1), (4, split, 1)]
+    assert gemm.threads() == 2
 
 
-def test_a_fit_inside_its_own_loop_gives_the_outer_loop_back(needs_numba, monkeypatch):
+def test_a_fit_inside_its_own_loop_gives_the_outer_loop_back(needs_numba, monkeypatch, blas_at_two):
     # a callback that runs a fit of its own trainer: the inner loop ends, the outer one goes on
     # as a loop (BLAS still held, its own token back) and gives BLAS back when it ends
     from deltaprop import Callback
     from deltaprop.engines import blas_path
-    from deltaprop.engines.blas_lib import gemm_for
 
-    gemm = gemm_for(np.float64)
-    if gemm is None or gemm.threads() is None or not gemm.set_threads(gemm.threads()):
-        pytest.skip(f"the BLAS here cannot report or set its threads ({gemm})")
-    before = gemm.threads()
-    gemm.set_threads(2)
-    try:
-        monkeypatch.setattr(blas_path.BlasPath, "row_threads", _split_rows(2))
-        X, T = _data("mse", n=40)
-        seen = []
+    gemm = blas_at_two
+    monkeypatch.setattr(blas_path.BlasPath, "row_threads", _split_rows(2))
+    X, T = _data("mse", n=40)
+    seen = []
 
-        class Again(Callback):
-            def on_epoch_end(self, tr, logs):
-                token = tr._loop_token
-                if len(seen) == 0:
-                    seen.append("inner")
-                    tr.fit(X, T, 1)
-                seen.append((tr._loop_token is token, token is not None, gemm.threads()))
+    class Again(Callback):
+        def on_epoch_end(self, tr, logs):
+            token = tr._loop_token
+            if len(seen) == 0:
+                seen.append("inner")
+                tr.fit(X, T, 1)
+            seen.append((tr._loop_token is token, token is not None, gemm.threads()))
 
-        tr = Trainer(Network([4, 6, 3], "tanh", "identity", "mse", seed=1), "sgd", mode="batch", engine="numba",
-                     callbacks=[Again()])
-        tr.fit(X, T, 2)
-        # the inner fit's epoch, then the outer one's (the inner fit took the outer fit's second
-        # epoch: both count the same trainer's epochs)
-        assert seen == ["inner", (True, True, 1), (True, True, 1)] and tr.epoch == 2
-        assert tr._loop_token is None and gemm.threads() == 2
-    finally:
-        gemm.set_threads(before)
+    tr = Trainer(Network([4, 6, 3], "tanh", "identity", "mse", seed=1), "sgd", mode="batch", engine="numba",
+                 callbacks=[Again()])
+    tr.fit(X, T, 2)
+    # the inner fit's epoch, then the outer one's (the inner fit took the outer fit's second
+    # epoch: both count the same trainer's epochs)
+    assert seen == ["inner", (True, True, 1), (True, True, 1)] and tr.epoch == 2
+    assert tr._loop_token is None and gemm.threads() == 2

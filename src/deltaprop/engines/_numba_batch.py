@@ -421,6 +421,32 @@ def chunk_pass(x, t, m, acc, direct, Ws, Bs, GWs, GBs, lay, actp, loss, fused, c
 
 
 @njit(**_OPTS)
+def rows_pass(X, T, order, shuffled, lo, hi, ahead, k, chunk, direct, Ws, Bs, GWs, GBs, lay, actp, loss,
+              fused, c, scale, Zs, As, Ds, xb, tb, fn, ib, fb, ch, ex):
+    """Rows ``lo..hi-1`` of the epoch (``order[lo:hi]`` where ``shuffled``) through
+    :func:`chunk_pass` in chunks of at most ``chunk``, their gradients added (the first chunk
+    writes them); returns the sum of their losses. A shuffled chunk's rows are gathered, and
+    the next chunk's (up to row ``ahead`` of the order) prefetched meanwhile. With ``direct``
+    a chunk whose loss is not finite ends the pass before any weight changes."""
+    total = 0.0
+    for cs in range(lo, hi, chunk):
+        ce = min(cs + chunk, hi)
+        m = ce - cs
+        if shuffled:
+            gather_rows(X, T, order, cs, m, xb, tb)
+            prefetch_rows(X, T, order, ce, min(ce + min(chunk, k), ahead))
+            x, t = xb[:m], tb[:m]
+        else:
+            x, t = X[cs:ce], T[cs:ce]
+        part = chunk_pass(x, t, m, cs > lo, direct, Ws, Bs, GWs, GBs, lay, actp, loss, fused, c, scale,
+                          Zs, As, Ds, fn, ib, fb, ch, ex)
+        total += part
+        if direct and not np.isfinite(part):
+            break  # nothing applied yet
+    return total
+
+
+@njit(**_OPTS)
 def batch_epoch(X, T, order, shuffled, n, k, chunk, Ws, Bs, GWs, GBs, params, grads, lay, actp,
                 loss, fused, c, Zs, As, Ds, xb, tb, fn, ib, fb, ch, ex, rule, S0, S1, S2, ns, mask,
                 noise, rnd, h, q):
@@ -431,7 +457,7 @@ def batch_epoch(X, T, order, shuffled, n, k, chunk, Ws, Bs, GWs, GBs, params, gr
     first batch whose loss is not finite or 0, updates applied)."""
     nl = lay.shape[0]
     lr = c[C_LR]
-    one, zero = c[C_ONE], c[C_ZERO]
+    zero = c[C_ZERO]
     running = 0.0
     applied = 0
     bad = 0
@@ -443,22 +469,8 @@ def batch_epoch(X, T, order, shuffled, n, k, chunk, Ws, Bs, GWs, GBs, params, gr
         # 1/nb in the network's dtype (one / nb would promote float32 to float64)
         scale = c[C_SCALE_FULL] if nb == k else c[C_SCALE_LAST]
         direct = rule == PLAIN and q[Q_DECAY] == zero and q[Q_NOISY] == zero and nb <= chunk
-        total = 0.0
-        for cs in range(start, stop, chunk):
-            ce = min(cs + chunk, stop)
-            m = ce - cs
-            acc = cs > start
-            if shuffled:
-                gather_rows(X, T, order, cs, m, xb, tb)
-                prefetch_rows(X, T, order, ce, min(ce + min(chunk, k), n))
-                x, t = xb[:m], tb[:m]
-            else:
-                x, t = X[cs:ce], T[cs:ce]
-            part = chunk_pass(x, t, m, acc, direct, Ws, Bs, GWs, GBs, lay, actp, loss, fused, c, scale,
-                              Zs, As, Ds, fn, ib, fb, ch, ex)
-            total += part
-            if direct and not np.isfinite(part):
-                break  # nothing applied yet
+        total = rows_pass(X, T, order, shuffled, start, stop, n, k, chunk, direct, Ws, Bs, GWs, GBs, lay, actp,
+                          loss, fused, c, scale, Zs, As, Ds, xb, tb, fn, ib, fb, ch, ex)
         batch_loss = total / nb
         if not np.isfinite(batch_loss):
             bad = u
@@ -506,21 +518,10 @@ def batch_epoch_rows(tid, nt, sync, parts, yield_fn, X, T, order, shuffled, n, k
         nb = stop - start
         scale = c[C_SCALE_FULL] if nb == k else c[C_SCALE_LAST]
         lo, hi = start + (tid * nb) // nt, start + ((tid + 1) * nb) // nt
-        total = 0.0
         if hi == lo:  # a last batch of fewer rows than threads
             mine[:] = zero
-        for cs in range(lo, hi, chunk):
-            ce = min(cs + chunk, hi)
-            m = ce - cs
-            if shuffled:
-                gather_rows(X, T, order, cs, m, xb, tb)
-                prefetch_rows(X, T, order, ce, min(ce + chunk, hi))
-                x, t = xb[:m], tb[:m]
-            else:
-                x, t = X[cs:ce], T[cs:ce]
-            total += chunk_pass(x, t, m, cs > lo, False, Ws, Bs, GWs, GBs, lay, actp, loss, fused, c,
-                                scale, Zs, As, Ds, fn, ib, fb, ch, ex)
-        parts[tid] = total
+        parts[tid] = rows_pass(X, T, order, shuffled, lo, hi, hi, k, chunk, False, Ws, Bs, GWs, GBs, lay,
+                               actp, loss, fused, c, scale, Zs, As, Ds, xb, tb, fn, ib, fb, ch, ex)
         if not barrier(sync, nt, yield_fn):
             break
         total = 0.0

@@ -40,39 +40,34 @@ class Gemm:
     def __repr__(self) -> str:
         return f"Gemm({self.source}, int{8 * self.int_dtype.itemsize})"
 
+    def _openblas_fn(self, verb: str, restype, argtypes):
+        """OpenBLAS's ``openblas_<verb>_num_threads`` under the names the wheels give it
+        (scipy-openblas prefixes ``scipy_`` and suffixes 64-bit builds ``64_``), or None."""
+        found = self.__dict__.setdefault("_threads_fns", {})
+        if verb not in found:
+            found[verb] = None
+            for name in (f"scipy_openblas_{verb}_num_threads64_", f"openblas_{verb}_num_threads64_",
+                         f"scipy_openblas_{verb}_num_threads", f"openblas_{verb}_num_threads"):
+                fn = None if self._lib is None else getattr(self._lib, name, None)
+                if fn is not None:
+                    fn.restype, fn.argtypes = restype, argtypes
+                    found[verb] = fn
+                    break
+        return found[verb]
+
     def threads(self) -> int | None:
         """The library's current thread count (OpenBLAS's ``openblas_get_num_threads``, which
         threadpoolctl and ``OPENBLAS_NUM_THREADS`` set), or None where it cannot be asked."""
-        if self._lib is None:
-            return None
-        if not hasattr(self, "_get_threads"):
-            self._get_threads = None
-            for name in ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_",
-                         "scipy_openblas_get_num_threads", "openblas_get_num_threads"):
-                fn = getattr(self._lib, name, None)
-                if fn is not None:
-                    fn.restype, fn.argtypes = ctypes.c_int, []
-                    self._get_threads = fn
-                    break
-        return None if self._get_threads is None else int(self._get_threads())
+        fn = self._openblas_fn("get", ctypes.c_int, [])
+        return None if fn is None else int(fn())
 
     def set_threads(self, count: int) -> bool:
         """Set the library's thread count (``openblas_set_num_threads``, process-wide, as
         threadpoolctl does); False where it cannot be set."""
-        if self._lib is None:
+        fn = self._openblas_fn("set", None, [ctypes.c_int])
+        if fn is None:
             return False
-        if not hasattr(self, "_set_threads"):
-            self._set_threads = None
-            for name in ("scipy_openblas_set_num_threads64_", "openblas_set_num_threads64_",
-                         "scipy_openblas_set_num_threads", "openblas_set_num_threads"):
-                fn = getattr(self._lib, name, None)
-                if fn is not None:
-                    fn.restype, fn.argtypes = None, [ctypes.c_int]
-                    self._set_threads = fn
-                    break
-        if self._set_threads is None:
-            return False
-        self._set_threads(int(count))
+        fn(int(count))
         return True
 
 
