@@ -378,7 +378,7 @@ def bias_exp_activate(z, a, b, has_bias, m, c, ex, tanh):
                 as_[j] = sigmoid_from(_exp_np(-abs(zs[j]), k), zs[j], one)
 
 
-@njit(**_OPTS)
+@njit(**_INLINE)
 def chunk_pass(x, t, m, acc, direct, Ws, Bs, GWs, GBs, lay, actp, loss, fused, c, scale, Zs, As, Ds,
                fn, ib, fb, ch, ex):
     r"""Forward and backward over the m rows ``x``, ``t`` of one chunk; returns the sum of their
@@ -420,7 +420,7 @@ def chunk_pass(x, t, m, acc, direct, Ws, Bs, GWs, GBs, lay, actp, loss, fused, c
     return total
 
 
-@njit(**_OPTS)
+@njit(**_INLINE)
 def rows_pass(X, T, order, shuffled, lo, hi, ahead, k, chunk, direct, Ws, Bs, GWs, GBs, lay, actp, loss,
               fused, c, scale, Zs, As, Ds, xb, tb, fn, ib, fb, ch, ex):
     """Rows ``lo..hi-1`` of the epoch (``order[lo:hi]`` where ``shuffled``) through
