@@ -458,6 +458,10 @@ def batch_epoch(X, T, order, shuffled, n, k, chunk, Ws, Bs, GWs, GBs, params, gr
     nl = lay.shape[0]
     lr = c[C_LR]
     zero = c[C_ZERO]
+    # no reference counts on the layers' arrays and their views in the loop (the caller keeps
+    # them alive): each count is an atomic instruction, a few microseconds per batch in all
+    Ws, Bs, GWs, GBs = _unowned_tuple(Ws), _unowned_tuple(Bs), _unowned_tuple(GWs), _unowned_tuple(GBs)
+    Zs, As, Ds = _unowned_tuple(Zs), _unowned_tuple(As), _unowned_tuple(Ds)
     running = 0.0
     applied = 0
     bad = 0
@@ -504,6 +508,8 @@ def batch_epoch_rows(tid, nt, sync, parts, yield_fn, X, T, order, shuffled, n, k
     Every thread sees the same loss sums, so all stop together at a non-finite batch loss.
     Returns what :func:`batch_epoch` returns."""
     zero = c[C_ZERO]
+    Ws, Bs, GWs, GBs = _unowned_tuple(Ws), _unowned_tuple(Bs), _unowned_tuple(GWs), _unowned_tuple(GBs)
+    Zs, As, Ds = _unowned_tuple(Zs), _unowned_tuple(As), _unowned_tuple(Ds)
     nw = params.shape[0]
     share = ((nw + nt - 1) // nt + 15) // 16 * 16  # whole cache lines of float32
     plo, phi = min(tid * share, nw), min((tid + 1) * share, nw)
