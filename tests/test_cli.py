@@ -318,3 +318,5 @@ def test_opening_lines_name_network_mode_optimizer_dtype_and_engine(capsys):
     assert line == ("network: 2-2-1 sigmoid, loss half_sse, float32; stochastic, sgd lr 0.5, momentum 0.9; "
                     "engine numpy")
     assert out.splitlines()[-2].endswith("4 updates in 1 epoch")
+    _, out, _ = run(capsys, "train", "--data", "xor", "--epochs", "1", "--engine", "numba")
+    assert out.splitlines()[1].endswith("; engine numba/tiny")  # the compiled engine's path

@@ -870,3 +870,31 @@ def test_prefetch_rows_emits_prefetches_for_short_rows_and_reads_nothing(needs_n
     for net, engine in zip(nets, ("numpy", "numba")):
         Trainer(net, lr=0.01, mode="minibatch", batch_size=7, chunk_size=3, seed=4, engine=engine).fit(X, T, 3)
     np.testing.assert_allclose(nets[1].flat, nets[0].flat, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("sizes,mode,k,opt", [
+    ((2, 2, 1), "stochastic", 1, {}),  # tiny
+    ((8, 40, 30, 3), "stochastic", 1, {}),  # per-sample
+    ((200, 100, 3), "stochastic", 1, {}),  # blocked: 20,000 first-layer weights
+    ((8, 16, 3), "stochastic", 1, {"weight_decay": 0.01}),  # a rule the per-sample kernels do not take
+    ((8, 16, 3), "minibatch", 16, {}),
+    ((8, 16, 3), "batch", 64, {}),  # split: forced below
+    ((8, 16, 3), "batch", 64, {"grad_noise": 0.01}),  # random draws: not split
+])
+def test_the_path_named_before_a_fit_is_the_one_it_takes(needs_numba, monkeypatch, sizes, mode, k, opt):
+    # what `deltaprop train` names in its opening lines (NumbaEngine.path_of) is what the
+    # first epoch records as engine_used
+    from deltaprop.engines import blas_path
+    from deltaprop.optimizers import get_optimizer
+
+    monkeypatch.setattr(blas_path, "ROWS_PER_THREAD", 32)  # batches of 64 split in two, of 16 not
+    monkeypatch.setattr(blas_path, "_cpus", lambda: 2)
+    monkeypatch.setattr(blas_path.ONE_BLAS_THREAD, "user_threads", lambda gemm: 2)
+    rng = np.random.default_rng(0)
+    X, T = rng.normal(size=(64, sizes[0])), rng.uniform(size=(64, sizes[-1]))
+    tr = Trainer(Network(list(sizes), "sigmoid", seed=0), get_optimizer("sgd", lr=0.1, **opt), mode=mode,
+                 batch_size=k, engine="numba", seed=0)
+    named = numba_engine.NumbaEngine().path_of(tr, len(X))
+    tr.fit(X, T, 1)
+    assert named == tr.engine_used
+    assert named != "numba/batch-threads" or (mode == "batch" and not opt)

@@ -199,9 +199,14 @@ class Run:
         extras = ", ".join(f"{k} {v:g}" for k, v in opt.hyperparameters().items()
                            if k not in ("lr", "noise_decay") and not isinstance(v, bool) and v)
         engine = select_engine(tr.engine, tr, epochs=self.config.epochs - tr.epoch)
-        path = getattr(engine, "path", engine.name)
+        n = len(self.X)
+
+        def path_of(engine):  # the compiled engine's path (numba/batch-threads, ...), else its name
+            return engine.path_of(tr, n) if hasattr(engine, "path_of") else getattr(engine, "path", engine.name)
+
+        path = path_of(engine)
         if hasattr(engine, "choose"):  # auto: the choice the first epoch will make
-            path = "auto: " + engine.choose(net, len(self.X), tr.batch_rows(len(self.X)), opt).name
+            path = "auto: " + path_of(engine.choose(net, n, tr.batch_rows(n), opt))
         # a rule with its own loop (lbfgs) has no learning rate: showing one would mislead
         rule = " ".join([opt.name] + ([] if getattr(opt, "runs_own_loop", False) else [f"lr {opt.lr:g}"]))
         return _("network: {sizes} {activations}, loss {loss}, {dtype}; {mode}, {optimizer}; "

@@ -103,6 +103,12 @@ class RuleState:
     optimizer's, so checkpoints, resuming and a later fit on the NumPy engine continue from it;
     :meth:`done` writes back the counters."""
 
+    @staticmethod
+    def draws(opt) -> bool:
+        """Whether the rule draws random numbers at each update (gradient noise, SARPROP)."""
+        return rule_code(opt) == codes.SARPROP or any(not isinstance(tf, AddDecayedWeights)
+                                                      for tf in opt.transforms)
+
     def __init__(self, opt, params: np.ndarray):
         dt = params.dtype
         self.rule = rule_code(opt)
@@ -154,8 +160,7 @@ class RuleState:
                 q[C.Q_NOISY] = 1.0
                 self.noise = np.empty_like(params)
         self.rnd = np.empty_like(params) if self.rule == C.SARPROP else empty
-        draws = bool(q[C.Q_NOISY]) or self.rule == C.SARPROP
-        self.rng = opt._generator() if draws else None
+        self.rng = opt._generator() if RuleState.draws(opt) else None
 
     def draw(self) -> None:
         """The update's random numbers from the optimizer's generator, in the order the NumPy
@@ -368,6 +373,27 @@ class NumbaEngine:
         if plan.tiny_kernel(kind) is not None:
             return "numba/tiny"
         return "numba/per-sample"
+
+    def path_of(self, trainer, n: int) -> str:
+        """The path (a row of :data:`.paths.PATHS`) that an epoch of ``trainer`` on ``n`` rows
+        will take, as :meth:`run_epoch` records it, without running one: what ``deltaprop
+        train`` names in its opening lines."""
+        net, opt = trainer.network, trainer.optimizer
+        plan = self._plan_for(net)
+        k = trainer.batch_rows(n)
+        inline = runs_inline(opt)
+        path = self.path_for(plan, net, sgd_kind(opt) if inline else None, k, inline)
+        if path == "numba/batch-blas":
+            from types import SimpleNamespace
+
+            from .blas_path import ONE_BLAS_THREAD, BlasPath
+
+            if plan.blas is None:
+                plan.blas = BlasPath(net, plan)
+            rule = SimpleNamespace(rng=True if RuleState.draws(opt) else None)
+            if plan.blas.row_threads(k, rule, ONE_BLAS_THREAD.user_threads(plan.blas.gemm)) > 1:
+                path = "numba/batch-threads"
+        return path
 
     def run_epoch(self, trainer, X: np.ndarray, T: np.ndarray, order: np.ndarray | None,
                   k: int) -> tuple[float, int | None]:
