@@ -55,7 +55,10 @@ def test_quick_json_run_reports_results_skips_memory_and_import():
     summary = [r for r in rows if "gemm_gflops" in r]
     assert summary and summary[0]["gemm_limit_samples_per_s"] > 0
     memory = [r["memory"] for r in rows if "memory" in r]
-    assert len(memory) == 2 and all(m.get("extra_mb", -1) >= 0 for m in memory), memory
+    # Linux reads a process's RSS from counters updated in batches (per thread, every 64 page
+    # events; per CPU since 6.2), so with the epoch's threads the peak above the RSS before can
+    # read a few hundred KB below zero (measured: -0.04 MB)
+    assert len(memory) == 2 and all(m.get("extra_mb", -2) > -1 for m in memory), memory
     imported = [r for r in rows if "import" in r][0]["import"]
     assert imported["import_ms_median"] > 0 and imported["first_use_ms_median"] > 0
     startup = [r["startup"] for r in rows if "startup" in r][0]
