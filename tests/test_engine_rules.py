@@ -44,7 +44,7 @@ def needs_numba():
 def _split_rows(threads):
     """BlasPath.row_threads as on a machine of that many cores (whatever this one has): the
     rules that draw random numbers keep the one-call epoch."""
-    return lambda self, k, rs, blas=None: 1 if rs.rng is not None else threads
+    return lambda self, k, draws: 1 if draws else threads
 
 
 @pytest.fixture
@@ -289,23 +289,20 @@ def test_rows_split_between_threads_stop_together_at_a_divergent_batch(needs_num
 
 def test_row_threads_follow_blas_cores_and_batch(needs_numba, monkeypatch):
     from deltaprop.engines import blas_path
-    from deltaprop.engines.numba_engine import RuleState
 
     net = Network([4, 6, 3], seed=0)
     path = blas_path.BlasPath(net, numba_engine._Plan(net))
     if path.gemm is None:
         pytest.skip("no ?gemm callable from compiled code here")
-    plain, noisy = RuleState(get_optimizer("sgd"), net.params), RuleState(get_optimizer("sgd", grad_noise=0.1, seed=0),
-                                                                     net.params)
     per = blas_path.ROWS_PER_THREAD
     monkeypatch.setattr(path.gemm, "threads", lambda: 4)
     monkeypatch.setattr(blas_path, "_cpus", lambda: 2)
-    assert [path.row_threads(k, plain) for k in (per, 2 * per - 1, 2 * per, 60000)] == [1, 1, 2, 2]
-    assert path.row_threads(60000, noisy) == 1  # its draws are made per update, from Python
+    assert [path.row_threads(k, False) for k in (per, 2 * per - 1, 2 * per, 60000)] == [1, 1, 2, 2]
+    assert path.row_threads(60000, True) == 1  # draws are made per update, from Python
     monkeypatch.setattr(blas_path, "_cpus", lambda: 8)
-    assert path.row_threads(3 * per, plain) == 3 and path.row_threads(60000, plain) == 4
+    assert path.row_threads(3 * per, False) == 3 and path.row_threads(60000, False) == 4
     monkeypatch.setattr(path.gemm, "threads", lambda: 1)
-    assert path.row_threads(60000, plain) == 1
+    assert path.row_threads(60000, False) == 1
 
 
 def test_barriers_hold_threads_together_and_let_them_go_when_left(needs_numba):
@@ -317,7 +314,7 @@ def test_barriers_hold_threads_together_and_let_them_go_when_left(needs_numba):
     from deltaprop.engines import _numba_batch as NB
     from deltaprop.engines.blas_path import _YIELD
 
-    sync = np.zeros(24, np.int64)
+    sync = np.zeros(NB.SYNC_LENGTH, np.int64)
     assert NB.barrier(sync, 1, _YIELD)  # alone: through at once
     passed = []
 
@@ -334,7 +331,7 @@ def test_barriers_hold_threads_together_and_let_them_go_when_left(needs_numba):
     waiting.start()
     waiting.join(0.2)
     assert waiting.is_alive()  # its partner never comes
-    sync[16] = 1
+    sync[NB.SYNC_ABANDON] = 1
     waiting.join(60)
     assert not waiting.is_alive() and passed[-1] == 0
 
@@ -356,7 +353,7 @@ def test_a_failing_thread_ends_the_epoch_and_gives_blas_back(needs_numba):
         gemm = gemm_for(np.float64)
         if gemm is None or gemm.threads() is None or not gemm.set_threads(2):
             print("skip"); raise SystemExit
-        blas_path.BlasPath.row_threads = lambda self, k, rs, blas=None: 3
+        blas_path.BlasPath.row_threads = lambda self, k, draws: 3
         X = np.random.default_rng(0).normal(size=(60, 4)); T = X[:, :2] ** 2
         real = NB.batch_epoch_rows
         for bad in (1, 0):

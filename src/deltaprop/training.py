@@ -247,8 +247,9 @@ class Trainer:
         random numbers drawn), the whole set after the last epoch of a ``fit`` of at least
         :attr:`FULL_EVAL_EPOCHS` epochs. ``None``:
         all rows up to :attr:`EVAL_ROWS_MIN`, else N/16 of them but at least
-        :attr:`EVAL_ROWS_MIN` and at most :attr:`EVAL_ROWS_MAX`, which keeps the evaluation near or below a tenth of an epoch's
-        cost; a number: that many (N or more: every row, every time).
+        :attr:`EVAL_ROWS_MIN` and at most :attr:`EVAL_ROWS_MAX`, which keeps the evaluation
+        near or below a tenth of an epoch's cost; a number: that many (N or more: every row,
+        every time).
     accuracy : bool or None
         Record accuracy; ``None`` means "when the loss is a cross-entropy".
     callbacks : list of Callback

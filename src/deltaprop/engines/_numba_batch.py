@@ -129,6 +129,8 @@ def _call_void(typingctx, address):
 
 #: Spins of a thread waiting at a barrier before it yields its core to other work
 BARRIER_SPINS = 2000
+#: A barrier's int64 array (:func:`barrier`): its length, and where Python sets the abandon flag
+SYNC_LENGTH, SYNC_ABANDON = 24, 16
 
 
 @njit(**_OPTS)
@@ -142,7 +144,7 @@ def barrier(sync, nt, yield_fn):
     is not kept waiting for a spinning thread. The flag is set from Python when a thread
     cannot take its part (an interrupt before it started), so the others do not wait forever."""
     count = np.int64(sync.ctypes.data)
-    generation, abandon = count + 64, count + 128
+    generation, abandon = count + 64, count + 8 * SYNC_ABANDON
     seen = _atomic_load(generation)
     if _atomic_add(count, 1) == nt - 1:
         _atomic_store(count, 0)

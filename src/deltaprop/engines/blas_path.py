@@ -190,13 +190,12 @@ class BlasPath:
         chunk = max(1, min(trainer.chunk_size, CHUNK_ROWS, k))
         self._buffers(chunk)
         rs = RuleState(opt, net.params)
-        threads = self.row_threads(k, rs, None if self.gemm is None else ONE_BLAS_THREAD.user_threads(self.gemm))
+        threads = self.row_threads(k, rs.rng is not None)
         if threads > 1:
             trainer.engine_used = "numba/batch-threads"
-            in_loop = getattr(trainer, "_loop_token", None) is not None
-            if in_loop:
+            if getattr(trainer, "_loop_token", None) is not None:
                 self._hold_one_blas_thread(trainer)
-            running, bad, applied = self._threaded_epoch(X, T, order, k, chunk, rs, threads, not in_loop)
+            running, bad, applied = self._threaded_epoch(X, T, order, k, chunk, rs, threads)
         elif self.gemm is None:
             running, bad, applied = self._python_epoch(X, T, order, k, chunk, rs)
         elif rs.rng is None:
@@ -220,21 +219,21 @@ class BlasPath:
         rs.done(opt, applied)
         return running, bad
 
-    def row_threads(self, k: int, rs, blas: int | None = None) -> int:
+    def row_threads(self, k: int, draws: bool) -> int:
         """How many threads run the epoch's batches of ``k`` rows, each with its share of the
         rows and one-thread BLAS (1: the one-call epoch, BLAS with its own threads). As many
-        as BLAS is set to run (``blas``, else asked of it: ``OPENBLAS_NUM_THREADS``,
-        threadpoolctl), no more than the cores this process may use, with at least
-        :data:`ROWS_PER_THREAD` rows each. A batch of a few hundred rows gains little from
-        BLAS's own threads, which split each product while the row passes between products
-        stay on one thread; split by rows, every step runs on every thread. Not for the rules
-        that draw random numbers per update."""
-        if self.gemm is None or rs.rng is not None:
+        as BLAS is set to run (``OPENBLAS_NUM_THREADS``, threadpoolctl; while a loop holds it
+        at one thread, the count it had), no more than the cores this process may use, with
+        at least :data:`ROWS_PER_THREAD` rows each. A batch of a few hundred rows gains little
+        from BLAS's own threads, which split each product while the row passes between
+        products stay on one thread; split by rows, every step runs on every thread. Not for
+        the rules that ``draws`` random numbers per update (their draws are made from Python)."""
+        if self.gemm is None or draws or k < 2 * ROWS_PER_THREAD:
             return 1
-        blas = self.gemm.threads() if blas is None else blas
+        blas = ONE_BLAS_THREAD.user_threads(self.gemm)
         if not blas or blas < 2:
             return 1
-        return max(1, min(blas, _cpus(), k // ROWS_PER_THREAD))
+        return min(blas, _cpus(), k // ROWS_PER_THREAD)
 
     def _hold_one_blas_thread(self, trainer) -> None:
         """Hold BLAS at one thread until the training loop ends (:class:`_OneBlasThread`;
@@ -249,10 +248,10 @@ class BlasPath:
         if not ONE_BLAS_THREAD.hold(gemm, token):
             trainer._at_loop_end.pop()
 
-    def _threaded_epoch(self, X, T, order, k, chunk, rs, threads, set_blas=True):
+    def _threaded_epoch(self, X, T, order, k, chunk, rs, threads):
         """The epoch on ``threads`` threads (:func:`._numba_batch.batch_epoch_rows`): this one
-        and ``threads - 1`` started for the epoch, BLAS at one thread meanwhile (set here
-        where ``set_blas``, else held by the training loop)."""
+        and ``threads - 1`` started for the epoch, BLAS held at one thread meanwhile (for the
+        epoch alone where no training loop holds it already)."""
         from . import _numba_batch as B
 
         plan, net, c, gemm = self.plan, self.net, self.plan.c, self.gemm
@@ -268,7 +267,7 @@ class BlasPath:
         shuffled = order is not None
         if not shuffled:
             order = self._no_order
-        sync = np.zeros(24, np.int64)
+        sync = np.zeros(B.SYNC_LENGTH, np.int64)
         parts = np.zeros(threads)
         hs = [rs.h] + [rs.h.copy() for _ in range(threads - 1)]
         qs = [rs.q] + [rs.q.copy() for _ in range(threads - 1)]
@@ -286,20 +285,19 @@ class BlasPath:
             try:
                 part(t)
             except BaseException as error:  # noqa: BLE001 (raised again in this thread below)
-                sync[16] = 1
+                sync[B.SYNC_ABANDON] = 1
                 failed.append(error)
 
-        token = object()  # a direct run_epoch: BLAS held for this epoch alone
+        token = object()  # the epoch's own hold: a no-op where its loop holds BLAS already
         helpers = []
         try:
-            if set_blas:
-                ONE_BLAS_THREAD.hold(gemm, token)
+            ONE_BLAS_THREAD.hold(gemm, token)
             for t in range(1, threads):
                 helpers.append(threading.Thread(target=helper_part, args=(t,), daemon=True))
                 helpers[-1].start()
             part(0)
         except BaseException:
-            sync[16] = 1  # the helpers leave their barrier instead of waiting for this thread
+            sync[B.SYNC_ABANDON] = 1  # the helpers leave their barrier instead of waiting for this one
             raise
         finally:
             for helper in helpers:

@@ -384,14 +384,11 @@ class NumbaEngine:
         inline = runs_inline(opt)
         path = self.path_for(plan, net, sgd_kind(opt) if inline else None, k, inline)
         if path == "numba/batch-blas":
-            from types import SimpleNamespace
-
-            from .blas_path import ONE_BLAS_THREAD, BlasPath
+            from .blas_path import BlasPath
 
             if plan.blas is None:
                 plan.blas = BlasPath(net, plan)
-            rule = SimpleNamespace(rng=True if RuleState.draws(opt) else None)
-            if plan.blas.row_threads(k, rule, ONE_BLAS_THREAD.user_threads(plan.blas.gemm)) > 1:
+            if plan.blas.row_threads(k, RuleState.draws(opt)) > 1:
                 path = "numba/batch-threads"
         return path
 
