@@ -1,6 +1,8 @@
 """Every optimizer of the registry on the compiled engine: the NumPy engine's weights, state and
 generator in every mode it allows and on every path that runs it (float64, 1e-10)."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -303,6 +305,51 @@ def test_row_threads_follow_blas_cores_and_batch(needs_numba, monkeypatch):
     assert path.row_threads(3 * per, False) == 3 and path.row_threads(60000, False) == 4
     monkeypatch.setattr(path.gemm, "threads", lambda: 1)
     assert path.row_threads(60000, False) == 1
+
+
+def test_a_containers_cpu_quota_caps_the_threads(tmp_path, monkeypatch):
+    # a container started with --cpus 1.5 on a bigger host: its affinity mask lists every
+    # core, the quota file says 150,000 us per 100,000 us period; threads past 2 would wait
+    from deltaprop import machine
+
+    def files(v2=None, v1=None):
+        out = []
+        if v2 is not None:
+            (tmp_path / "cpu.max").write_text(v2)
+        out.append((str(tmp_path / "cpu.max"),))
+        if v1 is not None:
+            (tmp_path / "quota").write_text(v1[0])
+            (tmp_path / "period").write_text(v1[1])
+        out.append((str(tmp_path / "quota"), str(tmp_path / "period")))
+        return tuple(out)
+
+    assert machine._cgroup_cpus(files()) is None  # no cgroup files: no quota
+    assert machine._cgroup_cpus(files(v1=("-1\n", "100000\n"))) is None  # v1 without a quota
+    assert machine._cgroup_cpus(files(v1=("150000\n", "100000\n"))) == 1.5
+    assert machine._cgroup_cpus(files(v2="max 100000\n")) is None  # v2 read first: no quota
+    assert machine._cgroup_cpus(files(v2="300000 100000\n")) == 3.0
+    (tmp_path / "cpu.max").write_text("garbage")
+    assert machine._cgroup_cpus(files()) is None
+    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    monkeypatch.setattr(machine, "_cgroup_cpus", lambda files=None: 0.5)
+    assert machine.usable_cpus() == 1  # half a CPU still runs one thread
+    monkeypatch.setattr(machine, "_cgroup_cpus", lambda files=None: 1000.0)
+    assert machine.usable_cpus() == n  # a quota above the cores leaves the affinity
+    monkeypatch.setattr(machine, "_cgroup_cpus", lambda files=None: 1.5)
+    assert machine.usable_cpus() == min(n, 2)
+
+
+def test_row_threads_stay_within_the_cpu_quota(needs_numba, monkeypatch):
+    from deltaprop import machine
+    from deltaprop.engines import blas_path
+
+    net = Network([4, 6, 3], seed=0)
+    path = blas_path.BlasPath(net, numba_engine._Plan(net))
+    if path.gemm is None:
+        pytest.skip("no ?gemm callable from compiled code here")
+    monkeypatch.setattr(path.gemm, "threads", lambda: 8)
+    monkeypatch.setattr(machine, "_cgroup_cpus", lambda files=None: 1.0)
+    assert path.row_threads(60000, False) == 1  # one CPU's time: the one-call epoch
 
 
 def test_barriers_hold_threads_together_and_let_them_go_when_left(needs_numba):

@@ -2,16 +2,58 @@
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 from typing import Sequence
 
 import numpy as np
 
-__all__ = ["THREAD_VARS", "machine_facts"]
+__all__ = ["THREAD_VARS", "machine_facts", "usable_cpus"]
 
 #: Thread settings a benchmark run may set; pages that report a run repeat those found set.
 THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
+
+
+#: Where Linux states a container's CPU quota (cgroup v2, then v1: quota and period, in us).
+CGROUP_CPU_FILES = (("/sys/fs/cgroup/cpu.max",),
+                    ("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "/sys/fs/cgroup/cpu/cpu.cfs_period_us"))
+
+
+def _cgroup_cpus(files=CGROUP_CPU_FILES) -> float | None:
+    """The CPU quota of this process's cgroup in CPUs (quota / period), None where none is set
+    or none can be read. A container started with ``--cpus 2`` on a 64-core host sees 64 CPUs
+    in its affinity mask, yet the kernel lets it run 2 CPUs' worth of time per period; threads
+    beyond that wait for the next period (joblib's loky reads the same files, but costs 0.2 s
+    to import for this one number)."""
+    for names in files:
+        try:
+            parts = []
+            for name in names:
+                with open(name, encoding="ascii") as f:
+                    parts += f.read().split()
+        except (OSError, UnicodeDecodeError):
+            continue
+        try:
+            quota, period = float(parts[0]), float(parts[1])
+        except (IndexError, ValueError):  # "max 100000" (v2) and "-1" (v1): no quota
+            return None
+        return quota / period if quota > 0 and period > 0 else None
+    return None
+
+
+def usable_cpus() -> int:
+    """The CPUs this process can keep busy at once: its affinity mask (``taskset``, a batch
+    system's binding), capped by its cgroup's CPU quota rounded up (a container's ``--cpus``);
+    at least 1."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # (not on macOS or Windows)
+        cpus = os.cpu_count() or 1
+    quota = _cgroup_cpus()
+    if quota is not None:
+        cpus = min(cpus, math.ceil(quota))
+    return max(1, cpus)
 
 
 def machine_facts(packages: Sequence[str] = ()) -> dict:
@@ -26,7 +68,7 @@ def machine_facts(packages: Sequence[str] = ()) -> dict:
             cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
     except OSError:
         pass
-    facts = {"cpu": cpu, "logical_cpus": os.cpu_count(), "python": platform.python_version(),
+    facts = {"cpu": cpu, "logical_cpus": os.cpu_count(), "usable_cpus": usable_cpus(), "python": platform.python_version(),
              "numpy": np.__version__, "platform": platform.platform(),
              "env": {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", *THREAD_VARS)},
              "loadavg": None, "blas": []}

@@ -21,7 +21,6 @@ from __future__ import annotations
 import ctypes
 import functools
 import math
-import os
 import threading
 
 import numpy as np
@@ -119,10 +118,9 @@ ONE_BLAS_THREAD = _OneBlasThread()
 
 
 def _cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # (not on macOS or Windows)
-        return os.cpu_count() or 1
+    from ..machine import usable_cpus
+
+    return usable_cpus()
 
 
 class _Rows:
@@ -223,7 +221,8 @@ class BlasPath:
         """How many threads run the epoch's batches of ``k`` rows, each with its share of the
         rows and one-thread BLAS (1: the one-call epoch, BLAS with its own threads). As many
         as BLAS is set to run (``OPENBLAS_NUM_THREADS``, threadpoolctl; while a loop holds it
-        at one thread, the count it had), no more than the cores this process may use, with
+        at one thread, the count it had), no more than the CPUs this process may use (its
+        affinity and its container's CPU quota, :func:`deltaprop.machine.usable_cpus`), with
         at least :data:`ROWS_PER_THREAD` rows each. A batch of a few hundred rows gains little
         from BLAS's own threads, which split each product while the row passes between
         products stay on one thread; split by rows, every step runs on every thread. Not for

@@ -13,7 +13,6 @@ seconds.
 from __future__ import annotations
 
 import math
-import os
 import re
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -25,6 +24,7 @@ from ..data import load_builtin, split
 from ..data.dataset import Standardizer
 from ..errors import ConfigError
 from ..i18n import gettext as _
+from ..machine import usable_cpus
 from ..network import Network
 from ..optimizers import OPTIMIZERS, get_optimizer
 from ..techniques import build_callbacks
@@ -189,7 +189,7 @@ def run_grid(problems, modes, techniques, seeds, *, jobs: int | None = None, pro
     chunk = max(1, math.ceil(len(seeds) / 5))  # a few tasks per cell balance the load
     tasks = [(p, m, t, seeds[i:i + chunk], kw) for p in problems for m in modes for t in techniques
              if applicable(p, m, t) for i in range(0, len(seeds), chunk)]
-    jobs = jobs or os.cpu_count() or 1
+    jobs = jobs or usable_cpus()
     results = []
     if client is not None:
         from distributed import as_completed
