@@ -300,7 +300,12 @@ def test_optimizer_schedule_and_techniques_from_the_cli(capsys, tmp_path):
 
 @pytest.mark.parametrize("args,message", [
     (["--optimizer", "quickprop"], "optimizer 'quickprop' needs the whole data set's gradient; use mode 'batch'"),
-    (["--opt-param", "foo=1"], "unexpected keyword argument 'foo'"),
+    (["--opt-param", "foo=1"], "optimizer 'sgd' takes no parameter 'foo'; its parameters: momentum, nesterov, "
+                               "weight_decay"),
+    (["--optimizer", "adam", "--opt-param", "beta1=0.8", "--opt-param", "gamma=2"],
+     "optimizer 'adam' takes no parameter 'gamma'; its parameters: beta1, beta2, eps,"),
+    (["--schedule", "bold_driver", "--schedule-param", "foo=2"],
+     "schedule 'bold_driver' takes no parameter 'foo'; its parameters: increase, decrease, tolerance"),
     (["--opt-param", "foo"], "--opt-param expects KEY=VALUE, got 'foo'"),
     (["--schedule-param", "gamma=0.5"], "--schedule-param needs --schedule"),
     (["--momentum", "1.5"], "--momentum must be a number in [0, 1), got 1.5"),

@@ -41,6 +41,19 @@ def test_every_setting_has_a_flag_and_help_shows_each_default():
         assert f"(default: {DEFAULTS.to_dict()[name]})" in help_text, name
 
 
+def test_negated_flags_read_as_sentences():
+    # a flag that turns a setting off is helped by "do not " + the setting's help: each such
+    # help starts with a verb in lower case, not a label ("regression: ...")
+    negated = [name for name, s in SETTINGS.items() if s.flag == "negate"]
+    assert negated
+    help_text = " ".join(_train_parser().format_help().split())
+    for name in negated:
+        first = SETTINGS[name].help.split()[0]
+        assert first.islower() and not first.endswith(":"), (name, SETTINGS[name].help)
+        assert f"do not {SETTINGS[name].help.split('(')[0].strip()}" in help_text, name
+    assert "do not train a regression on standardised targets" in help_text
+
+
 def test_library_defaults_come_from_the_table():
     def defaults(fn):
         return {k: p.default for k, p in inspect.signature(fn).parameters.items()
@@ -110,14 +123,27 @@ def test_unknown_and_mistyped_settings_are_refused():
         TrainConfig(schedule_param=("gamma=0.5",))
 
 
-def test_toml_round_trip(tmp_path):
+def test_toml_round_trip(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     cfg = TrainConfig(data="my.csv", target="t", hidden=(3, 2), categorical=("a", "b"), opt_param=("beta1=0.8",),
                       optimizer="adam", schedule="step", schedule_param=("step_size=3",), momentum=0.5,
-                      flat_spot=0.1, out="m.npz", force=True)
-    path = tmp_path / "run.toml"
-    path.write_text(cfg.to_toml())
-    assert "force" not in read_toml(path)  # a repeated run never replaces files silently
-    assert resolve({}, read_toml(path)) == cfg.replace(force=False)
+                      flat_spot=0.1, out="m.npz", checkpoint="c.npz", force=True)
+    with open("run.toml", "w") as f:
+        f.write(cfg.to_toml())
+    assert "force" not in read_toml("run.toml")  # a repeated run never replaces files silently
+    assert resolve({}, read_toml("run.toml")) == cfg.replace(force=False)
+    # in another folder, the file names are written relative to it and read back as the same files
+    (tmp_path / "sub").mkdir()
+    with open("sub/run.toml", "w") as f:
+        f.write(cfg.to_toml("sub"))
+    back = read_toml("sub/run.toml")
+    assert 'data = "../my.csv"' in (tmp_path / "sub/run.toml").read_text()
+    assert [back[k] for k in ("data", "out", "checkpoint")] == ["my.csv", "m.npz", "c.npz"]
+    # a built-in set's name and absolute paths are left as they are
+    other = cfg.replace(data="iris", out=str(tmp_path / "abs.npz"))
+    with open("sub/b.toml", "w") as f:
+        f.write(other.to_toml("sub"))
+    assert read_toml("sub/b.toml")["data"] == "iris" and read_toml("sub/b.toml")["out"] == str(tmp_path / "abs.npz")
 
 
 def test_precedence_flags_file_builtin_defaults():
@@ -189,7 +215,7 @@ def test_prepare_run_matches_the_cli(tmp_path, monkeypatch):
     net, info = dp.load_model("m.npz")
     np.testing.assert_array_equal(net.flat, run.model.network.flat)
     assert TrainConfig.from_dict({k: v for k, v in info["training"].items() if k != "epochs_run"}) \
-        == cfg.replace(out="m.npz", checkpoint="m.npz.ckpt", quiet=True)
+        == cfg.replace(out="m.npz", quiet=True)  # no checkpoint: the run named none
     assert run.fingerprint == data_fingerprint(run.train.X, run.train.T)
 
 

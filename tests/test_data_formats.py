@@ -333,3 +333,24 @@ def test_idx_model_round_trip(tmp_path, rng):
                    features=loaded.feature_names, classes=loaded.classes, task=loaded.task)
     assert ds.T.shape == (40, 0)
     np.testing.assert_array_equal(loaded.predict(loaded.align(ds).X), model.predict(train.X))
+
+
+def test_predict_reads_an_npy_of_the_inputs_for_a_model_trained_from_an_npz(tmp_path, rng, capsys):
+    # the model names its target array 'y'; a .npy of exactly its inputs has no target column
+    from deltaprop.cli import main
+
+    X = rng.normal(size=(30, 3))
+    np.savez(tmp_path / "d.npz", X=X, y=(X[:, 0] > 0).astype(int))
+    np.save(tmp_path / "x.npy", X)
+    assert main(["train", "--data", str(tmp_path / "d.npz"), "--target", "y", "--epochs", "3",
+                 "--out", str(tmp_path / "m.npz"), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "m.npz"), "--data", str(tmp_path / "x.npy")]) == 0
+    lines = capsys.readouterr().out.split()
+    assert lines[0] == "prediction" and len(lines) == 31
+    model = Model.load(tmp_path / "m.npz")
+    assert [int(v) for v in lines[1:]] == [int(v) for v in model.predict(X).ravel()]
+    # a file of another width is still an error naming what is wrong
+    np.save(tmp_path / "w.npy", X[:, :2])
+    assert main(["predict", str(tmp_path / "m.npz"), "--data", str(tmp_path / "w.npy")]) == 2
+    assert "w.npy: the inputs have 2 columns but the model takes 3 features" in capsys.readouterr().err

@@ -65,6 +65,13 @@ def test_applicability_and_criteria():
     assert str(parse_success("accuracy>=0.9")) == "accuracy>=0.9"
     with pytest.raises(ConfigError, match="not understood"):
         parse_success("fast")
+    # criteria no run can meet would read as every technique failing
+    for text in ("accuracy>=2", "accuracy>=95", "accuracy>=-0.1"):
+        with pytest.raises(ConfigError, match="accuracy is a fraction from 0 to 1"):
+            parse_success(text)
+    with pytest.raises(ConfigError, match="the loss bound must be a finite number of at least 0"):
+        parse_success("loss<=-1")
+    assert str(parse_success("accuracy>=1")) == "accuracy>=1"
 
 
 @pytest.mark.parametrize("args,msg", [

@@ -121,3 +121,27 @@ def test_sampled_gradcheck_reports_how_many(rng):
     res = gradcheck(net, rng.normal(size=(4, 10)), rng.normal(size=(4, 3)), max_params=25)
     assert len(res.indices) == 25 and res.n_params == net.n_params
     assert "25 of 283 parameters" in res.summary()
+
+
+def test_a_gradient_below_what_differences_resolve_is_said_to_be(rng):
+    # at a minimum the loss and every gradient entry are near 0: finite differences are round-off
+    # there, relative errors of order 1 mean nothing, and the summary says so (not "backprop is
+    # wrong"); at the starting weights the same net is checked as usual
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], float)
+    T = np.array([[0], [1], [1], [0]], float)
+    net = Network([2, 2, 1], "identity", "identity", "mse", seed=0)
+    fresh = gradcheck(net, X, T)
+    assert fresh.passed() and not fresh.unresolved and "round-off" not in fresh.summary()
+    # the least-squares fit of a linear net: the gradient is zero up to rounding
+    A = np.column_stack([X, np.ones(4)])
+    coef = np.linalg.lstsq(A, T, rcond=None)[0]
+    net.set_weights([(np.eye(2), np.zeros(2)), (coef[:2], coef[2])])
+    res = gradcheck(net, X, T)
+    assert res.unresolved and np.abs(res.analytic).max() < res.resolution
+    assert "where finite differences are mostly round-off" in res.summary()
+    # a broken backward pass is never excused: its gradient is far above the resolution
+    layers = [_BrokenDense(3, 4, "tanh"), Dense(4, 2, "sigmoid")]
+    broken = Network.from_layers(layers, "half_sse")
+    broken.reset_parameters(rng, "uniform:1")
+    bad = gradcheck(broken, rng.normal(size=(5, 3)), rng.normal(size=(5, 2)))
+    assert not bad.unresolved and not bad.passed()

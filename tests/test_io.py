@@ -136,3 +136,25 @@ def test_model_rejects_text_and_nan_inputs_with_its_own_error(net):
         model.predict_outputs(X)
     with pytest.raises(DataError, match="first at row 2, column 1"):
         model.evaluate(Dataset(X, np.eye(3), "classification"))
+
+
+def test_save_model_takes_a_model_or_a_fitted_estimator_and_names_anything_else(tmp_path, rng):
+    from deltaprop.data.dataset import Dataset
+    from deltaprop.model import Model, fit_dataset
+
+    X = rng.normal(size=(30, 3)) * 10 + 5
+    ds = Dataset(X, (X[:, :1] > 5).astype(float), "classification", "d", classes=["no", "yes"])
+    model, _ = fit_dataset(ds, hidden=(4,), epochs=2, batch_size=8, seed=0)
+    save_model(tmp_path / "m.npz", model)
+    back = Model.load(tmp_path / "m.npz")  # the standardisation and classes came with it
+    assert back.classes == model.classes and back.standardizer is not None
+    np.testing.assert_array_equal(back.predict(X), model.predict(X))
+    with pytest.raises(TypeError, match="save_model saves a Network, a Model or a fitted deltaprop estimator, "
+                                        "not dict"):
+        save_model(tmp_path / "x.npz", {"W": 1})
+    assert not (tmp_path / "x.npz").exists()
+    sk = pytest.importorskip("deltaprop.sklearn")
+    with pytest.warns(UserWarning, match="Maximum iterations"):  # (scikit-learn's ConvergenceWarning)
+        est = sk.BackpropRegressor(hidden_layer_sizes=(4,), max_iter=3).fit(X, X[:, 0])
+    save_model(tmp_path / "e.npz", est)
+    np.testing.assert_allclose(Model.load(tmp_path / "e.npz").predict(X).ravel(), est.predict(X), rtol=1e-12)

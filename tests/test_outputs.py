@@ -117,3 +117,100 @@ def test_oserror_while_writing_is_one_line(capsys, tmp_path, monkeypatch):
     code, _, err = run(capsys, "train", "--data", "xor", "--epochs", "2", "--out", str(tmp_path / "m.npz"))
     assert code == 2 and "m.npz: cannot be written (No space left on device)" in err
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]  # no temporary file left behind
+
+
+def test_a_left_over_default_checkpoint_neither_blocks_a_run_nor_is_replaced(capsys, tmp_path, monkeypatch):
+    # the default checkpoint is written only where a run is stopped early: a file an earlier
+    # run left under that name stops only the runs that will certainly write it
+    monkeypatch.chdir(tmp_path)
+    assert run(capsys, "train", "--data", "xor", "--epochs", "2", "--checkpoint-every", "1")[0] == 0
+    before = _digest("deltaprop-checkpoint.npz")
+    assert run(capsys, "train", "--data", "xor", "--epochs", "2")[0] == 0
+    assert run(capsys, "train", "--data", "iris", "--epochs", "2", "--quiet")[0] == 0
+    assert _digest("deltaprop-checkpoint.npz") == before and os.listdir() == ["deltaprop-checkpoint.npz"]
+    code, _, err = run(capsys, "train", "--data", "xor", "--epochs", "2", "--checkpoint-every", "1")
+    assert code == 2 and "already exists; resume from it with --resume deltaprop-checkpoint.npz" in err
+
+
+def test_a_stopped_run_keeps_the_file_under_its_checkpoint_name(tmp_path):
+    import numpy as np
+
+    from deltaprop import Network, Trainer
+    from deltaprop.checkpoint import Checkpointer, load_checkpoint
+    from deltaprop.training import Callback
+
+    class StopAt(Callback):
+        def on_epoch_end(self, trainer, logs):
+            trainer.stop_training = logs["epoch"] == 2
+
+    mine = tmp_path / "c.npz"
+    mine.write_text("mine")
+    (tmp_path / "c-2.npz").write_text("also mine")
+    ck = Checkpointer(mine, every=0, keep_existing=True)
+    X = np.random.default_rng(0).normal(size=(8, 2))
+    Trainer(Network([2, 3, 1], seed=0), lr=0.1, mode="batch", callbacks=[StopAt(), ck]).fit(X, X[:, :1], 5)
+    assert mine.read_text() == "mine" and (tmp_path / "c-2.npz").read_text() == "also mine"
+    assert ck.path == str(tmp_path / "c-3.npz") and load_checkpoint(ck.path)[1]["epoch"] == 2
+
+
+def test_the_training_data_are_never_an_output(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with open("d.csv", "w") as f:
+        f.write("a,b,y\n" + "".join(f"{i % 3},{i % 5},{i % 2}\n" for i in range(20)))
+    before = _digest("d.csv")
+    for flags in (["--out", "d.csv", "--force"], ["--out", "./d.csv"], ["--checkpoint", "d.csv", "--force"]):
+        code, out, err = run(capsys, "train", "--data", "d.csv", "--target", "y", "--epochs", "2", *flags)
+        assert code == 2 and "d.csv is the training data; give another output file name" in err, flags
+    assert _digest("d.csv") == before
+    # a file that is not a checkpoint is not offered for --resume
+    with open("keep.csv", "w") as f:
+        f.write("mine\n")
+    code, _, err = run(capsys, "train", "--data", "xor", "--epochs", "2", "--checkpoint", "keep.csv")
+    assert code == 2 and "keep.csv already exists and is not a deltaprop checkpoint" in err and "--resume" not in err
+
+
+def _weights(path):
+    from deltaprop import load_model
+
+    return load_model(path)[0].flat.tobytes()
+
+
+def test_a_saved_config_repeats_its_run_from_any_folder(capsys, tmp_path, monkeypatch):
+    # the saved settings name no checkpoint the user did not name (repeating them twice must
+    # not refuse on a checkpoint the first repeat would have named), and file names in them
+    # are relative to the config's folder
+    import shutil
+
+    monkeypatch.chdir(tmp_path)
+    os.makedirs("data")
+    os.makedirs("models")
+    with open("data/d.csv", "w") as f:
+        f.write("a,b,y\n" + "".join(f"{i % 3},{i % 5},{i % 2}\n" for i in range(20)))
+    assert run(capsys, "train", "--data", "data/d.csv", "--target", "y", "--epochs", "3", "--seed", "1",
+               "--out", "models/m.npz")[0] == 0
+    with open("models/m.npz.config.toml") as f:
+        text = f.read()
+    assert "checkpoint" not in text and 'data = "../data/d.csv"' in text and 'out = "m.npz"' in text
+    for i in (1, 2):
+        assert run(capsys, "train", "--config", "models/m.npz.config.toml", "--out", f"again{i}.npz")[0] == 0
+        assert _weights(f"again{i}.npz") == _weights("models/m.npz")
+    assert not os.path.exists("models/m.npz.ckpt") and not os.path.exists("again1.npz.ckpt")
+    os.makedirs("elsewhere")
+    monkeypatch.chdir("elsewhere")
+    assert run(capsys, "train", "--config", "../models/m.npz.config.toml", "--out", "m3.npz")[0] == 0
+    assert _weights("m3.npz") == _weights("../models/m.npz")
+    # a config of an earlier release, with the data relative to the working folder, still reads
+    monkeypatch.chdir(tmp_path)
+    shutil.copy("models/m.npz.config.toml", "models/old.toml")
+    with open("models/old.toml", "w") as f:
+        f.write(text.replace('"../data/d.csv"', '"data/d.csv"').replace('"m.npz"', '"old.npz"'))
+    assert run(capsys, "train", "--config", "models/old.toml")[0] == 0 and os.path.exists("models/old.npz")
+
+
+def test_resume_with_fewer_epochs_than_run_is_refused(capsys, tmp_path):
+    ck = str(tmp_path / "c.npz")
+    assert run(capsys, "train", "--data", "xor", "--epochs", "6", "--checkpoint", ck)[0] == 0
+    code, out, err = run(capsys, "train", "--resume", ck, "--epochs", "3")
+    assert code == 2 and "has already run 6 epochs; --epochs is the new total: give more than 6" in err
+    assert "final" not in out
+    assert run(capsys, "train", "--resume", ck, "--epochs", "7")[0] == 0

@@ -66,6 +66,21 @@ def test_killed_run_resumes_to_byte_identical_weights(tmp_path, reference, sig):
     assert load_model(tmp_path / "m.npz")[0].flat.tobytes() == reference[1]
 
 
+def test_an_interrupted_run_does_not_replace_a_left_over_checkpoint(tmp_path):
+    # no --out and no --checkpoint-every: the run writes a checkpoint only because it is
+    # interrupted, and a file an earlier run left under the default name stays as it was
+    (tmp_path / "deltaprop-checkpoint.npz").write_text("an earlier run's")
+    proc = _start(RUN[:-2], tmp_path)  # RUN less its "--checkpoint-every 1"
+    _wait_for_epoch(proc, 3)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGINT, err
+    assert "checkpoint saved to deltaprop-checkpoint-2.npz" in err
+    assert "Resume with: deltaprop train --resume deltaprop-checkpoint-2.npz" in err
+    assert (tmp_path / "deltaprop-checkpoint.npz").read_text() == "an earlier run's"
+    assert load_checkpoint(tmp_path / "deltaprop-checkpoint-2.npz")[1]["epoch"] >= 3
+
+
 def test_no_leftover_temporary_files_after_a_kill(tmp_path):
     proc = _start([*RUN, "--out", "m.npz"], tmp_path)
     _wait_for_epoch(proc, 3)

@@ -258,3 +258,17 @@ def test_a_callback_may_turn_the_evaluation_on_during_a_fit():
     tr = Trainer(net, lr=0.05, mode="minibatch", batch_size=8, seed=0, eval_every=0, callbacks=[TurnOn()])
     history = tr.fit(X, T, 3)
     assert np.isnan(history.loss[0]) and history.loss[2] == net.evaluate(X, T)[0]
+
+
+def test_train_runs_at_least_one_epoch_and_fit_may_add_none(rng):
+    # train() builds and trains a network: 0 epochs is a mistake, as `deltaprop train --epochs 0`
+    # is; Trainer.fit adds epochs to a run and may add none
+    X, T = rng.normal(size=(8, 2)), rng.normal(size=(8, 1))
+    net = Network([2, 3, 1], "tanh", "identity", "mse", seed=0)
+    before = net.flat.copy()
+    for bad in (0, -3):
+        with pytest.raises(ConfigError, match=f"epochs must be at least 1, got {bad}"):
+            train(net, X, T, epochs=bad, batch_size=8)
+    np.testing.assert_array_equal(net.flat, before)
+    assert len(Trainer(net, batch_size=8).fit(X, T, 0)) == 0
+    assert len(train(net, X, T, epochs=1, batch_size=8)) == 1

@@ -13,13 +13,19 @@ nothing.
 
 from __future__ import annotations
 
+import json
+import os
+
+import numpy as np
+
 from .errors import DeltapropError, ModelFileError
 from .i18n import gettext as _
 from .io import pack, read_npz, unpack, write_npz_atomic
 from .network import Network
 from .training import Callback, Trainer
 
-__all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "save_checkpoint", "load_checkpoint", "Checkpointer"]
+__all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "save_checkpoint", "load_checkpoint", "Checkpointer", "free_name",
+           "is_checkpoint"]
 
 CHECKPOINT_FORMAT = "deltaprop-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -63,6 +69,29 @@ def load_checkpoint(path) -> tuple[Network, dict, dict]:
     return net, state, info
 
 
+def is_checkpoint(path) -> bool:
+    """Whether ``path`` holds a deltaprop checkpoint (only its metadata entry is read)."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(z["__meta__"].tobytes().decode("utf-8"))
+        return isinstance(meta, dict) and meta.get("format") == CHECKPOINT_FORMAT
+    except Exception:  # not an archive, not ours, unreadable: in every case not a checkpoint
+        return False
+
+
+def free_name(path) -> str:
+    """``path`` where nothing exists under that name, else the first free ``NAME-2.EXT``,
+    ``NAME-3.EXT``, ... beside it."""
+    path = str(path)
+    if not os.path.lexists(path):
+        return path
+    stem, ext = os.path.splitext(path)
+    n = 2
+    while os.path.lexists(f"{stem}-{n}{ext}"):
+        n += 1
+    return f"{stem}-{n}{ext}"
+
+
 class Checkpointer(Callback):
     """Save a checkpoint every ``every`` epochs (0: never on a schedule) and whenever training
     is asked to stop before its end (a signal, divergence), but not when early stopping ends
@@ -71,10 +100,18 @@ class Checkpointer(Callback):
 
     ``at_end``: also save when training ends, whatever ended it. The CLI sets it where the user
     named the checkpoint file: asking for a file and getting none would be a surprise, and the
-    file lets a finished run go on for more epochs with ``--resume``."""
+    file lets a finished run go on for more epochs with ``--resume``.
 
-    def __init__(self, path, every: int = 1, info: dict | None = None, at_end: bool = False):
+    ``keep_existing``: a file already at ``path`` when this checkpointer first saves is left as
+    it is, and the checkpoint takes the first free name ``NAME-2.EXT``, ``NAME-3.EXT``, ...
+    (:attr:`path` says which). The CLI sets it where the run writes a checkpoint only if it is
+    stopped early: a checkpoint an earlier run left under the default name must neither stop
+    this run from starting nor be replaced by it."""
+
+    def __init__(self, path, every: int = 1, info: dict | None = None, at_end: bool = False,
+                 keep_existing: bool = False):
         self.path, self.every, self.info, self.at_end = path, int(every), info or {}, at_end
+        self.keep_existing = keep_existing
         self.saved_epoch = None
 
     def on_train_end(self, trainer):
@@ -88,5 +125,7 @@ class Checkpointer(Callback):
             self.save(trainer)
 
     def save(self, trainer) -> None:
+        if self.keep_existing and self.saved_epoch is None:
+            self.path = free_name(self.path)
         save_checkpoint(self.path, trainer, self.info)
         self.saved_epoch = trainer.epoch

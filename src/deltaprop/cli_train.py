@@ -14,7 +14,7 @@ from .config import DEFAULTS, SETTINGS, read_toml, resolve
 from . import i18n
 from .i18n import N_, gettext as _, ngettext
 from .reporting import EpochPrinter, final_line, want_progress_bar
-from .runs import check_outputs, default_checkpoint, load_resume, prepare_run
+from .runs import check_outputs, checkpoint_certain, default_checkpoint, load_resume, prepare_run
 
 _GROUPS = {"data": N_("data"), "network": N_("network"), "training": N_("training"),
            "optimizer": N_("optimizer and techniques (see docs/techniques.md)"),
@@ -80,21 +80,22 @@ def cmd_train(args) -> int:
     else:
         file_settings = read_toml(args.config) if args.config else {}
         cfg = resolve(given, file_settings, label=_flag)
-    named_checkpoint = cfg.checkpoint is not None
-    cfg = cfg.replace(checkpoint=default_checkpoint(cfg))
     check_outputs(cfg, resumed_from=args.resume)
     with _cluster(cfg) as engine:
-        return _run(args, cfg, resume, engine, given, file_settings, named_checkpoint)
+        return _run(args, cfg, resume, engine, given, file_settings)
 
 
-def _run(args, cfg, resume, engine, given, file_settings, named_checkpoint=False) -> int:
+def _run(args, cfg, resume, engine, given, file_settings) -> int:
     out = sys.stdout
     printer = EpochPrinter(cfg.epochs, cfg.print_every, cfg.json, out, cfg.quiet,
                            want_progress_bar(cfg.progress, out, quiet=cfg.quiet, as_json=cfg.json))
-    run = prepare_run(cfg, callbacks=[printer], checkpoint=cfg.checkpoint, resume=resume,
+    # the settings keep the checkpoint only where the user named one, so that the saved
+    # OUT.config.toml repeats the run without naming (and then refusing) this run's file
+    run = prepare_run(cfg, callbacks=[printer], checkpoint=default_checkpoint(cfg), resume=resume,
                       client=getattr(engine, "client", None))
     trainer, ds = run.trainer, run.dataset
-    run.checkpointer.at_end = named_checkpoint
+    run.checkpointer.at_end = cfg.checkpoint is not None
+    run.checkpointer.keep_existing = not (checkpoint_certain(cfg) or cfg.force)
     if engine is not None:
         trainer.engine = engine
     if not cfg.json and not cfg.quiet:
@@ -116,7 +117,7 @@ def _run(args, cfg, resume, engine, given, file_settings, named_checkpoint=False
         name = signal.Signals(stop.signum).name
         print(_("deltaprop: interrupted by {signal} after epoch {epoch} of {total}; checkpoint saved to {file}. "
                 "Resume with: deltaprop train --resume {file}").format(signal=name, epoch=trainer.epoch,
-                                                                       total=cfg.epochs, file=cfg.checkpoint),
+                                                                       total=cfg.epochs, file=run.checkpointer.path),
               file=sys.stderr)
         return 128 + stop.signum
     for ev in trainer.history.events:

@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .errors import ConfigError
 from .i18n import gettext as _, ngettext
 
-__all__ = ["Setting", "TrainConfig", "DEFAULTS", "TASK_DEFAULTS", "SETTINGS", "read_toml", "resolve", "resume_config",
+__all__ = ["Setting", "TrainConfig", "DEFAULTS", "TASK_DEFAULTS", "SETTINGS", "read_toml", "resolve", "resume_config", "PATH_SETTINGS",
            "key_values", "parse_widths"]
 
 
@@ -133,7 +134,7 @@ class TrainConfig:
                                 lo=0.0, hi=1.0, hi_open=True, group="data")
     standardize: bool = _setting(True, "standardise the inputs with the training split's statistics",
                                  kind="bool", flag="negate", group="data")
-    standardize_target: bool = _setting(True, "regression: train on standardised targets (the training split's "
+    standardize_target: bool = _setting(True, "train a regression on standardised targets (the training split's "
                                               "statistics, saved with the model; predictions are in the "
                                               "targets' units)", kind="bool", flag="negate", group="data")
     # --- network
@@ -279,12 +280,23 @@ class TrainConfig:
             out[f.name] = v
         return out
 
-    def to_toml(self) -> str:
+    def to_toml(self, folder: str | None = None) -> str:
         """The settings as TOML that ``deltaprop train --config`` reads back (``force`` left
-        out, so that repeating the run never replaces files silently)."""
+        out, so that repeating the run never replaces files silently). ``folder``: where the
+        file will be; relative file paths (:data:`PATH_SETTINGS`, relative to the working
+        folder here) are written relative to it, as :func:`read_toml` reads them."""
+        from .data.builtin import BUILTIN
+
         lines = ["# deltaprop train settings; repeat the run with: deltaprop train --config THIS_FILE",
-                 "# (give another --out, or --force to replace the saved model)"]
+                 "# (give another --out, or --force to replace the saved model)",
+                 "# (file names are relative to this file's folder)"]
         for k, v in sorted(self.to_dict().items()):
+            if (folder is not None and k in PATH_SETTINGS and isinstance(v, str) and v and not os.path.isabs(v)
+                    and not (k == "data" and v in BUILTIN)):
+                try:
+                    v = os.path.relpath(os.path.abspath(v), os.path.abspath(folder or os.curdir))
+                except ValueError:  # another drive (Windows): no relative path exists
+                    v = os.path.abspath(v)
             if v is not None and k != "force":
                 lines.append(f"{k.replace('_', '-')} = {_toml_value(v)}")
         return "\n".join(lines) + "\n"
@@ -523,8 +535,40 @@ def read_toml(path) -> dict:
         raise ConfigError(_("{file}: cannot be read ({reason})").format(file=path, reason=exc)) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(_("{file}: not valid TOML ({reason})").format(file=path, reason=exc)) from None
-    return check_values(raw, lambda k: _("{file}: key {key!r}").format(file=path, key=k),
-                        _("{file}: unknown key").format(file=path))
+    values = check_values(raw, lambda k: _("{file}: key {key!r}").format(file=path, key=k),
+                          _("{file}: unknown key").format(file=path))
+    return _from_folder(values, os.path.dirname(os.fspath(path)))
+
+
+#: The settings that name files. Relative paths in a config file are relative to the file's
+#: folder, so that a config repeats its run from any working folder; :meth:`TrainConfig.to_toml`
+#: writes them that way.
+PATH_SETTINGS = ("data", "labels", "out", "checkpoint")
+
+
+def _from_folder(values: dict, folder: str) -> dict:
+    """``values`` with the relative paths of :data:`PATH_SETTINGS` joined to ``folder``. An
+    input (``data``, ``labels``) found only where the working folder puts it keeps that meaning:
+    config files written before 2026-12 recorded paths relative to the run's working folder."""
+    from .data.builtin import BUILTIN
+
+    out = dict(values)
+    for key in PATH_SETTINGS:
+        v = out.get(key)
+        if not isinstance(v, str) or not v or os.path.isabs(v) or (key == "data" and v in BUILTIN):
+            continue
+        there = os.path.normpath(os.path.join(folder, v))
+        if key in ("data", "labels") and not _exists(there) and _exists(v):
+            continue
+        out[key] = there
+    return out
+
+
+def _exists(path: str) -> bool:
+    """A file, a folder, or a glob with a match."""
+    import glob
+
+    return os.path.exists(path) or (glob.has_magic(path) and bool(glob.glob(path)))
 
 
 def resolve(given: dict, from_file: dict | None = None, label: Callable[[str], str] | None = None,

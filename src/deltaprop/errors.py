@@ -52,3 +52,38 @@ def unknown_name(kind: str, name: str, valid) -> ConfigError:
     if kind in _UNKNOWN:
         return ConfigError(_(_UNKNOWN[kind]).format(name=name, valid=valid))
     return ConfigError(f"unknown {kind} {name!r}; valid: {valid}")
+
+
+def keyword_names(cls) -> list[str]:
+    """The keyword parameters ``cls(...)`` accepts: its ``__init__``'s, and those of the
+    classes above it where an ``__init__`` passes ``**kwargs`` on."""
+    import inspect
+
+    names: list[str] = []
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        params = inspect.signature(init).parameters.values()
+        names += [p.name for p in params if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+                  and p.name not in names]
+        if not any(p.kind is p.VAR_KEYWORD for p in params):
+            break
+    return names
+
+
+def unknown_keywords(kind: str, name: str, cls, given, skip=()) -> ConfigError | None:
+    """The error for keywords in ``given`` that ``cls`` does not take (None where all are known),
+    listing those it does, less ``skip`` (parameters set through their own flags)."""
+    known = keyword_names(cls)
+    bad = [k for k in given if k not in known]
+    if not bad:
+        return None
+    valid = ", ".join(k for k in known if k not in skip) or _("none")
+    return ConfigError(_(_UNKNOWN_KEYWORD[kind]).format(name=name, bad=", ".join(repr(k) for k in bad), valid=valid))
+
+
+_UNKNOWN_KEYWORD = {
+    "optimizer": N_("optimizer {name!r} takes no parameter {bad}; its parameters: {valid}"),
+    "schedule": N_("schedule {name!r} takes no parameter {bad}; its parameters: {valid}"),
+}

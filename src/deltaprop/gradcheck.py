@@ -18,7 +18,10 @@ The relative error of entry *i* is
 
 with ``floor`` :math:`\phi = 10^{-4}`: an entry ten thousand times smaller than the largest one
 is measured on the scale of the largest, because the round-off above would otherwise dominate
-its relative error. The absolute error is reported too.
+its relative error. The absolute error is reported too. Where every entry is below the
+``resolution`` :math:`100\,\epsilon \max(1, |E|) / h` (at a minimum of the loss, for example),
+the finite differences are mostly round-off, relative errors of order 1 say nothing about
+backprop, and :meth:`GradcheckResult.summary` says so (``unresolved``).
 
 Finite differences are wrong across a kink (ReLU and leaky ReLU at :math:`z = 0`): when a
 pre-activation lies within the step of a kink the two may disagree although backprop is right.
@@ -71,6 +74,18 @@ class GradcheckResult:
     near_kink: int = 0
     order: int = 4
     h: float = 2e-4
+    #: The smallest gradient entry the finite differences resolve, about
+    #: :math:`100\,\epsilon \max(1, |E|) / h` (:math:`\epsilon` of the network's dtype): below it
+    #: their round-off is a sizeable part of the entry, and relative errors say little.
+    resolution: float = 0.0
+
+    @property
+    def unresolved(self) -> bool:
+        """True when every checked entry, backprop's and the numeric one, is below
+        :attr:`resolution` (e.g. at a minimum of the loss): the comparison cannot tell a right
+        gradient from a wrong one there; check at weights where the gradient is larger."""
+        big = max(float(np.abs(self.analytic).max(initial=0.0)), float(np.abs(self.numeric).max(initial=0.0)))
+        return len(self.indices) > 0 and big < self.resolution
 
     def passed(self, tol: float = 1e-6) -> bool:
         return self.max_rel_error < tol
@@ -103,7 +118,11 @@ class GradcheckResult:
                                    "{n} pre-activations within a step of a ReLU kink", self.near_kink).format(
                     n=self.near_kink) if self.near_kink else "")
                 + "; " + _("backprop {backprop} ms, finite differences {numeric} ms").format(
-                    backprop=f"{self.seconds_backprop * 1e3:.3g}", numeric=f"{self.seconds_numeric * 1e3:.3g}"))
+                    backprop=f"{self.seconds_backprop * 1e3:.3g}", numeric=f"{self.seconds_numeric * 1e3:.3g}")
+                + ("; " + _("every entry is below {resolution}, where finite differences are mostly round-off: "
+                            "the errors say little here; check at weights with a larger gradient (e.g. "
+                            "before training)").format(resolution=f"{self.resolution:.2g}")
+                   if self.unresolved else ""))
 
 
 _KINKED = ("relu", "leaky_relu")
@@ -172,7 +191,8 @@ def gradcheck(network: Network, X, T, *, indices=None, max_params: int | None = 
     numeric = numerical_gradient(network, X, T, indices, h, order)
     t2 = time.perf_counter()
     rel, abs_err = relative_error(analytic, numeric, floor)
-    network.forward(X)
+    loss = float(network.sample_losses(X, T).mean())
+    resolution = 100 * float(np.finfo(network.dtype).eps) * max(1.0, abs(loss)) / h
     step = h * (2 if order == 4 else 1) * max(1.0, float(np.abs(X).max()))
     near_kink = sum(int(np.sum(np.abs(layer.z) < step)) for layer in network.layers
                     if layer.activation.name in _KINKED)
@@ -188,7 +208,7 @@ def gradcheck(network: Network, X, T, *, indices=None, max_params: int | None = 
             name=names[indices[worst]], analytic=f"{analytic[worst]:.10g}", numeric=f"{numeric[worst]:.10g}")
                if len(rel) else "-"),
         seconds_backprop=seconds_backprop, seconds_numeric=t2 - t1, n_params=n, near_kink=near_kink,
-        order=order, h=h,
+        order=order, h=h, resolution=resolution,
     )
 
 

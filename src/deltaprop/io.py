@@ -238,7 +238,20 @@ def _PICKLED() -> str:
 
 def save_model(path, network: Network, *, info: dict | None = None, arrays: dict | None = None,
                overwrite: bool = False) -> None:
-    """Save ``network`` (and JSON-serialisable ``info``) to ``path``."""
+    """Save ``network`` (and JSON-serialisable ``info``) to ``path``.
+
+    ``network`` may also be a :class:`~deltaprop.model.Model` (its preprocessing, classes and
+    names are saved with it, as :meth:`Model.save` does) or a fitted estimator of
+    :mod:`deltaprop.sklearn` (its ``to_model()``): the file then works with ``deltaprop predict``."""
+    if not isinstance(network, Network) and callable(getattr(network, "to_model", None)):
+        network = network.to_model()  # a fitted estimator (an unfitted one raises NotFittedError)
+    if not isinstance(network, Network) and isinstance(getattr(network, "network", None), Network) \
+            and callable(getattr(network, "info", None)):
+        info = network.info() | (info or {})  # a Model: the network with what predicting needs
+        network = network.network
+    if not isinstance(network, Network):
+        raise TypeError(_("save_model saves a Network, a Model or a fitted deltaprop estimator, "
+                          "not {kind}").format(kind=type(network).__name__))
     meta = {"format": FORMAT, "version": FORMAT_VERSION, "network": network.to_config(),
             "info": info or {}}
     write_npz_atomic(path, {"params": network.flat, **(arrays or {})}, meta, overwrite=overwrite)

@@ -63,7 +63,7 @@ import math
 
 import numpy as np
 
-from .errors import ConfigError, unknown_name
+from .errors import ConfigError, unknown_keywords, unknown_name
 from .i18n import gettext as _
 from .transforms import NOISE_DECAY, GradientTransform, from_options
 from .transforms import check_nonnegative as _check_nonnegative
@@ -759,6 +759,9 @@ def get_optimizer(spec, **kwargs) -> Optimizer:
         return spec
     if spec not in OPTIMIZERS:
         raise unknown_name("optimizer", str(spec), OPTIMIZERS)
+    bad = unknown_keywords("optimizer", spec, OPTIMIZERS[spec], kwargs, skip=("lr",))
+    if bad is not None:
+        raise bad
     try:
         return OPTIMIZERS[spec](**kwargs)
     except (TypeError, ValueError) as exc:  # an unknown keyword; a text value where a number goes

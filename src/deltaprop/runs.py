@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .checkpoint import Checkpointer, load_checkpoint
+from .checkpoint import Checkpointer, is_checkpoint, load_checkpoint
 from .config import TrainConfig, resume_config
 from .data import BUILTIN, data_format, load_data
 from .data.dataset import Dataset, split_rows
@@ -38,7 +38,7 @@ from .techniques import build_callbacks, use_flat_spot
 from .training import Trainer
 
 __all__ = ["Run", "prepare_run", "data_fingerprint", "load_config_data", "data_task", "load_resume", "output_paths",
-           "check_outputs", "default_checkpoint", "check_resume"]
+           "check_outputs", "checkpoint_certain", "default_checkpoint", "check_resume"]
 
 
 def data_fingerprint(*arrays) -> str:
@@ -59,19 +59,37 @@ def output_paths(cfg: TrainConfig) -> list[str]:
     return [cfg.out, cfg.out + ".config.toml", cfg.out + ".history.json"] if cfg.out else []
 
 
+def checkpoint_certain(cfg: TrainConfig) -> bool:
+    """Whether the run writes its checkpoint whatever happens: a named ``checkpoint`` (also
+    written at the end) or ``checkpoint_every``. Otherwise it writes one only when stopped
+    early (a signal, divergence), under a free name where the default one is taken
+    (:class:`~deltaprop.checkpoint.Checkpointer`'s ``keep_existing``)."""
+    return cfg.checkpoint is not None or bool(cfg.checkpoint_every)
+
+
 def check_outputs(cfg: TrainConfig, *, resumed_from: str | None = None) -> None:
     """Before anything is trained: every output can be written, and nothing that exists is
-    replaced without ``force`` (a resumed run may replace the checkpoint it resumed from)."""
+    replaced without ``force`` (a resumed run may replace the checkpoint it resumed from);
+    the training data are never an output, ``force`` or not."""
     from .io import check_writable
 
     ckpt = default_checkpoint(cfg)
+    inputs = [p for p in (cfg.data, cfg.labels) if p and os.path.isfile(p)]
+    for path in [*output_paths(cfg), ckpt]:
+        for given in inputs:
+            if os.path.exists(path) and os.path.samefile(path, given):
+                raise ConfigError(_("{path} is the training data; give another output file name").format(path=path))
     for path in output_paths(cfg):
         if os.path.abspath(path) == os.path.abspath(ckpt):
             raise ConfigError(_("the checkpoint {path} would take the name of an output; give another --checkpoint").format(
                 path=ckpt))
         check_writable(path, overwrite=cfg.force)
     own = resumed_from is not None and os.path.abspath(ckpt) == os.path.abspath(resumed_from)
-    if not own and os.path.lexists(ckpt) and not cfg.force and not os.path.isdir(ckpt):
+    if (checkpoint_certain(cfg) and not own and os.path.lexists(ckpt) and not cfg.force
+            and not os.path.isdir(ckpt)):
+        if not is_checkpoint(ckpt):
+            raise ConfigError(_("{path} already exists and is not a deltaprop checkpoint; give another "
+                                "--checkpoint, or --force to replace it").format(path=ckpt))
         raise ConfigError(_("checkpoint file {path} already exists; resume from it with --resume {path}, "
                             "or use --force to start afresh and replace it").format(path=ckpt))
     check_writable(ckpt, overwrite=True)
@@ -152,6 +170,10 @@ def load_resume(path, given: dict) -> tuple[TrainConfig, tuple]:
     # Checkpoints from before target scaling trained on raw targets: resume them that way.
     saved = {"standardize_target": False} | dict(info["config"])
     cfg = resume_config(saved, given, str(path))
+    done = int(state.get("epoch", 0))
+    if given.get("epochs") is not None and given["epochs"] < done:
+        raise ConfigError(_("{path} has already run {done} epochs; --epochs is the new total: give more than "
+                            "{done}, or leave it out to finish the run").format(path=path, done=done))
     cfg = cfg.replace(checkpoint=given.get("checkpoint") or str(path))
     return cfg, (net, state, info)
 
@@ -269,7 +291,7 @@ class Run:
                         extra={"training": cfg.to_dict() | {"epochs_run": self.trainer.epoch}})
         write_text_atomic(cfg.out + ".history.json", json.dumps(self.trainer.history.to_dict()),
                           overwrite=cfg.force)
-        write_text_atomic(cfg.out + ".config.toml", cfg.to_toml(), overwrite=cfg.force)
+        write_text_atomic(cfg.out + ".config.toml", cfg.to_toml(os.path.dirname(cfg.out)), overwrite=cfg.force)
         return cfg.out
 
 

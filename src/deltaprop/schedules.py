@@ -32,7 +32,7 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-from .errors import ConfigError, unknown_name
+from .errors import ConfigError, unknown_keywords, unknown_name
 from .i18n import N_, gettext as _, part, render
 from .training import Callback
 
@@ -227,6 +227,9 @@ def get_schedule(name: str, **kwargs) -> Callback:
     """A schedule from its name in :data:`SCHEDULES` and keyword parameters."""
     if name not in SCHEDULES:
         raise unknown_name("schedule", str(name), SCHEDULES)
+    bad = unknown_keywords("schedule", name, SCHEDULES[name], kwargs)
+    if bad is not None:
+        raise bad
     try:
         return SCHEDULES[name](**kwargs)
     except (TypeError, ValueError) as exc:  # an unknown keyword; a text value where a number goes

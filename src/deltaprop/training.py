@@ -666,6 +666,10 @@ def train(network: Network, X, T, *, epochs: int = 10, mode: str = DEFAULTS.mode
     """Convenience wrapper: build a :class:`Trainer` and run :meth:`Trainer.fit`.
 
     Defaults are those of :data:`deltaprop.config.DEFAULTS` but ``epochs`` (10: a quick look)
-    and ``seed`` (None: fresh entropy, as NumPy's generators have it)."""
+    and ``seed`` (None: fresh entropy, as NumPy's generators have it). ``epochs`` is at least
+    1, as in ``deltaprop train`` (:meth:`Trainer.fit`, which adds epochs to a trainer's run,
+    takes 0)."""
+    if isinstance(epochs, (int, float)) and not isinstance(epochs, bool) and epochs < 1:
+        raise ConfigError(_("epochs must be at least 1, got {value}").format(value=epochs))
     trainer = Trainer(network, optimizer, lr=lr, mode=mode, batch_size=batch_size, seed=seed, **kwargs)
     return trainer.fit(X, T, epochs, validation_data)

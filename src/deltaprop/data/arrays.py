@@ -151,24 +151,31 @@ def load_arrays(path, target=None, *, inputs: str = "X", task: str = "auto", cla
     if not is_npz:
         A = arrays["array"]
         X, y, target_name = A, None, None
-        if target is not None:
+        # a file with exactly the model's inputs has no target column, whatever the target is
+        # called (a model trained from an .npz names its target array, e.g. 'y')
+        inputs_only = (target is not None and features is not None and not require_target and A.ndim == 2
+                       and A.shape[1] == len(features))
+        if target is not None and not inputs_only:
             try:
                 col = int(target)
             except (TypeError, ValueError):
+                if features is not None and not require_target and A.ndim == 2:  # no target column named
+                    raise DataError(ngettext(
+                        "{path}: the inputs have {columns} columns but the model takes {n} features",
+                        "{path}: the inputs have {columns} columns but the model takes {n} features",
+                        len(features)).format(path=path, columns=A.shape[1], n=len(features))) from None
                 raise DataError(_("{path}: in a .npy file the target is a column number, got {value!r}").format(
                     path=path, value=target)) from None
             if A.ndim != 2:
                 raise DataError(_("{path}: the array has shape {shape}; a .npy file with a target column "
                                   "must be 2-D (samples x columns)").format(path=path, shape=A.shape))
             width = A.shape[1]
-            has_target = not (features is not None and not require_target and width == len(features))
-            if has_target:
-                if not -width <= col < width:
-                    raise DataError(ngettext("{path}: no target column {col}; the array has {n} columns",
-                                             "{path}: no target column {col}; the array has {n} columns", width).format(
-                        path=path, col=col, n=width))
-                col %= width
-                X, y, target_name = np.delete(A, col, axis=1), A[:, col], str(target)
+            if not -width <= col < width:
+                raise DataError(ngettext("{path}: no target column {col}; the array has {n} columns",
+                                         "{path}: no target column {col}; the array has {n} columns", width).format(
+                    path=path, col=col, n=width))
+            col %= width
+            X, y, target_name = np.delete(A, col, axis=1), A[:, col], str(target)
         key = "array"
     else:
         if inputs not in arrays:

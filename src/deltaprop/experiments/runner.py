@@ -63,10 +63,18 @@ def parse_success(text: str) -> Success:
                             "'accuracy>=X'").format(value=text))
     kind, value = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
     try:
-        return Success(kind, float(value))
+        number = float(value)
     except ValueError:
         raise ConfigError(_("success criterion {text!r}: {value!r} is not a number").format(
             text=text, value=value)) from None
+    # a criterion no run can meet would report 0% everywhere, as if every technique failed
+    if kind == "accuracy" and not 0 <= number <= 1:
+        raise ConfigError(_("success criterion {text!r}: accuracy is a fraction from 0 to 1 "
+                            "(e.g. accuracy>=0.95)").format(text=text))
+    if kind == "loss" and not (number >= 0 and math.isfinite(number)):
+        raise ConfigError(_("success criterion {text!r}: the loss bound must be a finite number of at least "
+                            "0").format(text=text))
+    return Success(kind, number)
 
 
 @dataclass
