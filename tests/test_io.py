@@ -158,3 +158,31 @@ def test_save_model_takes_a_model_or_a_fitted_estimator_and_names_anything_else(
         est = sk.BackpropRegressor(hidden_layer_sizes=(4,), max_iter=3).fit(X, X[:, 0])
     save_model(tmp_path / "e.npz", est)
     np.testing.assert_allclose(Model.load(tmp_path / "e.npz").predict(X).ravel(), est.predict(X), rtol=1e-12)
+
+
+def test_outputs_written_together_are_all_there_or_none(tmp_path, monkeypatch):
+    import os
+
+    from deltaprop.io import all_or_nothing, write_bytes_atomic, write_text_atomic
+
+    old = tmp_path / "b.txt"
+    old.write_text("the user's")
+    with pytest.raises(ModelFileError, match="c.txt: cannot be written"):
+        with all_or_nothing():
+            write_text_atomic(tmp_path / "a.txt", "new a")
+            write_text_atomic(old, "new b")
+            assert not (tmp_path / "a.txt").exists() and old.read_text() == "the user's"  # nothing renamed yet
+            real = os.fsync
+
+            def full(fd):  # the third file meets a full disk
+                raise OSError(28, "No space left on device")
+            monkeypatch.setattr(os, "fsync", full)
+            write_bytes_atomic(tmp_path / "c.txt", b"c")
+    monkeypatch.setattr(os, "fsync", real)
+    assert sorted(os.listdir(tmp_path)) == ["b.txt"] and old.read_text() == "the user's"  # no temporary left
+    with all_or_nothing():
+        write_text_atomic(tmp_path / "a.txt", "a")
+        with all_or_nothing():  # an inner block commits with the outer one
+            write_text_atomic(tmp_path / "d.txt", "d")
+        assert not (tmp_path / "d.txt").exists()
+    assert (tmp_path / "a.txt").read_text() == "a" and (tmp_path / "d.txt").read_text() == "d"

@@ -214,3 +214,27 @@ def test_resume_with_fewer_epochs_than_run_is_refused(capsys, tmp_path):
     assert code == 2 and "has already run 6 epochs; --epochs is the new total: give more than 6" in err
     assert "final" not in out
     assert run(capsys, "train", "--resume", ck, "--epochs", "7")[0] == 0
+
+
+def test_a_model_that_cannot_be_saved_leaves_its_work_in_a_checkpoint(capsys, tmp_path, monkeypatch):
+    # the disk fills during training: the model and its side files are written together or not
+    # at all, and the trained weights go to a checkpoint that --resume turns into the model
+    from deltaprop.errors import ModelFileError
+    from deltaprop.runs import Run
+
+    monkeypatch.chdir(tmp_path)
+    real_save = Run.save
+
+    def full_disk(self, path=None):
+        raise ModelFileError("m.npz: cannot be written (No space left on device)")
+
+    monkeypatch.setattr(Run, "save", full_disk)
+    code, out, err = run(capsys, "train", "--data", "xor", "--epochs", "3", "--out", "m.npz")
+    assert code == 2 and "final" not in out and err.count("\n") == 1
+    assert ("m.npz: cannot be written (No space left on device); the checkpoint of epoch 3 is kept in "
+            "m.npz.ckpt: make room, then resume with deltaprop train --resume m.npz.ckpt") in err
+    assert sorted(os.listdir()) == ["m.npz.ckpt"]
+    monkeypatch.setattr(Run, "save", real_save)
+    assert run(capsys, "train", "--resume", "m.npz.ckpt")[0] == 0
+    assert run(capsys, "train", "--data", "xor", "--epochs", "3", "--out", "whole.npz")[0] == 0
+    assert _weights("m.npz") == _weights("whole.npz")

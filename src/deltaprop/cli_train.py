@@ -13,6 +13,8 @@ from .cli import float_arg, int_arg
 from .config import DEFAULTS, SETTINGS, read_toml, resolve
 from . import i18n
 from .i18n import N_, gettext as _, ngettext
+from .errors import ModelFileError
+from .io import all_or_nothing
 from .reporting import EpochPrinter, final_line, want_progress_bar
 from .runs import check_outputs, checkpoint_certain, default_checkpoint, load_resume, prepare_run
 
@@ -110,7 +112,12 @@ def _run(args, cfg, resume, engine, given, file_settings) -> int:
         if resume is not None:
             print(_("resumed from {file} after epoch {epoch}").format(file=args.resume, epoch=trainer.epoch), file=out)
     with _StopOnSignal(trainer) as stop:
-        run.fit()
+        try:
+            run.fit()
+        except ModelFileError as exc:  # a checkpoint that no longer fits on the disk
+            if run.checkpointer.saved_epoch is None:
+                raise
+            raise _kept(exc, run.checkpointer) from None
     if stop.signum is not None:
         if run.checkpointer.saved_epoch != trainer.epoch:
             run.checkpointer.save(trainer)
@@ -125,7 +132,13 @@ def _run(args, cfg, resume, engine, given, file_settings) -> int:
             print(_("note: epoch {epoch}: {detail}").format(epoch=ev["epoch"], detail=i18n.event_text(ev)), file=out)
     summary = run.summary()
     if cfg.out:
-        summary["model"] = run.save()
+        try:
+            with all_or_nothing():  # the model and its two side files, or none of them
+                summary["model"] = run.save()
+        except ModelFileError as exc:  # a disk that filled during training: keep the work
+            if not _keep_in_checkpoint(run):
+                raise
+            raise _kept(exc, run.checkpointer) from None
     if cfg.json:
         print(json.dumps({"final": summary}), file=out)
     else:
@@ -137,6 +150,27 @@ def _run(args, cfg, resume, engine, given, file_settings) -> int:
         print(_("deltaprop: training diverged: {detail}").format(detail=i18n.event_text(ev)), file=sys.stderr)
         return 1
     return 0
+
+
+def _keep_in_checkpoint(run) -> bool:
+    """Whether the trained run's checkpoint holds its last epoch once its model could not be
+    saved: the one written at that epoch already, else one written now (False where that
+    fails too). Resuming from it trains no more epochs and writes the model."""
+    ck, trainer = run.checkpointer, run.trainer
+    if ck.saved_epoch != trainer.epoch:
+        try:
+            ck.save(trainer)
+        except ModelFileError:
+            return False
+    return True
+
+
+def _kept(exc, ck) -> ModelFileError:
+    """``exc`` (a write that failed, a full disk) with where the work is kept: the checkpoint
+    of the epoch ``ck`` last saved, which ``--resume`` continues once there is room."""
+    return ModelFileError(_("{reason}; the checkpoint of epoch {epoch} is kept in {file}: make room, then "
+                            "resume with deltaprop train --resume {file}").format(
+        reason=exc, epoch=ck.saved_epoch, file=ck.path))
 
 
 @contextlib.contextmanager

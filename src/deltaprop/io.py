@@ -16,6 +16,8 @@ ever executed.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import os
 import tempfile
@@ -28,6 +30,7 @@ from .i18n import gettext as _, ngettext
 from .network import Network
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "save_model", "load_model", "write_npz_atomic", "write_bytes_atomic", "write_text_atomic", "read_npz",
+           "all_or_nothing",
            "pack", "unpack"]
 
 FORMAT = "deltaprop-model"
@@ -76,13 +79,61 @@ def _ordinary_mode(fd: int) -> None:
     os.fchmod(fd, 0o666 & ~umask)
 
 
+#: The writes of the innermost :func:`all_or_nothing` block: [(temporary file, final path)].
+_STAGED: contextvars.ContextVar = contextvars.ContextVar("deltaprop_staged_writes", default=None)
+
+
+@contextlib.contextmanager
+def all_or_nothing():
+    """Within this block the atomic writers (:func:`write_npz_atomic`, :func:`write_text_atomic`,
+    :func:`write_bytes_atomic`) write and fsync their temporary files but rename none; at the
+    block's end every one is renamed into place, and if anything in the block fails (a full
+    disk at the third file), every temporary file is removed and no output of the block
+    exists or is replaced. A command's several outputs (a model and its side files, a
+    comparison's tables and plots) are thus all there or none. Renames take no space, so once
+    the data are written the block's end does not fail for want of it."""
+    outer = _STAGED.get()
+    staged: list = []
+    token = _STAGED.set(staged)
+    try:
+        yield
+    except BaseException:
+        for tmp, _path in staged:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        raise
+    finally:
+        _STAGED.reset(token)
+    if outer is not None:  # a block within a block: the outer one decides
+        outer.extend(staged)
+        return
+    for tmp, path in staged:
+        os.replace(tmp, path)
+    for folder in dict.fromkeys(os.path.dirname(os.path.abspath(path)) for _tmp, path in staged):
+        _fsync_folder(folder)
+
+
+def _fsync_folder(folder: str) -> None:
+    """Make the renames in ``folder`` durable."""
+    try:
+        dfd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
+
+
 def _write_atomic(path, write, *, overwrite: bool, binary: bool = True) -> None:
     """Write ``path`` through ``write(file)`` into a temporary file in the same folder, fsync
     it, rename it over ``path`` and fsync the folder: a crash leaves the old file or the new
-    one, never half of one. An existing ``path`` is only replaced with ``overwrite``."""
+    one, never half of one. An existing ``path`` is only replaced with ``overwrite``. Inside
+    :func:`all_or_nothing` the rename waits for the block's end."""
     path = os.fspath(path)
     check_writable(path, overwrite=overwrite)
     folder = os.path.dirname(os.path.abspath(path))
+    staged = _STAGED.get()
     tmp = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=".deltaprop-", suffix=".tmp", dir=folder)
@@ -91,6 +142,9 @@ def _write_atomic(path, write, *, overwrite: bool, binary: bool = True) -> None:
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        if staged is not None:
+            staged.append((tmp, path))
+            return
         os.replace(tmp, path)
     except BaseException as exc:
         if tmp is not None and os.path.exists(tmp):
@@ -99,14 +153,7 @@ def _write_atomic(path, write, *, overwrite: bool, binary: bool = True) -> None:
             raise ModelFileError(_("{path}: cannot be written ({reason})").format(
                 path=path, reason=exc.strerror or exc)) from None
         raise
-    try:  # make the rename itself durable
-        dfd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
+    _fsync_folder(folder)
 
 
 def write_npz_atomic(path, arrays: dict, meta: dict, *, overwrite: bool = False) -> None:

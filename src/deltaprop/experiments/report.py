@@ -11,7 +11,7 @@ import os
 import numpy as np
 
 from ..i18n import N_, gettext as _
-from ..io import write_text_atomic
+from ..io import all_or_nothing, write_bytes_atomic, write_text_atomic
 
 __all__ = ["table_rows", "text_table", "markdown_table", "csv_text", "write_report", "plot_curves",
            "plot_success"]
@@ -86,6 +86,11 @@ def write_report(out_dir: str, settings: dict, rows: list[dict], runs: list[dict
     """Write compare.md, compare.csv, compare.json (settings, summary rows, every run) and the
     plots into ``out_dir``; returns the paths written."""
     os.makedirs(out_dir, exist_ok=True)
+    with all_or_nothing():  # every file or none (a full disk at the third leaves none of them)
+        return _write_report(out_dir, settings, rows, runs, timing, plots)
+
+
+def _write_report(out_dir, settings, rows, runs, timing, plots) -> list[str]:
     written = []
     header = "\n".join(f"- {k}: {v}" for k, v in settings.items())
     md = (f"# deltaprop compare\n\n{_('Settings (repeat with the command below):')}\n\n{header}\n\n"
@@ -101,6 +106,14 @@ def write_report(out_dir: str, settings: dict, rows: list[dict], runs: list[dict
             written.append(plot_curves(runs, problem, os.path.join(out_dir, f"curves-{problem}.png")))
             written.append(plot_success(rows, problem, os.path.join(out_dir, f"success-{problem}.png")))
     return written
+
+
+def _save_figure(fig, path: str) -> None:
+    """PNG through the atomic writer, so that a comparison's plots and tables are written
+    together or not at all (:func:`deltaprop.io.all_or_nothing`)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    write_bytes_atomic(path, buf.getvalue(), overwrite=True)
 
 
 def _pyplot():
@@ -138,7 +151,7 @@ def plot_curves(runs: list[dict], problem: str, path: str) -> str:
     axes[0][0].set_ylabel(_("training loss (median, IQR band)"))
     axes[0][-1].legend(fontsize=7, loc="lower left")
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    _save_figure(fig, path)
     plt.close(fig)
     return path
 
@@ -164,6 +177,6 @@ def plot_success(rows: list[dict], problem: str, path: str) -> str:
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    _save_figure(fig, path)
     plt.close(fig)
     return path
