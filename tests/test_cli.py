@@ -306,6 +306,7 @@ def test_optimizer_schedule_and_techniques_from_the_cli(capsys, tmp_path):
      "optimizer 'adam' takes no parameter 'gamma'; its parameters: beta1, beta2, eps,"),
     (["--schedule", "bold_driver", "--schedule-param", "foo=2"],
      "schedule 'bold_driver' takes no parameter 'foo'; its parameters: increase, decrease, tolerance"),
+    (["--opt-param", "transforms=1"], "opt_param may not set transforms"),
     (["--opt-param", "foo"], "--opt-param expects KEY=VALUE, got 'foo'"),
     (["--schedule-param", "gamma=0.5"], "--schedule-param needs --schedule"),
     (["--momentum", "1.5"], "--momentum must be a number in [0, 1), got 1.5"),

@@ -354,3 +354,9 @@ def test_predict_reads_an_npy_of_the_inputs_for_a_model_trained_from_an_npz(tmp_
     np.save(tmp_path / "w.npy", X[:, :2])
     assert main(["predict", str(tmp_path / "m.npz"), "--data", str(tmp_path / "w.npy")]) == 2
     assert "w.npy: the inputs have 2 columns but the model takes 3 features" in capsys.readouterr().err
+    # one column too many: perhaps the target; say how to name it
+    np.save(tmp_path / "t.npy", np.column_stack([X, X[:, 0] > 0]))
+    assert main(["evaluate", str(tmp_path / "m.npz"), "--data", str(tmp_path / "t.npy")]) == 2
+    assert ("t.npy: 4 columns for a model of 3 features; if one of them is the target, give its number with "
+            "--target (e.g. --target -1)") in capsys.readouterr().err
+    assert main(["evaluate", str(tmp_path / "m.npz"), "--data", str(tmp_path / "t.npy"), "--target", "-1"]) == 0

@@ -326,10 +326,16 @@ def test_a_containers_cpu_quota_caps_the_threads(tmp_path, monkeypatch):
     assert machine._cgroup_cpus(files()) is None  # no cgroup files: no quota
     assert machine._cgroup_cpus(files(v1=("-1\n", "100000\n"))) is None  # v1 without a quota
     assert machine._cgroup_cpus(files(v1=("150000\n", "100000\n"))) == 1.5
-    assert machine._cgroup_cpus(files(v2="max 100000\n")) is None  # v2 read first: no quota
-    assert machine._cgroup_cpus(files(v2="300000 100000\n")) == 3.0
-    (tmp_path / "cpu.max").write_text("garbage")
-    assert machine._cgroup_cpus(files()) is None
+    assert machine._cgroup_cpus(files(v2="max 100000\n")) == 1.5  # v2 without a quota, v1's stays
+    assert machine._cgroup_cpus(files(v2="300000 100000\n")) == 1.5  # the smallest quota holds
+    assert machine._cgroup_cpus(files(v2="100000 100000\n")) == 1.0
+    (tmp_path / "quota").write_text("-1")
+    for odd in ("garbage", "inf 100000", "1e400 100000", "100000 0", "", "nan 1"):
+        (tmp_path / "cpu.max").write_text(odd)
+        assert machine._cgroup_cpus(files()) is None, odd
+    # a quota on one of the process's own nested cgroups (cgroupns=host) counts too
+    nested = machine._cgroup_files()
+    assert nested[-2:] == machine.CGROUP_CPU_FILES and all(len(f) in (1, 2) for f in nested)
     n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     monkeypatch.setattr(machine, "_cgroup_cpus", lambda files=None: 0.5)
     assert machine.usable_cpus() == 1  # half a CPU still runs one thread

@@ -186,3 +186,26 @@ def test_outputs_written_together_are_all_there_or_none(tmp_path, monkeypatch):
             write_text_atomic(tmp_path / "d.txt", "d")
         assert not (tmp_path / "d.txt").exists()
     assert (tmp_path / "a.txt").read_text() == "a" and (tmp_path / "d.txt").read_text() == "d"
+
+
+def test_a_refused_rename_at_the_blocks_end_leaves_no_temporary_file(tmp_path, monkeypatch):
+    import os
+
+    from deltaprop.io import all_or_nothing, write_text_atomic
+
+    (tmp_path / "b.txt").write_text("old b")
+    real, calls = os.replace, []
+
+    def busy_second(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:
+            raise OSError(16, "Device or resource busy")
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", busy_second)
+    with pytest.raises(ModelFileError, match="b.txt: cannot be written \\(Device or resource busy\\)"):
+        with all_or_nothing():
+            for name in ("a.txt", "b.txt", "c.txt"):
+                write_text_atomic(tmp_path / name, "new " + name)
+    # the first rename is done and cannot be undone; the rest stay as they were, no temporaries
+    assert sorted(os.listdir(tmp_path)) == ["a.txt", "b.txt"] and (tmp_path / "b.txt").read_text() == "old b"

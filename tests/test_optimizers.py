@@ -438,3 +438,19 @@ def test_bad_hyperparameters(name, kwargs, match):
 def test_state_of_another_optimizer_is_refused():
     with pytest.raises(ConfigError, match="optimizer state is for 'adam', not 'sgd'"):
         SGD().load_state_dict(Adam().state_dict())
+
+
+def test_keywords_of_a_class_that_takes_any_are_not_second_guessed():
+    from deltaprop.errors import keyword_names, unknown_keywords
+
+    class Open:
+        def __init__(self, lr=0.1, **options):
+            self.options = options
+
+    class Passes(Open):
+        def __init__(self, beta=0.5, **kwargs):
+            super().__init__(**kwargs)
+
+    assert keyword_names(Open) is None and keyword_names(Passes) is None
+    assert unknown_keywords("optimizer", "open", Open, {"anything": 1}) is None
+    assert keyword_names(SGD)[:3] == ["lr", "momentum", "nesterov"]

@@ -130,6 +130,12 @@ def test_a_left_over_default_checkpoint_neither_blocks_a_run_nor_is_replaced(cap
     assert _digest("deltaprop-checkpoint.npz") == before and os.listdir() == ["deltaprop-checkpoint.npz"]
     code, _, err = run(capsys, "train", "--data", "xor", "--epochs", "2", "--checkpoint-every", "1")
     assert code == 2 and "already exists; resume from it with --resume deltaprop-checkpoint.npz" in err
+    os.remove("deltaprop-checkpoint.npz")
+    os.mkdir("deltaprop-checkpoint.npz")  # a folder of that name does not stop the run either
+    assert run(capsys, "train", "--data", "xor", "--epochs", "2")[0] == 0
+    os.mkfifo("fifo.npz")  # nor is a FIFO opened to see whether it is a checkpoint
+    code, _, err = run(capsys, "train", "--data", "xor", "--epochs", "2", "--checkpoint", "fifo.npz")
+    assert code == 2 and "fifo.npz already exists and is not a deltaprop checkpoint" in err
 
 
 def test_a_stopped_run_keeps_the_file_under_its_checkpoint_name(tmp_path):
@@ -146,11 +152,15 @@ def test_a_stopped_run_keeps_the_file_under_its_checkpoint_name(tmp_path):
     mine = tmp_path / "c.npz"
     mine.write_text("mine")
     (tmp_path / "c-2.npz").write_text("also mine")
-    ck = Checkpointer(mine, every=0, keep_existing=True)
+    ck, other = Checkpointer(mine, every=0, keep_existing=True), Checkpointer(mine, every=0, keep_existing=True)
     X = np.random.default_rng(0).normal(size=(8, 2))
     Trainer(Network([2, 3, 1], seed=0), lr=0.1, mode="batch", callbacks=[StopAt(), ck]).fit(X, X[:, :1], 5)
     assert mine.read_text() == "mine" and (tmp_path / "c-2.npz").read_text() == "also mine"
     assert ck.path == str(tmp_path / "c-3.npz") and load_checkpoint(ck.path)[1]["epoch"] == 2
+    # a second run stopped at the same moment takes the next name, never the same one
+    Trainer(Network([2, 3, 1], seed=1), lr=0.1, mode="batch", callbacks=[StopAt(), other]).fit(X, X[:, :1], 5)
+    assert other.path == str(tmp_path / "c-4.npz")
+    assert load_checkpoint(ck.path)[1]["params"].tolist() != load_checkpoint(other.path)[1]["params"].tolist()
 
 
 def test_the_training_data_are_never_an_output(capsys, tmp_path, monkeypatch):
@@ -162,6 +172,19 @@ def test_the_training_data_are_never_an_output(capsys, tmp_path, monkeypatch):
         code, out, err = run(capsys, "train", "--data", "d.csv", "--target", "y", "--epochs", "2", *flags)
         assert code == 2 and "d.csv is the training data; give another output file name" in err, flags
     assert _digest("d.csv") == before
+    # nor are the partitions of a folder or a glob
+    import numpy as np
+
+    os.makedirs("parts")
+    rows = np.random.default_rng(0).random((20, 3))
+    np.save("parts/p1.npy", rows[:10])
+    np.save("parts/p2.npy", rows[10:])
+    kept = [_digest("parts/p1.npy"), _digest("parts/p2.npy")]
+    for data, flags in (("parts", ["--out", "parts/p1.npy", "--force"]),
+                        ("parts/*.npy", ["--checkpoint", "parts/p2.npy", "--force"])):
+        code, _, err = run(capsys, "train", "--data", data, "--target", "-1", "--epochs", "2", *flags)
+        assert code == 2 and "is the training data" in err, (data, flags)
+    assert [_digest("parts/p1.npy"), _digest("parts/p2.npy")] == kept
     # a file that is not a checkpoint is not offered for --resume
     with open("keep.csv", "w") as f:
         f.write("mine\n")
@@ -199,19 +222,34 @@ def test_a_saved_config_repeats_its_run_from_any_folder(capsys, tmp_path, monkey
     monkeypatch.chdir("elsewhere")
     assert run(capsys, "train", "--config", "../models/m.npz.config.toml", "--out", "m3.npz")[0] == 0
     assert _weights("m3.npz") == _weights("../models/m.npz")
-    # a config of an earlier release, with the data relative to the working folder, still reads
+    # a config of an earlier release: every path relative to the working folder, the default
+    # checkpoint written out; it still repeats its run from there
     monkeypatch.chdir(tmp_path)
-    shutil.copy("models/m.npz.config.toml", "models/old.toml")
     with open("models/old.toml", "w") as f:
-        f.write(text.replace('"../data/d.csv"', '"data/d.csv"').replace('"m.npz"', '"old.npz"'))
+        f.write(text.replace('"../data/d.csv"', '"data/d.csv"').replace('"m.npz"', '"models/old.npz"')
+                + 'checkpoint = "models/old.npz.ckpt"\n')
     assert run(capsys, "train", "--config", "models/old.toml")[0] == 0 and os.path.exists("models/old.npz")
+    assert _weights("models/old.npz") == _weights("models/m.npz")
+    assert run(capsys, "train", "--config", "models/old.toml", "--out", "models/old2.npz", "--checkpoint",
+               "models/old2.ckpt")[0] == 0
+
+
+def test_a_resumed_runs_saved_config_repeats_the_run(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert run(capsys, "train", "--data", "xor", "--epochs", "3", "--checkpoint-every", "1")[0] == 0
+    assert run(capsys, "train", "--resume", "deltaprop-checkpoint.npz", "--epochs", "5", "--out", "m.npz")[0] == 0
+    with open("m.npz.config.toml") as f:
+        assert "checkpoint =" not in f.read()
+    before = _digest("deltaprop-checkpoint.npz")
+    assert run(capsys, "train", "--config", "m.npz.config.toml", "--out", "again.npz")[0] == 0
+    assert _weights("again.npz") == _weights("m.npz") and _digest("deltaprop-checkpoint.npz") == before
 
 
 def test_resume_with_fewer_epochs_than_run_is_refused(capsys, tmp_path):
     ck = str(tmp_path / "c.npz")
     assert run(capsys, "train", "--data", "xor", "--epochs", "6", "--checkpoint", ck)[0] == 0
     code, out, err = run(capsys, "train", "--resume", ck, "--epochs", "3")
-    assert code == 2 and "has already run 6 epochs; --epochs is the new total: give more than 6" in err
+    assert code == 2 and "has already run 6 epochs; --epochs is the new total: give at least 6" in err
     assert "final" not in out
     assert run(capsys, "train", "--resume", ck, "--epochs", "7")[0] == 0
 
@@ -238,3 +276,13 @@ def test_a_model_that_cannot_be_saved_leaves_its_work_in_a_checkpoint(capsys, tm
     assert run(capsys, "train", "--resume", "m.npz.ckpt")[0] == 0
     assert run(capsys, "train", "--data", "xor", "--epochs", "3", "--out", "whole.npz")[0] == 0
     assert _weights("m.npz") == _weights("whole.npz")
+    # a run that early stopping ended is finished: resumed, it trains no further epoch
+    flags = ["--data", "iris", "--epochs", "300", "--early-stopping", "2", "--seed", "5"]
+    monkeypatch.setattr(Run, "save", full_disk)
+    assert run(capsys, "train", *flags, "--out", "es.npz")[0] == 2
+    monkeypatch.setattr(Run, "save", real_save)
+    code, out, _ = run(capsys, "train", "--resume", "es.npz.ckpt")
+    assert code == 0 and not [ln for ln in out.splitlines() if ln.startswith("epoch ")]  # no epoch ran
+    code, out_whole, _ = run(capsys, "train", *flags, "--out", "es-whole.npz")
+    assert code == 0 and _weights("es.npz") == _weights("es-whole.npz")
+    assert out.splitlines()[-2] == out_whole.splitlines()[-2]  # the final lines: same epochs and updates

@@ -13,6 +13,7 @@ nothing.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 
@@ -70,7 +71,10 @@ def load_checkpoint(path) -> tuple[Network, dict, dict]:
 
 
 def is_checkpoint(path) -> bool:
-    """Whether ``path`` holds a deltaprop checkpoint (only its metadata entry is read)."""
+    """Whether ``path`` holds a deltaprop checkpoint (only its metadata entry is read; a FIFO
+    or device is not opened)."""
+    if not os.path.isfile(path):
+        return False
     try:
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(z["__meta__"].tobytes().decode("utf-8"))
@@ -90,6 +94,18 @@ def free_name(path) -> str:
     while os.path.lexists(f"{stem}-{n}{ext}"):
         n += 1
     return f"{stem}-{n}{ext}"
+
+
+def _claim_free_name(path) -> str:
+    """:func:`free_name`, made ours at once (an empty file created exclusively): two runs
+    stopped by the same Ctrl-C never take the same name."""
+    while True:
+        name = free_name(path)
+        try:
+            os.close(os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            return name
+        except FileExistsError:
+            continue
 
 
 class Checkpointer(Callback):
@@ -125,7 +141,14 @@ class Checkpointer(Callback):
             self.save(trainer)
 
     def save(self, trainer) -> None:
-        if self.keep_existing and self.saved_epoch is None:
-            self.path = free_name(self.path)
-        save_checkpoint(self.path, trainer, self.info)
+        claimed = None
+        if self.keep_existing and self.saved_epoch is None and os.path.lexists(self.path):
+            self.path = claimed = _claim_free_name(self.path)
+        try:
+            save_checkpoint(self.path, trainer, self.info)
+        except BaseException:
+            if claimed is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(claimed)  # the empty placeholder
+            raise
         self.saved_epoch = trainer.epoch

@@ -16,7 +16,7 @@ from .i18n import N_, gettext as _, ngettext
 from .errors import ModelFileError
 from .io import all_or_nothing
 from .reporting import EpochPrinter, final_line, want_progress_bar
-from .runs import check_outputs, checkpoint_certain, default_checkpoint, load_resume, prepare_run
+from .runs import check_outputs, checkpoint_certain, load_resume, prepare_run, run_checkpoint
 
 _GROUPS = {"data": N_("data"), "network": N_("network"), "training": N_("training"),
            "optimizer": N_("optimizer and techniques (see docs/techniques.md)"),
@@ -93,11 +93,12 @@ def _run(args, cfg, resume, engine, given, file_settings) -> int:
                            want_progress_bar(cfg.progress, out, quiet=cfg.quiet, as_json=cfg.json))
     # the settings keep the checkpoint only where the user named one, so that the saved
     # OUT.config.toml repeats the run without naming (and then refusing) this run's file
-    run = prepare_run(cfg, callbacks=[printer], checkpoint=default_checkpoint(cfg), resume=resume,
+    run = prepare_run(cfg, callbacks=[printer], checkpoint=run_checkpoint(cfg, args.resume), resume=resume,
                       client=getattr(engine, "client", None))
     trainer, ds = run.trainer, run.dataset
-    run.checkpointer.at_end = cfg.checkpoint is not None
-    run.checkpointer.keep_existing = not (checkpoint_certain(cfg) or cfg.force)
+    # a named checkpoint, or the one resumed from, is written at the end too
+    run.checkpointer.at_end = cfg.checkpoint is not None or args.resume is not None
+    run.checkpointer.keep_existing = not (checkpoint_certain(cfg) or args.resume or cfg.force)
     if engine is not None:
         trainer.engine = engine
     if not cfg.json and not cfg.quiet:

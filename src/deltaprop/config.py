@@ -306,6 +306,9 @@ class TrainConfig:
         params = key_values(self.opt_param, "opt_param")
         if "lr" in params:
             raise ConfigError(_("opt_param may not set lr: give the learning rate as lr (--lr)"))
+        if "transforms" in params:  # Python objects (gradient transforms), not a setting's text
+            raise ConfigError(_("opt_param may not set transforms: gradient transforms are given in Python "
+                                "(deltaprop.transforms)"))
         for key in ("momentum", "nesterov", "weight_decay", "grad_noise"):
             if getattr(self, key) is not None:
                 params[key] = getattr(self, key)
@@ -547,9 +550,11 @@ PATH_SETTINGS = ("data", "labels", "out", "checkpoint")
 
 
 def _from_folder(values: dict, folder: str) -> dict:
-    """``values`` with the relative paths of :data:`PATH_SETTINGS` joined to ``folder``. An
-    input (``data``, ``labels``) found only where the working folder puts it keeps that meaning:
-    config files written before 2026-12 recorded paths relative to the run's working folder."""
+    """``values`` with the relative paths of :data:`PATH_SETTINGS` joined to ``folder``.
+
+    Config files written before 2026-12 recorded paths relative to the run's working folder;
+    where only that reading makes sense it is kept: an input (``data``, ``labels``) found only
+    there, an output (``out``, ``checkpoint``) whose folder exists only there."""
     from .data.builtin import BUILTIN
 
     out = dict(values)
@@ -558,10 +563,16 @@ def _from_folder(values: dict, folder: str) -> dict:
         if not isinstance(v, str) or not v or os.path.isabs(v) or (key == "data" and v in BUILTIN):
             continue
         there = os.path.normpath(os.path.join(folder, v))
-        if key in ("data", "labels") and not _exists(there) and _exists(v):
+        found = _exists if key in ("data", "labels") else _folder_exists
+        if not found(there) and found(v):
             continue
         out[key] = there
     return out
+
+
+def _folder_exists(path: str) -> bool:
+    """The folder a file would be written into exists."""
+    return os.path.isdir(os.path.dirname(os.path.abspath(path)))
 
 
 def _exists(path: str) -> bool:

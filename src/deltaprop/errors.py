@@ -54,29 +54,31 @@ def unknown_name(kind: str, name: str, valid) -> ConfigError:
     return ConfigError(f"unknown {kind} {name!r}; valid: {valid}")
 
 
-def keyword_names(cls) -> list[str]:
+def keyword_names(cls) -> list[str] | None:
     """The keyword parameters ``cls(...)`` accepts: its ``__init__``'s, and those of the
-    classes above it where an ``__init__`` passes ``**kwargs`` on."""
+    classes above it where an ``__init__`` passes ``**kwargs`` on. None where that cannot be
+    told: an ``__init__`` takes ``**kwargs`` and no class above it names them."""
     import inspect
 
     names: list[str] = []
     for klass in cls.__mro__:
         init = klass.__dict__.get("__init__")
-        if init is None:
+        if init is None or klass is object:
             continue
         params = inspect.signature(init).parameters.values()
         names += [p.name for p in params if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
                   and p.name not in names]
         if not any(p.kind is p.VAR_KEYWORD for p in params):
-            break
-    return names
+            return names
+    return None
 
 
 def unknown_keywords(kind: str, name: str, cls, given, skip=()) -> ConfigError | None:
-    """The error for keywords in ``given`` that ``cls`` does not take (None where all are known),
-    listing those it does, less ``skip`` (parameters set through their own flags)."""
+    """The error for keywords in ``given`` that ``cls`` does not take (None where all are known,
+    or where its keywords cannot be told), listing those it does, less ``skip`` (parameters set
+    through their own flags)."""
     known = keyword_names(cls)
-    bad = [k for k in given if k not in known]
+    bad = [] if known is None else [k for k in given if k not in known]
     if not bad:
         return None
     valid = ", ".join(k for k in known if k not in skip) or _("none")

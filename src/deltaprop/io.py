@@ -91,7 +91,9 @@ def all_or_nothing():
     disk at the third file), every temporary file is removed and no output of the block
     exists or is replaced. A command's several outputs (a model and its side files, a
     comparison's tables and plots) are thus all there or none. Renames take no space, so once
-    the data are written the block's end does not fail for want of it."""
+    the data are written the block's end does not fail for want of it; should a rename be
+    refused anyway (a folder made read-only meanwhile), the files renamed before it stay and
+    the other temporary files are removed."""
     outer = _STAGED.get()
     staged: list = []
     token = _STAGED.set(staged)
@@ -107,8 +109,19 @@ def all_or_nothing():
     if outer is not None:  # a block within a block: the outer one decides
         outer.extend(staged)
         return
-    for tmp, path in staged:
-        os.replace(tmp, path)
+    done = 0
+    try:
+        for tmp, path in staged:
+            os.replace(tmp, path)
+            done += 1
+    except BaseException as exc:  # a rename refused (rare: EBUSY, a folder made read-only meanwhile)
+        for tmp, _path in staged[done:]:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        if isinstance(exc, OSError):  # the files renamed before it stay: a rename cannot be undone
+            raise ModelFileError(_("{path}: cannot be written ({reason})").format(
+                path=staged[done][1], reason=exc.strerror or exc)) from None
+        raise
     for folder in dict.fromkeys(os.path.dirname(os.path.abspath(path)) for _tmp, path in staged):
         _fsync_folder(folder)
 

@@ -20,26 +20,41 @@ CGROUP_CPU_FILES = (("/sys/fs/cgroup/cpu.max",),
                     ("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "/sys/fs/cgroup/cpu/cpu.cfs_period_us"))
 
 
-def _cgroup_cpus(files=CGROUP_CPU_FILES) -> float | None:
-    """The CPU quota of this process's cgroup in CPUs (quota / period), None where none is set
-    or none can be read. A container started with ``--cpus 2`` on a 64-core host sees 64 CPUs
-    in its affinity mask, yet the kernel lets it run 2 CPUs' worth of time per period; threads
-    beyond that wait for the next period (joblib's loky reads the same files, but costs 0.2 s
-    to import for this one number)."""
-    for names in files:
+def _cgroup_files() -> tuple:
+    """:data:`CGROUP_CPU_FILES`, and before them the ``cpu.max`` of this process's own cgroup v2
+    and of each cgroup above it (``/proc/self/cgroup``): a quota set on any of them applies."""
+    own = []
+    try:
+        with open("/proc/self/cgroup", encoding="utf-8") as f:
+            line = next((ln for ln in f if ln.startswith("0::")), "")
+    except (OSError, UnicodeDecodeError):
+        line = ""
+    path = line[3:].strip().strip("/")
+    while path:
+        own.append((os.path.join("/sys/fs/cgroup", path, "cpu.max"),))
+        path = os.path.dirname(path)
+    return (*own, *CGROUP_CPU_FILES)
+
+
+def _cgroup_cpus(files=None) -> float | None:
+    """The CPU quota of this process's cgroups in CPUs (quota / period; the smallest where
+    several set one), None where none is set or none can be read. A container started with
+    ``--cpus 2`` on a 64-core host sees 64 CPUs in its affinity mask, yet the kernel lets it
+    run 2 CPUs' worth of time per period; threads beyond that wait for the next period
+    (joblib's loky reads the same files, but costs 0.2 s to import for this one number)."""
+    quotas = []
+    for names in _cgroup_files() if files is None else files:
         try:
             parts = []
             for name in names:
                 with open(name, encoding="ascii") as f:
                     parts += f.read().split()
-        except (OSError, UnicodeDecodeError):
-            continue
-        try:
             quota, period = float(parts[0]), float(parts[1])
-        except (IndexError, ValueError):  # "max 100000" (v2) and "-1" (v1): no quota
-            return None
-        return quota / period if quota > 0 and period > 0 else None
-    return None
+        except (OSError, UnicodeDecodeError, IndexError, ValueError):  # absent; "max 100000" (v2): none
+            continue
+        if 0 < quota < math.inf and 0 < period < math.inf:  # v1's "-1": none
+            quotas.append(quota / period)
+    return min(quotas) if quotas else None
 
 
 def usable_cpus() -> int:

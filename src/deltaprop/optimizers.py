@@ -759,7 +759,7 @@ def get_optimizer(spec, **kwargs) -> Optimizer:
         return spec
     if spec not in OPTIMIZERS:
         raise unknown_name("optimizer", str(spec), OPTIMIZERS)
-    bad = unknown_keywords("optimizer", spec, OPTIMIZERS[spec], kwargs, skip=("lr",))
+    bad = unknown_keywords("optimizer", spec, OPTIMIZERS[spec], kwargs, skip=("lr", "transforms"))
     if bad is not None:
         raise bad
     try:

@@ -25,11 +25,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .checkpoint import Checkpointer, is_checkpoint, load_checkpoint
+from .checkpoint import Checkpointer, free_name, is_checkpoint, load_checkpoint
 from .config import TrainConfig, resume_config
 from .data import BUILTIN, data_format, load_data
 from .data.dataset import Dataset, split_rows
-from .data.partitions import is_partitioned, load_partitions, partitioned_fingerprint
+from .data.partitions import is_partitioned, load_partitions, partition_files, partitioned_fingerprint
 from .errors import ConfigError, DataError
 from .i18n import gettext as _, ngettext
 from .io import write_text_atomic
@@ -38,7 +38,7 @@ from .techniques import build_callbacks, use_flat_spot
 from .training import Trainer
 
 __all__ = ["Run", "prepare_run", "data_fingerprint", "load_config_data", "data_task", "load_resume", "output_paths",
-           "check_outputs", "checkpoint_certain", "default_checkpoint", "check_resume"]
+           "check_outputs", "checkpoint_certain", "default_checkpoint", "run_checkpoint", "check_resume"]
 
 
 def data_fingerprint(*arrays) -> str:
@@ -67,14 +67,31 @@ def checkpoint_certain(cfg: TrainConfig) -> bool:
     return cfg.checkpoint is not None or bool(cfg.checkpoint_every)
 
 
+def run_checkpoint(cfg: TrainConfig, resumed_from: str | None = None) -> str:
+    """The file the run's checkpoints go to: ``cfg.checkpoint`` where named, else the one a
+    resumed run came from, else :func:`default_checkpoint`."""
+    return cfg.checkpoint or resumed_from or default_checkpoint(cfg)
+
+
+def _input_files(cfg: TrainConfig) -> list[str]:
+    """The files the run reads its data from (a folder's or glob's partitions each)."""
+    if cfg.data in BUILTIN:
+        return []
+    try:
+        files = list(partition_files(cfg.data)) if is_partitioned(cfg.data) else [cfg.data]
+    except DataError:  # none here: a cluster's workers may see partitions the driver does not
+        files = []
+    return [p for p in [*files, cfg.labels] if p and os.path.isfile(p)]
+
+
 def check_outputs(cfg: TrainConfig, *, resumed_from: str | None = None) -> None:
     """Before anything is trained: every output can be written, and nothing that exists is
     replaced without ``force`` (a resumed run may replace the checkpoint it resumed from);
     the training data are never an output, ``force`` or not."""
     from .io import check_writable
 
-    ckpt = default_checkpoint(cfg)
-    inputs = [p for p in (cfg.data, cfg.labels) if p and os.path.isfile(p)]
+    ckpt = run_checkpoint(cfg, resumed_from)
+    inputs = _input_files(cfg)
     for path in [*output_paths(cfg), ckpt]:
         for given in inputs:
             if os.path.exists(path) and os.path.samefile(path, given):
@@ -85,8 +102,12 @@ def check_outputs(cfg: TrainConfig, *, resumed_from: str | None = None) -> None:
                 path=ckpt))
         check_writable(path, overwrite=cfg.force)
     own = resumed_from is not None and os.path.abspath(ckpt) == os.path.abspath(resumed_from)
-    if (checkpoint_certain(cfg) and not own and os.path.lexists(ckpt) and not cfg.force
-            and not os.path.isdir(ckpt)):
+    certain = checkpoint_certain(cfg) or resumed_from is not None
+    if not certain and not cfg.force and os.path.lexists(ckpt):
+        # written only if the run is stopped early, then under the first free name beside it
+        check_writable(free_name(ckpt), overwrite=True)
+        return
+    if not own and os.path.lexists(ckpt) and not cfg.force and not os.path.isdir(ckpt):
         if not is_checkpoint(ckpt):
             raise ConfigError(_("{path} already exists and is not a deltaprop checkpoint; give another "
                                 "--checkpoint, or --force to replace it").format(path=ckpt))
@@ -172,9 +193,12 @@ def load_resume(path, given: dict) -> tuple[TrainConfig, tuple]:
     cfg = resume_config(saved, given, str(path))
     done = int(state.get("epoch", 0))
     if given.get("epochs") is not None and given["epochs"] < done:
-        raise ConfigError(_("{path} has already run {done} epochs; --epochs is the new total: give more than "
-                            "{done}, or leave it out to finish the run").format(path=path, done=done))
-    cfg = cfg.replace(checkpoint=given.get("checkpoint") or str(path))
+        raise ConfigError(ngettext("{path} has already run {done} epoch; --epochs is the new total: give at least "
+                                   "{done}, or leave it out to finish the run",
+                                   "{path} has already run {done} epochs; --epochs is the new total: give at least "
+                                   "{done}, or leave it out to finish the run", done).format(path=path, done=done))
+    # the checkpoints go on in the file resumed from (run_checkpoint) unless another is named;
+    # the settings keep only a name the user gave, so that a saved config repeats the run
     return cfg, (net, state, info)
 
 
@@ -260,9 +284,11 @@ class Run:
         return out
 
     def fit(self) -> None:
-        """Train to ``config.epochs`` epochs in all (a resumed run continues where it stopped)."""
+        """Train to ``config.epochs`` epochs in all (a resumed run continues where it stopped;
+        one that early stopping ended is finished, as the uninterrupted run was)."""
         remaining = self.config.epochs - self.trainer.epoch
-        if remaining > 0 and not self.trainer.diverged:
+        stopped = any(ev.get("event") == "early_stopping" for ev in self.trainer.history.events)
+        if remaining > 0 and not self.trainer.diverged and not stopped:
             self.trainer.fit(self.X, self.T, remaining, self.val)
 
     def summary(self) -> dict:

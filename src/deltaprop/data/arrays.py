@@ -160,6 +160,13 @@ def load_arrays(path, target=None, *, inputs: str = "X", task: str = "auto", cla
                 col = int(target)
             except (TypeError, ValueError):
                 if features is not None and not require_target and A.ndim == 2:  # no target column named
+                    if A.shape[1] == len(features) + 1:
+                        raise DataError(ngettext(
+                            "{path}: {columns} columns for a model of {n} feature; if one of them is the "
+                            "target, give its number with --target (e.g. --target -1)",
+                            "{path}: {columns} columns for a model of {n} features; if one of them is the "
+                            "target, give its number with --target (e.g. --target -1)",
+                            len(features)).format(path=path, columns=A.shape[1], n=len(features))) from None
                     raise DataError(ngettext(
                         "{path}: the inputs have {columns} columns but the model takes {n} features",
                         "{path}: the inputs have {columns} columns but the model takes {n} features",
