@@ -360,3 +360,19 @@ def test_predict_reads_an_npy_of_the_inputs_for_a_model_trained_from_an_npz(tmp_
     assert ("t.npy: 4 columns for a model of 3 features; if one of them is the target, give its number with "
             "--target (e.g. --target -1)") in capsys.readouterr().err
     assert main(["evaluate", str(tmp_path / "m.npz"), "--data", str(tmp_path / "t.npy"), "--target", "-1"]) == 0
+
+
+def test_an_npy_of_no_rows_is_a_clear_error_alone_or_as_a_partition(tmp_path, capsys):
+    from deltaprop.cli import main
+
+    np.save(tmp_path / "e.npy", np.zeros((0, 5)))
+    with pytest.raises(DataError, match=r"e.npy: inputs 'array' are empty \(shape \(0, 4\)\)"):
+        load_arrays(tmp_path / "e.npy", -1)
+    with pytest.raises(DataError, match=r"are empty \(shape \(0, 5\)\)"):
+        load_arrays(tmp_path / "e.npy")
+    (tmp_path / "parts").mkdir()
+    np.save(tmp_path / "parts" / "a.npy", np.random.default_rng(0).random((20, 5)))
+    np.save(tmp_path / "parts" / "b.npy", np.zeros((0, 5)))
+    assert main(["train", "--data", str(tmp_path / "parts"), "--target", "-1", "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "b.npy: inputs 'array' are empty" in err and err.count("\n") == 1

@@ -399,6 +399,31 @@ def test_model_is_explained_on_its_standardised_input(tmp_path):
     assert "W1[0,1]" in rows and "dE_total/dW2[2,0]" in rows
 
 
+def test_a_regression_model_is_explained_on_its_standardised_target(tmp_path):
+    # trained on standardised targets, the network's output is in those units: the error is
+    # taken against t' = (t - mean) / scale, never against the raw target
+    net = dp.Network([2, 3, 1], "tanh", "identity", "mse", seed=0)
+    model = Model(net, task="regression", feature_names=["a", "b"], target_names=["y"],
+                  standardizer=Standardizer([1.0, 50.0], [2.0, 10.0]), target_scaler=Standardizer([500.0], [40.0]))
+    path = tmp_path / "reg.npz"
+    model.save(path, overwrite=True)
+    model = Model.load(path)
+    trace = explain_model(model, [1.5, 60.0], model_target(model, "505"), source=str(path))
+    rows = _rows(trace)
+    x = model.standardizer.transform(np.array([[1.5, 60.0]]))
+    t = (505.0 - 500.0) / 40.0
+    assert rows["t'[0]"] == pytest.approx(t, rel=1e-15) and trace["target"]["raw"] == [505.0]
+    assert rows["E_total"] == pytest.approx(float(net.sample_losses(x, np.array([[t]]))[0]), rel=1e-12)
+    assert [s["id"] for s in trace["sections"][:2]] == ["input", "target"]
+    from deltaprop.explain.rendering import render_text
+
+    text = render_text(trace)
+    assert "target t[0] = 0.125 (raw 505)" in text and "trained on standardised targets" in text
+    # the output read back in the targets' units is the model's prediction
+    assert rows["out2[0]"] * 40.0 + 500.0 == pytest.approx(float(model.predict(np.array([[1.5, 60.0]]))[0, 0]),
+                                                         rel=1e-6)
+
+
 def test_model_targets_by_number_or_class_label(tmp_path):
     model, _ = _iris_model(tmp_path)
     assert model_target(model, "versicolor") == [0.0, 1.0, 0.0]

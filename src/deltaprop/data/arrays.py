@@ -98,9 +98,9 @@ def _inputs(path, key: str, X: np.ndarray) -> np.ndarray:
     if X.ndim < 2:
         raise DataError(_("{path}: inputs {key!r} have shape {shape}; give a 2-D array of samples x "
                           "features (reshape(-1, 1) for a single feature)").format(path=path, key=key, shape=X.shape))
-    X = X.reshape(len(X), -1).astype(float)
-    if X.shape[0] == 0 or X.shape[1] == 0:
+    if X.size == 0:  # (reshape(0, -1) cannot tell the width of no rows)
         raise DataError(_("{path}: inputs {key!r} are empty (shape {shape})").format(path=path, key=key, shape=X.shape))
+    X = X.reshape(len(X), -1).astype(float)
     require_finite(X, _("{path}: inputs {key!r}").format(path=path, key=key))
     return X
 

@@ -104,7 +104,9 @@ def _settings_lines(trace) -> list[str]:
              _("input {values}").format(values=inp)
              + (" (" + _("raw {values}").format(values=", ".join(_short(v) for v in trace["input"]["raw"])) + ")"
                 if trace["input"].get("standardized") else ""),
-             _("target {values}").format(values=tgt)]
+             _("target {values}").format(values=tgt)
+             + (" (" + _("raw {values}").format(values=", ".join(_short(v) for v in trace["target"]["raw"])) + ")"
+                if trace["target"].get("standardized") else "")]
     return lines
 
 

@@ -661,10 +661,26 @@ def explain_model(model, x, target, *, lr: float = 0.5, steps: int = 1, update_o
                       ((f"scale[{i}]", rf"\sigma_{{{i}}}"), std.scale[i])], kind="input")
                 for i in range(net.n_inputs)]
         prelude.append({"id": "input", "title": _("Standardised input"), "rows": rows})
-    trace = explain(net, prepared, target, lr=lr, steps=steps, update_order=update_order,
+    target = np.asarray(target, dtype=np.float64).reshape(-1)
+    tsc = getattr(model, "target_scaler", None)
+    if tsc is not None:  # trained on standardised targets: the loss compares the output with t'
+        raw_t = target
+        target = (raw_t - tsc.mean) / tsc.scale
+        notes.append(_("the network was trained on standardised targets t' = (t - mean) / scale, with the "
+                       "mean and scale of the model's training split; its output is in those units, so the "
+                       "trace compares it with t' (predictions are output * scale + mean)"))
+        rows = [_row((f"t'[{k}]", f"t'_{{{k}}}"), target[k], "($0 - $1)/$2", r"\frac{$0 - $1}{$2}",
+                     [((f"raw t[{k}]", f"t^{{raw}}_{{{k}}}"), raw_t[k]), ((f"mean_t[{k}]", rf"\mu^t_{{{k}}}"), tsc.mean[k]),
+                      ((f"scale_t[{k}]", rf"\sigma^t_{{{k}}}"), tsc.scale[k])], kind="input")
+                for k in range(net.n_outputs)]
+        prelude.append({"id": "target", "title": _("Standardised target"), "rows": rows})
+    trace = explain(net, prepared, target.tolist(), lr=lr, steps=steps, update_order=update_order,
                     train_biases=train_biases, names=names, notes=notes, prelude=prelude,
                     max_params=max_params,
                     title=_("one sample through {file}").format(file=source) if source else _("one sample through a saved model"))
     trace["input"]["raw"] = raw.tolist()
     trace["input"]["standardized"] = model.standardizer is not None
+    if tsc is not None:
+        trace["target"]["raw"] = raw_t.tolist()
+        trace["target"]["standardized"] = True
     return trace
