@@ -301,8 +301,67 @@ def test_real_scheduler_and_worker_processes(tmp_path):
         ref = _cli_weights(tmp_path, "one")
         got = _cli_weights(tmp_path, "two", "--dask", addr)
         np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-14)
+        # partitions named relative to the driver's folder: the workers, started elsewhere,
+        # read them at the absolute path the driver found
+        from deltaprop.cli import main
+        from deltaprop.io import load_model
+
+        _csv_parts(tmp_path / "p")
+        old = os.getcwd()
+        os.chdir(tmp_path)
+        try:
+            common = ["train", "--data", "p", "--target", "label", "--epochs", "2", "--dtype", "float64", "--quiet"]
+            assert main([*common, "--out", "local.npz"]) == 0
+            assert main([*common, "--out", "there.npz", "--dask", addr]) == 0
+        finally:
+            os.chdir(old)
+        np.testing.assert_allclose(load_model(tmp_path / "there.npz")[0].flat, load_model(tmp_path / "local.npz")[0].flat,
+                                   rtol=1e-12, atol=1e-14)
     finally:
         _stop(procs)
+
+
+@pytest.mark.parametrize("banner", [None, b"SSH-2.0-OpenSSH_9.2\r\n"])
+def test_a_port_that_is_not_a_dask_scheduler_is_one_clear_error(capsys, monkeypatch, banner):
+    # a server that accepts and then stays silent (an HTTP server waits for a request) or talks
+    # another protocol (an SSH banner read as a frame length: a MemoryError): a ClusterError
+    # within the connect timeout, not a hang or "out of memory"
+    import socket
+    import threading
+    import time
+
+    import deltaprop.distributed as dd
+    from deltaprop.cli import main
+
+    monkeypatch.setattr(dd, "CONNECT_TIMEOUT_S", 1.5)
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen()
+    held = []
+
+    def serve():
+        while True:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            held.append(conn)
+            if banner:
+                conn.sendall(banner)
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        t = time.perf_counter()
+        code = main(["train", "--data", "xor", "--epochs", "1", "--dask", f"tcp://127.0.0.1:{srv.getsockname()[1]}"])
+        took = time.perf_counter() - t
+    finally:
+        srv.close()
+        for conn in held:
+            conn.close()
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("deltaprop: error: cannot reach the Dask scheduler at tcp://127.0.0.1:")
+    assert err.count("\n") == 1 and "out of memory" not in err
+    assert took < 20  # the timeout (1.5 s here) and Dask's own shutdown, never for ever
 
 
 def test_worker_killed_mid_epoch_same_weights(tmp_path):
@@ -509,6 +568,7 @@ def test_resume_with_and_without_dask(client, tmp_path):
     # to the uninterrupted run's weights; partitions included (the same fingerprint both ways)
     from deltaprop.cli import main
     from deltaprop.io import load_model
+    from deltaprop.runs import load_resume
 
     addr = client.scheduler.address
     parts = str(_csv_parts(tmp_path / "p"))
@@ -520,6 +580,9 @@ def test_resume_with_and_without_dask(client, tmp_path):
         for first, second in ((["--dask", addr], []), ([], ["--dask", addr])):
             ck, out = str(tmp_path / "c.npz"), str(tmp_path / "r.npz")
             assert main(["train", *common, "--epochs", "2", "--checkpoint", ck, "--checkpoint-every", "2", *first]) == 0
+            # without --dask the run goes on on this machine, whatever the checkpointed run used:
+            # a cluster that is gone is not needed to continue
+            assert load_resume(ck, {})[0].dask is None and load_resume(ck, {"dask": addr})[0].dask == addr
             assert main(["train", "--resume", ck, "--epochs", "4", "--out", out, "--quiet", "--force",
                          *second]) == 0
             np.testing.assert_allclose(load_model(out)[0].flat, load_model(ref)[0].flat, rtol=1e-12, atol=1e-14)
@@ -611,3 +674,33 @@ def test_stochastic_on_partitions_read_by_the_workers(client, tmp_path):
     run.fit()
     assert run.trainer.optimizer.t == one.trainer.optimizer.t == 2 * 96
     np.testing.assert_allclose(run.model.network.flat, one.model.network.flat, rtol=1e-12, atol=1e-14)
+
+
+def test_a_lost_cluster_says_how_to_go_on(tmp_path, capsys, monkeypatch):
+    # the scheduler is lost at epoch 3 (the engine raises as DaskEngine does): one line that
+    # names the checkpoint and how to resume, with or without a cluster
+    import contextlib
+
+    import deltaprop.cli_train as cli_train
+    from deltaprop.cli import main
+    from deltaprop.distributed import ClusterError
+    from deltaprop.engines import NumpyEngine
+
+    class LostAtThree(NumpyEngine):
+        def run_epoch(self, trainer, X, T, order, k):
+            if trainer.epoch == 2:
+                raise ClusterError("lost the Dask scheduler tcp://10.0.0.1:8786 (OSError: gone); training "
+                                   "stopped, the last checkpoint is kept")
+            return super().run_epoch(trainer, X, T, order, k)
+
+    monkeypatch.setattr(cli_train, "_cluster", lambda cfg: contextlib.nullcontext(LostAtThree()))
+    monkeypatch.chdir(tmp_path)
+    code = main(["train", "--data", "iris", "--epochs", "5", "--checkpoint-every", "1", "--out", "m.npz",
+                 "--dask", "tcp://10.0.0.1:8786", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert ("the last checkpoint is kept; resume with deltaprop train --resume m.npz.ckpt (with --dask to use a "
+            "cluster again, without it on this machine)") in err
+    monkeypatch.undo()
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--resume", "m.npz.ckpt", "--quiet"]) == 0 and os.path.exists("m.npz")

@@ -13,7 +13,7 @@ from .cli import float_arg, int_arg
 from .config import DEFAULTS, SETTINGS, read_toml, resolve
 from . import i18n
 from .i18n import N_, gettext as _, ngettext
-from .errors import ModelFileError
+from .errors import DeltapropError, ModelFileError
 from .io import all_or_nothing
 from .reporting import EpochPrinter, final_line, want_progress_bar
 from .runs import check_outputs, checkpoint_certain, load_resume, prepare_run, run_checkpoint
@@ -119,6 +119,12 @@ def _run(args, cfg, resume, engine, given, file_settings) -> int:
             if run.checkpointer.saved_epoch is None:
                 raise
             raise _kept(exc, run.checkpointer) from None
+        except DeltapropError as exc:  # e.g. the Dask scheduler lost: say how to go on
+            ck = run.checkpointer
+            if not cfg.dask or ck.saved_epoch is None:
+                raise
+            raise type(exc)(_("{reason}; resume with deltaprop train --resume {file} (with --dask to use a "
+                              "cluster again, without it on this machine)").format(reason=exc, file=ck.path)) from None
     if stop.signum is not None:
         if run.checkpointer.saved_epoch != trainer.epoch:
             run.checkpointer.save(trainer)

@@ -197,6 +197,9 @@ def load_resume(path, given: dict) -> tuple[TrainConfig, tuple]:
                                    "{done}, or leave it out to finish the run",
                                    "{path} has already run {done} epochs; --epochs is the new total: give at least "
                                    "{done}, or leave it out to finish the run", done).format(path=path, done=done))
+    # where the run trains is this command's choice: without --dask it resumes on this machine
+    # (a cluster that is gone must not be needed to continue its run)
+    cfg = cfg.replace(dask=given.get("dask") or None)
     # the checkpoints go on in the file resumed from (run_checkpoint) unless another is named;
     # the settings keep only a name the user gave, so that a saved config repeats the run
     return cfg, (net, state, info)

@@ -32,6 +32,7 @@ import concurrent.futures
 import contextlib
 import copy
 import functools
+import logging
 import math
 import time
 import weakref
@@ -88,20 +89,73 @@ def connect(spec: str):
         except (ValueError, AssertionError):
             raise ConfigError(_("--dask local:N needs a positive worker count N, got {value!r}").format(
                 value=spec)) from None
-        with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                          dashboard_address=":0", env=PINNED) as cluster, \
+        with _quiet_dask_logs(), \
+                LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+                             dashboard_address=":0", env=PINNED, silence_logs=logging.CRITICAL) as cluster, \
                 Client(cluster, direct_to_workers=True) as client:
             yield client
         return
     if not spec.startswith("tcp://"):
         raise ConfigError(_("--dask takes local:N or tcp://HOST:PORT, got {value!r}").format(value=spec))
-    try:
-        client = Client(spec, timeout=10, direct_to_workers=True)
-    except OSError as exc:
-        raise ClusterError(_("cannot reach the Dask scheduler at {address}: {reason}").format(
-            address=spec, reason=exc)) from None
-    with client:
+    client = _client_within(spec, CONNECT_TIMEOUT_S)
+    with _quiet_dask_logs(), client:
         yield client
+
+
+#: How long ``--dask tcp://...`` waits for the scheduler's answer, all of it.
+CONNECT_TIMEOUT_S = 10.0
+
+
+def _client_within(address: str, seconds: float):
+    """``Client(address)``, or ClusterError after ``seconds`` however the other end behaves:
+    Dask's own timeout covers a refused or silent port, but not a server that accepts and
+    then talks another protocol (an HTTP server keeps it waiting for ever; an SSH banner is
+    read as a frame length of exabytes, a MemoryError)."""
+    import threading
+
+    from distributed import Client
+
+    box: dict = {}
+
+    def make():
+        try:
+            box["client"] = Client(address, timeout=seconds, direct_to_workers=True)
+        except BaseException as exc:  # reported below, in the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=make, name="deltaprop-connect", daemon=True)
+    with _quiet_dask_logs():
+        thread.start()
+        thread.join(seconds + 2.0)
+    if "client" in box:
+        return box["client"]
+    exc = box.get("error")
+    if exc is None:
+        reason = _("no Dask answer within {seconds:g} s").format(seconds=seconds)
+    elif isinstance(exc, MemoryError):
+        reason = _("the other end does not speak Dask's protocol")
+    else:
+        reason = f"{exc}" or type(exc).__name__
+    raise ClusterError(_("cannot reach the Dask scheduler at {address}: {reason}").format(
+        address=address, reason=reason)) from None
+
+
+@contextlib.contextmanager
+def _quiet_dask_logs():
+    """While the CLI's cluster is in use, Dask's own log lines (a lost connection's tracebacks,
+    often 30 lines) stay out of the terminal: what went wrong reaches the user as one line
+    (a ClusterError)."""
+    import logging
+
+    loggers = [logging.getLogger(name) for name in ("distributed", "tornado", "asyncio")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
 
 
 def _add_in_order(results) -> tuple:

@@ -19,6 +19,8 @@ and computed again by Dask where they are needed.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from ..data.partitions import (combine_moments, moments, partition_files, partition_meta, partitioned_fingerprint,
@@ -165,6 +167,19 @@ def _evaluate(shard, flat, chunk, t_range):
 
 # ---------------------------------------------------------------- partitions read by the workers
 def _read(path, target, task):
+    """On a worker: its partition ``path`` (absolute, as the driver found it). A worker that
+    cannot see the file says so, and which worker it is."""
+    import os
+
+    if not os.path.exists(path):
+        from distributed import get_worker
+
+        try:
+            where = get_worker().address
+        except ValueError:  # (not on a worker)
+            where = "?"
+        raise DataError(_("{file}: no such file on the Dask worker {worker} (the driver sees it; give the "
+                          "workers the same files at the same absolute path)").format(file=path, worker=where))
     return read_partition(path, target, task)
 
 
@@ -232,7 +247,9 @@ def prepare_partitioned_run(cfg, client, *, callbacks=(), checkpoint=None, resum
     from ..training import Trainer, reports_accuracy
     from . import ClusterError
 
-    files = partition_files(cfg.data)
+    # absolute: a worker started in another folder reads the same files (the driver's relative
+    # names would be read against the worker's own working folder)
+    files = [os.path.abspath(f) for f in partition_files(cfg.data)]
     workers = sorted(client.scheduler_info()["workers"])
     if not workers:
         raise ClusterError(_("the Dask cluster has no workers"))
