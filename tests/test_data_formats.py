@@ -376,3 +376,36 @@ def test_an_npy_of_no_rows_is_a_clear_error_alone_or_as_a_partition(tmp_path, ca
     assert main(["train", "--data", str(tmp_path / "parts"), "--target", "-1", "--epochs", "1"]) == 2
     err = capsys.readouterr().err
     assert "b.npy: inputs 'array' are empty" in err and err.count("\n") == 1
+
+
+def test_predict_and_evaluate_read_what_train_read(tmp_path, capsys):
+    # a folder of partitions; a 2-D target array of an .npz (its columns numbered in the
+    # predictions' header); a file whose columns are all inputs although --target is named
+    from deltaprop.cli import main
+
+    rng = np.random.default_rng(0)
+    A = rng.random((60, 5))
+    A[:, -1] = A[:, 0] > 0.5
+    (tmp_path / "parts").mkdir()
+    np.save(tmp_path / "parts" / "a.npy", A[:30])
+    np.save(tmp_path / "parts" / "b.npy", A[30:])
+    m = str(tmp_path / "ps.npz")
+    assert main(["train", "--data", str(tmp_path / "parts"), "--target", "-1", "--epochs", "2", "--out", m,
+                 "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", m, "--data", str(tmp_path / "parts"), "--target", "-1"]) == 0
+    assert capsys.readouterr().out.startswith("60 samples: loss ")
+    assert main(["predict", m, "--data", str(tmp_path / "parts" / "*.npy")]) == 0
+    assert len(capsys.readouterr().out.split()) == 61
+    np.save(tmp_path / "x.npy", A[:, :4])
+    assert main(["evaluate", m, "--data", str(tmp_path / "x.npy"), "--target", "-1"]) == 2
+    assert "x.npy: its 4 columns are the model's inputs; none is left for the target '-1'" in capsys.readouterr().err
+    X = rng.random((40, 3))
+    np.savez(tmp_path / "r.npz", X=X, Y=np.column_stack([X.sum(1), X[:, 0] - X[:, 1]]))
+    r = str(tmp_path / "r.npz.model.npz")
+    assert main(["train", "--data", str(tmp_path / "r.npz"), "--target", "Y", "--epochs", "2", "--out", r,
+                 "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["predict", r, "--data", str(tmp_path / "r.npz")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "Y[0],Y[1]" and all(len(ln.split(",")) == 2 for ln in lines[1:]) and len(lines) == 41

@@ -444,6 +444,15 @@ def test_cli_refuses_a_port_in_use():
         srv.server_close()
 
 
+@pytest.mark.parametrize("host", ["999.1.1.1", "10.255.255.1"])
+def test_cli_names_the_host_when_the_host_is_the_trouble(host):
+    # no such name, or an address of no interface here: another --port would not help
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        assert main(["playground", "--host", host, "--no-browser"]) == 2
+    assert f"cannot listen on {host}:8765" in err.getvalue() and "give another --host" in err.getvalue()
+
+
 def test_defaults_for_every_data_set_build():
     for name in pdata.DATASETS:
         d = defaults_for(name)

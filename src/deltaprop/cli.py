@@ -15,6 +15,7 @@ import warnings
 
 from . import __version__, i18n
 from .data import builtin_info, data_format, load_data
+from .data.partitions import is_partitioned
 from .errors import ConfigError, DeltapropError
 from .i18n import gettext as _
 from .io import check_writable, write_text_atomic
@@ -132,6 +133,10 @@ def _load_for_model(model: Model, source: str, target, labels=None):
     target = target if target is not None else (",".join(model.target_names) if model.target_names else None)
     if data_format(source) == "builtin":
         return model.align(load_data(source))
+    if is_partitioned(source):  # a folder or glob of partitions, as train reads them
+        from .data.partitions import load_partitions
+
+        return model.align(load_partitions(source, target, model.task if model.task != "unknown" else "auto"))
     ds = load_data(source, target, labels=labels, require_target=False,
                    task=model.task if model.task != "unknown" else "auto", classes=model.classes,
                    features=model.feature_names or None, categories=model.categories)
@@ -155,6 +160,8 @@ def cmd_predict(args) -> int:
             lines.append(",".join(cells))
     else:
         names = model.target_names or [f"y{i}" for i in range(out.shape[1])]
+        if len(names) != out.shape[1]:  # one 2-D target array of an .npz: its columns numbered
+            names = [f"{names[0]}[{i}]" for i in range(out.shape[1])]
         lines.append(",".join(names))
         lines += [",".join(f"{v:.8g}" for v in row) for row in out]
     text = "\n".join(lines) + "\n"
@@ -169,6 +176,11 @@ def cmd_evaluate(args) -> int:
     model = Model.load(args.model)
     ds = _load_for_model(model, args.data, args.target, args.labels)
     if ds.T.shape[1] == 0:
+        if args.target is not None:  # named, yet every column is one of the model's inputs
+            raise ConfigError(i18n.ngettext(
+                "{file}: its {n} column is the model's input; none is left for the target {target!r}",
+                "{file}: its {n} columns are the model's inputs; none is left for the target {target!r}",
+                ds.X.shape[1]).format(file=args.data, n=ds.X.shape[1], target=args.target))
         raise ConfigError(_("{file}: no target column found to evaluate against; give --target").format(
             file=args.data))
     res = model.evaluate(ds)

@@ -34,6 +34,12 @@ def cmd(args) -> int:
     try:
         server = make_server(args.host, args.port, lang=current())
     except OSError as exc:
+        import errno
+        import socket
+
+        if isinstance(exc, socket.gaierror) or exc.errno in (errno.EADDRNOTAVAIL,):  # the host is the trouble
+            raise ConfigError(_("cannot listen on {host}:{port} ({reason}); give another --host (e.g. 127.0.0.1)").format(
+                host=args.host, port=args.port, reason=exc.strerror or exc)) from None
         raise ConfigError(_("cannot listen on {host}:{port} ({reason}); give another --port").format(
             host=args.host, port=args.port, reason=exc.strerror or exc)) from None
     print(_("deltaprop playground: {url}  (Ctrl-C stops it)").format(url=server.url), flush=True)
