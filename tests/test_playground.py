@@ -221,6 +221,7 @@ def test_compare_modes_start_from_the_same_weights_and_order(session):
     ({"activation": "nope"}, "activation must be one of"),
     ({"data": "xor"}, "unknown setting 'data'"),
     ({"out": "/etc/passwd"}, "unknown setting 'out'"),
+    ({"optimizer": "lbfgs", "mode": "batch"}, "lbfgs runs scipy's own iterations, which the playground cannot step"),
 ])
 def test_page_settings_are_checked_by_the_settings_table_and_the_caps(values, message):
     with pytest.raises(ConfigError, match=message):

@@ -101,6 +101,9 @@ def page_settings(values: dict) -> dict:
     if any(h > LIMITS["units"] for h in hidden):
         raise ConfigError(_("hidden: a layer of {n} units; the playground allows at most {most} per layer").format(
             n=max(hidden), most=LIMITS["units"]))
+    if out.get("optimizer") == "lbfgs":  # scipy drives its own iterations: no update to step through
+        raise ConfigError(_("optimizer: lbfgs runs scipy's own iterations, which the playground cannot step "
+                            "through one update at a time; use deltaprop train --optimizer lbfgs"))
     if out.get("epochs", 0) > LIMITS["epochs"]:
         raise ConfigError(_("epochs: {n}; the playground allows at most {most}").format(
             n=out["epochs"], most=f"{LIMITS['epochs']:,}"))
