@@ -409,3 +409,25 @@ def test_predict_and_evaluate_read_what_train_read(tmp_path, capsys):
     assert main(["predict", r, "--data", str(tmp_path / "r.npz")]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "Y[0],Y[1]" and all(len(ln.split(",")) == 2 for ln in lines[1:]) and len(lines) == 41
+
+
+def test_whole_number_labels_stored_as_floats_are_whole_numbers(tmp_path, capsys):
+    # an .npy is one float array: its label column 0., 1., 7. gives the classes 0, 1, 7
+    from deltaprop.cli import main
+
+    rng = np.random.default_rng(0)
+    A = np.column_stack([rng.random((30, 2)), rng.choice([0.0, 1.0, 7.0], 30)])
+    np.save(tmp_path / "a.npy", A)
+    ds = load_arrays(tmp_path / "a.npy", -1)
+    assert ds.classes == [0, 1, 7] and all(type(c) is int for c in ds.classes)
+    m = str(tmp_path / "m.npz")
+    assert main(["train", "--data", str(tmp_path / "a.npy"), "--target", "-1", "--epochs", "2", "--out", m,
+                 "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["predict", m, "--data", str(tmp_path / "a.npy"), "--target", "-1"]) == 0
+    assert set(capsys.readouterr().out.split()[1:]) <= {"0", "1", "7"}
+    # a model saved with float classes (earlier releases) still reads such labels
+    from deltaprop.data.dataset import encode_labels
+
+    T, _, cls = encode_labels(np.array([1, 0, 7]), "classification", classes=[0.0, 1.0, 7.0])
+    assert T.argmax(1).tolist() == [1, 0, 2] and cls == [0.0, 1.0, 7.0]

@@ -112,6 +112,10 @@ def encode_labels(y, task: str = "auto", classes=None):
         if not numeric:
             raise DataError(_("a regression target must be numeric"))
         return y.astype(float).reshape(len(y), -1), task, None
+    if (y.dtype.kind == "f" and y.size and np.all(np.isfinite(y)) and np.all(y == np.round(y))
+            and np.abs(y).max() < 2.0 ** 53):
+        # whole numbers stored as floats (an .npy of float columns) are labels 7, not 7.0
+        y = y.astype(np.int64)
     if classes is None:
         # Mixed label types (e.g. 1 and "a") cannot be compared: order them by type, then value.
         classes = sorted(set(y.tolist()), key=lambda v: (type(v).__name__, v))
