@@ -431,3 +431,42 @@ def test_whole_number_labels_stored_as_floats_are_whole_numbers(tmp_path, capsys
 
     T, _, cls = encode_labels(np.array([1, 0, 7]), "classification", classes=[0.0, 1.0, 7.0])
     assert T.argmax(1).tolist() == [1, 0, 2] and cls == [0.0, 1.0, 7.0]
+
+
+def test_partitions_for_prediction_keep_the_models_classes_and_may_lack_the_target(tmp_path, capsys):
+    # prediction data usually lack the target; partitions holding some of the classes are read
+    # with the model's classes, as one file of the same rows is
+    from deltaprop.cli import main
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(90, 2))
+    label = np.array(["a", "b", "c"])[(X[:, 0] > -0.4).astype(int) + (X[:, 0] > 0.4).astype(int)]
+    for folder in ("all", "two", "none"):
+        (tmp_path / folder).mkdir()
+
+    def write(path, rows, with_label=True):
+        with open(path, "w") as f:
+            f.write("x0,x1" + (",label" if with_label else "") + "\n")
+            for i in rows:
+                f.write(f"{X[i, 0]},{X[i, 1]}" + (f",{label[i]}" if with_label else "") + "\n")
+
+    write(tmp_path / "all" / "p0.csv", range(45))
+    write(tmp_path / "all" / "p1.csv", range(45, 90))
+    ab = [i for i in range(90) if label[i] != "c"]
+    write(tmp_path / "two" / "p0.csv", ab[:20])
+    write(tmp_path / "two" / "p1.csv", ab[20:])
+    write(tmp_path / "two.csv", ab)
+    write(tmp_path / "none" / "p0.csv", range(45), with_label=False)
+    write(tmp_path / "none" / "p1.csv", range(45, 90), with_label=False)
+    m = str(tmp_path / "m.npz")
+    assert main(["train", "--data", str(tmp_path / "all"), "--target", "label", "--epochs", "5", "--out", m,
+                 "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", m, "--data", str(tmp_path / "two")]) == 0
+    parts = capsys.readouterr().out
+    assert main(["evaluate", m, "--data", str(tmp_path / "two.csv")]) == 0
+    assert parts == capsys.readouterr().out and parts.startswith(f"{len(ab)} samples")
+    assert main(["predict", m, "--data", str(tmp_path / "none")]) == 0
+    assert len(capsys.readouterr().out.split()) == 91
+    assert main(["evaluate", m, "--data", str(tmp_path / "two.csv"), "--target", "lable"]) == 2
+    assert "two.csv: no target column 'lable'; columns are: x0, x1, label" in capsys.readouterr().err

@@ -677,7 +677,7 @@ def test_stochastic_on_partitions_read_by_the_workers(client, tmp_path):
 
 
 def test_a_lost_cluster_says_how_to_go_on(tmp_path, capsys, monkeypatch):
-    # the scheduler is lost at epoch 3 (the engine raises as DaskEngine does): one line that
+    # the scheduler is lost in epoch 2 (the engine raises as DaskEngine does): one line that
     # names the checkpoint and how to resume, with or without a cluster
     import contextlib
 
@@ -689,8 +689,7 @@ def test_a_lost_cluster_says_how_to_go_on(tmp_path, capsys, monkeypatch):
     class LostAtThree(NumpyEngine):
         def run_epoch(self, trainer, X, T, order, k):
             if trainer.epoch == 2:
-                raise ClusterError("lost the Dask scheduler tcp://10.0.0.1:8786 (OSError: gone); training "
-                                   "stopped, the last checkpoint is kept")
+                raise ClusterError("lost the Dask scheduler tcp://10.0.0.1:8786 (OSError: gone); training stopped")
             return super().run_epoch(trainer, X, T, order, k)
 
     monkeypatch.setattr(cli_train, "_cluster", lambda cfg: contextlib.nullcontext(LostAtThree()))
@@ -699,8 +698,44 @@ def test_a_lost_cluster_says_how_to_go_on(tmp_path, capsys, monkeypatch):
                  "--dask", "tcp://10.0.0.1:8786", "--quiet"])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1
-    assert ("the last checkpoint is kept; resume with deltaprop train --resume m.npz.ckpt (with --dask to use a "
-            "cluster again, without it on this machine)") in err
+    assert ("training stopped; the checkpoint of epoch 1 is in m.npz.ckpt: resume with deltaprop train --resume "
+            "m.npz.ckpt (with --dask to use a cluster again, without it on this machine)") in err
+    # resumed, and lost again before a checkpoint: the file resumed from still holds its epoch
+    code = main(["train", "--resume", "m.npz.ckpt", "--dask", "tcp://10.0.0.1:8786", "--quiet"])
+    assert code == 2 and "the checkpoint of epoch 1 is in m.npz.ckpt" in capsys.readouterr().err
+    # without --checkpoint-every nothing was kept: the message says so, and how to keep one
+    assert main(["train", "--data", "iris", "--epochs", "5", "--dask", "tcp://10.0.0.1:8786", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "training stopped; no checkpoint was written (--checkpoint-every N keeps" in err
     monkeypatch.undo()
     monkeypatch.chdir(tmp_path)
     assert main(["train", "--resume", "m.npz.ckpt", "--quiet"]) == 0 and os.path.exists("m.npz")
+
+
+def test_dask_log_lines_are_kept_out_while_the_cli_uses_a_cluster():
+    # distributed.client keeps its own level and handler and does not propagate: quieting the
+    # "distributed" logger alone let its lost-connection tracebacks through (37 lines)
+    import io
+    import logging
+
+    from deltaprop.distributed import _quiet_dask_logs
+
+    stream = io.StringIO()
+    lg = logging.getLogger("distributed.client")
+    handler = logging.StreamHandler(stream)
+    before = (lg.level, lg.propagate)
+    lg.addHandler(handler)
+    lg.setLevel(logging.WARNING)
+    lg.propagate = False
+    try:
+        with _quiet_dask_logs():
+            lg.error("Failed to reconnect to scheduler after 30.00 seconds, closing client")
+            logging.getLogger("distributed.comm.tcp").error("connection closed")
+        assert stream.getvalue() == ""
+        assert lg.level == logging.WARNING  # given back
+        lg.error("after")
+        assert stream.getvalue() == "after\n"
+    finally:
+        lg.removeHandler(handler)
+        lg.setLevel(before[0])
+        lg.propagate = before[1]

@@ -249,6 +249,19 @@ def test_uploaded_csv_two_columns_chosen(tmp_path, session):
         pdata.write_upload("a,b,c\n" + "1,2,3\n" * 200_000, "a", "b", "c", str(tmp_path))
 
 
+def test_explain_of_a_regression_takes_the_target_as_the_network_trains_on_it(session):
+    # the network trains on standardised targets; the trace must compare its output with the
+    # same t' (explain_model standardises the raw target once, as the model does)
+    text = "a,c,y\n" + "\n".join(f"{i % 7},{i % 5},{1000.5 + 300 * (i % 7) + 0.1 * i:.1f}" for i in range(40))
+    session.configure("csv", _settings("csv", loss="mse", output_activation="identity"),
+                      {"text": text, "x": "a", "y": "c", "target": "y", "name": "reg.csv"})
+    out = session.explain()
+    run, i = session.run, out["sample"]
+    assert run.model.target_scaler is not None
+    assert out["trace"]["target"]["values"] == pytest.approx(run.T[i].tolist(), rel=1e-12)
+    assert out["trace"]["target"]["raw"] == pytest.approx(run.train.T[i].tolist(), rel=1e-12)
+
+
 # ----------------------------------------------------------------------------- the server
 @pytest.fixture
 def server():

@@ -13,6 +13,8 @@ import pkgutil
 import sys
 import warnings
 
+import numpy as np
+
 from . import __version__, i18n
 from .data import builtin_info, data_format, load_data
 from .data.partitions import is_partitioned
@@ -133,10 +135,16 @@ def _load_for_model(model: Model, source: str, target, labels=None):
     target = target if target is not None else (",".join(model.target_names) if model.target_names else None)
     if data_format(source) == "builtin":
         return model.align(load_data(source))
-    if is_partitioned(source):  # a folder or glob of partitions, as train reads them
-        from .data.partitions import load_partitions
+    if is_partitioned(source):  # a folder or glob of partitions, each read as one file would be
+        import dataclasses
 
-        return model.align(load_partitions(source, target, model.task if model.task != "unknown" else "auto"))
+        from .data.partitions import partition_files
+
+        parts = [_load_for_model(model, f, target, labels) for f in partition_files(source)]
+        with_t = all(p.T.shape[1] for p in parts)  # the target where every partition holds it
+        return dataclasses.replace(
+            parts[0], name=source, X=np.concatenate([p.X for p in parts]),
+            T=np.concatenate([p.T for p in parts]) if with_t else np.zeros((sum(len(p.X) for p in parts), 0)))
     ds = load_data(source, target, labels=labels, require_target=False,
                    task=model.task if model.task != "unknown" else "auto", classes=model.classes,
                    features=model.feature_names or None, categories=model.categories)
@@ -176,6 +184,11 @@ def cmd_evaluate(args) -> int:
     model = Model.load(args.model)
     ds = _load_for_model(model, args.data, args.target, args.labels)
     if ds.T.shape[1] == 0:
+        if args.target is not None and not str(args.data).lower().endswith((".npy", ".npy.gz")) \
+                and not is_partitioned(args.data):  # a name the file lacks: the reader says which it has
+            load_data(args.data, args.target, labels=args.labels, require_target=True,
+                      task=model.task if model.task != "unknown" else "auto", classes=model.classes,
+                      categories=model.categories)
         if args.target is not None:  # named, yet every column is one of the model's inputs
             raise ConfigError(i18n.ngettext(
                 "{file}: its {n} column is the model's input; none is left for the target {target!r}",

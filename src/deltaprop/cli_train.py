@@ -112,6 +112,7 @@ def _run(args, cfg, resume, engine, given, file_settings) -> int:
             print(note, file=out)
         if resume is not None:
             print(_("resumed from {file} after epoch {epoch}").format(file=args.resume, epoch=trainer.epoch), file=out)
+    resumed_epoch = trainer.epoch  # (the epoch a resumed run's file holds)
     with _StopOnSignal(trainer) as stop:
         try:
             run.fit()
@@ -120,11 +121,16 @@ def _run(args, cfg, resume, engine, given, file_settings) -> int:
                 raise
             raise _kept(exc, run.checkpointer) from None
         except DeltapropError as exc:  # e.g. the Dask scheduler lost: say how to go on
-            ck = run.checkpointer
-            if not cfg.dask or ck.saved_epoch is None:
+            if not cfg.dask:
                 raise
-            raise type(exc)(_("{reason}; resume with deltaprop train --resume {file} (with --dask to use a "
-                              "cluster again, without it on this machine)").format(reason=exc, file=ck.path)) from None
+            ck = run.checkpointer
+            epoch = ck.saved_epoch if ck.saved_epoch is not None else (resumed_epoch if args.resume else None)
+            if epoch is None:
+                raise type(exc)(_("{reason}; no checkpoint was written (--checkpoint-every N keeps one every N "
+                                  "epochs)").format(reason=exc)) from None
+            raise type(exc)(_("{reason}; the checkpoint of epoch {epoch} is in {file}: resume with deltaprop train "
+                              "--resume {file} (with --dask to use a cluster again, without it on this machine)").format(
+                reason=exc, epoch=epoch, file=ck.path)) from None
     if stop.signum is not None:
         if run.checkpointer.saved_epoch != trainer.epoch:
             run.checkpointer.save(trainer)

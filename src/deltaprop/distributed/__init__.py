@@ -147,7 +147,12 @@ def _quiet_dask_logs():
     (a ClusterError)."""
     import logging
 
-    loggers = [logging.getLogger(name) for name in ("distributed", "tornado", "asyncio")]
+    # every logger under these names: several of Dask's (distributed.client, ...) set their own
+    # level and handler and do not propagate, so quieting the parent alone leaves them talking
+    roots = ("distributed", "tornado", "asyncio")
+    names = [n for n in list(logging.Logger.manager.loggerDict)
+             if n in roots or n.startswith(tuple(r + "." for r in roots))]
+    loggers = [logging.getLogger(name) for name in dict.fromkeys([*roots, *names])]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.CRITICAL + 1)
@@ -351,9 +356,8 @@ class DaskEngine:
             return sorted(self.client.scheduler_info()["workers"])
         except Exception as exc:  # the scheduler is gone
             where = getattr(self.client.scheduler, "address", "")
-            raise ClusterError(_("lost the Dask scheduler {address} ({reason}); training stopped, the last "
-                                 "checkpoint is kept").format(address=where, reason=f"{type(exc).__name__}: {exc}")
-                               ) from None
+            raise ClusterError(_("lost the Dask scheduler {address} ({reason}); training stopped").format(
+                address=where, reason=f"{type(exc).__name__}: {exc}")) from None
 
     def _place(self, trainer, X, T, again: bool = False) -> None:
         """Send each shard to one worker, once, and start one holder per worker that has shards

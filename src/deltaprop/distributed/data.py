@@ -25,7 +25,7 @@ import numpy as np
 
 from ..data.partitions import (combine_moments, moments, partition_files, partition_meta, partitioned_fingerprint,
                                read_partition, reencode, standardizer_from_moments, unify)
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, DeltapropError
 from ..i18n import gettext as _
 from ..runs import Run
 
@@ -89,7 +89,7 @@ class ShardedData:
         which = np.searchsorted(self.starts, idx[sort], side="right") - 1
         futures = [self.client.submit(_take, self.shards[s], idx[sort][which == s] - self.starts[s], pure=False)
                    for s in np.unique(which)]
-        parts = self.client.gather(futures)
+        parts = _gathered(self.client, futures)
         X = np.empty((len(idx), self.widths[0]), self.dtype)
         T = np.empty((len(idx), self.widths[1]), self.dtype)
         if parts:
@@ -101,8 +101,8 @@ class ShardedData:
         """(mean loss, accuracy) of ``network`` over all rows: each worker sums its shard's
         losses in chunks and counts its right answers; the driver adds them in shard order."""
         w = network.flat.copy()  # inside each task: once per evaluation, not per update
-        parts = self.client.gather([self.client.submit(_evaluate, s, w, chunk, self.t_range, pure=False)
-                                    for s in self.shards])
+        parts = _gathered(self.client, [self.client.submit(_evaluate, s, w, chunk, self.t_range, pure=False)
+                                        for s in self.shards])
         loss = sum(p[0] for p in parts)
         right = sum(p[1] for p in parts)
         return loss / len(self), right / len(self)
@@ -163,6 +163,28 @@ def _evaluate(shard, flat, chunk, t_range):
             total += float(net.sample_losses(X[i:i + chunk], T[i:i + chunk]).sum())
             right += round(accuracy(net, net.layers[-1].a, T[i:i + chunk], t_range) * len(T[i:i + chunk]))
     return total, right
+
+
+def _gathered(client, futures) -> list:
+    """``client.gather(futures)``; a scheduler lost meanwhile is a ClusterError (one line and
+    the resume hint from the CLI), as in the engine's updates, not Dask's own exception."""
+    from . import ClusterError
+
+    try:
+        return client.gather(futures)
+    except DeltapropError:
+        raise
+    except Exception as exc:
+        if client.status == "running":
+            try:
+                client.scheduler_info()  # still there: a task's own error, shown as it is
+            except Exception:
+                pass
+            else:
+                raise
+        where = getattr(client.scheduler, "address", "")
+        raise ClusterError(_("lost the Dask scheduler {address} ({reason}); training stopped").format(
+            address=where, reason=f"{type(exc).__name__}: {exc}")) from None
 
 
 # ---------------------------------------------------------------- partitions read by the workers

@@ -662,6 +662,10 @@ def explain_model(model, x, target, *, lr: float = 0.5, steps: int = 1, update_o
                 for i in range(net.n_inputs)]
         prelude.append({"id": "input", "title": _("Standardised input"), "rows": rows})
     target = np.asarray(target, dtype=np.float64).reshape(-1)
+    if target.size != net.n_outputs:
+        raise DataError(ngettext("the target must be {n} comma-separated number",
+                                 "the target must be {n} comma-separated numbers", net.n_outputs).format(
+            n=net.n_outputs) + _(", got {value!r}").format(value=target.tolist()))
     tsc = getattr(model, "target_scaler", None)
     if tsc is not None:  # trained on standardised targets: the loss compares the output with t'
         raw_t = target

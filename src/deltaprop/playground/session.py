@@ -532,9 +532,10 @@ class Session:
             rows = np.array([0]) if p is None else np.asarray(p["rows"])
             i = int(rows[0])
             raw_x = run.train.X[i]
-            target = run.T[i]
+            target = run.T[i]  # what the network trains on (standardised where the model scales targets)
+            raw_t = run.train.T[i]  # explain_model standardises it as the model does
             lr = tr.optimizer.lr
-            trace = explain_model(run.model, raw_x, target, lr=lr, source=_("the playground's model"))
+            trace = explain_model(run.model, raw_x, raw_t, lr=lr, source=_("the playground's model"))
             actual = self._actual_update(rows)
             out = {"trace": trace, "text": render(trace, "text"), "sample": i, "batch": len(rows),
                    "position": None if p is None else {k: p[k] for k in ("epoch", "update_in_epoch",
