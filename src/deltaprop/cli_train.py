@@ -98,7 +98,7 @@ def _run(args, cfg, resume, engine, given, file_settings) -> int:
     trainer, ds = run.trainer, run.dataset
     # a named checkpoint, or the one resumed from, is written at the end too
     run.checkpointer.at_end = cfg.checkpoint is not None or args.resume is not None
-    run.checkpointer.keep_existing = not (checkpoint_certain(cfg) or args.resume or cfg.force)
+    run.checkpointer.keep_existing = not (checkpoint_certain(cfg, args.resume) or cfg.force)
     if engine is not None:
         trainer.engine = engine
     if not cfg.json and not cfg.quiet:

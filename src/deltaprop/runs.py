@@ -59,12 +59,12 @@ def output_paths(cfg: TrainConfig) -> list[str]:
     return [cfg.out, cfg.out + ".config.toml", cfg.out + ".history.json"] if cfg.out else []
 
 
-def checkpoint_certain(cfg: TrainConfig) -> bool:
-    """Whether the run writes its checkpoint whatever happens: a named ``checkpoint`` (also
-    written at the end) or ``checkpoint_every``. Otherwise it writes one only when stopped
-    early (a signal, divergence), under a free name where the default one is taken
-    (:class:`~deltaprop.checkpoint.Checkpointer`'s ``keep_existing``)."""
-    return cfg.checkpoint is not None or bool(cfg.checkpoint_every)
+def checkpoint_certain(cfg: TrainConfig, resumed_from: str | None = None) -> bool:
+    """Whether the run writes its checkpoint whatever happens: a named ``checkpoint`` or the
+    one resumed from (both also written at the end), or ``checkpoint_every``. Otherwise it
+    writes one only when stopped early (a signal, divergence), under a free name where the
+    default one is taken (:class:`~deltaprop.checkpoint.Checkpointer`'s ``keep_existing``)."""
+    return cfg.checkpoint is not None or resumed_from is not None or bool(cfg.checkpoint_every)
 
 
 def run_checkpoint(cfg: TrainConfig, resumed_from: str | None = None) -> str:
@@ -102,8 +102,7 @@ def check_outputs(cfg: TrainConfig, *, resumed_from: str | None = None) -> None:
                 path=ckpt))
         check_writable(path, overwrite=cfg.force)
     own = resumed_from is not None and os.path.abspath(ckpt) == os.path.abspath(resumed_from)
-    certain = checkpoint_certain(cfg) or resumed_from is not None
-    if not certain and not cfg.force and os.path.lexists(ckpt):
+    if not checkpoint_certain(cfg, resumed_from) and not cfg.force and os.path.lexists(ckpt):
         # written only if the run is stopped early, then under the first free name beside it
         check_writable(free_name(ckpt), overwrite=True)
         return

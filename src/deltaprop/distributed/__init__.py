@@ -145,8 +145,6 @@ def _quiet_dask_logs():
     """While the CLI's cluster is in use, Dask's own log lines (a lost connection's tracebacks,
     often 30 lines) stay out of the terminal: what went wrong reaches the user as one line
     (a ClusterError)."""
-    import logging
-
     # every logger under these names: several of Dask's (distributed.client, ...) set their own
     # level and handler and do not propagate, so quieting the parent alone leaves them talking
     roots = ("distributed", "tornado", "asyncio")
@@ -161,6 +159,20 @@ def _quiet_dask_logs():
     finally:
         for lg, level in zip(loggers, levels):
             lg.setLevel(level)
+
+
+def scheduler_workers(client) -> list:
+    """The addresses of ``client``'s workers, asked of the scheduler; ClusterError ("lost the
+    Dask scheduler") where it does not answer: the one message for a lost scheduler, whether
+    an update, an evaluation or a gather of rows found it gone."""
+    try:
+        if client.status != "running":
+            raise OSError(f"client {client.status}")
+        return sorted(client.scheduler_info()["workers"])
+    except Exception as exc:
+        where = getattr(client.scheduler, "address", "")
+        raise ClusterError(_("lost the Dask scheduler {address} ({reason}); training stopped").format(
+            address=where, reason=f"{type(exc).__name__}: {exc}")) from None
 
 
 def _add_in_order(results) -> tuple:
@@ -350,14 +362,7 @@ class DaskEngine:
         return None
 
     def _workers(self) -> list:
-        try:
-            if self.client.status != "running":
-                raise OSError(f"client {self.client.status}")
-            return sorted(self.client.scheduler_info()["workers"])
-        except Exception as exc:  # the scheduler is gone
-            where = getattr(self.client.scheduler, "address", "")
-            raise ClusterError(_("lost the Dask scheduler {address} ({reason}); training stopped").format(
-                address=where, reason=f"{type(exc).__name__}: {exc}")) from None
+        return scheduler_workers(self.client)
 
     def _place(self, trainer, X, T, again: bool = False) -> None:
         """Send each shard to one worker, once, and start one holder per worker that has shards

@@ -166,33 +166,23 @@ def _evaluate(shard, flat, chunk, t_range):
 
 
 def _gathered(client, futures) -> list:
-    """``client.gather(futures)``; a scheduler lost meanwhile is a ClusterError (one line and
-    the resume hint from the CLI), as in the engine's updates, not Dask's own exception."""
-    from . import ClusterError
+    """``client.gather(futures)``; a scheduler lost meanwhile is the engine's ClusterError (one
+    line and the resume hint from the CLI), not Dask's own exception."""
+    from . import scheduler_workers
 
     try:
         return client.gather(futures)
     except DeltapropError:
         raise
-    except Exception as exc:
-        if client.status == "running":
-            try:
-                client.scheduler_info()  # still there: a task's own error, shown as it is
-            except Exception:
-                pass
-            else:
-                raise
-        where = getattr(client.scheduler, "address", "")
-        raise ClusterError(_("lost the Dask scheduler {address} ({reason}); training stopped").format(
-            address=where, reason=f"{type(exc).__name__}: {exc}")) from None
+    except Exception:
+        scheduler_workers(client)  # raises ClusterError where the scheduler is gone
+        raise  # still there: a task's own error, shown as it is
 
 
 # ---------------------------------------------------------------- partitions read by the workers
 def _read(path, target, task):
     """On a worker: its partition ``path`` (absolute, as the driver found it). A worker that
     cannot see the file says so, and which worker it is."""
-    import os
-
     if not os.path.exists(path):
         from distributed import get_worker
 
@@ -267,12 +257,12 @@ def prepare_partitioned_run(cfg, client, *, callbacks=(), checkpoint=None, resum
     from ..runs import check_resume
     from ..techniques import build_callbacks, use_flat_spot
     from ..training import Trainer, reports_accuracy
-    from . import ClusterError
+    from . import ClusterError, scheduler_workers
 
     # absolute: a worker started in another folder reads the same files (the driver's relative
     # names would be read against the worker's own working folder)
     files = [os.path.abspath(f) for f in partition_files(cfg.data)]
-    workers = sorted(client.scheduler_info()["workers"])
+    workers = scheduler_workers(client)
     if not workers:
         raise ClusterError(_("the Dask cluster has no workers"))
 
